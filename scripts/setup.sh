@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything Skiff needs on a Debian machine, idempotently:
+# Node >= 22 (see node-env.sh), the Debian packages, npm packages, the build.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
+cd "$SKIFF_ROOT"
+
+log() { echo "skiff setup: $*" >&2; }
+
+# Debian packages, installed only when their command is missing.
+# command:package
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client)
+missing=()
+for pair in "${DEBIAN_NEEDS[@]}"; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing Debian packages: ${missing[*]}; run this as root, or: apt-get install ${missing[*]}"
+    exit 1
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  # The etcd-server package enables a system etcd service; policy-rc.d keeps
+  # it from starting here (tests start their own etcd on free ports).
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
+fi
+
+# npm packages: only when package-lock.json changed since the last install.
+stamp=node_modules/.skiff-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  log "installing npm packages (node $(node --version))"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+log "building (tsc)"
+tsc -p tsconfig.build.json

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, lint, typecheck, unit tests, e2e tests.
+# `scripts/test.sh unit` runs only the fast part.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
+cd "$SKIFF_ROOT"
+bash scripts/setup.sh
+what="${1:-all}"
+
+echo "== lint (biome)"
+biome check .
+echo "== typecheck (tsc)"
+tsc --noEmit -p tsconfig.json
+
+# Node's test runner runs .ts files directly (type stripping), so tests need
+# no build step. Each file runs in its own process; two at a time on 2 cores.
+echo "== unit tests"
+node --test --test-concurrency=2 'src/**/*.test.ts'
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+  echo "== e2e tests"
+  node --test --test-concurrency=1 'test/e2e/**/*.test.ts'
+fi

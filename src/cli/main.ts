@@ -1,0 +1,56 @@
+// The `skiff` command: dispatches to a subcommand. Each subcommand lives in
+// its own module and is loaded only when used, so `skiff version` stays fast.
+
+import { readFileSync } from 'node:fs';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+const commands: Record<string, Command> = {
+  version: {
+    summary: 'Print the Skiff version',
+    async run() {
+      console.log(`skiff version v${pkg.version} (node ${process.version})`);
+      return 0;
+    },
+  },
+  help: {
+    summary: 'Show this help',
+    async run() {
+      console.log(usage());
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    'Skiff: a lightweight Kubernetes.',
+    '',
+    'Usage: skiff <command> [flags]',
+    '',
+    'Commands:',
+    ...lines,
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') return commands.help!.run([]);
+  const command = commands[name];
+  if (!command) {
+    console.error(`skiff: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));
