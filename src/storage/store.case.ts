@@ -248,6 +248,37 @@ export function storeContract(name: string, harness: StoreHarness): void {
       assert.equal(events[0]?.kv.key, `${p}new`);
     });
 
+    it('reports watch progress after every earlier event (when the backend supports it)', async (t) => {
+      const p = ns();
+      const events: WatchEvent[] = [];
+      let resolveProgress: (rev: number) => void = () => {};
+      const progress = new Promise<number>((r) => {
+        resolveProgress = r;
+      });
+      let seenAtProgress = -1;
+      const w = store.watch(p, {
+        onEvents: (batch) => events.push(...batch),
+        onError: (err) => assert.fail(err),
+        onProgress: (rev) => {
+          seenAtProgress = events.length;
+          resolveProgress(rev);
+        },
+      });
+      if (!w.requestProgress) {
+        w.cancel();
+        t.skip('backend has no progress notifications');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 3; i++) await store.create(`${p}${i}`, String(i));
+      const last = await store.currentRevision();
+      w.requestProgress();
+      const rev = await progress;
+      w.cancel();
+      assert.ok(rev >= last);
+      assert.equal(seenAtProgress, 3);
+    });
+
     it('compacts: old revisions, watches and continue tokens get Compacted; latest values stay', async () => {
       const p = ns();
       const v = await store.create(`${p}a`, '1');

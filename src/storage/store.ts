@@ -69,11 +69,22 @@ export interface WatchOptions {
    * Compacted when afterRevision is too old). No events follow it.
    */
   onError: (err: StorageError) => void;
+  /**
+   * Called after requestProgress(): every event up to `revision` has been
+   * passed to onEvents. etcd calls this a progress notification.
+   */
+  onProgress?: (revision: number) => void;
 }
 
 export interface Watch {
   /** Stops delivery. Safe to call more than once. */
   cancel(): void;
+  /**
+   * Asks for an onProgress call once every event up to the store's current
+   * revision has been delivered. Optional: a backend without it makes the
+   * apiserver read lists from the store instead of its watch cache.
+   */
+  requestProgress?(): void;
 }
 
 export interface Store {

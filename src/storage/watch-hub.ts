@@ -13,10 +13,15 @@ import {
   type WatchOptions,
 } from './store.ts';
 
+/** A progress request, queued behind the events it must follow. */
+interface ProgressMark {
+  progress: number;
+}
+
 interface Subscriber {
   prefix: string;
   opts: WatchOptions;
-  pending: WatchEvent[];
+  pending: Array<WatchEvent | ProgressMark>;
   scheduled: boolean;
   closed: boolean;
 }
@@ -33,7 +38,12 @@ export class WatchHub {
    * writer cannot run in between, the two join with no gap and no duplicate.
    * If backlog throws a StorageError, the watcher gets onError instead.
    */
-  subscribe(prefix: string, opts: WatchOptions, backlog: () => WatchEvent[]): Watch {
+  subscribe(
+    prefix: string,
+    opts: WatchOptions,
+    backlog: () => WatchEvent[],
+    currentRevision: () => number,
+  ): Watch {
     const sub: Subscriber = { prefix, opts, pending: [], scheduled: false, closed: false };
     let events: WatchEvent[];
     try {
@@ -52,6 +62,9 @@ export class WatchHub {
     set.add(sub);
     if (events.length > 0) this.#enqueue(sub, events);
     return {
+      requestProgress: () => {
+        if (!sub.closed) this.#enqueue(sub, [{ progress: currentRevision() }]);
+      },
       cancel: () => {
         sub.closed = true;
         const s = this.#byPrefix.get(prefix);
@@ -82,16 +95,24 @@ export class WatchHub {
     this.#byPrefix.clear();
   }
 
-  #enqueue(sub: Subscriber, events: WatchEvent[]): void {
-    for (const e of events) sub.pending.push(e);
+  #enqueue(sub: Subscriber, items: Array<WatchEvent | ProgressMark>): void {
+    for (const e of items) sub.pending.push(e);
     if (sub.scheduled) return;
     sub.scheduled = true;
     queueMicrotask(() => {
       sub.scheduled = false;
       if (sub.closed) return;
-      const batch = sub.pending;
+      const pending = sub.pending;
       sub.pending = [];
-      sub.opts.onEvents(batch);
+      let batch: WatchEvent[] = [];
+      for (const item of pending) {
+        if ('progress' in item) {
+          if (batch.length > 0) sub.opts.onEvents(batch);
+          batch = [];
+          sub.opts.onProgress?.(item.progress);
+        } else batch.push(item);
+      }
+      if (batch.length > 0) sub.opts.onEvents(batch);
     });
   }
 }

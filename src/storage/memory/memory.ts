@@ -135,13 +135,18 @@ export function createMemoryStore(): Store {
 
     watch(prefix: string, opts: WatchOptions): Watch {
       const afterRevision = opts.afterRevision ?? revision;
-      return hub.subscribe(prefix, opts, () => {
-        if (afterRevision < compacted) throw errCompacted(afterRevision, compacted);
-        if (afterRevision > revision) throw errFutureRevision(afterRevision, revision);
-        // Everything here is synchronous, so the backlog and the switch to
-        // live delivery happen with no write in between: no gap, no duplicate.
-        return log.filter((e) => e.revision > afterRevision && e.kv.key.startsWith(prefix));
-      });
+      return hub.subscribe(
+        prefix,
+        opts,
+        () => {
+          if (afterRevision < compacted) throw errCompacted(afterRevision, compacted);
+          if (afterRevision > revision) throw errFutureRevision(afterRevision, revision);
+          // Everything here is synchronous, so the backlog and the switch to
+          // live delivery happen with no write in between: no gap, no duplicate.
+          return log.filter((e) => e.revision > afterRevision && e.kv.key.startsWith(prefix));
+        },
+        () => revision,
+      );
     },
 
     async currentRevision() {

@@ -202,7 +202,6 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
   let revision = Number((stmt.sequence.get() as { seq: number } | undefined)?.seq ?? 0);
   let compacted = metaValue('compact_revision');
   const hub = new WatchHub();
-  let closed = false;
   let closing = false;
 
   const checkRevision = (rev: number) => {
@@ -423,13 +422,18 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
 
     watch(prefix: string, wopts: WatchOptions): Watch {
       const afterRevision = wopts.afterRevision ?? revision;
-      return hub.subscribe(prefix, wopts, () => {
-        if (afterRevision < compacted) throw errCompacted(afterRevision, compacted);
-        if (afterRevision > revision) throw errFutureRevision(afterRevision, revision);
-        if (afterRevision === revision) return [];
-        const rows = stmt.events.all(afterRevision, prefix, prefixEnd(prefix)) as unknown as EventRow[];
-        return rows.map(eventOf);
-      });
+      return hub.subscribe(
+        prefix,
+        wopts,
+        () => {
+          if (afterRevision < compacted) throw errCompacted(afterRevision, compacted);
+          if (afterRevision > revision) throw errFutureRevision(afterRevision, revision);
+          if (afterRevision === revision) return [];
+          const rows = stmt.events.all(afterRevision, prefix, prefixEnd(prefix)) as unknown as EventRow[];
+          return rows.map(eventOf);
+        },
+        () => revision,
+      );
     },
 
     async currentRevision() {
@@ -478,7 +482,6 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
       // Writes already queued still commit.
       if (queue.length > 0) flush();
       await compaction?.catch(() => {});
-      closed = true;
       hub.closeAll();
       db.close();
     },
