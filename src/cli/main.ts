@@ -20,6 +20,13 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  server: {
+    summary: 'Run the control plane (API server on an embedded store)',
+    async run(args) {
+      const { runServer } = await import('./server.ts');
+      return runServer(args);
+    },
+  },
   help: {
     summary: 'Show this help',
     async run() {

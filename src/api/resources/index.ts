@@ -1,0 +1,13 @@
+// Every built-in kind, in the order discovery lists them (upstream's group order).
+
+import { Registry } from '../registry.ts';
+import { appsResources, batchResources } from './apps.ts';
+import { coreResources } from './core.ts';
+import { otherResources } from './other.ts';
+
+export function builtinRegistry(): Registry {
+  const registry = new Registry();
+  for (const rt of [...coreResources, ...appsResources, ...batchResources, ...otherResources])
+    registry.add(rt);
+  return registry;
+}

@@ -1,0 +1,401 @@
+// The remaining built-in groups: networking, discovery, coordination,
+// events, RBAC, storage, policy, autoscaling and scheduling.
+
+import type { KubeObject } from '../meta.ts';
+import type { ResourceType } from '../registry.ts';
+import { kind } from './common.ts';
+import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+/** parent[key] as an object, created when missing. */
+const child = (parent: Obj, key: string): Obj => {
+  const v = parent[key];
+  if (v && typeof v === 'object' && !Array.isArray(v)) return v as Obj;
+  const created: Obj = {};
+  parent[key] = created;
+  return created;
+};
+
+// ---- networking.k8s.io/v1 -----------------------------------------------
+
+function ingressHosts(ing: KubeObject): string {
+  const hosts = arr<{ host?: string }>(get(ing, 'spec', 'rules'))
+    .map((r) => r.host)
+    .filter(Boolean);
+  if (hosts.length === 0) return '*';
+  return hosts.length > 4 ? `${hosts.slice(0, 4).join(',')} + ${hosts.length - 4} more...` : hosts.join(',');
+}
+
+const ingresses = kind({
+  group: 'networking.k8s.io',
+  version: 'v1',
+  kind: 'Ingress',
+  plural: 'ingresses',
+  singular: 'ingress',
+  shortNames: ['ing'],
+  namespaced: true,
+  status: true,
+  generation: true,
+  columns: [
+    col('Class', 'string', 'The name of the IngressClass resource.'),
+    col('Hosts', 'string', 'Hosts that incoming requests are matched against before the ingress rule'),
+    col('Address', 'string', 'Address is a list containing ingress points for the load-balancer'),
+    col('Ports', 'string', 'Ports of TLS configurations that open'),
+  ],
+  cells: (ing) => {
+    const lb = arr<{ ip?: string; hostname?: string }>(get(ing, 'status', 'loadBalancer', 'ingress'))
+      .map((i) => i.ip || i.hostname)
+      .filter(Boolean);
+    return [
+      orNone(get(ing, 'spec', 'ingressClassName')),
+      ingressHosts(ing),
+      lb.join(','),
+      arr(get(ing, 'spec', 'tls')).length > 0 ? '80, 443' : '80',
+    ];
+  },
+  prepareCreate: (ing) => {
+    ing.status = { loadBalancer: {} };
+  },
+});
+
+const ingressclasses = kind({
+  group: 'networking.k8s.io',
+  version: 'v1',
+  kind: 'IngressClass',
+  plural: 'ingressclasses',
+  singular: 'ingressclass',
+  namespaced: false,
+  generation: true,
+  columns: [
+    col('Controller', 'string', 'Controller that is responsible for handling this class'),
+    col('Parameters', 'string', 'A reference to a resource with additional parameters'),
+  ],
+  cells: (ic) => {
+    const p = asObj(get(ic, 'spec', 'parameters'));
+    return [
+      String(get(ic, 'spec', 'controller') ?? ''),
+      p.name ? `${p.kind}.${p.apiGroup ?? ''}/${p.name}` : NONE,
+    ];
+  },
+});
+
+const networkpolicies = kind({
+  group: 'networking.k8s.io',
+  version: 'v1',
+  kind: 'NetworkPolicy',
+  plural: 'networkpolicies',
+  singular: 'networkpolicy',
+  shortNames: ['netpol'],
+  namespaced: true,
+  generation: true,
+  columns: [col('Pod-Selector', 'string', 'Selects the pods to which this NetworkPolicy object applies.')],
+  cells: (np) => [
+    formatLabelSelector(get(np, 'spec', 'podSelector')) === NONE
+      ? '<none>'
+      : formatLabelSelector(get(np, 'spec', 'podSelector')),
+  ],
+  defaults: (np) => {
+    const spec = child(np, 'spec');
+    if (!spec.policyTypes) spec.policyTypes = spec.egress ? ['Ingress', 'Egress'] : ['Ingress'];
+  },
+});
+
+// ---- discovery.k8s.io/v1 ------------------------------------------------
+
+const endpointslices = kind({
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  kind: 'EndpointSlice',
+  plural: 'endpointslices',
+  singular: 'endpointslice',
+  namespaced: true,
+  columns: [
+    col('AddressType', 'string', 'The IP protocol for this slice'),
+    col('Ports', 'string', 'The ports of this slice'),
+    col('Endpoints', 'string', 'The endpoints of this slice'),
+  ],
+  cells: (es) => {
+    const ports = arr<{ port?: number }>(es.ports).map((p) => String(p.port ?? '<unset>'));
+    const addrs = arr<{ addresses?: string[] }>(es.endpoints).flatMap((e) => e.addresses ?? []);
+    const shown =
+      addrs.length > 3 ? `${addrs.slice(0, 3).join(',')} + ${addrs.length - 3} more...` : addrs.join(',');
+    return [
+      String(es.addressType ?? ''),
+      ports.length ? ports.join(',') : NONE,
+      addrs.length ? shown : '<unset>',
+    ];
+  },
+});
+
+// ---- coordination.k8s.io/v1 ---------------------------------------------
+
+const leases = kind({
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  kind: 'Lease',
+  plural: 'leases',
+  singular: 'lease',
+  namespaced: true,
+  createOnUpdate: false,
+  columns: [
+    col('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease.'),
+  ],
+  cells: (l) => [String(get(l, 'spec', 'holderIdentity') ?? '')],
+});
+
+// ---- events.k8s.io/v1 ---------------------------------------------------
+
+const eventsV1 = kind({
+  group: 'events.k8s.io',
+  version: 'v1',
+  kind: 'Event',
+  plural: 'events',
+  singular: 'event',
+  shortNames: ['ev'],
+  namespaced: true,
+  nameRule: 'path',
+  columns: [
+    col('Type', 'string', 'Type of this event'),
+    col('Reason', 'string', 'Why the action was taken'),
+    col('Object', 'string', 'The object this event is about'),
+    col('Message', 'string', 'A human-readable description'),
+  ],
+  ageIndex: 0,
+  cells: (ev) => {
+    const r = asObj(ev.regarding);
+    return [
+      String(ev.type ?? ''),
+      String(ev.reason ?? ''),
+      `${String(r.kind ?? '').toLowerCase()}/${r.name ?? ''}`,
+      String(ev.note ?? ''),
+    ];
+  },
+  fields: (ev) => {
+    const r = asObj(ev.regarding);
+    return {
+      'regarding.kind': String(r.kind ?? ''),
+      'regarding.name': String(r.name ?? ''),
+      'regarding.namespace': String(r.namespace ?? ''),
+      'regarding.uid': String(r.uid ?? ''),
+      reason: String(ev.reason ?? ''),
+      reportingController: String(ev.reportingController ?? ''),
+      type: String(ev.type ?? ''),
+    };
+  },
+});
+
+// ---- rbac.authorization.k8s.io/v1 ---------------------------------------
+
+const roleRefCell = (b: KubeObject) => {
+  const ref = asObj(b.roleRef);
+  return `${ref.kind}/${ref.name}`;
+};
+
+const subjects = (b: KubeObject, kindName: string) =>
+  arr<{ kind?: string; name?: string; namespace?: string }>(b.subjects)
+    .filter((s) => s.kind === kindName)
+    .map((s) => (kindName === 'ServiceAccount' ? `${s.namespace ?? ''}/${s.name}` : s.name))
+    .join(', ');
+
+const bindingColumns = [
+  col('Role', 'string', 'RoleRef is the reference to the role being bound.'),
+  col('Users', 'string', 'Users in the binding', 1),
+  col('Groups', 'string', 'Groups in the binding', 1),
+  col('ServiceAccounts', 'string', 'ServiceAccounts in the binding', 1),
+];
+
+const bindingCells = (b: KubeObject) => [
+  roleRefCell(b),
+  subjects(b, 'User'),
+  subjects(b, 'Group'),
+  subjects(b, 'ServiceAccount'),
+];
+
+const rbac = (k: string, plural: string, namespaced: boolean, binding: boolean): ResourceType =>
+  kind({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    kind: k,
+    plural,
+    singular: k.toLowerCase(),
+    namespaced,
+    nameRule: 'path',
+    columns: binding ? bindingColumns : [col('Created At', 'date', 'CreationTimestamp is a timestamp.')],
+    noAge: !binding,
+    cells: binding ? bindingCells : (r) => [r.metadata.creationTimestamp],
+    ageIndex: binding ? 1 : 0,
+  });
+
+// ---- storage.k8s.io/v1 --------------------------------------------------
+
+const storageclasses = kind({
+  group: 'storage.k8s.io',
+  version: 'v1',
+  kind: 'StorageClass',
+  plural: 'storageclasses',
+  singular: 'storageclass',
+  shortNames: ['sc'],
+  namespaced: false,
+  columns: [
+    col('Provisioner', 'string', 'Indicates the type of the provisioner.'),
+    col(
+      'ReclaimPolicy',
+      'string',
+      'Dynamically provisioned PersistentVolumes of this storage class are created with this reclaimPolicy.',
+    ),
+    col(
+      'VolumeBindingMode',
+      'string',
+      'VolumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.',
+    ),
+    col(
+      'AllowVolumeExpansion',
+      'string',
+      'AllowVolumeExpansion shows whether the storage class allow volume expand.',
+    ),
+  ],
+  cells: (sc) => {
+    const isDefault = sc.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true';
+    return [
+      String(sc.provisioner ?? ''),
+      String(sc.reclaimPolicy ?? 'Delete'),
+      String(sc.volumeBindingMode ?? 'Immediate'),
+      String(sc.allowVolumeExpansion ?? false),
+    ].map((v, i) => (i === -1 && isDefault ? v : v));
+  },
+  defaults: (sc) => {
+    sc.reclaimPolicy ??= 'Delete';
+    sc.volumeBindingMode ??= 'Immediate';
+  },
+});
+
+// ---- policy/v1 ----------------------------------------------------------
+
+const poddisruptionbudgets = kind({
+  group: 'policy',
+  version: 'v1',
+  kind: 'PodDisruptionBudget',
+  plural: 'poddisruptionbudgets',
+  singular: 'poddisruptionbudget',
+  shortNames: ['pdb'],
+  namespaced: true,
+  status: true,
+  generation: true,
+  columns: [
+    col('Min Available', 'string', 'The minimum number of pods that must be available simultaneously.'),
+    col('Max Unavailable', 'string', 'The maximum number of pods that may be unavailable simultaneously.'),
+    col('Allowed Disruptions', 'integer', 'Calculated number of pods that may be disrupted at this time.'),
+  ],
+  cells: (p) => [
+    String(get(p, 'spec', 'minAvailable') ?? 'N/A'),
+    String(get(p, 'spec', 'maxUnavailable') ?? 'N/A'),
+    num(get(p, 'status', 'disruptionsAllowed')),
+  ],
+  prepareCreate: (p) => {
+    p.status = { currentHealthy: 0, desiredHealthy: 0, disruptionsAllowed: 0, expectedPods: 0 };
+  },
+});
+
+// ---- autoscaling --------------------------------------------------------
+
+const hpaColumns = [
+  col('Reference', 'string', 'reference to scaled resource'),
+  col('Targets', 'string', 'the current and target metrics'),
+  col('MinPods', 'string', 'minimum replicas'),
+  col('MaxPods', 'string', 'maximum replicas'),
+  col('Replicas', 'string', 'current replicas'),
+];
+
+const hpaCells = (h: KubeObject) => {
+  const ref = asObj(get(h, 'spec', 'scaleTargetRef'));
+  return [
+    `${ref.kind}/${ref.name}`,
+    '<unknown>',
+    String(get(h, 'spec', 'minReplicas') ?? 1),
+    String(get(h, 'spec', 'maxReplicas') ?? ''),
+    num(get(h, 'status', 'currentReplicas')),
+  ];
+};
+
+// Both versions live under one storage key; each is served as stored (no
+// conversion yet: objects created through one version read back through
+// the other with that version's apiVersion, which is exact for the fields
+// the two share).
+const hpa = (version: string): ResourceType =>
+  kind({
+    group: 'autoscaling',
+    version,
+    kind: 'HorizontalPodAutoscaler',
+    plural: 'horizontalpodautoscalers',
+    singular: 'horizontalpodautoscaler',
+    shortNames: ['hpa'],
+    categories: ['all'],
+    namespaced: true,
+    status: true,
+    storage: 'horizontalpodautoscalers',
+    columns: hpaColumns,
+    cells: hpaCells,
+    defaults: (h) => {
+      const spec = child(h, 'spec');
+      spec.minReplicas ??= 1;
+    },
+  });
+
+// ---- scheduling.k8s.io/v1 -----------------------------------------------
+
+const priorityclasses = kind({
+  group: 'scheduling.k8s.io',
+  version: 'v1',
+  kind: 'PriorityClass',
+  plural: 'priorityclasses',
+  singular: 'priorityclass',
+  shortNames: ['pc'],
+  namespaced: false,
+  columns: [
+    col('Value', 'integer', 'value represents the integer value of this priority class.'),
+    col(
+      'Global-Default',
+      'boolean',
+      'globalDefault specifies whether this PriorityClass should be considered as the default priority.',
+    ),
+    col(
+      'PreemptionPolicy',
+      'string',
+      'preemptionPolicy is the Policy for preempting pods with lower priority.',
+    ),
+  ],
+  ageIndex: 2,
+  cells: (pc) => [
+    num(pc.value),
+    Boolean(pc.globalDefault),
+    String(pc.preemptionPolicy ?? 'PreemptLowerPriority'),
+  ],
+  defaults: (pc) => {
+    pc.preemptionPolicy ??= 'PreemptLowerPriority';
+  },
+  validateSpec: (pc) =>
+    typeof pc.value === 'number'
+      ? []
+      : [{ type: 'FieldValueRequired', field: 'value', message: 'Required value' }],
+});
+
+export const otherResources: ResourceType[] = [
+  ingresses,
+  ingressclasses,
+  networkpolicies,
+  endpointslices,
+  leases,
+  eventsV1,
+  rbac('ClusterRole', 'clusterroles', false, false),
+  rbac('ClusterRoleBinding', 'clusterrolebindings', false, true),
+  rbac('Role', 'roles', true, false),
+  rbac('RoleBinding', 'rolebindings', true, true),
+  storageclasses,
+  poddisruptionbudgets,
+  hpa('v2'),
+  hpa('v1'),
+  priorityclasses,
+];
+
+export { age };

@@ -1,0 +1,438 @@
+// The REST semantics of the API server, over real HTTP on loopback.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from './testing.ts';
+
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(async () => {
+  await s.close();
+});
+
+const cm = (name: string, data: Record<string, string> = { a: '1' }, labels?: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, ...(labels ? { labels } : {}) },
+  data,
+});
+
+const CMS = '/api/v1/namespaces/default/configmaps';
+
+describe('create, get, update, delete', () => {
+  it('creates with uid, creationTimestamp and resourceVersion, and refuses a duplicate with 409 AlreadyExists', async () => {
+    const r = await s.request('POST', CMS, cm('c1'));
+    assert.equal(r.status, 201);
+    assert.match(r.body.metadata.uid, /^[0-9a-f-]{36}$/);
+    assert.match(r.body.metadata.creationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.match(r.body.metadata.resourceVersion, /^\d+$/);
+    assert.equal(r.body.metadata.namespace, 'default');
+    const dup = await s.request('POST', CMS, cm('c1'));
+    assert.equal(dup.status, 409);
+    assert.equal(dup.body.kind, 'Status');
+    assert.equal(dup.body.reason, 'AlreadyExists');
+    assert.equal(dup.body.message, 'configmaps "c1" already exists');
+    assert.deepEqual(dup.body.details, { name: 'c1', group: '', kind: 'configmaps' });
+  });
+
+  it('gets, and answers 404 NotFound for a missing object', async () => {
+    const r = await s.request('GET', `${CMS}/c1`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.data.a, '1');
+    const missing = await s.request('GET', `${CMS}/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.reason, 'NotFound');
+    assert.equal(missing.body.message, 'configmaps "nope" not found');
+  });
+
+  it('updates with a resourceVersion precondition: a stale one gets 409 Conflict', async () => {
+    const cur = (await s.request('GET', `${CMS}/c1`)).body;
+    const upd = await s.request('PUT', `${CMS}/c1`, { ...cur, data: { a: '2' } });
+    assert.equal(upd.status, 200);
+    assert.notEqual(upd.body.metadata.resourceVersion, cur.metadata.resourceVersion);
+    const stale = await s.request('PUT', `${CMS}/c1`, { ...cur, data: { a: '3' } });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.reason, 'Conflict');
+    assert.match(stale.body.message, /the object has been modified/);
+    assert.equal((await s.request('GET', `${CMS}/c1`)).body.data.a, '2');
+  });
+
+  it('keeps uid and creationTimestamp across updates, and skips no-op writes', async () => {
+    const cur = (await s.request('GET', `${CMS}/c1`)).body;
+    const { resourceVersion: _rv, ...meta } = cur.metadata;
+    const same = await s.request('PUT', `${CMS}/c1`, { ...cur, metadata: { ...meta, uid: 'forged' } });
+    assert.equal(same.body.metadata.uid, cur.metadata.uid);
+    assert.equal(same.body.metadata.resourceVersion, cur.metadata.resourceVersion);
+  });
+
+  it('deletes and returns a Success Status', async () => {
+    await s.request('POST', CMS, cm('gone'));
+    const del = await s.request('DELETE', `${CMS}/gone`);
+    assert.equal(del.status, 200);
+    assert.equal(del.body.status, 'Success');
+    assert.equal(del.body.details.name, 'gone');
+    assert.equal((await s.request('GET', `${CMS}/gone`)).status, 404);
+    assert.equal((await s.request('DELETE', `${CMS}/gone`)).status, 404);
+  });
+
+  it('generates names from generateName', async () => {
+    const r = await s.request('POST', CMS, { metadata: { generateName: 'gen-' }, data: {} });
+    assert.equal(r.status, 201);
+    assert.match(r.body.metadata.name, /^gen-[a-z0-9]{5}$/);
+  });
+
+  it('dryRun=All validates and answers without writing', async () => {
+    const r = await s.request('POST', `${CMS}?dryRun=All`, cm('dry'));
+    assert.equal(r.status, 201);
+    assert.equal((await s.request('GET', `${CMS}/dry`)).status, 404);
+    const bad = await s.request('POST', `${CMS}?dryRun=Some`, cm('dry'));
+    assert.equal(bad.status, 400);
+  });
+});
+
+describe('bad input gets a clear Status, never a 500', () => {
+  it('malformed JSON is 400', async () => {
+    const r = await s.request('POST', CMS, '{"metadata": {', { 'content-type': 'application/json' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.kind, 'Status');
+  });
+
+  it('a kind or apiVersion that does not match the URL is 400', async () => {
+    const r = await s.request('POST', CMS, { ...cm('x'), kind: 'Secret' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.message, /kind/);
+    const v = await s.request('POST', CMS, { ...cm('x'), apiVersion: 'apps/v1' });
+    assert.equal(v.status, 400);
+  });
+
+  it('an unknown content type is 415', async () => {
+    const r = await s.request('POST', CMS, 'x', { 'content-type': 'text/plain' });
+    assert.equal(r.status, 415);
+    assert.equal(r.body.reason, 'UnsupportedMediaType');
+  });
+
+  it('a body over 3 MiB is 413', async () => {
+    const r = await s.request('POST', CMS, cm('huge', { a: 'x'.repeat(3 * 1024 * 1024 + 10) }));
+    assert.equal(r.status, 413);
+    assert.equal(r.body.reason, 'RequestEntityTooLarge');
+  });
+
+  it('invalid names are 422 Invalid with causes', async () => {
+    const r = await s.request('POST', CMS, cm('Bad_Name'));
+    assert.equal(r.status, 422);
+    assert.equal(r.body.reason, 'Invalid');
+    assert.match(
+      r.body.message,
+      /^ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/,
+    );
+    assert.equal(r.body.details.causes[0].field, 'metadata.name');
+    assert.equal(r.body.details.causes[0].reason, 'FieldValueInvalid');
+  });
+
+  it('a pod without containers is 422 with the field path', async () => {
+    const r = await s.request('POST', '/api/v1/namespaces/default/pods', {
+      metadata: { name: 'p' },
+      spec: {},
+    });
+    assert.equal(r.status, 422);
+    assert.ok(r.body.details.causes.some((c: { field: string }) => c.field === 'spec.containers'));
+  });
+
+  it('an unknown resource is 404; a missing namespace is 404 for namespaces', async () => {
+    assert.equal((await s.request('GET', '/api/v1/namespaces/default/widgets')).status, 404);
+    const r = await s.request('POST', '/api/v1/namespaces/nowhere/configmaps', cm('x'));
+    assert.equal(r.status, 404);
+    assert.equal(r.body.message, 'namespaces "nowhere" not found');
+  });
+});
+
+describe('list, selectors, pagination', () => {
+  before(async () => {
+    for (let i = 0; i < 7; i++) {
+      await s.request(
+        'POST',
+        CMS,
+        cm(`page-${i}`, { i: String(i) }, { tier: i % 2 ? 'odd' : 'even', page: 'yes' }),
+      );
+    }
+  });
+
+  it('filters by label selector (equality and set-based) and field selector', async () => {
+    const odd = await s.request('GET', `${CMS}?labelSelector=${encodeURIComponent('page=yes,tier=odd')}`);
+    assert.deepEqual(
+      odd.body.items.map((x: { metadata: { name: string } }) => x.metadata.name),
+      ['page-1', 'page-3', 'page-5'],
+    );
+    const set = await s.request('GET', `${CMS}?labelSelector=${encodeURIComponent('tier in (even),page')}`);
+    assert.equal(set.body.items.length, 4);
+    const byName = await s.request('GET', `${CMS}?fieldSelector=metadata.name%3Dpage-2`);
+    assert.deepEqual(
+      byName.body.items.map((x: { metadata: { name: string } }) => x.metadata.name),
+      ['page-2'],
+    );
+    const bad = await s.request('GET', `${CMS}?fieldSelector=spec.nope%3Dx`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /field label not supported: spec.nope/);
+  });
+
+  it('pages with limit and continue, reporting remainingItemCount, as one snapshot', async () => {
+    const first = await s.request('GET', `${CMS}?limit=3&labelSelector=page%3Dyes`);
+    assert.equal(first.body.items.length, 3);
+    assert.ok(first.body.metadata.continue);
+    await s.request('POST', CMS, cm('page-99', {}, { page: 'yes' }));
+    const names = first.body.items.map((x: { metadata: { name: string } }) => x.metadata.name);
+    let token = first.body.metadata.continue;
+    while (token) {
+      const page = await s.request(
+        'GET',
+        `${CMS}?limit=3&labelSelector=page%3Dyes&continue=${encodeURIComponent(token)}`,
+      );
+      assert.equal(page.status, 200);
+      names.push(...page.body.items.map((x: { metadata: { name: string } }) => x.metadata.name));
+      token = page.body.metadata.continue;
+    }
+    assert.deepEqual(names, ['page-0', 'page-1', 'page-2', 'page-3', 'page-4', 'page-5', 'page-6']);
+    const all = await s.request('GET', `${CMS}?limit=2`);
+    assert.ok(all.body.metadata.remainingItemCount > 0);
+  });
+
+  it('a bad continue token is 400', async () => {
+    const r = await s.request('GET', `${CMS}?limit=1&continue=garbage`);
+    assert.equal(r.status, 400);
+  });
+});
+
+describe('patch', () => {
+  it('applies JSON, merge and strategic merge patches', async () => {
+    await s.request('POST', CMS, cm('p1', { a: '1', b: '2' }));
+    const merge = await s.request(
+      'PATCH',
+      `${CMS}/p1`,
+      { data: { b: null, c: '3' } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(merge.status, 200);
+    assert.deepEqual(merge.body.data, { a: '1', c: '3' });
+    const json = await s.request('PATCH', `${CMS}/p1`, [{ op: 'replace', path: '/data/a', value: 'x' }], {
+      'content-type': 'application/json-patch+json',
+    });
+    assert.deepEqual(json.body.data, { a: 'x', c: '3' });
+    const failed = await s.request('PATCH', `${CMS}/p1`, [{ op: 'test', path: '/data/a', value: 'nope' }], {
+      'content-type': 'application/json-patch+json',
+    });
+    assert.ok(failed.status === 422 || failed.status === 400, `status ${failed.status}`);
+  });
+
+  it('strategic merge patches merge containers by name', async () => {
+    const deploy = {
+      metadata: { name: 'smp' },
+      spec: {
+        selector: { matchLabels: { app: 'smp' } },
+        template: {
+          metadata: { labels: { app: 'smp' } },
+          spec: {
+            containers: [
+              { name: 'a', image: 'one' },
+              { name: 'b', image: 'two' },
+            ],
+          },
+        },
+      },
+    };
+    const created = await s.request('POST', '/apis/apps/v1/namespaces/default/deployments', deploy);
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.metadata.generation, 1);
+    const r = await s.request(
+      'PATCH',
+      '/apis/apps/v1/namespaces/default/deployments/smp',
+      { spec: { template: { spec: { containers: [{ name: 'b', image: 'three' }] } } } },
+      { 'content-type': 'application/strategic-merge-patch+json' },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(
+      r.body.spec.template.spec.containers.map(
+        (c: { name: string; image: string }) => `${c.name}=${c.image}`,
+      ),
+      ['a=one', 'b=three'],
+    );
+    assert.equal(r.body.metadata.generation, 2);
+  });
+
+  it('the scale subresource reads and writes replicas', async () => {
+    const get = await s.request('GET', '/apis/apps/v1/namespaces/default/deployments/smp/scale');
+    assert.equal(get.body.kind, 'Scale');
+    assert.equal(get.body.spec.replicas, 1);
+    const r = await s.request(
+      'PATCH',
+      '/apis/apps/v1/namespaces/default/deployments/smp/scale',
+      { spec: { replicas: 4 } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.spec.replicas, 4);
+    const d = await s.request('GET', '/apis/apps/v1/namespaces/default/deployments/smp');
+    assert.equal(d.body.spec.replicas, 4);
+    const neg = await s.request('PUT', '/apis/apps/v1/namespaces/default/deployments/smp/scale', {
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: { name: 'smp' },
+      spec: { replicas: -1 },
+    });
+    assert.equal(neg.status, 422);
+  });
+
+  it('status writes go only through /status', async () => {
+    const url = '/apis/apps/v1/namespaces/default/deployments/smp';
+    const cur = (await s.request('GET', url)).body;
+    const main = await s.request('PUT', url, { ...cur, status: { replicas: 9 } });
+    assert.equal(main.body.status.replicas, undefined);
+    const st = await s.request('PUT', `${url}/status`, {
+      ...main.body,
+      spec: { ...main.body.spec, replicas: 0 },
+      status: { replicas: 9 },
+    });
+    assert.equal(st.status, 200, st.text);
+    assert.equal(st.body.status.replicas, 9);
+    assert.equal(st.body.spec.replicas, 4);
+  });
+});
+
+describe('deletion with finalizers', () => {
+  it('sets deletionTimestamp while finalizers remain, and deletes when the last one goes', async () => {
+    await s.request('POST', CMS, { metadata: { name: 'fin', finalizers: ['example.com/hold'] }, data: {} });
+    const del = await s.request('DELETE', `${CMS}/fin`);
+    assert.equal(del.status, 202);
+    assert.ok(del.body.metadata.deletionTimestamp);
+    const still = await s.request('GET', `${CMS}/fin`);
+    assert.equal(still.status, 200);
+    const r = await s.request(
+      'PATCH',
+      `${CMS}/fin`,
+      { metadata: { finalizers: null } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await s.request('GET', `${CMS}/fin`)).status, 404);
+  });
+
+  it('foreground propagation adds the foregroundDeletion finalizer', async () => {
+    await s.request('POST', CMS, cm('fg'));
+    const del = await s.request('DELETE', `${CMS}/fg`, { propagationPolicy: 'Foreground' });
+    assert.equal(del.status, 202);
+    assert.deepEqual(del.body.metadata.finalizers, ['foregroundDeletion']);
+  });
+
+  it('a terminating namespace refuses new objects with 403', async () => {
+    await s.request('POST', '/api/v1/namespaces', { metadata: { name: 'doomed' } });
+    const del = await s.request('DELETE', '/api/v1/namespaces/doomed');
+    assert.ok(del.status === 200 || del.status === 202);
+    const ns = await s.request('GET', '/api/v1/namespaces/doomed');
+    assert.equal(ns.body.status.phase, 'Terminating');
+    const r = await s.request('POST', '/api/v1/namespaces/doomed/configmaps', cm('x'));
+    assert.equal(r.status, 403);
+    assert.match(r.body.message, /because it is being terminated/);
+  });
+});
+
+describe('services', () => {
+  it('allocates distinct ClusterIPs and NodePorts, and refuses a taken one with 422', async () => {
+    const svc = (name: string, extra: Record<string, unknown> = {}) => ({
+      metadata: { name },
+      spec: { ports: [{ port: 80 }], selector: { app: name }, ...extra },
+    });
+    const a = await s.request('POST', '/api/v1/namespaces/default/services', svc('sa', { type: 'NodePort' }));
+    const b = await s.request('POST', '/api/v1/namespaces/default/services', svc('sb', { type: 'NodePort' }));
+    assert.equal(a.status, 201, a.text);
+    assert.match(a.body.spec.clusterIP, /^10\.43\.\d+\.\d+$/);
+    assert.notEqual(a.body.spec.clusterIP, b.body.spec.clusterIP);
+    const portA = a.body.spec.ports[0].nodePort;
+    assert.ok(portA >= 30000 && portA <= 32767);
+    assert.notEqual(portA, b.body.spec.ports[0].nodePort);
+    assert.equal(a.body.spec.ports[0].targetPort, 80);
+    const clash = await s.request(
+      'POST',
+      '/api/v1/namespaces/default/services',
+      svc('sc', { clusterIP: a.body.spec.clusterIP }),
+    );
+    assert.equal(clash.status, 422);
+    assert.match(clash.body.message, /already allocated/);
+  });
+});
+
+describe('tables and discovery', () => {
+  it('answers Table requests with upstream columns', async () => {
+    const r = await s.request('GET', CMS, undefined, {
+      accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
+    });
+    assert.equal(r.body.kind, 'Table');
+    assert.deepEqual(
+      r.body.columnDefinitions.map((c: { name: string }) => c.name),
+      ['Name', 'Data', 'Age'],
+    );
+    assert.equal(r.body.rows[0].object.kind, 'PartialObjectMetadata');
+  });
+
+  it('serves aggregated discovery when asked, legacy otherwise', async () => {
+    const agg = await s.request('GET', '/apis', undefined, {
+      accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json',
+    });
+    assert.match(agg.headers.get('content-type') ?? '', /as=APIGroupDiscoveryList/);
+    const apps = agg.body.items.find((g: { metadata: { name: string } }) => g.metadata.name === 'apps');
+    assert.ok(apps.versions[0].resources.some((r: { resource: string }) => r.resource === 'deployments'));
+    const legacy = await s.request('GET', '/apis', undefined, { accept: 'application/json' });
+    assert.equal(legacy.body.kind, 'APIGroupList');
+    const v1 = await s.request('GET', '/api/v1');
+    assert.ok(v1.body.resources.some((r: { name: string }) => r.name === 'pods/status'));
+  });
+});
+
+describe('watch', () => {
+  it('streams one JSON event per line from a resourceVersion, with selector transitions', async () => {
+    const start = (await s.request('GET', CMS)).body.metadata.resourceVersion;
+    const controller = new AbortController();
+    const res = await fetch(`${s.url}${CMS}?watch=true&resourceVersion=${start}&labelSelector=w%3Dyes`, {
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    await s.request('POST', CMS, cm('w1', {}, { w: 'yes' }));
+    await s.request(
+      'PATCH',
+      `${CMS}/w1`,
+      { data: { x: '1' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    await s.request(
+      'PATCH',
+      `${CMS}/w1`,
+      { metadata: { labels: { w: 'no' } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    const reader = res.body!.getReader();
+    let buf = '';
+    const events: Array<{ type: string; object: { metadata: { name: string } } }> = [];
+    while (events.length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        events.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+      }
+    }
+    controller.abort();
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['ADDED', 'MODIFIED', 'DELETED'],
+    );
+  });
+});

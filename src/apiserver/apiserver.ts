@@ -1,0 +1,974 @@
+// The API server's request handling: authenticated requests in, Kubernetes
+// REST semantics out. Transport-free: server.ts feeds it HTTPS requests, and
+// the in-process client transport calls the same handle() method.
+//
+// Flow (ARCHITECTURE.md): authn (done by the caller) → routing (RequestInfo)
+// → admission (namespace lifecycle, service IP allocation) → registry
+// strategy (defaults, validation, in rest.ts) → storage.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ApiError,
+  badRequest,
+  forbidden,
+  methodNotAllowed,
+  notAcceptable,
+  notFound,
+  successStatus,
+} from '../api/errors.ts';
+import { deepCopy, isObject, type KubeObject } from '../api/meta.ts';
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  applyStrategicMergePatch,
+  kubernetesPatchSchema,
+  PatchError,
+} from '../api/patch/index.ts';
+import { groupVersion, type Registry, type ResourceType } from '../api/registry.ts';
+import type { Store } from '../storage/store.ts';
+import {
+  aggregatedContentType,
+  aggregatedDiscovery,
+  aggregatedVersion,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+} from './discovery.ts';
+import { decodeBody, mediaType, readBody, toStatus, writeJSON, writeStatus } from './http.ts';
+import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
+import { type DeleteOptions, type ListQuery, ResourceStorage } from './rest.ts';
+import { ServiceAllocator } from './service-allocator.ts';
+import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+
+export interface UserInfo {
+  name: string;
+  groups: string[];
+}
+
+export type Logger = (msg: string, fields?: Record<string, unknown>) => void;
+
+export interface ApiServerOptions {
+  registry: Registry;
+  store: Store;
+  serviceCIDR?: string;
+  nodePortRange?: [number, number];
+  /** host:port clients reach us at (discovery's serverAddressByClientCIDRs). */
+  advertiseAddress?: string;
+  version?: VersionInfo;
+  log?: Logger;
+  now?: () => Date;
+}
+
+export interface VersionInfo {
+  major: string;
+  minor: string;
+  gitVersion: string;
+  gitCommit: string;
+  gitTreeState: string;
+  buildDate: string;
+  goVersion: string;
+  compiler: string;
+  platform: string;
+}
+
+const OBJECT_TYPES = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
+const PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
+];
+
+export class ApiServer {
+  readonly registry: Registry;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly allocator: ServiceAllocator;
+  readonly #storages = new Map<string, ResourceStorage>();
+  readonly #now: () => Date;
+  readonly #version: VersionInfo;
+  readonly #advertise: string;
+  #watches = new Set<() => void>();
+
+  constructor(opts: ApiServerOptions) {
+    this.registry = opts.registry;
+    this.store = opts.store;
+    this.log = opts.log ?? (() => {});
+    this.#now = opts.now ?? (() => new Date());
+    this.#advertise = opts.advertiseAddress ?? '127.0.0.1:6443';
+    this.#version = opts.version ?? defaultVersion();
+    this.allocator = new ServiceAllocator(
+      opts.serviceCIDR ?? '10.43.0.0/16',
+      opts.nodePortRange ?? [30000, 32767],
+      () => this.storage('', 'v1', 'services')!.cache.list(),
+    );
+  }
+
+  /** The REST storage of a resource, created (with its watch cache) on first use. */
+  storage(group: string, version: string, plural: string): ResourceStorage | undefined {
+    const rt = this.registry.get(group, version, plural);
+    if (!rt) return undefined;
+    const key = `${group}/${version}/${plural}`;
+    let s = this.#storages.get(key);
+    if (!s) {
+      s = new ResourceStorage(rt, this.store, {
+        now: this.#now,
+        namespaceCheck: (ns) => this.#checkNamespace(ns),
+        log: this.log,
+      });
+      this.#storages.set(key, s);
+    }
+    return s;
+  }
+
+  /** Starts the watch caches of the kinds admission reads (namespaces, services). */
+  async start(): Promise<void> {
+    await this.storage('', 'v1', 'namespaces')!.cache.start();
+    await this.storage('', 'v1', 'services')!.cache.start();
+  }
+
+  stop(): void {
+    for (const stop of this.#watches) stop();
+    for (const s of this.#storages.values()) s.cache.stop();
+  }
+
+  // Namespace lifecycle admission: no new objects in a namespace that does
+  // not exist or is being deleted.
+  async #checkNamespace(namespace: string): Promise<void> {
+    const namespaces = this.storage('', 'v1', 'namespaces')!;
+    let ns = namespaces.cache.get(namespaces.key(undefined, namespace));
+    if (!ns) {
+      // The cache may lag a namespace created a moment ago.
+      try {
+        ns = await namespaces.get(undefined, namespace);
+      } catch {
+        throw notFound({ group: '', resource: 'namespaces' }, namespace);
+      }
+    }
+    if (
+      ns.metadata.deletionTimestamp ||
+      (ns.status as { phase?: string } | undefined)?.phase === 'Terminating'
+    ) {
+      throw forbidden(
+        `unable to create new content in namespace ${namespace} because it is being terminated`,
+      );
+    }
+  }
+
+  /** Serves one request for an authenticated user. Never throws. */
+  async handle(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://skiff');
+    const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    const started = performance.now();
+    try {
+      await this.#route(req, res, info, url.searchParams, user);
+    } catch (err) {
+      const status = toStatus(err);
+      if (status.code >= 500)
+        this.log('request failed', {
+          path: url.pathname,
+          verb: info.verb,
+          error: String(err),
+          stack: (err as Error).stack,
+        });
+      writeStatus(res, status);
+    } finally {
+      if (info.verb !== 'watch') {
+        this.log('request', {
+          verb: info.verb,
+          path: url.pathname,
+          user: user.name,
+          code: res.statusCode,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        });
+      }
+    }
+  }
+
+  async #route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    query: URLSearchParams,
+    user: UserInfo,
+  ): Promise<void> {
+    const path = info.path.replace(/\/+$/, '') || '/';
+    const accept = req.headers.accept;
+    if (!info.isResourceRequest) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method ?? '', path);
+      return this.#nonResource(res, path, info, accept);
+    }
+    const rt = this.registry.get(info.group, info.version, info.resource);
+    if (!rt) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (rt.namespaced && info.namespace === undefined && info.name !== '' && info.resource !== 'namespaces') {
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    }
+    if (!rt.namespaced && info.namespace !== undefined) {
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    }
+    const storage = this.storage(info.group, info.version, info.resource)!;
+    checkAcceptable(accept);
+    void user;
+
+    if (info.subresource) return this.#subresource(req, res, info, query, rt, storage);
+
+    const ns = rt.namespaced ? info.namespace : undefined;
+    switch (info.verb) {
+      case 'get': {
+        const obj = await storage.get(ns, info.name, query.get('resourceVersion') ?? undefined);
+        return this.#respondObject(res, 200, rt, obj, accept, query);
+      }
+      case 'list': {
+        const list = await storage.list(ns, listQuery(query));
+        if (wantsTable(accept)) {
+          return writeJSON(
+            res,
+            200,
+            toTable(rt, list.items, list.metadata, { include: includeObject(query), now: this.#now() }),
+          );
+        }
+        return writeJSON(res, 200, list);
+      }
+      case 'watch':
+        return this.#watch(req, res, rt, storage, ns, info.name, query, accept);
+      case 'create': {
+        const body = await this.#readObject(req, rt);
+        const created = await this.#create(storage, rt, ns, body, isDryRun(query));
+        return this.#respondObject(res, 201, rt, created, accept, query);
+      }
+      case 'update': {
+        const body = await this.#readObject(req, rt);
+        const result = await this.#update(storage, ns, info.name, body, isDryRun(query), undefined);
+        return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
+      }
+      case 'patch': {
+        const result = await this.#patch(req, storage, rt, ns, info.name, query, undefined);
+        return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
+      }
+      case 'delete': {
+        const opts = await this.#deleteOptions(req, query);
+        const result = await this.#delete(storage, ns, info.name, opts);
+        if (result.deleted && !returnsObjectOnDelete(rt)) {
+          return writeJSON(
+            res,
+            200,
+            successStatus({
+              name: info.name,
+              group: rt.group,
+              kind: rt.plural,
+              uid: result.object.metadata.uid ?? '',
+            }),
+          );
+        }
+        return this.#respondObject(res, result.deleted ? 200 : 202, rt, result.object, accept, query);
+      }
+      case 'deletecollection': {
+        const opts = await this.#deleteOptions(req, query);
+        const list = await storage.deleteCollection(ns, listQuery(query), opts);
+        return writeJSON(res, 200, list);
+      }
+      default:
+        throw methodNotAllowed(req.method ?? '', rt.kind);
+    }
+  }
+
+  async #nonResource(
+    res: ServerResponse,
+    path: string,
+    info: RequestInfo,
+    accept: string | undefined,
+  ): Promise<void> {
+    if (path === '/version') return writeJSON(res, 200, this.#version);
+    if (['/healthz', '/livez', '/readyz'].includes(path)) {
+      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end('ok');
+      return;
+    }
+    if (path === '/api' || path === '/apis') {
+      const agg = aggregatedVersion(accept);
+      if (agg) {
+        return writeJSON(
+          res,
+          200,
+          aggregatedDiscovery(this.registry, path === '/api', agg),
+          aggregatedContentType(agg),
+        );
+      }
+      return writeJSON(
+        res,
+        200,
+        path === '/api' ? apiVersions(this.#advertise) : apiGroupList(this.registry),
+      );
+    }
+    if (info.prefix === 'api' && info.version === 'v1' && path === '/api/v1') {
+      return writeJSON(res, 200, apiResourceList(this.registry, '', 'v1'));
+    }
+    if (info.prefix === 'apis' && info.group) {
+      const group = this.registry.groups().find((g) => g.group === info.group);
+      if (group && !info.version) return writeJSON(res, 200, apiGroup(group));
+      if (group?.versions.includes(info.version)) {
+        return writeJSON(res, 200, apiResourceList(this.registry, info.group, info.version));
+      }
+    }
+    if (path === '/') {
+      return writeJSON(res, 200, {
+        paths: [
+          '/api',
+          '/api/v1',
+          '/apis',
+          ...this.registry
+            .groups()
+            .flatMap((g) => g.versions.map((v) => `/apis/${g.group}/${v}`))
+            .filter((p) => !p.startsWith('/apis//')),
+          '/healthz',
+          '/livez',
+          '/readyz',
+          '/version',
+        ],
+      });
+    }
+    throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  async #readObject(req: IncomingMessage, rt: ResourceType): Promise<KubeObject> {
+    const ct = mediaType(req.headers['content-type']);
+    if (ct === 'application/vnd.kubernetes.protobuf') {
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        'protobuf request bodies are not supported; send application/json',
+      );
+    }
+    const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
+    return checkObject(body, rt);
+  }
+
+  async #create(
+    storage: ResourceStorage,
+    rt: ResourceType,
+    ns: string | undefined,
+    body: KubeObject,
+    dryRun: boolean,
+  ): Promise<KubeObject> {
+    if (rt.group === '' && rt.plural === 'services') {
+      const release = this.allocator.allocate(body, undefined);
+      try {
+        return await storage.create(ns, body, { dryRun });
+      } finally {
+        release();
+      }
+    }
+    return storage.create(ns, body, { dryRun });
+  }
+
+  async #update(
+    storage: ResourceStorage,
+    ns: string | undefined,
+    name: string,
+    body: KubeObject,
+    dryRun: boolean,
+    subresource: string | undefined,
+  ) {
+    if (storage.rt.group === '' && storage.rt.plural === 'services' && !subresource) {
+      const current = await storage.get(ns, name).catch(() => undefined);
+      const release = this.allocator.allocate(body, current);
+      try {
+        return await storage.update(ns, name, body, { dryRun });
+      } finally {
+        release();
+      }
+    }
+    return storage.update(ns, name, body, { dryRun, ...(subresource ? { subresource } : {}) });
+  }
+
+  async #delete(storage: ResourceStorage, ns: string | undefined, name: string, opts: DeleteOptions) {
+    if (storage.rt.group === '' && storage.rt.plural === 'namespaces')
+      return this.#deleteNamespace(storage, name, opts);
+    return storage.delete(ns, name, opts);
+  }
+
+  // A namespace with spec.finalizers is not deleted at once: it turns
+  // Terminating, and the namespace controller empties it and then removes the
+  // "kubernetes" finalizer through /finalize, which completes the deletion.
+  async #deleteNamespace(storage: ResourceStorage, name: string, opts: DeleteOptions) {
+    if (['default', 'kube-system', 'kube-public'].includes(name)) {
+      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    }
+    const current = await storage.get(undefined, name);
+    const specFinalizers = ((current.spec ?? {}) as { finalizers?: string[] }).finalizers ?? [];
+    if (specFinalizers.length === 0) return storage.delete(undefined, name, opts);
+    const result = await storage.guaranteedUpdate(
+      undefined,
+      name,
+      (ns) => {
+        ns.status = { ...(ns.status as object), phase: 'Terminating' };
+        return ns;
+      },
+      { subresource: 'status', markDeleted: true, ...(opts.dryRun ? { dryRun: true } : {}) },
+    );
+    return { object: result.object, deleted: false };
+  }
+
+  async #patch(
+    req: IncomingMessage,
+    storage: ResourceStorage,
+    rt: ResourceType,
+    ns: string | undefined,
+    name: string,
+    query: URLSearchParams,
+    subresource: string | undefined,
+  ) {
+    const type = mediaType(req.headers['content-type']);
+    if (!PATCH_TYPES.includes(type)) {
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
+      );
+    }
+    const raw = await readBody(req);
+    const patch = decodeBody(raw, type.endsWith('yaml') ? 'application/yaml' : 'application/json', [
+      'application/json',
+      'application/yaml',
+    ]);
+    const dryRun = isDryRun(query);
+    if (type === 'application/apply-patch+yaml') {
+      // Server-side apply, simplified: the applied configuration is merged
+      // into the live object strategically (or becomes it when absent).
+      // Field ownership and conflicts are not tracked yet.
+      if (!query.get('fieldManager')) {
+        throw badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
+      }
+      const applied = checkObject(patch, rt);
+      if (applied.metadata.name && applied.metadata.name !== name) {
+        throw badRequest(
+          `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
+        );
+      }
+      const exists = await storage.get(ns, name).then(
+        () => true,
+        (err) => {
+          if (err instanceof ApiError && err.code === 404) return false;
+          throw err;
+        },
+      );
+      if (!exists && !subresource) {
+        const object = await this.#create(
+          storage,
+          rt,
+          ns,
+          { ...applied, metadata: { ...applied.metadata, name } },
+          dryRun,
+        );
+        return { object, created: true };
+      }
+      return storage.guaranteedUpdate(ns, name, (current) => strategic(current, applied, rt), {
+        dryRun,
+        ...(subresource ? { subresource } : {}),
+      });
+    }
+    const precondition =
+      isObject(patch) && isObject(patch.metadata)
+        ? (patch.metadata.resourceVersion as string | undefined)
+        : undefined;
+    return storage.guaranteedUpdate(
+      ns,
+      name,
+      (current) => {
+        let next: unknown;
+        try {
+          if (type === 'application/json-patch+json') next = applyJsonPatch(current, patch);
+          else if (type === 'application/merge-patch+json') next = applyMergePatch(current, patch);
+          else next = strategic(current, patch, rt);
+        } catch (err) {
+          if (err instanceof PatchError) {
+            throw new ApiError(422, 'Invalid', err.message);
+          }
+          if (err instanceof ApiError) throw err;
+          throw badRequest(String((err as Error).message));
+        }
+        if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch removed metadata');
+        return next as KubeObject;
+      },
+      {
+        dryRun,
+        ...(subresource ? { subresource } : {}),
+        ...(precondition ? { resourceVersion: precondition } : {}),
+      },
+    );
+  }
+
+  async #deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
+    const opts: DeleteOptions = {};
+    const raw = await readBody(req);
+    if (raw.length > 0 && raw.toString().trim() !== '') {
+      const body = decodeBody(raw, req.headers['content-type'] ?? 'application/json', OBJECT_TYPES);
+      if (isObject(body)) Object.assign(opts, body);
+    }
+    const grace = query.get('gracePeriodSeconds');
+    if (grace !== null) opts.gracePeriodSeconds = Number(grace);
+    const policy = query.get('propagationPolicy');
+    if (policy) opts.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
+    if (query.get('orphanDependents') !== null) opts.orphanDependents = isTrue(query.get('orphanDependents'));
+    if (
+      isDryRun(query) ||
+      (Array.isArray((opts as { dryRun?: unknown }).dryRun) &&
+        ((opts as { dryRun?: unknown[] }).dryRun ?? []).length > 0)
+    ) {
+      opts.dryRun = true;
+    } else opts.dryRun = false;
+    if (opts.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(opts.propagationPolicy)) {
+      throw new ApiError(
+        422,
+        'Invalid',
+        `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`,
+      );
+    }
+    if (
+      opts.gracePeriodSeconds !== undefined &&
+      (!Number.isFinite(opts.gracePeriodSeconds) || opts.gracePeriodSeconds < 0)
+    ) {
+      throw badRequest(`invalid gracePeriodSeconds: ${grace}`);
+    }
+    return opts;
+  }
+
+  async #subresource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    query: URLSearchParams,
+    rt: ResourceType,
+    storage: ResourceStorage,
+  ): Promise<void> {
+    const ns = rt.namespaced ? info.namespace : undefined;
+    const accept = req.headers.accept;
+    const sub = info.subresource;
+    if (sub === 'status' && rt.status) {
+      if (info.verb === 'get')
+        return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
+      if (info.verb === 'update') {
+        const body = await this.#readObject(req, rt);
+        const r = await this.#update(storage, ns, info.name, body, isDryRun(query), 'status');
+        return this.#respondObject(res, 200, rt, r.object, accept, query);
+      }
+      if (info.verb === 'patch') {
+        const r = await this.#patch(req, storage, rt, ns, info.name, query, 'status');
+        return this.#respondObject(res, 200, rt, r.object, accept, query);
+      }
+    }
+    if (sub === 'scale' && rt.scale) return this.#scale(req, res, info, query, rt, storage);
+    if (sub === 'finalize' && rt.kind === 'Namespace' && info.verb === 'update') {
+      const body = await this.#readObject(req, rt);
+      const finalizers = ((body.spec ?? {}) as { finalizers?: string[] }).finalizers ?? [];
+      const r = await storage.guaranteedUpdate(
+        undefined,
+        info.name,
+        (ns) => {
+          ns.spec = { ...(ns.spec as object), finalizers };
+          return ns;
+        },
+        { dryRun: isDryRun(query), subresource: 'finalize' },
+      );
+      return this.#respondObject(res, 200, rt, r.object, accept, query);
+    }
+    if (sub === 'binding' && rt.kind === 'Pod' && info.verb === 'create') {
+      const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
+      const target = (body as { target?: { name?: string; kind?: string } }).target;
+      if (!target?.name)
+        throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
+      await storage
+        .guaranteedUpdate(
+          ns,
+          info.name,
+          (pod) => {
+            const spec = (pod.spec ?? {}) as { nodeName?: string };
+            if (spec.nodeName) {
+              throw new ApiError(
+                409,
+                'Conflict',
+                `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${spec.nodeName}"`,
+              );
+            }
+            if (pod.metadata.deletionTimestamp) {
+              throw new ApiError(
+                409,
+                'Conflict',
+                `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`,
+              );
+            }
+            pod.spec = { ...spec, nodeName: target.name };
+            const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
+            pod.status = {
+              ...status,
+              conditions: [
+                ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
+                {
+                  type: 'PodScheduled',
+                  status: 'True',
+                  lastProbeTime: null,
+                  lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
+                },
+              ],
+            };
+            return pod;
+          },
+          { dryRun: isDryRun(query) },
+          undefined,
+        )
+        .catch((err) => {
+          throw err;
+        });
+      return writeJSON(res, 201, successStatus());
+    }
+    if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
+      const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
+      const del = isObject(body) && isObject(body.deleteOptions) ? (body.deleteOptions as DeleteOptions) : {};
+      await storage.delete(ns, info.name, { ...del, dryRun: isDryRun(query) });
+      return writeJSON(res, 201, successStatus());
+    }
+    throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  async #scale(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    query: URLSearchParams,
+    rt: ResourceType,
+    storage: ResourceStorage,
+  ): Promise<void> {
+    const ns = rt.namespaced ? info.namespace : undefined;
+    const toScale = (obj: KubeObject) => scaleOf(obj, rt);
+    if (info.verb === 'get') return writeJSON(res, 200, toScale(await storage.get(ns, info.name)));
+    let body: unknown;
+    if (info.verb === 'update')
+      body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
+    const patchType = mediaType(req.headers['content-type']);
+    const patchBody =
+      info.verb === 'patch'
+        ? decodeBody(
+            await readBody(req),
+            patchType.endsWith('yaml') ? 'application/yaml' : 'application/json',
+            ['application/json', 'application/yaml'],
+          )
+        : undefined;
+    if (info.verb !== 'update' && info.verb !== 'patch') throw methodNotAllowed(req.method ?? '', 'Scale');
+    const result = await storage.guaranteedUpdate(
+      ns,
+      info.name,
+      (current) => {
+        const scale = toScale(current);
+        let next: unknown = body;
+        if (info.verb === 'patch') {
+          next =
+            patchType === 'application/json-patch+json'
+              ? applyJsonPatch(scale, patchBody)
+              : patchType === 'application/merge-patch+json'
+                ? applyMergePatch(scale, patchBody)
+                : applyStrategicMergePatch(scale, patchBody, kubernetesPatchSchema);
+        }
+        const replicas = (next as { spec?: { replicas?: unknown } } | undefined)?.spec?.replicas;
+        if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
+          throw new ApiError(
+            422,
+            'Invalid',
+            `Scale.autoscaling "${info.name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+            {
+              name: info.name,
+              group: 'autoscaling',
+              kind: 'Scale',
+              causes: [
+                {
+                  reason: 'FieldValueInvalid',
+                  message: 'must be greater than or equal to 0',
+                  field: 'spec.replicas',
+                },
+              ],
+            },
+          );
+        }
+        const rv = (next as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+        if (info.verb === 'update' && rv && rv !== current.metadata.resourceVersion) {
+          throw new ApiError(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on ${rt.plural}.${rt.group} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
+        }
+        const spec = { ...(current.spec as object), replicas };
+        return { ...current, spec };
+      },
+      { dryRun: isDryRun(query) },
+    );
+    return writeJSON(res, 200, toScale(result.object));
+  }
+
+  async #respondObject(
+    res: ServerResponse,
+    code: number,
+    rt: ResourceType,
+    obj: KubeObject,
+    accept: string | undefined,
+    query: URLSearchParams,
+  ): Promise<void> {
+    if (wantsTable(accept)) {
+      return writeJSON(
+        res,
+        code,
+        toTable(
+          rt,
+          [obj],
+          { resourceVersion: obj.metadata.resourceVersion ?? '' },
+          { include: includeObject(query), now: this.#now() },
+        ),
+      );
+    }
+    writeJSON(res, code, obj);
+  }
+
+  async #watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rt: ResourceType,
+    storage: ResourceStorage,
+    ns: string | undefined,
+    name: string,
+    query: URLSearchParams,
+    accept: string | undefined,
+  ): Promise<void> {
+    const q = listQuery(query);
+    if (name) q.fieldSelector = [q.fieldSelector, `metadata.name=${name}`].filter(Boolean).join(',');
+    const table = wantsTable(accept);
+    const include = includeObject(query);
+    const bookmarks = isTrue(query.get('allowWatchBookmarks'));
+    const timeoutSeconds =
+      Number(query.get('timeoutSeconds') ?? 0) || 1800 + Math.floor(Math.random() * 1800);
+    let headersSent = false;
+    let ended = false;
+    let first = true;
+    const writeLine = (event: unknown) => {
+      if (ended) return;
+      if (!headersSent) {
+        res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Cache-Control': 'no-cache, private',
+          'Transfer-Encoding': 'chunked',
+        });
+        headersSent = true;
+      }
+      res.write(`${JSON.stringify(event)}\n`);
+    };
+    const encode = (type: string, object: KubeObject): unknown => {
+      if (!table) return { type, object };
+      const t = toTable(
+        rt,
+        [object],
+        { resourceVersion: object.metadata.resourceVersion ?? '' },
+        {
+          include,
+          noHeaders: !first,
+          now: this.#now(),
+        },
+      );
+      first = false;
+      return { type, object: t };
+    };
+    let watch: { stop: () => void; revision: () => number } | undefined;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      watch?.stop();
+      clearTimeout(timer);
+      clearInterval(bookmarkTimer);
+      this.#watches.delete(end);
+      if (!headersSent) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+      }
+      res.end();
+    };
+    this.#watches.add(end);
+    const timer = setTimeout(end, timeoutSeconds * 1000);
+    const bookmarkTimer = bookmarks
+      ? setInterval(() => {
+          if (!watch) return;
+          writeLine({
+            type: 'BOOKMARK',
+            object: {
+              kind: rt.kind,
+              apiVersion: groupVersion(rt),
+              metadata: { resourceVersion: String(watch.revision()) },
+            },
+          });
+        }, 15_000)
+      : undefined;
+    req.on('close', end);
+    res.on('close', end);
+    try {
+      watch = await storage.watch(
+        ns,
+        q,
+        (events) => {
+          for (const e of events) writeLine(encode(e.type, e.object));
+        },
+        (reason) => {
+          writeLine({ type: 'ERROR', object: new ApiError(410, 'Expired', reason).status });
+          end();
+        },
+      );
+    } catch (err) {
+      clearTimeout(timer);
+      clearInterval(bookmarkTimer);
+      this.#watches.delete(end);
+      ended = true;
+      // Errors before the stream starts are plain Status responses; kubectl
+      // and client-go read a 410 here as "relist".
+      if (!headersSent) {
+        writeStatus(res, toStatus(err));
+        return;
+      }
+      writeLine({ type: 'ERROR', object: toStatus(err) });
+      res.end();
+      return;
+    }
+    if (ended) watch.stop();
+    // Headers go out at once, so a client sees the watch established even
+    // before the first event.
+    if (!headersSent && !ended) {
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Cache-Control': 'no-cache, private',
+        'Transfer-Encoding': 'chunked',
+      });
+      headersSent = true;
+      res.flushHeaders();
+    }
+  }
+}
+
+function strategic(current: KubeObject, patch: unknown, _rt: ResourceType): KubeObject {
+  try {
+    return applyStrategicMergePatch(current, patch, kubernetesPatchSchema) as KubeObject;
+  } catch (err) {
+    if (err instanceof PatchError) throw new ApiError(422, 'Invalid', err.message);
+    throw err;
+  }
+}
+
+/** Validates the envelope of a body: an object of the right apiVersion and kind. */
+function checkObject(body: unknown, rt: ResourceType): KubeObject {
+  if (!isObject(body)) throw badRequest('the body of the request must be a JSON or YAML object');
+  const obj = body as KubeObject;
+  const gv = groupVersion(rt);
+  if (obj.apiVersion !== undefined && obj.apiVersion !== gv) {
+    throw badRequest(
+      `the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${gv})`,
+    );
+  }
+  if (obj.kind !== undefined && obj.kind !== rt.kind) {
+    throw badRequest(
+      `the kind in the data (${String(obj.kind)}) does not match the expected kind (${rt.kind})`,
+    );
+  }
+  if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
+  if (!isObject(obj.metadata)) throw badRequest('metadata must be an object');
+  return deepCopy(obj);
+}
+
+function checkAcceptable(accept: string | undefined): void {
+  if (!accept) return;
+  const types = parseAccept(accept);
+  const ok = types.some(
+    (m) =>
+      m.type === 'application/json' ||
+      m.type === '*/*' ||
+      m.type === 'application/*' ||
+      m.type === 'application/yaml' ||
+      m.type === 'application/json;stream=watch',
+  );
+  if (!ok) throw notAcceptable(accept);
+}
+
+function listQuery(query: URLSearchParams): ListQuery {
+  const q: ListQuery = {};
+  const label = query.get('labelSelector');
+  const field = query.get('fieldSelector');
+  const limit = query.get('limit');
+  const cont = query.get('continue');
+  const rv = query.get('resourceVersion');
+  const rvm = query.get('resourceVersionMatch');
+  if (label) q.labelSelector = label;
+  if (field) q.fieldSelector = field;
+  if (limit) {
+    const n = Number(limit);
+    if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid limit: ${limit}`);
+    q.limit = n;
+  }
+  if (cont) q.continue = cont;
+  if (rv !== null) q.resourceVersion = rv;
+  if (rvm) q.resourceVersionMatch = rvm;
+  return q;
+}
+
+function includeObject(query: URLSearchParams): IncludeObject {
+  const v = query.get('includeObject');
+  return v === 'None' || v === 'Object' ? v : 'Metadata';
+}
+
+function isDryRun(query: URLSearchParams): boolean {
+  const values = query.getAll('dryRun');
+  for (const v of values) {
+    if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`);
+  }
+  return values.length > 0;
+}
+
+// Upstream returns the deleted object (not a Status) for kinds whose delete
+// strategy says so; kubectl accepts both.
+function returnsObjectOnDelete(rt: ResourceType): boolean {
+  return rt.group === '' && (rt.plural === 'pods' || rt.plural === 'namespaces');
+}
+
+function scaleOf(obj: KubeObject, rt: ResourceType) {
+  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: unknown };
+  const status = (obj.status ?? {}) as { replicas?: number; selector?: string };
+  let selector = '';
+  const sel = spec.selector as { matchLabels?: Record<string, string> } | Record<string, string> | undefined;
+  if (sel && typeof sel === 'object') {
+    const labels =
+      rt.kind === 'ReplicationController'
+        ? (sel as Record<string, string>)
+        : ((sel as { matchLabels?: Record<string, string> }).matchLabels ?? {});
+    selector = Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+  }
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+      creationTimestamp: obj.metadata.creationTimestamp,
+    },
+    spec: { replicas: spec.replicas ?? 0 },
+    status: { replicas: status.replicas ?? 0, ...(selector ? { selector } : {}) },
+  };
+}
+
+function defaultVersion(): VersionInfo {
+  return {
+    major: '1',
+    minor: '32',
+    gitVersion: 'v1.32.0+skiff',
+    gitCommit: 'skiff',
+    gitTreeState: 'clean',
+    buildDate: '2026-11-21T00:00:00Z',
+    goVersion: `node${process.versions.node}`,
+    compiler: 'tsc',
+    platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}`,
+  };
+}

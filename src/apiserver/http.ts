@@ -1,0 +1,87 @@
+// HTTP plumbing: reading bodies with a size limit, decoding JSON or YAML,
+// and writing JSON and Status responses.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseYaml } from 'yaml';
+import {
+  ApiError,
+  badRequest,
+  internalError,
+  type Status,
+  tooLarge,
+  unsupportedMediaType,
+} from '../api/errors.ts';
+
+/** Upstream's limit for a request body (3 MiB). */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    throw tooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export const mediaType = (contentType: string | undefined): string =>
+  (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+
+/** Decodes a JSON or YAML body into a value; 400 on malformed input, 415 on other types. */
+export function decodeBody(body: Buffer, contentType: string | undefined, allowed: string[]): unknown {
+  const type = mediaType(contentType) || 'application/json';
+  if (!allowed.includes(type)) throw unsupportedMediaType(type);
+  const text = body.toString('utf8');
+  if (text.trim() === '') throw badRequest('the body of the request was empty');
+  if (type.endsWith('yaml')) {
+    try {
+      return parseYaml(text, { maxAliasCount: 100 });
+    } catch (err) {
+      throw badRequest(`error converting YAML to JSON: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`couldn't get version/kind; json parse error: ${(err as Error).message}`);
+  }
+}
+
+export function writeJSON(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  contentType = 'application/json',
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+  });
+  res.end(text);
+}
+
+export function writeStatus(res: ServerResponse, status: Status): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  writeJSON(res, status.code, status);
+}
+
+/** Any thrown value → a Status. Unknown errors become 500s and are logged by the caller. */
+export function toStatus(err: unknown): Status {
+  if (err instanceof ApiError) return err.status;
+  return internalError(err instanceof Error ? err.message : String(err)).status;
+}

@@ -1,0 +1,94 @@
+// Parses a request path into what it addresses, as upstream's
+// RequestInfoFactory does: API group, version, namespace, resource, name,
+// subresource, and the verb (get/list/watch/create/...).
+
+export interface RequestInfo {
+  /** False for /version, /healthz, /openapi/..., discovery roots. */
+  isResourceRequest: boolean;
+  path: string;
+  /** '' for the core group. */
+  group: string;
+  version: string;
+  namespace: string | undefined;
+  resource: string;
+  subresource: string;
+  name: string;
+  verb: string;
+  /** Path segments after the API prefix (for discovery routing). */
+  parts: string[];
+  /** 'api' or 'apis' or '' */
+  prefix: string;
+}
+
+const collectionVerbs: Record<string, string> = {
+  GET: 'list',
+  POST: 'create',
+  DELETE: 'deletecollection',
+};
+
+const itemVerbs: Record<string, string> = {
+  GET: 'get',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+  POST: 'create', // subresources such as binding and eviction
+};
+
+export function parseRequestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
+  const segments = path.split('/').filter((s) => s !== '');
+  const info: RequestInfo = {
+    isResourceRequest: false,
+    path,
+    group: '',
+    version: '',
+    namespace: undefined,
+    resource: '',
+    subresource: '',
+    name: '',
+    verb: method.toLowerCase(),
+    parts: [],
+    prefix: '',
+  };
+  const head = segments[0];
+  if (head !== 'api' && head !== 'apis') return info;
+  info.prefix = head;
+  let rest = segments.slice(1);
+  if (head === 'apis') {
+    if (rest.length === 0) return info;
+    info.group = rest[0]!;
+    rest = rest.slice(1);
+  }
+  if (rest.length === 0) return info;
+  info.version = rest[0]!;
+  rest = rest.slice(1);
+  if (rest.length === 0) return info;
+  info.isResourceRequest = true;
+  // The deprecated /watch/ prefix: GET /api/v1/watch/namespaces/ns/pods.
+  let watchPrefix = false;
+  if (rest[0] === 'watch') {
+    watchPrefix = true;
+    rest = rest.slice(1);
+  }
+  // namespaces/<ns>/<resource>... but not the namespaces resource itself
+  // (/api/v1/namespaces/<name> and /api/v1/namespaces/<name>/status).
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !['status', 'finalize'].includes(rest[2]!)) {
+    info.namespace = rest[1];
+    rest = rest.slice(2);
+  } else if (rest[0] === 'namespaces' && rest.length >= 2) {
+    info.namespace = undefined;
+  }
+  info.parts = rest;
+  info.resource = rest[0] ?? '';
+  info.name = rest[1] ?? '';
+  info.subresource = rest.slice(2).join('/');
+  const watch = watchPrefix || isTrue(query.get('watch'));
+  if (info.name === '') {
+    info.verb = watch && method === 'GET' ? 'watch' : (collectionVerbs[method] ?? method.toLowerCase());
+  } else {
+    info.verb = itemVerbs[method] ?? method.toLowerCase();
+    if (watch && method === 'GET') info.verb = 'watch';
+  }
+  return info;
+}
+
+export const isTrue = (v: string | null): boolean => v === 'true' || v === '1';

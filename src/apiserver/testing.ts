@@ -1,0 +1,68 @@
+// A test harness: an ApiServer over the memory store, behind a plain HTTP
+// listener on loopback, driven with fetch. Real HTTP, real handler chain; only
+// TLS and client-certificate authentication are left to the e2e tests.
+
+import { createServer, type Server } from 'node:http';
+import { builtinRegistry } from '../api/resources/index.ts';
+import { createMemoryStore } from '../storage/memory/memory.ts';
+import type { Store } from '../storage/store.ts';
+import { ApiServer } from './apiserver.ts';
+
+export interface TestServer {
+  api: ApiServer;
+  store: Store;
+  url: string;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+export async function startTestServer(store: Store = createMemoryStore()): Promise<TestServer> {
+  const api = new ApiServer({ registry: builtinRegistry(), store });
+  await api.start();
+  for (const name of ['default', 'kube-system']) {
+    await api.storage('', 'v1', 'namespaces')!.create(undefined, { metadata: { name } });
+  }
+  const http: Server = createServer((req, res) => {
+    void api.handle(req, res, { name: 'test-admin', groups: ['system:masters'] });
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  return {
+    api,
+    store,
+    url,
+    async request(method, path, body, headers = {}) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body =
+          typeof body === 'string' || body instanceof Uint8Array ? (body as string) : JSON.stringify(body);
+        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(`${url}${path}`, init);
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {}
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    async close() {
+      api.stop();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// `skiff server [flags]`: runs the control plane until SIGINT or SIGTERM.
+
+import { parseArgs } from 'node:util';
+import { startServer } from '../server/server.ts';
+import { createLog } from '../util/log.ts';
+
+export const serverUsage = `Usage: skiff server [flags]
+
+Runs the Kubernetes API server on an embedded store and writes an admin
+kubeconfig to <data-dir>/kubeconfig.yaml.
+
+Flags:
+  --data-dir DIR              where state, certificates and kubeconfig live
+                              (default /var/lib/skiff as root, ~/.skiff otherwise)
+  --datastore-endpoint URL    sqlite:// (default), sqlite:///path.db,
+                              etcd://host:port[,host:port...], memory://
+  --bind-address IP           address to listen on (default 0.0.0.0)
+  --https-listen-port PORT    API port (default 6443)
+  --advertise-address IP      address written into the kubeconfig (default 127.0.0.1)
+  --service-cidr CIDR         ClusterIP range (default 10.43.0.0/16)
+  --cluster-cidr CIDR         pod network range (default 10.42.0.0/16)
+  --disable-agent             do not run a node agent in this process
+`;
+
+export async function runServer(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'data-dir': { type: 'string' },
+      'datastore-endpoint': { type: 'string', default: 'sqlite://' },
+      'bind-address': { type: 'string', default: '0.0.0.0' },
+      'https-listen-port': { type: 'string', default: '6443' },
+      'advertise-address': { type: 'string' },
+      'service-cidr': { type: 'string', default: '10.43.0.0/16' },
+      'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
+      'disable-agent': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(serverUsage);
+    return 0;
+  }
+  const port = Number(values['https-listen-port']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`skiff server: invalid --https-listen-port ${values['https-listen-port']}`);
+    return 2;
+  }
+  const dataDir =
+    values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
+  const log = createLog({ component: 'server' });
+  const server = await startServer(
+    {
+      dataDir,
+      datastoreEndpoint: values['datastore-endpoint']!,
+      bindAddress: values['bind-address']!,
+      httpsPort: port,
+      serviceCIDR: values['service-cidr']!,
+      clusterCIDR: values['cluster-cidr']!,
+      disableAgent: values['disable-agent']!,
+      ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
+    },
+    log,
+  );
+  if (!values['disable-agent']) {
+    log.warn('the node agent is not part of this build yet; running the control plane only');
+  }
+  console.error(
+    `\nSkiff is running. Point kubectl at it:\n\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get namespaces\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log('shutting down', { signal });
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await server.stop();
+  return 0;
+}

@@ -1,0 +1,215 @@
+// `skiff server`: the control plane in one process. It opens the store,
+// makes the PKI and the admin kubeconfig on first start, serves the API over
+// HTTPS with client-certificate authentication, creates the objects every
+// cluster starts with, and compacts the store. Controllers, the scheduler and
+// the agent join this process as they land.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { ApiError } from '../api/errors.ts';
+import type { KubeObject } from '../api/meta.ts';
+import { builtinRegistry } from '../api/resources/index.ts';
+import { ApiServer } from '../apiserver/apiserver.ts';
+import { toStatus, writeStatus } from '../apiserver/http.ts';
+import { ensureCA, ensureLeaf, identityOf, localAddresses, localHostname } from '../pki/pki.ts';
+import { startCompactor } from '../storage/compactor.ts';
+import { openStore } from '../storage/open.ts';
+import type { Store } from '../storage/store.ts';
+import { createLog, type Log } from '../util/log.ts';
+
+export interface ServerConfig {
+  dataDir: string;
+  datastoreEndpoint: string;
+  bindAddress: string;
+  httpsPort: number;
+  serviceCIDR: string;
+  clusterCIDR: string;
+  disableAgent: boolean;
+  /** The address written into the kubeconfig (defaults to 127.0.0.1). */
+  advertiseAddress?: string;
+}
+
+export interface RunningServer {
+  url: string;
+  kubeconfig: string;
+  api: ApiServer;
+  store: Store;
+  https: Server;
+  stop(): Promise<void>;
+}
+
+const MASTERS = 'system:masters';
+
+export async function startServer(
+  config: ServerConfig,
+  log: Log = createLog({ component: 'server' }),
+): Promise<RunningServer> {
+  const tlsDir = join(config.dataDir, 'server', 'tls');
+  mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const ca = ensureCA(tlsDir);
+  const host = localHostname();
+  const serviceFirstIP = firstServiceIP(config.serviceCIDR);
+  const serving = ensureLeaf(ca, tlsDir, 'serving-kube-apiserver', {
+    commonName: 'kube-apiserver',
+    usage: 'server',
+    dnsNames: [
+      'localhost',
+      host,
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
+    ips: [...localAddresses(), serviceFirstIP],
+  });
+  const admin = ensureLeaf(ca, tlsDir, 'client-admin', {
+    commonName: 'system:admin',
+    organizations: [MASTERS],
+    usage: 'client',
+  });
+
+  const { store, description } = await openStore(config.datastoreEndpoint, config.dataDir);
+  log('datastore open', { datastore: description, revision: await store.currentRevision() });
+
+  const advertise = config.advertiseAddress ?? '127.0.0.1';
+  const api = new ApiServer({
+    registry: builtinRegistry(),
+    store,
+    serviceCIDR: config.serviceCIDR,
+    advertiseAddress: `${advertise}:${config.httpsPort}`,
+    log: (msg, fields) => (msg === 'request' ? log.debug(msg, fields) : log(msg, fields)),
+  });
+  await api.start();
+  await bootstrap(api, advertise, config.httpsPort, log);
+  const compactor = startCompactor(store, { log });
+
+  const https = createServer(
+    {
+      key: serving.key,
+      cert: serving.cert,
+      ca: ca.cert,
+      requestCert: true,
+      rejectUnauthorized: false,
+      // Watches hold requests open for up to an hour.
+      requestTimeout: 0,
+      keepAliveTimeout: 65_000,
+    },
+    (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+      if (!cert?.subject) {
+        // Anonymous requests are refused (RBAC and token authentication come later).
+        writeStatus(res, new ApiError(401, 'Unauthorized', 'Unauthorized').status);
+        return;
+      }
+      const id = identityOf(cert.subject as { CN?: string | string[]; O?: string | string[] });
+      api.handle(req, res, { name: id.user, groups: [...id.groups, 'system:authenticated'] }).catch((err) => {
+        writeStatus(res, toStatus(err));
+      });
+    },
+  );
+  https.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    https.once('error', reject);
+    https.listen(config.httpsPort, config.bindAddress, () => {
+      https.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (https.address() as { port: number }).port;
+  const url = `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${port}`;
+  const kubeconfig = join(config.dataDir, 'kubeconfig.yaml');
+  writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
+  log('apiserver listening', { url, kubeconfig });
+
+  return {
+    url,
+    kubeconfig,
+    api,
+    store,
+    https,
+    async stop() {
+      compactor.stop();
+      api.stop();
+      https.closeAllConnections();
+      await new Promise<void>((r) => https.close(() => r()));
+      await store.close();
+    },
+  };
+}
+
+/** The objects every cluster starts with, created if missing (idempotent on restart). */
+async function bootstrap(api: ApiServer, advertise: string, port: number, log: Log): Promise<void> {
+  const ensure = async (group: string, plural: string, ns: string | undefined, obj: KubeObject) => {
+    const storage = api.storage(group, 'v1', plural)!;
+    try {
+      await storage.create(ns, obj);
+      log('created', { resource: plural, namespace: ns, name: obj.metadata.name });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 409)) throw err;
+    }
+  };
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    await ensure('', 'namespaces', undefined, { metadata: { name } });
+  }
+  const release = api.allocator.allocate(
+    {
+      metadata: { name: 'kubernetes' },
+      spec: { clusterIP: api.allocator.firstIP },
+    },
+    undefined,
+  );
+  release();
+  await ensure('', 'services', 'default', {
+    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: api.allocator.firstIP,
+      clusterIPs: [api.allocator.firstIP],
+      ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }],
+      sessionAffinity: 'None',
+    },
+  });
+  const endpointIP =
+    advertise === '127.0.0.1'
+      ? (localAddresses().find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && a !== '127.0.0.1') ?? advertise)
+      : advertise;
+  const endpoints = api.storage('', 'v1', 'endpoints')!;
+  await endpoints.update('default', 'kubernetes', {
+    metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+    subsets: [{ addresses: [{ ip: endpointIP }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
+  });
+}
+
+export function firstServiceIP(cidr: string): string {
+  const [addr = ''] = cidr.split('/');
+  const parts = addr.split('.').map(Number);
+  parts[3] = (parts[3] ?? 0) + 1;
+  return parts.join('.');
+}
+
+function kubeconfigYaml(server: string, caPem: string, certPem: string, keyPem: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: ${b64(caPem)}
+    server: ${server}
+  name: skiff
+contexts:
+- context:
+    cluster: skiff
+    user: admin
+  name: skiff
+current-context: skiff
+preferences: {}
+users:
+- name: admin
+  user:
+    client-certificate-data: ${b64(certPem)}
+    client-key-data: ${b64(keyPem)}
+`;
+}

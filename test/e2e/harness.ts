@@ -1,0 +1,145 @@
+// Starts a real `skiff server` (the built CLI, over HTTPS with client
+// certificates) in a temp data dir, and runs the real kubectl against it.
+
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+export const KUBECTL_VERSIONS = ['1.27', '1.32', '1.33'] as const;
+
+export function kubectlPath(version: string): string {
+  const path = `/usr/lib/google-cloud-sdk/bin/kubectl.${version}`;
+  if (existsSync(path)) return path;
+  if (version === '1.32' && existsSync('/usr/bin/kubectl')) return '/usr/bin/kubectl';
+  throw new Error(`kubectl ${version} not found at ${path}`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Skiff {
+  dataDir: string;
+  kubeconfig: string;
+  port: number;
+  logs(): string;
+  kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface KubectlOptions {
+  version?: string;
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  let output = '';
+  const kubeconfig = join(dataDir, 'kubeconfig.yaml');
+  // HOME is per-cluster so kubectl's discovery cache never leaks between runs.
+  const home = join(dataDir, 'home');
+
+  const launch = async () => {
+    proc = spawn(
+      join(root, 'bin/skiff'),
+      [
+        'server',
+        '--data-dir',
+        dataDir,
+        '--https-listen-port',
+        String(port),
+        '--bind-address',
+        '127.0.0.1',
+        '--disable-agent',
+        ...extraArgs,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    proc.stdout?.on('data', (d) => (output += d));
+    proc.stderr?.on('data', (d) => (output += d));
+    const deadline = Date.now() + 30_000;
+    while (!output.includes('apiserver listening')) {
+      if (proc.exitCode !== null) throw new Error(`skiff server exited (${proc.exitCode}):\n${output}`);
+      if (Date.now() > deadline) throw new Error(`skiff server did not start in 30 s:\n${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const stopProc = async () => {
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc!.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc?.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await launch();
+
+  return {
+    dataDir,
+    kubeconfig,
+    port,
+    logs: () => output,
+    kubectl(args, opts = {}) {
+      return new Promise((resolve) => {
+        const child = execFile(
+          kubectlPath(opts.version ?? '1.32'),
+          args,
+          {
+            env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: kubeconfig, ...opts.env },
+            timeout: opts.timeoutMs ?? 30_000,
+            maxBuffer: 64 * 1024 * 1024,
+          },
+          (err, stdout, stderr) => {
+            const code = err
+              ? typeof (err as { code?: unknown }).code === 'number'
+                ? (err as { code: number }).code
+                : 1
+              : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+        if (opts.input !== undefined) child.stdin?.end(opts.input);
+      });
+    },
+    async restart() {
+      await stopProc();
+      output = '';
+      await launch();
+    },
+    async stop() {
+      await stopProc();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs kubectl and fails with its output when it exits non-zero. */
+export async function ok(skiff: Skiff, args: string[], opts?: KubectlOptions): Promise<string> {
+  const r = await skiff.kubectl(args, opts);
+  if (r.code !== 0) {
+    throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}${r.stdout}`);
+  }
+  return r.stdout;
+}
