@@ -9,7 +9,7 @@ log() { echo "skiff setup: $*" >&2; }
 
 # Debian packages, installed only when their command is missing.
 # command:package
-DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client)
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl)
 missing=()
 for pair in "${DEBIAN_NEEDS[@]}"; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")

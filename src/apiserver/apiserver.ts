@@ -6,6 +6,7 @@
 // → admission (namespace lifecycle, service IP allocation) → registry
 // strategy (defaults, validation, in rest.ts) → storage.
 
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ApiError,
@@ -25,6 +26,14 @@ import {
   PatchError,
 } from '../api/patch/index.ts';
 import { groupVersion, type Registry, type ResourceType } from '../api/registry.ts';
+import { builtinTypeModel, type TypeModel } from '../api/schema/index.ts';
+import { kindMessage, openAPIV2Document, openAPIV3Document, openAPIV3Index } from '../api/schema/openapi.ts';
+import {
+  OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+  openAPIV2ProtobufFor,
+  prefersOpenAPIV2Protobuf,
+} from '../api/schema/openapi-v2-proto.ts';
+import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
 import {
   aggregatedContentType,
@@ -90,6 +99,7 @@ export class ApiServer {
   readonly #version: VersionInfo;
   readonly #advertise: string;
   #watches = new Set<() => void>();
+  #openapi = new Map<string, { body: string; hash: string }>();
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -103,6 +113,57 @@ export class ApiServer {
       opts.nodePortRange ?? [30000, 32767],
       () => this.storage('', 'v1', 'services')!.cache.list(),
     );
+    this.registry.onChange(() => this.#openapi.clear());
+  }
+
+  get model(): TypeModel {
+    return builtinTypeModel();
+  }
+
+  // OpenAPI documents are built once per registry change and served with a
+  // content hash, so clients can cache them (kubectl keys its cache by hash).
+  #openapiDoc(key: string, build: () => unknown): { body: string; hash: string } | undefined {
+    let doc = this.#openapi.get(key);
+    if (!doc) {
+      const value = build();
+      if (value === undefined) return undefined;
+      const body = JSON.stringify(value);
+      doc = { body, hash: createHash('sha512').update(body).digest('hex').slice(0, 128).toUpperCase() };
+      this.#openapi.set(key, doc);
+    }
+    return doc;
+  }
+
+  #openapiOptions() {
+    return {
+      model: this.model,
+      registry: this.registry,
+      patchSchema: kubernetesPatchSchema,
+      version: this.#version.gitVersion,
+    };
+  }
+
+  /**
+   * fieldValidation (Strict, Warn, Ignore; Warn by default as upstream):
+   * unknown fields are removed from built-in kinds in every mode, reported
+   * as Warning headers with Warn, and refused with 400 under Strict.
+   */
+  #checkFields(rt: ResourceType, obj: unknown, query: URLSearchParams, res: ServerResponse): void {
+    const mode = query.get('fieldValidation') ?? 'Warn';
+    if (!['Strict', 'Warn', 'Ignore'].includes(mode)) {
+      throw badRequest(
+        `fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`,
+      );
+    }
+    const message = kindMessage(this.model, rt);
+    if (!message || rt.custom) return;
+    const unknown = unknownFields(this.model, message, obj, true);
+    if (unknown.length === 0 || mode === 'Ignore') return;
+    if (mode === 'Strict') {
+      throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
+    }
+    const warnings = unknown.map((f) => `299 - ${JSON.stringify(`unknown field "${f}"`)}`);
+    res.setHeader('Warning', warnings);
   }
 
   /** The REST storage of a resource, created (with its watch cache) on first use. */
@@ -234,16 +295,18 @@ export class ApiServer {
         return this.#watch(req, res, rt, storage, ns, info.name, query, accept);
       case 'create': {
         const body = await this.#readObject(req, rt);
+        this.#checkFields(rt, body, query, res);
         const created = await this.#create(storage, rt, ns, body, isDryRun(query));
         return this.#respondObject(res, 201, rt, created, accept, query);
       }
       case 'update': {
         const body = await this.#readObject(req, rt);
+        this.#checkFields(rt, body, query, res);
         const result = await this.#update(storage, ns, info.name, body, isDryRun(query), undefined);
         return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
       }
       case 'patch': {
-        const result = await this.#patch(req, storage, rt, ns, info.name, query, undefined);
+        const result = await this.#patch(req, res, storage, rt, ns, info.name, query, undefined);
         return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
       }
       case 'delete': {
@@ -283,6 +346,55 @@ export class ApiServer {
     if (['/healthz', '/livez', '/readyz'].includes(path)) {
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end('ok');
+      return;
+    }
+    if (path === '/openapi/v2') {
+      const doc = this.#openapiDoc('v2', () => openAPIV2Document(this.#openapiOptions()))!;
+      // client-go (kubectl apply, diff, explain) asks for the gnostic
+      // protobuf form and cannot read JSON.
+      if (prefersOpenAPIV2Protobuf(accept)) {
+        const pb = openAPIV2ProtobufFor(doc);
+        res.writeHead(200, {
+          'Content-Type': OPENAPI_V2_PROTOBUF_CONTENT_TYPE,
+          ETag: `"${pb.hash}"`,
+          Vary: 'Accept',
+        });
+        res.end(pb.body);
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json', ETag: `"${doc.hash}"`, Vary: 'Accept' });
+      res.end(doc.body);
+      return;
+    }
+    if (path === '/openapi/v3') {
+      const index = openAPIV3Index(this.registry, (gv) => {
+        const [prefix, ...rest] = gv.split('/');
+        const [group, version] = prefix === 'api' ? ['', rest[0] ?? ''] : [rest[0] ?? '', rest[1] ?? ''];
+        return (
+          this.#openapiDoc(gv, () => openAPIV3Document(this.#openapiOptions(), group, version))?.hash ?? ''
+        );
+      });
+      return writeJSON(res, 200, index);
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const gv = path.slice('/openapi/v3/'.length);
+      const [prefix, ...rest] = gv.split('/');
+      const [group, version] =
+        prefix === 'api' && rest.length === 1
+          ? ['', rest[0]!]
+          : prefix === 'apis' && rest.length === 2
+            ? [rest[0]!, rest[1]!]
+            : ['', ''];
+      const doc = version
+        ? this.#openapiDoc(gv, () => openAPIV3Document(this.#openapiOptions(), group, version))
+        : undefined;
+      if (!doc) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        ETag: `"${doc.hash}"`,
+        'Cache-Control': 'public, immutable',
+      });
+      res.end(doc.body);
       return;
     }
     if (path === '/api' || path === '/apis') {
@@ -412,6 +524,7 @@ export class ApiServer {
 
   async #patch(
     req: IncomingMessage,
+    res: ServerResponse,
     storage: ResourceStorage,
     rt: ResourceType,
     ns: string | undefined,
@@ -441,6 +554,7 @@ export class ApiServer {
         throw badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
       }
       const applied = checkObject(patch, rt);
+      this.#checkFields(rt, applied, query, res);
       if (applied.metadata.name && applied.metadata.name !== name) {
         throw badRequest(
           `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
@@ -489,6 +603,7 @@ export class ApiServer {
           throw badRequest(String((err as Error).message));
         }
         if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch removed metadata');
+        this.#checkFields(rt, next, query, res);
         return next as KubeObject;
       },
       {
@@ -554,7 +669,7 @@ export class ApiServer {
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
       if (info.verb === 'patch') {
-        const r = await this.#patch(req, storage, rt, ns, info.name, query, 'status');
+        const r = await this.#patch(req, res, storage, rt, ns, info.name, query, 'status');
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
     }

@@ -154,14 +154,6 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await ensure('', 'namespaces', undefined, { metadata: { name } });
   }
-  const release = api.allocator.allocate(
-    {
-      metadata: { name: 'kubernetes' },
-      spec: { clusterIP: api.allocator.firstIP },
-    },
-    undefined,
-  );
-  release();
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: {

@@ -35,7 +35,8 @@ export interface Skiff {
   port: number;
   logs(): string;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
-  restart(): Promise<void>;
+  /** Stops the server, runs whileStopped (if given), and starts it again on the same data dir and port. */
+  restart(whileStopped?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -123,8 +124,9 @@ export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
         if (opts.input !== undefined) child.stdin?.end(opts.input);
       });
     },
-    async restart() {
+    async restart(whileStopped) {
       await stopProc();
+      await whileStopped?.();
       output = '';
       await launch();
     },

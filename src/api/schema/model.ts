@@ -1,0 +1,72 @@
+// The type model of the built-in API: every message (Pod, PodSpec,
+// Container, ObjectMeta, ...) with its fields and their types. It comes from
+// the protobuf descriptors of k8s.io/api (see src/api/protobuf/), whose field
+// names are the JSON names, so one model serves protobuf decoding, OpenAPI
+// and unknown-field detection.
+
+export type ScalarType =
+  | 'string'
+  | 'int32'
+  | 'int64'
+  | 'uint32'
+  | 'uint64'
+  | 'bool'
+  | 'bytes'
+  | 'double'
+  | 'float';
+
+export interface ModelField {
+  name: string;
+  /** A scalar, or 'message' with `message` naming it. */
+  type: ScalarType | 'message';
+  /** Full proto name of the message type (k8s.io.api.core.v1.PodSpec). */
+  message?: string;
+  repeated: boolean;
+  /** For map fields: the value type (keys are strings in the Kubernetes API). */
+  map?: { type: ScalarType | 'message'; message?: string };
+}
+
+export interface ModelMessage {
+  /** Full proto name: k8s.io.api.core.v1.Pod */
+  name: string;
+  fields: ModelField[];
+}
+
+export interface TypeModel {
+  message(name: string): ModelMessage | undefined;
+  messages(): Iterable<ModelMessage>;
+}
+
+/**
+ * Messages that do not serialize as objects in JSON: their Go types have
+ * custom JSON marshallers (Time is a string, IntOrString is a number or a
+ * string, RawExtension is any JSON value...).
+ */
+export const SPECIAL_MESSAGES: Record<
+  string,
+  'time' | 'microtime' | 'quantity' | 'int-or-string' | 'raw' | 'duration' | 'fields'
+> = {
+  'k8s.io.apimachinery.pkg.apis.meta.v1.Time': 'time',
+  'k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime': 'microtime',
+  'k8s.io.apimachinery.pkg.api.resource.Quantity': 'quantity',
+  'k8s.io.apimachinery.pkg.util.intstr.IntOrString': 'int-or-string',
+  'k8s.io.apimachinery.pkg.runtime.RawExtension': 'raw',
+  'k8s.io.apimachinery.pkg.apis.meta.v1.Duration': 'duration',
+  'k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1': 'fields',
+};
+
+/** The proto package of an API group version: apps/v1 → k8s.io.api.apps.v1. */
+export function protoPackage(group: string, version: string): string {
+  if (group === '') return `k8s.io.api.core.${version}`;
+  if (group === 'meta.k8s.io') return `k8s.io.apimachinery.pkg.apis.meta.${version}`;
+  if (group === 'apiextensions.k8s.io')
+    return `k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.${version}`;
+  const first = group.split('.')[0]!;
+  // rbac.authorization.k8s.io → rbac, networking.k8s.io → networking,
+  // events.k8s.io → events, admissionregistration.k8s.io → admissionregistration.
+  return `k8s.io.api.${first}.${version}`;
+}
+
+/** OpenAPI definition names reverse the domain: k8s.io.api.core.v1.Pod → io.k8s.api.core.v1.Pod. */
+export const definitionName = (protoName: string): string =>
+  protoName.startsWith('k8s.io.') ? `io.k8s.${protoName.slice('k8s.io.'.length)}` : protoName;
