@@ -103,6 +103,18 @@ function gunzipAt(binary: Buffer, at: number): Buffer | undefined {
 interface Found {
   bytes: Buffer;
   info: FileInfo;
+  /** The file name without any vendor/ prefix. */
+  name: string;
+}
+
+/**
+ * kubectl built inside the kubernetes repository (1.27 and older) names the
+ * files k8s.io/kubernetes/vendor/k8s.io/api/...; the proto packages, and so
+ * the message names, are the same either way.
+ */
+function canonicalName(file: string): string {
+  const at = file.lastIndexOf('/vendor/');
+  return at < 0 ? file : file.slice(at + '/vendor/'.length);
 }
 
 function extract(binaryPath: string): Map<string, Found> {
@@ -117,12 +129,13 @@ function extract(binaryPath: string): Map<string, Found> {
     } catch {
       continue; // some other gzipped blob
     }
-    if (!info.name.startsWith('k8s.io/') || !info.name.endsWith('generated.proto')) continue;
-    const previous = found.get(info.name);
+    const name = canonicalName(info.name);
+    if (!name.startsWith('k8s.io/') || !name.endsWith('generated.proto')) continue;
+    const previous = found.get(name);
     if (previous && !previous.bytes.equals(bytes)) {
-      throw new Error(`${binaryPath}: two different descriptors named ${info.name}`);
+      throw new Error(`${binaryPath}: two different descriptors named ${name}`);
     }
-    found.set(info.name, { bytes, info });
+    found.set(name, { bytes, info, name });
   }
   return found;
 }
@@ -149,7 +162,8 @@ function select(found: Map<string, Found>): Found[] {
     for (const dep of file.info.dependencies) {
       // gogo.proto and similar only define options (nullable, customname,
       // ...) that do not change the wire format, so they are not needed.
-      if (dep.startsWith('k8s.io/')) visit(dep, name);
+      const canonical = canonicalName(dep);
+      if (canonical.startsWith('k8s.io/')) visit(canonical, name);
     }
     state.set(name, 'done');
     ordered.push(file);
@@ -182,7 +196,7 @@ function main(): void {
 // Regenerate with: node scripts/gen-k8s-descriptors.ts [path/to/kubectl]
 //
 // Files (${files.length}, ${raw.length} bytes uncompressed):
-${files.map((f) => `//   ${f.info.name}`).join('\n')}
+${files.map((f) => `//   ${f.name}`).join('\n')}
 
 export const K8S_DESCRIPTOR_SOURCE = ${singleQuoted(source)};
 
@@ -196,4 +210,11 @@ export const K8S_DESCRIPTOR_SET_GZIP_BASE64 =
   );
 }
 
-main();
+try {
+  main();
+} catch (err) {
+  // Report and exit normally: an uncaught throw with the ~60 MB binary still
+  // referenced sometimes left Node 24 hanging in teardown.
+  console.error(`gen-k8s-descriptors: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+}

@@ -33,6 +33,7 @@ import {
   openAPIV2ProtobufFor,
   prefersOpenAPIV2Protobuf,
 } from '../api/schema/openapi-v2-proto.ts';
+import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
 import {
@@ -143,6 +144,22 @@ export class ApiServer {
     };
   }
 
+  /** 400 for a body whose JSON types do not fit the kind (upstream: Go decoding errors). */
+  #checkTypes(rt: ResourceType, obj: unknown): void {
+    const message = kindMessage(this.model, rt);
+    if (!message || rt.custom) return;
+    try {
+      checkTypes(this.model, message, obj, rt.kind);
+    } catch (err) {
+      if (err instanceof TypeMismatch) {
+        throw badRequest(
+          `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: ${err.message}`,
+        );
+      }
+      throw err;
+    }
+  }
+
   /**
    * fieldValidation (Strict, Warn, Ignore; Warn by default as upstream):
    * unknown fields are removed from built-in kinds in every mode, reported
@@ -162,7 +179,10 @@ export class ApiServer {
     if (mode === 'Strict') {
       throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
     }
-    const warnings = unknown.map((f) => `299 - ${JSON.stringify(`unknown field "${f}"`)}`);
+    // Header values must be printable ASCII: escape everything else.
+    const printable = (t: string) =>
+      t.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const warnings = unknown.map((f) => `299 - ${JSON.stringify(printable(`unknown field "${f}"`))}`);
     res.setHeader('Warning', warnings);
   }
 
@@ -444,16 +464,10 @@ export class ApiServer {
   }
 
   async #readObject(req: IncomingMessage, rt: ResourceType): Promise<KubeObject> {
-    const ct = mediaType(req.headers['content-type']);
-    if (ct === 'application/vnd.kubernetes.protobuf') {
-      throw new ApiError(
-        415,
-        'UnsupportedMediaType',
-        'protobuf request bodies are not supported; send application/json',
-      );
-    }
     const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
-    return checkObject(body, rt);
+    const obj = checkObject(body, rt);
+    this.#checkTypes(rt, obj);
+    return obj;
   }
 
   async #create(
@@ -554,6 +568,7 @@ export class ApiServer {
         throw badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
       }
       const applied = checkObject(patch, rt);
+      this.#checkTypes(rt, applied);
       this.#checkFields(rt, applied, query, res);
       if (applied.metadata.name && applied.metadata.name !== name) {
         throw badRequest(
@@ -603,6 +618,7 @@ export class ApiServer {
           throw badRequest(String((err as Error).message));
         }
         if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch removed metadata');
+        this.#checkTypes(rt, next);
         this.#checkFields(rt, next, query, res);
         return next as KubeObject;
       },

@@ -11,6 +11,7 @@ import {
   tooLarge,
   unsupportedMediaType,
 } from '../api/errors.ts';
+import { decodeKubernetesProtobuf, ProtobufDecodeError } from '../api/protobuf/decode.ts';
 
 /** Upstream's limit for a request body (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -41,6 +42,25 @@ export const mediaType = (contentType: string | undefined): string =>
 export function decodeBody(body: Buffer, contentType: string | undefined, allowed: string[]): unknown {
   const type = mediaType(contentType) || 'application/json';
   if (!allowed.includes(type)) throw unsupportedMediaType(type);
+  if (type === 'application/vnd.kubernetes.protobuf') {
+    // kubectl 1.32+ sends typed creates as protobuf; decode to the JSON the
+    // client would have sent, and carry on as for JSON.
+    try {
+      return decodeKubernetesProtobuf(body);
+    } catch (err) {
+      if (err instanceof ProtobufDecodeError) {
+        if (err.reason === 'UnknownType' || err.reason === 'Unsupported') {
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            `cannot decode protobuf body: ${err.message}; send application/json`,
+          );
+        }
+        throw badRequest(`cannot decode protobuf body: ${err.message}`);
+      }
+      throw err;
+    }
+  }
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('the body of the request was empty');
   if (type.endsWith('yaml')) {
