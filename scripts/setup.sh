@@ -30,7 +30,10 @@ fi
 stamp=node_modules/.skiff-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   log "installing npm packages (node $(node --version))"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: this npm writes lockfiles without other platforms' optional
+  # packages (biome's binaries) and then refuses them in `npm ci`. `npm
+  # install` follows the lockfile just the same.
+  npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
 

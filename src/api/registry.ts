@@ -56,7 +56,9 @@ export interface ResourceType {
   /** PUT may create the object when it does not exist (upstream AllowCreateOnUpdate). */
   createOnUpdate?: boolean;
   columns?: PrinterColumn[];
-  /** Table cells after NAME, in `columns` order (NAME is always first). */
+  /** The table has no NAME column (events: upstream shows the name only with -o wide). */
+  namelessTable?: boolean;
+  /** Table cells after NAME, in `columns` order (NAME is first unless namelessTable). */
   cells?: (obj: KubeObject, now: Date) => unknown[];
   /** Kind-specific field selector values (metadata.name and metadata.namespace are always there). */
   fields?: (obj: KubeObject) => Record<string, string>;

@@ -47,9 +47,10 @@ export function toTable(
   const now = opts.now ?? new Date();
   const columns = rt.columns ?? defaultColumns;
   const rows = items.map((obj) => {
-    const cells = rt.cells
-      ? [obj.metadata.name, ...rt.cells(obj, now)]
-      : [obj.metadata.name, obj.metadata.creationTimestamp];
+    let cells: unknown[];
+    if (!rt.cells) cells = [obj.metadata.name, obj.metadata.creationTimestamp];
+    else if (rt.namelessTable) cells = rt.cells(obj, now);
+    else cells = [obj.metadata.name, ...rt.cells(obj, now)];
     const object = rowObject(obj, opts.include);
     return object === undefined ? { cells } : { cells, object };
   });

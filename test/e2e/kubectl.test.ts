@@ -116,6 +116,48 @@ for (const version of KUBECTL_VERSIONS) {
       assert.equal(await kns(['get', 'configmap', 'settings', '-o', 'jsonpath={.data.value}']), 'two');
     });
 
+    it('applies server-side, diffs, and explains', async () => {
+      const file = join(skiff.dataDir, `ssa-${ns}.yaml`);
+      writeFileSync(
+        file,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: ${ns}\ndata:\n  k: v1\n`,
+      );
+      assert.match(await k(['apply', '--server-side', '-f', file]), /configmap\/ssa serverside-applied/);
+      const same = await skiff.kubectl(['diff', '-f', file], { version });
+      assert.equal(same.code, 0, same.stderr);
+      writeFileSync(
+        file,
+        `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\n  namespace: ${ns}\ndata:\n  k: v2\n`,
+      );
+      const changed = await skiff.kubectl(['diff', '-f', file], { version });
+      assert.equal(changed.code, 1, changed.stderr);
+      assert.match(changed.stdout, /^- {2}k: v1$/m);
+      assert.match(changed.stdout, /^\+ {2}k: v2$/m);
+      const explain = await k(['explain', 'pod.spec.containers']);
+      assert.match(explain, /KIND:\s+Pod/);
+      assert.match(explain, /FIELD:\s+containers <\[\]Container>/);
+      assert.match(explain, /^\s+image\s+<string>/m);
+    });
+
+    it('describes an object with its events', async () => {
+      const uid = await kns(['get', 'configmap', 'settings', '-o', 'jsonpath={.metadata.uid}']);
+      const event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'settings.e2e', namespace: ns },
+        involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: ns, uid },
+        reason: 'Checked',
+        message: 'the e2e suite looked at it',
+        type: 'Normal',
+        count: 1,
+        source: { component: 'e2e' },
+      };
+      await k(['create', '-f', '-'], { input: JSON.stringify(event) });
+      const described = await kns(['describe', 'configmap', 'settings']);
+      assert.match(described, /^Events:/m);
+      assert.match(described, /Normal\s+Checked\s+\S+\s+e2e\s+the e2e suite looked at it/);
+    });
+
     it('gets in every output format', async () => {
       const wide = await kns(['get', 'deployments', '-o', 'wide']);
       assert.match(wide, /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR/m);

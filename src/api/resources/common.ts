@@ -104,17 +104,21 @@ export interface KindSpec extends Omit<ResourceType, 'columns' | 'cells' | 'vali
   validateSpec?: (obj: KubeObject, old?: KubeObject) => FieldErrorLike[];
   /** Set for kinds whose table has no AGE column. */
   noAge?: boolean;
+  /** Set for kinds whose table has no leading NAME column. */
+  noName?: boolean;
 }
 
 /** Builds a ResourceType with NAME first, AGE where upstream puts it, and ObjectMeta validation. */
 export function kind(spec: KindSpec): ResourceType {
-  const { nameRule = 'subdomain', columns = [], cells, ageIndex, validateSpec, noAge, ...rt } = spec;
+  const { nameRule = 'subdomain', columns = [], cells, ageIndex, validateSpec, noAge, noName, ...rt } = spec;
   const ageAt = ageIndex ?? columns.filter((c) => c.priority === 0).length;
+  const lead = noName ? [] : [nameColumn];
   const allColumns = noAge
-    ? [nameColumn, ...columns]
-    : [nameColumn, ...columns.slice(0, ageAt), ageColumn, ...columns.slice(ageAt)];
+    ? [...lead, ...columns]
+    : [...lead, ...columns.slice(0, ageAt), ageColumn, ...columns.slice(ageAt)];
   return {
     ...rt,
+    ...(noName ? { namelessTable: true } : {}),
     columns: allColumns,
     cells: (obj, now) => {
       const c = cells ? cells(obj, now) : [];

@@ -565,6 +565,7 @@ const events = kind({
   namespaced: true,
   nameRule: 'path',
   noAge: true,
+  noName: true,
   columns: [
     col('Last Seen', 'string', 'The time at which the most recent occurrence of this event was recorded.'),
     col('Type', 'string', 'Type of this event (Normal, Warning), new types could be added in the future.'),

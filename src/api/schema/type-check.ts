@@ -115,6 +115,15 @@ function walk(model: TypeModel, name: string, value: unknown, path: string, top:
       else if (!scalarOk(type as ScalarType, v))
         throw new TypeMismatch(at, v, goScalar[type as ScalarType] ?? type);
     };
+    // Empty maps and lists serialize to nothing in upstream's Go types
+    // (omitempty), so `annotations: {}` after removing the last key is gone.
+    if (
+      (field.map && isPlainObject(child) && Object.keys(child).length === 0) ||
+      (field.repeated && Array.isArray(child) && child.length === 0)
+    ) {
+      delete value[key];
+      continue;
+    }
     if (field.map) {
       if (!isPlainObject(child)) throw new TypeMismatch(here, child, `map[string]${field.map.type}`);
       for (const [k, v] of Object.entries(child)) {
