@@ -1,0 +1,243 @@
+// bench/api: a real `skiff server` on sqlite, over HTTPS with a client
+// certificate, against the sqlite store alone in the same run.
+//
+// Figures: create, get and list latency (p50, p99) and throughput at 1, 10
+// and 100 concurrent clients; LIST of 30,000 pods; 1,000 concurrent watchers
+// each receiving one event; server RSS. Each API figure is printed beside
+// the store's own figure as a ratio.
+// Headline: create p99 (ms) at 100 concurrent clients (goal: <= 50 ms).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
+import { freePort } from '../test/e2e/harness.ts';
+import { load, percentile, ratio, round, writeResult } from './lib.ts';
+
+const quick = process.env.BENCH_QUICK === '1';
+const N = quick ? 500 : 3000;
+const LIST_PODS = quick ? 3000 : 30_000;
+const WATCHERS = quick ? 200 : 1000;
+const root = new URL('../', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-api-'));
+const log = (s: string) => console.log(s);
+
+const pod = (name: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, labels: { app: 'bench', tier: 'web' } },
+  spec: {
+    containers: [
+      {
+        name: 'app',
+        image: 'busybox',
+        command: ['sleep', '3600'],
+        env: [{ name: 'MODE', value: 'bench' }],
+        resources: { requests: { cpu: '10m', memory: '16Mi' } },
+      },
+    ],
+  },
+});
+
+const port = await freePort();
+const server = spawn(
+  join(root, 'bin/skiff'),
+  [
+    'server',
+    '--data-dir',
+    dir,
+    '--https-listen-port',
+    String(port),
+    '--bind-address',
+    '127.0.0.1',
+    '--disable-agent',
+  ],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
+let serverLog = '';
+server.stderr?.on('data', (d) => (serverLog += d));
+const deadline = Date.now() + 30_000;
+while (!serverLog.includes('apiserver listening')) {
+  if (Date.now() > deadline || server.exitCode !== null)
+    throw new Error(`server did not start:\n${serverLog}`);
+  await new Promise((r) => setTimeout(r, 50));
+}
+const kubeconfig = parse(readFileSync(join(dir, 'kubeconfig.yaml'), 'utf8'));
+const b64 = (s: string) => Buffer.from(s, 'base64');
+const agent = new Agent({
+  keepAlive: true,
+  maxSockets: 2000,
+  ca: b64(kubeconfig.clusters[0].cluster['certificate-authority-data']),
+  cert: b64(kubeconfig.users[0].user['client-certificate-data']),
+  key: b64(kubeconfig.users[0].user['client-key-data']),
+});
+
+function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: data
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+          : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 400)
+            reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`));
+          else resolve({ status: res.statusCode ?? 0, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const rssMB = () => {
+  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return round(kb / 1024, 1);
+};
+
+const results: Record<string, unknown> = {};
+try {
+  const base = '/api/v1/namespaces/default/pods';
+  // The store alone, same durability, same concurrency, same objects.
+  const store = await createSqliteStore({ path: join(dir, 'baseline.db') });
+  const storeFigures: Record<string, { createP99: number; createPerSec: number; getP99: number }> = {};
+  for (const c of [1, 10, 100]) {
+    const cr = await load(N, c, (i) =>
+      store.create(`/registry/pods/default/s${c}-${i}`, JSON.stringify(pod(`s${c}-${i}`))),
+    );
+    const gt = await load(N, c, (i) => store.get(`/registry/pods/default/s${c}-${i}`));
+    storeFigures[c] = {
+      createP99: percentile(cr.latencies, 99),
+      createPerSec: cr.opsPerSec,
+      getP99: percentile(gt.latencies, 99),
+    };
+  }
+
+  log(`server RSS at start: ${rssMB()} MB`);
+  for (const c of [1, 10, 100]) {
+    const cr = await load(N, c, (i) => call('POST', base, pod(`c${c}-${i}`)));
+    const gt = await load(N, c, (i) => call('GET', `${base}/c${c}-${i}`));
+    const ls = await load(Math.max(50, N / 20), c, () =>
+      call('GET', `${base}?labelSelector=app%3Dbench&limit=50`),
+    );
+    const s = storeFigures[c]!;
+    const row = {
+      createPerSec: cr.opsPerSec,
+      createP50Ms: percentile(cr.latencies, 50),
+      createP99Ms: percentile(cr.latencies, 99),
+      getPerSec: gt.opsPerSec,
+      getP50Ms: percentile(gt.latencies, 50),
+      getP99Ms: percentile(gt.latencies, 99),
+      list50PerSec: ls.opsPerSec,
+      list50P50Ms: percentile(ls.latencies, 50),
+      list50P99Ms: percentile(ls.latencies, 99),
+      store: s,
+      createP99VsStore: ratio(percentile(cr.latencies, 99), s.createP99),
+      createRateVsStore: ratio(cr.opsPerSec, s.createPerSec),
+    };
+    results[`clients${c}`] = row;
+    log(
+      `${String(c).padStart(3)} clients: create ${row.createPerSec}/s p50 ${row.createP50Ms} p99 ${row.createP99Ms} ms (store p99 ${s.createP99} ms, ${row.createP99VsStore}x) | get ${row.getPerSec}/s p99 ${row.getP99Ms} ms | list(50) p99 ${row.list50P99Ms} ms`,
+    );
+  }
+
+  // LIST of 30,000 pods.
+  const existing = 3 * N;
+  await load(LIST_PODS - existing, 100, (i) => call('POST', base, pod(`l-${i}`)));
+  const listTimes: number[] = [];
+  let bytes = 0;
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    const res = await call('GET', base);
+    listTimes.push(performance.now() - t);
+    bytes = res.text.length;
+  }
+  const count = (JSON.parse((await call('GET', base)).text) as { items: unknown[] }).items.length;
+  for (let i = 0; i < LIST_PODS - existing; i++) {
+    await store.create(`/registry/pods/default/l-${i}`, JSON.stringify(pod(`l-${i}`)));
+  }
+  const st = performance.now();
+  const storeList = await store.list('/registry/pods/default/');
+  const storeListMs = round(performance.now() - st);
+  const listMs = round(Math.min(...listTimes));
+  results.list = {
+    pods: count,
+    ms: listMs,
+    bytes,
+    storeMs: storeListMs,
+    storeKeys: storeList.items.length,
+    vsStore: ratio(listMs, storeListMs),
+  };
+  log(
+    `LIST of ${count} pods: ${listMs} ms (${round(bytes / 1e6, 1)} MB); store list ${storeListMs} ms (${ratio(listMs, storeListMs)}x)`,
+  );
+  results.rssAfterListMB = rssMB();
+
+  // WATCHERS concurrent watches, one event each.
+  const watchRV = JSON.parse((await call('GET', `${base}?limit=1`)).text).metadata.resourceVersion as string;
+  let received = 0;
+  let allReceived: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    allReceived = r;
+  });
+  const requests = Array.from({ length: WATCHERS }, () => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent,
+        path: `${base}?watch=true&resourceVersion=${watchRV}&fieldSelector=metadata.name%3Dwatched`,
+      },
+      (res) => {
+        res.on('data', () => {
+          if (++received === WATCHERS) allReceived();
+        });
+      },
+    );
+    req.end();
+    return req;
+  });
+  await new Promise((r) => setTimeout(r, quick ? 1000 : 3000));
+  const t0 = performance.now();
+  await call('POST', base, pod('watched'));
+  await done;
+  const fanoutMs = round(performance.now() - t0);
+  results.watch = { watchers: WATCHERS, allReceivedMs: fanoutMs };
+  log(`${WATCHERS} watchers all received one event ${fanoutMs} ms after the create was sent`);
+  results.rssWithWatchersMB = rssMB();
+  for (const r of requests) r.destroy();
+  log(
+    `server RSS: ${results.rssAfterListMB} MB after the list, ${results.rssWithWatchersMB} MB with ${WATCHERS} watchers`,
+  );
+
+  await store.close();
+  const headline = (results.clients100 as { createP99Ms: number }).createP99Ms;
+  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick };
+  writeResult(
+    'api',
+    { metric: 'create p99 at 100 concurrent clients', value: headline, unit: 'ms' },
+    results,
+  );
+} finally {
+  server.kill('SIGTERM');
+  agent.destroy();
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
