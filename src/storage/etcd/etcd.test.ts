@@ -77,6 +77,25 @@ describe('etcd backend specifics', () => {
     }
   });
 
+  it('lists more than one gRPC message can carry (6 MB of values) as one snapshot', async () => {
+    const store = await open();
+    const value = 'x'.repeat(2048);
+    const keys = Array.from({ length: 3000 }, (_, i) => `/big/${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < keys.length; i += 100) {
+      await Promise.all(keys.slice(i, i + 100).map((k) => store.create(k, value)));
+    }
+    const before = await store.currentRevision();
+    const list = await store.list('/big/');
+    assert.equal(list.items.length, 3000);
+    assert.equal(list.revision, before);
+    assert.equal(list.remaining, 0);
+    const page = await store.list('/big/', { limit: 1200 });
+    assert.equal(page.items.length, 1200);
+    assert.equal(page.remaining, 1800);
+    assert.equal(page.items.at(-1)?.key, keys[1199]);
+    await store.close();
+  });
+
   it('rejects a watch from a future revision', async () => {
     const s = await open();
     try {

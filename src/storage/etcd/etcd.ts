@@ -150,6 +150,9 @@ function bytesPrefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
+/** Keys per range request when listing (keeps each gRPC response small). */
+const LIST_CHUNK = 500;
+
 export async function createEtcdStore(opts: EtcdStoreOptions): Promise<Store> {
   if (opts.endpoints.length === 0) throw new Error('createEtcdStore: no endpoints');
   const ns = opts.prefix ?? '';
@@ -454,13 +457,27 @@ export async function createEtcdStore(opts: EtcdStoreOptions): Promise<Store> {
         if (Buffer.compare(after, start) > 0) start = after;
       }
       const limit = listOpts.limit && listOpts.limit > 0 ? listOpts.limit : 0;
-      const res = await rangeAt({ key: start, range_end: bytesPrefixEnd(keyBytes(prefix)), limit }, revision);
-      const items = res.kvs.map(toKv);
-      // The header revision is the store's current one even for a read at
-      // an older revision, so only use it when we read the latest.
-      const readAt = revision > 0 ? revision : Number(res.header.revision);
-      // count is every key in the range at that revision, ignoring limit.
-      const remaining = Math.max(0, Number(res.count) - items.length);
+      const end = bytesPrefixEnd(keyBytes(prefix));
+      // Read in chunks: one range of 30,000 objects would exceed gRPC's
+      // message size limit. Every chunk reads at the first chunk's revision,
+      // so together they are one snapshot.
+      const items: KeyValue[] = [];
+      let readAt = revision;
+      let remaining = 0;
+      let from = start;
+      for (;;) {
+        const want = limit > 0 ? Math.min(limit - items.length, LIST_CHUNK) : LIST_CHUNK;
+        const res = await rangeAt({ key: from, range_end: end, limit: want }, readAt);
+        // The header revision is the store's current one even for a read at
+        // an older revision, so only use it when we read the latest.
+        if (readAt === 0) readAt = Number(res.header.revision);
+        const got = res.kvs.map(toKv);
+        items.push(...got);
+        // count is every key from `from` to the end at that revision, ignoring limit.
+        remaining = Math.max(0, Number(res.count) - got.length);
+        if (remaining === 0 || got.length === 0 || (limit > 0 && items.length >= limit)) break;
+        from = Buffer.concat([keyBytes(got.at(-1)!.key), Buffer.from([0])]);
+      }
       const result: ListResult = { items, revision: readAt, remaining };
       if (remaining > 0 && items.length > 0) result.continue = encodeContinue(readAt, items.at(-1)!.key);
       return result;
