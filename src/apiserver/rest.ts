@@ -251,21 +251,31 @@ export class ResourceStorage {
 
   #listFromCache(namespace: string | undefined, filter: ObjectFilter, limit: number): KubeList {
     const revision = this.cache.revision;
-    const all = this.cache.list(this.scopePrefix(namespace)).filter(filter);
     const list = this.#emptyList(revision);
-    if (limit === 0 || all.length <= limit) {
-      list.items = all;
-      return list;
+    const items: KubeObject[] = [];
+    let more = false;
+    let total = 0;
+    for (const obj of this.cache.objects(this.scopePrefix(namespace))) {
+      if (!filter(obj)) continue;
+      total++;
+      if (limit === 0 || items.length < limit) items.push(obj);
+      else {
+        more = true;
+        // Without a selector the remaining count is cheap to finish; with
+        // one, upstream does not report it, so stop at the first extra.
+        if (!filter.everything) break;
+      }
     }
+    list.items = items;
+    if (!more) return list;
     // More than one page: this page comes from the cache; the rest from the
     // store at the same revision, so the pages form one snapshot.
-    list.items = all.slice(0, limit);
-    const last = list.items.at(-1)!;
+    const last = items.at(-1)!;
     list.metadata.continue = encodeApiContinue(
       revision,
       this.key(last.metadata.namespace, last.metadata.name!),
     );
-    if (filter.everything) list.metadata.remainingItemCount = all.length - limit;
+    if (filter.everything) list.metadata.remainingItemCount = total - limit;
     return list;
   }
 

@@ -225,14 +225,30 @@ export class WatchCache {
 
   /** Every object, in key order, optionally under a key prefix (a namespace). */
   list(keyPrefix?: string): KubeObject[] {
+    return [...this.objects(keyPrefix)];
+  }
+
+  /**
+   * Objects in key order under a key prefix, lazily: a paged list stops
+   * after its page instead of filtering every object. Binary search finds
+   * where the prefix starts, so one namespace costs its own size.
+   */
+  *objects(keyPrefix = ''): Generator<KubeObject> {
     this.#sortedKeys ??= [...this.#objects.keys()].sort();
-    const out: KubeObject[] = [];
-    for (const key of this.#sortedKeys) {
-      if (keyPrefix && !key.startsWith(keyPrefix)) continue;
-      const obj = this.#objects.get(key);
-      if (obj) out.push(obj);
+    const keys = this.#sortedKeys;
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! < keyPrefix) lo = mid + 1;
+      else hi = mid;
     }
-    return out;
+    for (let i = lo; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (!key.startsWith(keyPrefix)) break;
+      const obj = this.#objects.get(key);
+      if (obj) yield obj;
+    }
   }
 
   get(key: string): KubeObject | undefined {
