@@ -436,3 +436,42 @@ describe('watch', () => {
     );
   });
 });
+
+describe('immutable fields', () => {
+  it('refuses a changed deployment selector and changed data of an immutable configmap with 422', async () => {
+    const url = '/apis/apps/v1/namespaces/default/deployments/smp';
+    const sel = await s.request(
+      'PATCH',
+      url,
+      {
+        spec: {
+          selector: { matchLabels: { app: 'other' } },
+          template: { metadata: { labels: { app: 'other' } } },
+        },
+      },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(sel.status, 422, sel.text);
+    assert.match(sel.body.message, /spec.selector: Invalid value: .*field is immutable/);
+    await s.request('POST', CMS, { metadata: { name: 'frozen' }, data: { a: '1' }, immutable: true });
+    const r = await s.request(
+      'PATCH',
+      `${CMS}/frozen`,
+      { data: { a: '2' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    assert.equal(r.status, 422);
+    assert.match(r.body.message, /data: Forbidden: field is immutable when `immutable` is set/);
+    const labels = await s.request(
+      'PATCH',
+      `${CMS}/frozen`,
+      { metadata: { labels: { ok: 'yes' } } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(labels.status, 200);
+  });
+});

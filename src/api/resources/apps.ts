@@ -37,9 +37,28 @@ function wideCells(o: KubeObject, ...templatePath: string[]): unknown[] {
   ];
 }
 
+/** An apps/v1 selector cannot change after creation (upstream: "field is immutable"). */
+function immutable(o: KubeObject, old: KubeObject | undefined, path: string[]): FieldErrorLike[] {
+  if (!old) return [];
+  const now = get(o, ...path);
+  const before = get(old, ...path);
+  if (JSON.stringify(now) === JSON.stringify(before)) return [];
+  return [
+    {
+      type: 'FieldValueInvalid',
+      field: path.join('.'),
+      message: `Invalid value: ${JSON.stringify(now ?? null)}: field is immutable`,
+    },
+  ];
+}
+
 /** Selector required, and it must match the template's labels (upstream ValidatePodTemplateSpecForReplicaSet). */
-function validateSelectorAndTemplate(o: KubeObject, templatePath = ['spec', 'template']): FieldErrorLike[] {
-  const errs: FieldErrorLike[] = [];
+function validateSelectorAndTemplate(
+  o: KubeObject,
+  templatePath = ['spec', 'template'],
+  old?: KubeObject,
+): FieldErrorLike[] {
+  const errs: FieldErrorLike[] = [...immutable(o, old, ['spec', 'selector'])];
   const selector = asObj(get(o, 'spec', 'selector'));
   const matchLabels = asObj(selector.matchLabels);
   const exprs = arr(selector.matchExpressions);
@@ -123,8 +142,8 @@ const deployments = kind({
   prepareCreate: (d) => {
     d.status = {};
   },
-  validateSpec: (d) => {
-    const errs = validateSelectorAndTemplate(d);
+  validateSpec: (d, old) => {
+    const errs = validateSelectorAndTemplate(d, undefined, old);
     const strategy = asObj(get(d, 'spec', 'strategy'));
     if (!['RollingUpdate', 'Recreate'].includes(strategy.type as string)) {
       errs.push({
@@ -181,7 +200,7 @@ const replicasets = kind({
   prepareCreate: (rs) => {
     rs.status = { replicas: 0 };
   },
-  validateSpec: (rs) => validateSelectorAndTemplate(rs),
+  validateSpec: (rs, old) => validateSelectorAndTemplate(rs, undefined, old),
 });
 
 const daemonsets = kind({
@@ -260,7 +279,7 @@ const daemonsets = kind({
       numberReady: 0,
     };
   },
-  validateSpec: (ds) => validateSelectorAndTemplate(ds),
+  validateSpec: (ds, old) => validateSelectorAndTemplate(ds, undefined, old),
 });
 
 const statefulsets = kind({
@@ -312,7 +331,7 @@ const statefulsets = kind({
   prepareCreate: (s) => {
     s.status = { replicas: 0, availableReplicas: 0 };
   },
-  validateSpec: (s) => validateSelectorAndTemplate(s),
+  validateSpec: (s, old) => validateSelectorAndTemplate(s, undefined, old),
 });
 
 const controllerrevisions = kind({
@@ -412,8 +431,13 @@ const jobs = kind({
     }
     job.status = {};
   },
-  validateSpec: (job) => {
-    const errs = validateSelectorAndTemplate(job);
+  validateSpec: (job, old) => {
+    // A job's pod template is immutable too (only some scheduling fields may
+    // change while suspended upstream; Skiff keeps the simpler rule).
+    const errs = [
+      ...validateSelectorAndTemplate(job, undefined, old),
+      ...immutable(job, old, ['spec', 'template']),
+    ];
     const rp = get(job, 'spec', 'template', 'spec', 'restartPolicy');
     if (rp !== 'OnFailure' && rp !== 'Never') {
       errs.push({

@@ -483,7 +483,31 @@ const configmaps = kind({
   namespaced: true,
   columns: [col('Data', 'string', 'Data contains the configuration data.')],
   cells: (cm) => [countKeys(cm.data, cm.binaryData)],
+  validateSpec: (cm, old) => immutableData(cm, old, ['data', 'binaryData']),
 });
+
+/** ConfigMaps and Secrets marked immutable keep their data and the mark itself. */
+function immutableData(o: KubeObject, old: KubeObject | undefined, fields: string[]): FieldErrorLike[] {
+  if (!old || old.immutable !== true) return [];
+  const errs: FieldErrorLike[] = [];
+  if (o.immutable !== true) {
+    errs.push({
+      type: 'FieldValueForbidden',
+      field: 'immutable',
+      message: 'Forbidden: field is immutable when `immutable` is set',
+    });
+  }
+  for (const f of fields) {
+    if (JSON.stringify(o[f] ?? {}) !== JSON.stringify(old[f] ?? {})) {
+      errs.push({
+        type: 'FieldValueForbidden',
+        field: f,
+        message: 'Forbidden: field is immutable when `immutable` is set',
+      });
+    }
+  }
+  return errs;
+}
 
 const secrets = kind({
   group: '',
@@ -498,6 +522,18 @@ const secrets = kind({
   ],
   cells: (s) => [String(s.type ?? 'Opaque'), countKeys(s.data)],
   fields: (s) => ({ type: String(s.type ?? '') }),
+  validateSpec: (s, old) => [
+    ...immutableData(s, old, ['data']),
+    ...(old && s.type !== old.type
+      ? [
+          {
+            type: 'FieldValueInvalid',
+            field: 'type',
+            message: `Invalid value: ${JSON.stringify(s.type)}: field is immutable`,
+          },
+        ]
+      : []),
+  ],
   defaults: (s) => {
     s.type ??= 'Opaque';
     // stringData is write-only: it merges into data (base64) and is dropped.
