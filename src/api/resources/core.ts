@@ -488,7 +488,7 @@ const configmaps = kind({
 
 /** ConfigMaps and Secrets marked immutable keep their data and the mark itself. */
 function immutableData(o: KubeObject, old: KubeObject | undefined, fields: string[]): FieldErrorLike[] {
-  if (!old || old.immutable !== true) return [];
+  if (old?.immutable !== true) return [];
   const errs: FieldErrorLike[] = [];
   if (o.immutable !== true) {
     errs.push({
