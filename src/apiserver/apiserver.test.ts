@@ -475,3 +475,23 @@ describe('immutable fields', () => {
     assert.equal(labels.status, 200);
   });
 });
+
+describe('watch bookmarks and timeouts', () => {
+  it('sends BOOKMARK events carrying the current resourceVersion when asked, and ends at timeoutSeconds', async () => {
+    const started = performance.now();
+    const res = await fetch(
+      `${s.url}${CMS}?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=0&labelSelector=none%3Dnone`,
+    );
+    const text = await res.text();
+    const elapsed = performance.now() - started;
+    const events = text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string; object: { metadata: { resourceVersion: string } } });
+    assert.ok(events.length >= 2, text);
+    assert.ok(events.every((e) => e.type === 'BOOKMARK'));
+    assert.match(events[0]!.object.metadata.resourceVersion, /^\d+$/);
+    assert.ok(elapsed >= 900, `watch ended after ${elapsed} ms`);
+  });
+});

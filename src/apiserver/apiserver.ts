@@ -68,6 +68,8 @@ export interface ApiServerOptions {
   version?: VersionInfo;
   log?: Logger;
   now?: () => Date;
+  /** How often a watch with allowWatchBookmarks gets a BOOKMARK (default 15 s). */
+  bookmarkIntervalMs?: number;
 }
 
 export interface VersionInfo {
@@ -99,6 +101,7 @@ export class ApiServer {
   readonly #now: () => Date;
   readonly #version: VersionInfo;
   readonly #advertise: string;
+  readonly #bookmarkIntervalMs: number;
   #watches = new Set<() => void>();
   #openapi = new Map<string, { body: string; hash: string }>();
 
@@ -109,6 +112,7 @@ export class ApiServer {
     this.#now = opts.now ?? (() => new Date());
     this.#advertise = opts.advertiseAddress ?? '127.0.0.1:6443';
     this.#version = opts.version ?? defaultVersion();
+    this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 15_000;
     this.allocator = new ServiceAllocator(
       opts.serviceCIDR ?? '10.43.0.0/16',
       opts.nodePortRange ?? [30000, 32767],
@@ -932,7 +936,7 @@ export class ApiServer {
               metadata: { resourceVersion: String(watch.revision()) },
             },
           });
-        }, 15_000)
+        }, this.#bookmarkIntervalMs)
       : undefined;
     req.on('close', end);
     res.on('close', end);

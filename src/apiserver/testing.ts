@@ -29,7 +29,7 @@ export interface TestResponse {
 }
 
 export async function startTestServer(store: Store = createMemoryStore()): Promise<TestServer> {
-  const api = new ApiServer({ registry: builtinRegistry(), store });
+  const api = new ApiServer({ registry: builtinRegistry(), store, bookmarkIntervalMs: 200 });
   await api.start();
   for (const name of ['default', 'kube-system']) {
     await api.storage('', 'v1', 'namespaces')!.create(undefined, { metadata: { name } });
