@@ -495,3 +495,106 @@ describe('watch bookmarks and timeouts', () => {
     assert.ok(elapsed >= 900, `watch ended after ${elapsed} ms`);
   });
 });
+
+describe('resourceVersion semantics', () => {
+  it('get with resourceVersion=0 serves the cache; list Exact reads a past snapshot; NotOlderThan waits', async () => {
+    const created = await s.request('POST', CMS, cm('rv', { v: '1' }));
+    const rv1 = created.body.metadata.resourceVersion;
+    await s.request(
+      'PATCH',
+      `${CMS}/rv`,
+      { data: { v: '2' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    const cached = await s.request('GET', `${CMS}/rv?resourceVersion=0`);
+    assert.equal(cached.status, 200);
+    const exact = await s.request(
+      'GET',
+      `${CMS}?resourceVersion=${rv1}&resourceVersionMatch=Exact&fieldSelector=metadata.name%3Drv`,
+    );
+    assert.equal(exact.status, 200, exact.text);
+    assert.equal(exact.body.metadata.resourceVersion, rv1);
+    assert.equal(exact.body.items[0].data.v, '1');
+    const newer = await s.request(
+      'GET',
+      `${CMS}?resourceVersion=${rv1}&resourceVersionMatch=NotOlderThan&fieldSelector=metadata.name%3Drv`,
+    );
+    assert.equal(newer.body.items[0].data.v, '2');
+    const unset = await s.request('GET', `${CMS}?fieldSelector=metadata.name%3Drv`);
+    assert.equal(unset.body.items[0].data.v, '2');
+    const bad = await s.request('GET', `${CMS}?resourceVersionMatch=Exact`);
+    assert.equal(bad.status, 400);
+    const future = await s.request('GET', `${CMS}/rv?resourceVersion=99999999`);
+    assert.equal(future.status, 504);
+  });
+});
+
+describe('pods', () => {
+  const PODS = '/api/v1/namespaces/default/pods';
+  const pod = (name: string, extra: Record<string, unknown> = {}) => ({
+    metadata: { name },
+    spec: { containers: [{ name: 'c', image: 'busybox' }], ...extra },
+  });
+
+  it('defaults like upstream and starts Pending with a QoS class', async () => {
+    const r = await s.request('POST', PODS, pod('defaults'));
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.spec.restartPolicy, 'Always');
+    assert.equal(r.body.spec.dnsPolicy, 'ClusterFirst');
+    assert.equal(r.body.spec.schedulerName, 'default-scheduler');
+    assert.equal(r.body.spec.terminationGracePeriodSeconds, 30);
+    assert.equal(r.body.spec.containers[0].imagePullPolicy, 'Always');
+    assert.equal(r.body.spec.containers[0].terminationMessagePath, '/dev/termination-log');
+    assert.equal(r.body.status.phase, 'Pending');
+    assert.equal(r.body.status.qosClass, 'BestEffort');
+  });
+
+  it('binds through pods/binding once, and deletes a bound pod gracefully', async () => {
+    await s.request('POST', PODS, pod('bound'));
+    const bind = await s.request('POST', `${PODS}/bound/binding`, {
+      apiVersion: 'v1',
+      kind: 'Binding',
+      metadata: { name: 'bound' },
+      target: { apiVersion: 'v1', kind: 'Node', name: 'node-a' },
+    });
+    assert.equal(bind.status, 201, bind.text);
+    const again = await s.request('POST', `${PODS}/bound/binding`, {
+      metadata: { name: 'bound' },
+      target: { kind: 'Node', name: 'node-b' },
+    });
+    assert.equal(again.status, 409);
+    const got = await s.request('GET', `${PODS}/bound`);
+    assert.equal(got.body.spec.nodeName, 'node-a');
+    assert.ok(
+      got.body.status.conditions.some(
+        (c: { type: string; status: string }) => c.type === 'PodScheduled' && c.status === 'True',
+      ),
+    );
+    // A bound pod waits for its kubelet: deletionTimestamp + grace period.
+    const del = await s.request('DELETE', `${PODS}/bound`);
+    assert.equal(del.status, 202);
+    assert.equal(del.body.metadata.deletionGracePeriodSeconds, 30);
+    assert.equal((await s.request('GET', `${PODS}/bound`)).status, 200);
+    // The kubelet's final delete with grace 0 removes it.
+    const last = await s.request('DELETE', `${PODS}/bound?gracePeriodSeconds=0`);
+    assert.equal(last.status, 200);
+    assert.equal((await s.request('GET', `${PODS}/bound`)).status, 404);
+  });
+
+  it('deletes an unscheduled pod at once; dryRun deletes nothing', async () => {
+    await s.request('POST', PODS, pod('quick'));
+    const dry = await s.request('DELETE', `${PODS}/quick?dryRun=All`);
+    assert.equal(dry.status, 200);
+    assert.equal((await s.request('GET', `${PODS}/quick`)).status, 200);
+    const del = await s.request('DELETE', `${PODS}/quick`);
+    assert.equal(del.status, 200);
+    assert.equal((await s.request('GET', `${PODS}/quick`)).status, 404);
+  });
+
+  it('deletecollection removes what the selector matches', async () => {
+    for (const n of ['dc-1', 'dc-2']) await s.request('POST', CMS, cm(n, {}, { dc: 'yes' }));
+    const r = await s.request('DELETE', `${CMS}?labelSelector=dc%3Dyes`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await s.request('GET', `${CMS}?labelSelector=dc%3Dyes`)).body.items.length, 0);
+  });
+});

@@ -713,48 +713,44 @@ export class ApiServer {
       const target = (body as { target?: { name?: string; kind?: string } }).target;
       if (!target?.name)
         throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
-      await storage
-        .guaranteedUpdate(
-          ns,
-          info.name,
-          (pod) => {
-            const spec = (pod.spec ?? {}) as { nodeName?: string };
-            if (spec.nodeName) {
-              throw new ApiError(
-                409,
-                'Conflict',
-                `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${spec.nodeName}"`,
-              );
-            }
-            if (pod.metadata.deletionTimestamp) {
-              throw new ApiError(
-                409,
-                'Conflict',
-                `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`,
-              );
-            }
-            pod.spec = { ...spec, nodeName: target.name };
-            const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
-            pod.status = {
-              ...status,
-              conditions: [
-                ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
-                {
-                  type: 'PodScheduled',
-                  status: 'True',
-                  lastProbeTime: null,
-                  lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
-                },
-              ],
-            };
-            return pod;
-          },
-          { dryRun: isDryRun(query) },
-          undefined,
-        )
-        .catch((err) => {
-          throw err;
-        });
+      await storage.guaranteedUpdate(
+        ns,
+        info.name,
+        (pod) => {
+          const spec = (pod.spec ?? {}) as { nodeName?: string };
+          if (spec.nodeName) {
+            throw new ApiError(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${spec.nodeName}"`,
+            );
+          }
+          if (pod.metadata.deletionTimestamp) {
+            throw new ApiError(
+              409,
+              'Conflict',
+              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`,
+            );
+          }
+          pod.spec = { ...spec, nodeName: target.name };
+          const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
+          pod.status = {
+            ...status,
+            conditions: [
+              ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
+              {
+                type: 'PodScheduled',
+                status: 'True',
+                lastProbeTime: null,
+                lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
+              },
+            ],
+          };
+          return pod;
+        },
+        // Binding writes spec.nodeName and the PodScheduled condition together.
+        { dryRun: isDryRun(query), subresource: 'binding' },
+      );
       return writeJSON(res, 201, successStatus());
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {

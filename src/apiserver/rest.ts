@@ -580,7 +580,9 @@ export class ResourceStorage {
       if (cur.labels === undefined) delete out.metadata.labels;
       return out;
     }
-    if (this.rt.status) {
+    // The main resource cannot write status; subresources that own both
+    // (pods/binding) can.
+    if (this.rt.status && subresource !== 'binding') {
       if (current.status === undefined) delete next.status;
       else next.status = current.status;
     }
