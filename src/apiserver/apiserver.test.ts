@@ -598,3 +598,32 @@ describe('pods', () => {
     assert.equal((await s.request('GET', `${CMS}?labelSelector=dc%3Dyes`)).body.items.length, 0);
   });
 });
+
+describe('kinds added at run time', () => {
+  it('serves a kind registered after start, in discovery and CRUD, and forgets it when removed', async () => {
+    s.api.registry.add({
+      group: 'example.com',
+      version: 'v1',
+      kind: 'Widget',
+      plural: 'widgets',
+      singular: 'widget',
+      namespaced: true,
+      custom: true,
+    });
+    const groups = await s.request('GET', '/apis');
+    assert.ok(groups.body.groups.some((g: { name: string }) => g.name === 'example.com'));
+    const created = await s.request('POST', '/apis/example.com/v1/namespaces/default/widgets', {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'w' },
+      spec: { size: 3 },
+    });
+    assert.equal(created.status, 201, created.text);
+    const got = await s.request('GET', '/apis/example.com/v1/namespaces/default/widgets/w');
+    assert.equal(got.body.spec.size, 3);
+    s.api.registry.remove('example.com', 'v1', 'widgets');
+    assert.equal((await s.request('GET', '/apis/example.com/v1/namespaces/default/widgets/w')).status, 404);
+    const after = await s.request('GET', '/apis');
+    assert.ok(!after.body.groups.some((g: { name: string }) => g.name === 'example.com'));
+  });
+});

@@ -118,7 +118,17 @@ export class ApiServer {
       opts.nodePortRange ?? [30000, 32767],
       () => this.storage('', 'v1', 'services')!.cache.list(),
     );
-    this.registry.onChange(() => this.#openapi.clear());
+    this.registry.onChange(() => {
+      this.#openapi.clear();
+      // A kind that is no longer served stops its watch cache.
+      for (const [key, storage] of this.#storages) {
+        const rt = storage.rt;
+        if (this.registry.get(rt.group, rt.version, rt.plural) !== rt) {
+          storage.cache.stop();
+          this.#storages.delete(key);
+        }
+      }
+    });
   }
 
   get model(): TypeModel {
