@@ -627,3 +627,76 @@ describe('kinds added at run time', () => {
     assert.ok(!after.body.groups.some((g: { name: string }) => g.name === 'example.com'));
   });
 });
+
+describe('server-side apply and managedFields', () => {
+  const apply = (body: unknown, manager: string, extra = '') =>
+    s.request('PATCH', `${CMS}/ssa?fieldManager=${manager}${extra}`, body, {
+      'content-type': 'application/apply-patch+yaml',
+    });
+  const config = (data: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'ssa' },
+    data,
+  });
+
+  it('creates with an Apply entry, records Update entries, and 409s on a conflict unless forced', async () => {
+    const created = await apply(config({ a: '1', b: '2' }), 'alice');
+    assert.equal(created.status, 201, created.text);
+    const entry = created.body.metadata.managedFields.find((m: { manager: string }) => m.manager === 'alice');
+    assert.equal(entry.operation, 'Apply');
+    assert.deepEqual(entry.fieldsV1, { 'f:data': { 'f:a': {}, 'f:b': {} } });
+
+    // Another manager applying a different value for a field alice owns conflicts.
+    const conflict = await apply(config({ a: 'bob' }), 'bob');
+    assert.equal(conflict.status, 409, conflict.text);
+    assert.equal(conflict.body.reason, 'Conflict');
+    assert.match(conflict.body.message, /^Apply failed with 1 conflict: conflict with "alice": \.data\.a$/);
+    assert.equal(conflict.body.details.causes[0].reason, 'FieldManagerConflict');
+    // The same value is shared ownership, not a conflict.
+    assert.equal((await apply(config({ b: '2' }), 'carol')).status, 200);
+    // force=true takes the field.
+    const forced = await apply(config({ a: 'bob' }), 'bob', '&force=true');
+    assert.equal(forced.status, 200, forced.text);
+    assert.equal(forced.body.data.a, 'bob');
+
+    // A plain update makes its manager own what it changed.
+    const edited = await s.request(
+      'PATCH',
+      `${CMS}/ssa?fieldManager=editor`,
+      { data: { b: 'edited' } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    const editor = edited.body.metadata.managedFields.find(
+      (m: { manager: string }) => m.manager === 'editor',
+    );
+    assert.equal(editor.operation, 'Update');
+    assert.deepEqual(editor.fieldsV1, { 'f:data': { 'f:b': {} } });
+    const again = await apply(config({ a: 'bob', b: 'back' }), 'bob');
+    assert.equal(again.status, 409);
+    assert.match(again.body.message, /conflict with "editor" using v1: \.data\.b/);
+  });
+
+  it('removes fields a manager stops applying (when nobody else owns them)', async () => {
+    await s.request(
+      'PATCH',
+      `${CMS}/prune?fieldManager=solo`,
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'prune' }, data: { keep: '1', drop: '2' } },
+      {
+        'content-type': 'application/apply-patch+yaml',
+      },
+    );
+    const r = await s.request(
+      'PATCH',
+      `${CMS}/prune?fieldManager=solo`,
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'prune' }, data: { keep: '1' } },
+      {
+        'content-type': 'application/apply-patch+yaml',
+      },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.data, { keep: '1' });
+  });
+});

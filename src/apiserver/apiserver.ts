@@ -17,7 +17,8 @@ import {
   notFound,
   successStatus,
 } from '../api/errors.ts';
-import { deepCopy, isObject, type KubeObject } from '../api/meta.ts';
+import { apply as applyFields, update as trackUpdate } from '../api/managedfields/index.ts';
+import { deepCopy, isObject, type KubeObject, rfc3339 } from '../api/meta.ts';
 import {
   applyJsonPatch,
   applyMergePatch,
@@ -47,7 +48,7 @@ import {
 } from './discovery.ts';
 import { decodeBody, mediaType, readBody, toStatus, writeJSON, writeStatus } from './http.ts';
 import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
-import { type DeleteOptions, type ListQuery, ResourceStorage } from './rest.ts';
+import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
 
@@ -330,13 +331,25 @@ export class ApiServer {
       case 'create': {
         const body = await this.#readObject(req, rt);
         this.#checkFields(rt, body, query, res);
-        const created = await this.#create(storage, rt, ns, body, isDryRun(query));
+        const created = await this.#create(
+          storage,
+          rt,
+          ns,
+          body,
+          this.#writeOptions(req, query, rt, undefined),
+        );
         return this.#respondObject(res, 201, rt, created, accept, query);
       }
       case 'update': {
         const body = await this.#readObject(req, rt);
         this.#checkFields(rt, body, query, res);
-        const result = await this.#update(storage, ns, info.name, body, isDryRun(query), undefined);
+        const result = await this.#update(
+          storage,
+          ns,
+          info.name,
+          body,
+          this.#writeOptions(req, query, rt, undefined),
+        );
         return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
       }
       case 'patch': {
@@ -489,17 +502,17 @@ export class ApiServer {
     rt: ResourceType,
     ns: string | undefined,
     body: KubeObject,
-    dryRun: boolean,
+    opts: WriteOptions,
   ): Promise<KubeObject> {
     if (rt.group === '' && rt.plural === 'services') {
       const release = this.allocator.allocate(body, undefined);
       try {
-        return await storage.create(ns, body, { dryRun });
+        return await storage.create(ns, body, opts);
       } finally {
         release();
       }
     }
-    return storage.create(ns, body, { dryRun });
+    return storage.create(ns, body, opts);
   }
 
   async #update(
@@ -507,19 +520,19 @@ export class ApiServer {
     ns: string | undefined,
     name: string,
     body: KubeObject,
-    dryRun: boolean,
-    subresource: string | undefined,
+    opts: WriteOptions,
   ) {
+    const subresource = opts.subresource;
     if (storage.rt.group === '' && storage.rt.plural === 'services' && !subresource) {
       const current = await storage.get(ns, name).catch(() => undefined);
       const release = this.allocator.allocate(body, current);
       try {
-        return await storage.update(ns, name, body, { dryRun });
+        return await storage.update(ns, name, body, opts);
       } finally {
         release();
       }
     }
-    return storage.update(ns, name, body, { dryRun, ...(subresource ? { subresource } : {}) });
+    return storage.update(ns, name, body, opts);
   }
 
   async #delete(storage: ResourceStorage, ns: string | undefined, name: string, opts: DeleteOptions) {
@@ -573,14 +586,17 @@ export class ApiServer {
       'application/json',
       'application/yaml',
     ]);
-    const dryRun = isDryRun(query);
+    const opts = this.#writeOptions(req, query, rt, subresource);
     if (type === 'application/apply-patch+yaml') {
-      // Server-side apply, simplified: the applied configuration is merged
-      // into the live object strategically (or becomes it when absent).
-      // Field ownership and conflicts are not tracked yet.
-      if (!query.get('fieldManager')) {
+      // Server-side apply: the field manager merges the applied
+      // configuration into the live object, removes what this manager
+      // stopped applying, and refuses to take fields other managers own
+      // (409) unless force=true.
+      const manager = query.get('fieldManager');
+      if (!manager) {
         throw badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
       }
+      const force = isTrue(query.get('force'));
       const applied = checkObject(patch, rt);
       this.#checkTypes(rt, applied);
       this.#checkFields(rt, applied, query, res);
@@ -589,6 +605,18 @@ export class ApiServer {
           `the name of the object (${applied.metadata.name}) does not match the name on the URL (${name})`,
         );
       }
+      const named = { ...applied, metadata: { ...applied.metadata, name } };
+      const applyTo = (live: KubeObject | undefined): KubeObject =>
+        applyFields({
+          live,
+          applied: named,
+          manager,
+          force,
+          apiVersion: groupVersion(rt),
+          now: rfc3339(new Date()),
+          ...this.#fieldScope(rt, subresource),
+        }).object as KubeObject;
+      const { trackFields: _untracked, ...applyOpts } = opts;
       const exists = await storage.get(ns, name).then(
         () => true,
         (err) => {
@@ -597,19 +625,10 @@ export class ApiServer {
         },
       );
       if (!exists && !subresource) {
-        const object = await this.#create(
-          storage,
-          rt,
-          ns,
-          { ...applied, metadata: { ...applied.metadata, name } },
-          dryRun,
-        );
+        const object = await this.#create(storage, rt, ns, applyTo(undefined), applyOpts);
         return { object, created: true };
       }
-      return storage.guaranteedUpdate(ns, name, (current) => strategic(current, applied, rt), {
-        dryRun,
-        ...(subresource ? { subresource } : {}),
-      });
+      return storage.guaranteedUpdate(ns, name, (current) => applyTo(current), applyOpts);
     }
     const precondition =
       isObject(patch) && isObject(patch.metadata)
@@ -636,12 +655,58 @@ export class ApiServer {
         this.#checkFields(rt, next, query, res);
         return next as KubeObject;
       },
-      {
-        dryRun,
-        ...(subresource ? { subresource } : {}),
-        ...(precondition ? { resourceVersion: precondition } : {}),
-      },
+      { ...opts, ...(precondition ? { resourceVersion: precondition } : {}) },
     );
+  }
+
+  /**
+   * Which message a kind's fields are typed by, and which fields a write
+   * through this endpoint does not own: status for the main resource of a
+   * kind with a status subresource, everything but status through /status.
+   */
+  #fieldScope(rt: ResourceType, subresource: string | undefined) {
+    const rootMessage = kindMessage(this.model, rt);
+    const resetFields = subresource === 'status' ? [['spec']] : rt.status && !subresource ? [['status']] : [];
+    return {
+      ...(rootMessage ? { rootMessage } : {}),
+      model: this.model,
+      patchSchema: kubernetesPatchSchema,
+      resetFields,
+      ...(subresource ? { subresource } : {}),
+    };
+  }
+
+  /**
+   * dryRun plus field-ownership tracking for a create, update or patch. The
+   * manager is the fieldManager parameter or, as upstream, the client's
+   * User-Agent up to its first '/'.
+   */
+  #writeOptions(
+    req: IncomingMessage,
+    query: URLSearchParams,
+    rt: ResourceType,
+    subresource: string | undefined,
+  ): WriteOptions {
+    const manager =
+      query.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0]!.slice(0, 128);
+    if (manager.length > 128) throw badRequest('fieldManager: Too long: may not be more than 128 bytes');
+    const scope = this.#fieldScope(rt, subresource);
+    return {
+      dryRun: isDryRun(query),
+      ...(subresource ? { subresource } : {}),
+      trackFields: (live, next) => {
+        const managedFields = trackUpdate({
+          live,
+          updated: next,
+          manager,
+          apiVersion: groupVersion(rt),
+          now: rfc3339(new Date()),
+          ...scope,
+        });
+        if (managedFields.length > 0) next.metadata.managedFields = managedFields;
+        else delete next.metadata.managedFields;
+      },
+    };
   }
 
   async #deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
@@ -695,7 +760,13 @@ export class ApiServer {
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
         const body = await this.#readObject(req, rt);
-        const r = await this.#update(storage, ns, info.name, body, isDryRun(query), 'status');
+        const r = await this.#update(
+          storage,
+          ns,
+          info.name,
+          body,
+          this.#writeOptions(req, query, rt, 'status'),
+        );
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
       if (info.verb === 'patch') {

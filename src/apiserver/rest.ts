@@ -49,6 +49,12 @@ export interface WriteOptions {
   dryRun?: boolean;
   /** For update: 'status' writes only status; undefined writes everything else. */
   subresource?: string;
+  /**
+   * Records field ownership (metadata.managedFields) on the object about to
+   * be written, after defaulting, so defaulted fields belong to the writer
+   * as upstream's field manager does it.
+   */
+  trackFields?: (live: KubeObject | undefined, next: KubeObject) => void;
 }
 
 export interface DeleteOptions {
@@ -431,6 +437,7 @@ export class ResourceStorage {
     obj.kind = this.rt.kind;
     this.rt.defaults?.(obj);
     this.rt.prepareCreate?.(obj);
+    opts.trackFields?.(undefined, obj);
     this.#validate(obj);
     if (this.rt.namespaced && this.#namespaceCheck) await this.#namespaceCheck(meta.namespace!);
     if (opts.dryRun) {
@@ -511,6 +518,7 @@ export class ResourceStorage {
         throw optimisticLockConflict(this.gr, name);
       }
       const next = this.#prepareUpdate(mutate(deepCopy(current)), current, opts.subresource);
+      opts.trackFields?.(current, next);
       if (opts.markDeleted && !current.metadata.deletionTimestamp) {
         next.metadata.deletionTimestamp = rfc3339(this.#now());
         next.metadata.deletionGracePeriodSeconds = 0;
