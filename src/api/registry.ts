@@ -70,6 +70,12 @@ export interface ResourceType {
   prepareCreate?: (obj: KubeObject) => void;
   /** Runs on update of the main resource before validation. */
   prepareUpdate?: (obj: KubeObject, old: KubeObject) => void;
+  /**
+   * For a version that shares its storage with another (events.k8s.io/v1
+   * events are stored as core/v1 Events, autoscaling/v1 HPAs as v2):
+   * conversion to and from the stored form.
+   */
+  convert?: { toStorage: (obj: KubeObject) => KubeObject; fromStorage: (obj: KubeObject) => KubeObject };
   /** True for kinds added at run time (CRDs). */
   custom?: boolean;
 }

@@ -700,3 +700,64 @@ describe('server-side apply and managedFields', () => {
     assert.deepEqual(r.body.data, { keep: '1' });
   });
 });
+
+describe('versions that share storage', () => {
+  it('shows a core/v1 Event through events.k8s.io/v1 and back', async () => {
+    const created = await s.request('POST', '/api/v1/namespaces/default/events', {
+      metadata: { name: 'shared.1' },
+      involvedObject: { kind: 'Pod', name: 'p', namespace: 'default' },
+      reason: 'Started',
+      message: 'hello',
+      type: 'Normal',
+      count: 2,
+    });
+    assert.equal(created.status, 201, created.text);
+    const v1 = await s.request('GET', '/apis/events.k8s.io/v1/namespaces/default/events/shared.1');
+    assert.equal(v1.status, 200, v1.text);
+    assert.equal(v1.body.apiVersion, 'events.k8s.io/v1');
+    assert.equal(v1.body.note, 'hello');
+    assert.equal(v1.body.regarding.name, 'p');
+    assert.equal(v1.body.deprecatedCount, 2);
+    const made = await s.request('POST', '/apis/events.k8s.io/v1/namespaces/default/events', {
+      metadata: { name: 'shared.2' },
+      regarding: { kind: 'Pod', name: 'q', namespace: 'default' },
+      reason: 'Pulled',
+      note: 'from v1',
+      type: 'Normal',
+      action: 'Pull',
+      reportingController: 'skiff.io/kubelet',
+      reportingInstance: 'node-a',
+      eventTime: '2026-11-21T00:00:00.000000Z',
+    });
+    assert.equal(made.status, 201, made.text);
+    const core = await s.request('GET', '/api/v1/namespaces/default/events/shared.2');
+    assert.equal(core.body.message, 'from v1');
+    assert.equal(core.body.involvedObject.name, 'q');
+    const filtered = await s.request(
+      'GET',
+      '/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dq',
+    );
+    assert.equal(filtered.body.items.length, 1);
+  });
+
+  it('converts HorizontalPodAutoscalers between autoscaling/v1 and v2', async () => {
+    const created = await s.request(
+      'POST',
+      '/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers',
+      {
+        metadata: { name: 'h' },
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
+          maxReplicas: 5,
+          targetCPUUtilizationPercentage: 70,
+        },
+      },
+    );
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.spec.targetCPUUtilizationPercentage, 70);
+    const v2 = await s.request('GET', '/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/h');
+    assert.equal(v2.body.apiVersion, 'autoscaling/v2');
+    assert.equal(v2.body.spec.metrics[0].resource.target.averageUtilization, 70);
+    assert.equal(v2.body.spec.targetCPUUtilizationPercentage, undefined);
+  });
+});

@@ -127,7 +127,8 @@ export class ResourceStorage {
 
   /** Stored JSON → object, with the resourceVersion the store assigned. */
   decode(value: string, modRevision: number): KubeObject {
-    const obj = JSON.parse(value) as KubeObject;
+    let obj = JSON.parse(value) as KubeObject;
+    if (this.rt.convert) obj = this.rt.convert.fromStorage(obj);
     obj.apiVersion = groupVersion(this.rt);
     obj.kind = this.rt.kind;
     obj.metadata.resourceVersion = String(modRevision);
@@ -136,8 +137,9 @@ export class ResourceStorage {
 
   // The resourceVersion is the store's mod revision, never part of the value.
   #encode(obj: KubeObject): string {
-    const { resourceVersion: _rv, ...metadata } = obj.metadata;
-    return JSON.stringify({ ...obj, metadata });
+    const stored = this.rt.convert ? this.rt.convert.toStorage(obj) : obj;
+    const { resourceVersion: _rv, ...metadata } = stored.metadata;
+    return JSON.stringify({ ...stored, metadata });
   }
 
   // ---- reads ------------------------------------------------------------

@@ -4,6 +4,7 @@
 import type { KubeObject } from '../meta.ts';
 import type { ResourceType } from '../registry.ts';
 import { kind } from './common.ts';
+import { eventsV1Conversion, hpaV1Conversion } from './conversion.ts';
 import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
 
 type Obj = Record<string, unknown>;
@@ -150,6 +151,9 @@ const eventsV1 = kind({
   group: 'events.k8s.io',
   version: 'v1',
   kind: 'Event',
+  // Stored as core/v1 Events, like upstream: both APIs see the same events.
+  storage: 'events',
+  convert: eventsV1Conversion,
   plural: 'events',
   singular: 'event',
   shortNames: ['ev'],
@@ -318,10 +322,6 @@ const hpaCells = (h: KubeObject) => {
   ];
 };
 
-// Both versions live under one storage key; each is served as stored (no
-// conversion yet: objects created through one version read back through
-// the other with that version's apiVersion, which is exact for the fields
-// the two share).
 const hpa = (version: string): ResourceType =>
   kind({
     group: 'autoscaling',
@@ -334,6 +334,8 @@ const hpa = (version: string): ResourceType =>
     namespaced: true,
     status: true,
     storage: 'horizontalpodautoscalers',
+    // Stored as autoscaling/v2, like upstream; v1 converts on the way.
+    ...(version === 'v1' ? { convert: hpaV1Conversion } : {}),
     columns: hpaColumns,
     cells: hpaCells,
     defaults: (h) => {
