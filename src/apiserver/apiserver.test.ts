@@ -761,3 +761,103 @@ describe('versions that share storage', () => {
     assert.equal(v2.body.spec.targetCPUUtilizationPercentage, undefined);
   });
 });
+
+describe('inlined Go structs', () => {
+  it('accepts probe handlers, volume sources and ingress rule values under fieldValidation=Strict', async () => {
+    const p = await s.request('POST', '/api/v1/namespaces/default/pods?fieldValidation=Strict', {
+      metadata: { name: 'probed' },
+      spec: {
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox',
+            readinessProbe: { tcpSocket: { port: 80 } },
+            livenessProbe: { httpGet: { path: '/', port: 80 } },
+            volumeMounts: [{ name: 'v', mountPath: '/v' }],
+          },
+        ],
+        volumes: [{ name: 'v', emptyDir: {} }],
+      },
+    });
+    assert.equal(p.status, 201, p.text);
+    assert.equal(p.body.spec.containers[0].readinessProbe.tcpSocket.port, 80);
+    const ing = await s.request(
+      'POST',
+      '/apis/networking.k8s.io/v1/namespaces/default/ingresses?fieldValidation=Strict',
+      {
+        metadata: { name: 'ing' },
+        spec: {
+          rules: [
+            {
+              host: 'web.example.com',
+              http: {
+                paths: [
+                  {
+                    path: '/',
+                    pathType: 'Prefix',
+                    backend: { service: { name: 'web', port: { number: 80 } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    );
+    assert.equal(ing.status, 201, ing.text);
+    const bad = await s.request('POST', '/api/v1/namespaces/default/pods?fieldValidation=Strict', {
+      metadata: { name: 'typo' },
+      spec: { containers: [{ name: 'c', image: 'busybox', readinessProbe: { tcpSockt: { port: 80 } } }] },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /unknown field "spec.containers\[0\].readinessProbe.tcpSockt"/);
+  });
+});
+
+describe('namespace finalization', () => {
+  it('completes the deletion once /finalize clears spec.finalizers', async () => {
+    await s.request('POST', '/api/v1/namespaces', { metadata: { name: 'finalized' } });
+    const created = await s.request('GET', '/api/v1/namespaces/finalized');
+    assert.deepEqual(created.body.spec.finalizers, ['kubernetes']);
+    await s.request('DELETE', '/api/v1/namespaces/finalized');
+    const ns = (await s.request('GET', '/api/v1/namespaces/finalized')).body;
+    const r = await s.request('PUT', '/api/v1/namespaces/finalized/finalize', {
+      ...ns,
+      spec: { finalizers: [] },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await s.request('GET', '/api/v1/namespaces/finalized')).status, 404);
+  });
+});
+
+describe('service patches allocate', () => {
+  it('gives a nodePort when a patch turns a ClusterIP service into NodePort, and an IP to a former ExternalName', async () => {
+    const SVCS = '/api/v1/namespaces/default/services';
+    await s.request('POST', SVCS, {
+      metadata: { name: 'grow' },
+      spec: { ports: [{ port: 80 }], selector: { a: 'b' } },
+    });
+    const r = await s.request(
+      'PATCH',
+      `${SVCS}/grow`,
+      { spec: { type: 'NodePort' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.spec.ports[0].nodePort >= 30000);
+    await s.request('POST', SVCS, {
+      metadata: { name: 'ext' },
+      spec: { type: 'ExternalName', externalName: 'example.com' },
+    });
+    const c = await s.request(
+      'PATCH',
+      `${SVCS}/ext`,
+      { spec: { type: 'ClusterIP', externalName: null, ports: [{ port: 80 }] } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(c.status, 200, c.text);
+    assert.match(c.body.spec.clusterIP, /^10\.43\./);
+  });
+});

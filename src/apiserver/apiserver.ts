@@ -628,35 +628,61 @@ export class ApiServer {
         const object = await this.#create(storage, rt, ns, applyTo(undefined), applyOpts);
         return { object, created: true };
       }
-      return storage.guaranteedUpdate(ns, name, (current) => applyTo(current), applyOpts);
+      return this.#withServiceIPs(rt, subresource, (allocate) =>
+        storage.guaranteedUpdate(ns, name, (current) => allocate(applyTo(current), current), applyOpts),
+      );
     }
     const precondition =
       isObject(patch) && isObject(patch.metadata)
         ? (patch.metadata.resourceVersion as string | undefined)
         : undefined;
-    return storage.guaranteedUpdate(
-      ns,
-      name,
-      (current) => {
-        let next: unknown;
-        try {
-          if (type === 'application/json-patch+json') next = applyJsonPatch(current, patch);
-          else if (type === 'application/merge-patch+json') next = applyMergePatch(current, patch);
-          else next = strategic(current, patch, rt);
-        } catch (err) {
-          if (err instanceof PatchError) {
-            throw new ApiError(422, 'Invalid', err.message);
+    return this.#withServiceIPs(rt, subresource, (allocate) =>
+      storage.guaranteedUpdate(
+        ns,
+        name,
+        (current) => {
+          let next: unknown;
+          try {
+            if (type === 'application/json-patch+json') next = applyJsonPatch(current, patch);
+            else if (type === 'application/merge-patch+json') next = applyMergePatch(current, patch);
+            else next = strategic(current, patch, rt);
+          } catch (err) {
+            if (err instanceof PatchError) {
+              throw new ApiError(422, 'Invalid', err.message);
+            }
+            if (err instanceof ApiError) throw err;
+            throw badRequest(String((err as Error).message));
           }
-          if (err instanceof ApiError) throw err;
-          throw badRequest(String((err as Error).message));
-        }
-        if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch removed metadata');
-        this.#checkTypes(rt, next);
-        this.#checkFields(rt, next, query, res);
-        return next as KubeObject;
-      },
-      { ...opts, ...(precondition ? { resourceVersion: precondition } : {}) },
+          if (!isObject(next) || !isObject(next.metadata)) throw badRequest('the patch removed metadata');
+          this.#checkTypes(rt, next);
+          this.#checkFields(rt, next, query, res);
+          return allocate(next as KubeObject, current);
+        },
+        { ...opts, ...(precondition ? { resourceVersion: precondition } : {}) },
+      ),
     );
+  }
+
+  /**
+   * Runs a write with ClusterIP/NodePort allocation for Services: each
+   * attempt of a retried update allocates against the current object, and
+   * every reservation is released once the write is done.
+   */
+  async #withServiceIPs<T>(
+    rt: ResourceType,
+    subresource: string | undefined,
+    write: (allocate: (next: KubeObject, current: KubeObject | undefined) => KubeObject) => Promise<T>,
+  ): Promise<T> {
+    if (!(rt.group === '' && rt.plural === 'services') || subresource) return write((next) => next);
+    const releases: Array<() => void> = [];
+    try {
+      return await write((next, current) => {
+        releases.push(this.allocator.allocate(next, current));
+        return next;
+      });
+    } finally {
+      for (const release of releases) release();
+    }
   }
 
   /**

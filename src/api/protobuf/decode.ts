@@ -88,7 +88,7 @@ const META_KINDS_IN_EVERY_GROUP = new Set([
  * both must match. Taken from the struct tags in the kubectl 1.27-1.33
  * binaries (`json:",inline" protobuf:"...name=X"`).
  */
-const INLINE_FIELDS = new Map<string, string>([
+export const INLINE_FIELDS = new Map<string, string>([
   ['volumeSource', 'VolumeSource'],
   ['persistentVolumeSource', 'PersistentVolumeSource'],
   ['handler', 'ProbeHandler'],
@@ -108,7 +108,7 @@ const INLINE_FIELDS = new Map<string, string>([
  * comparing json and protobuf struct tags in the kubectl binaries. Names like
  * DaemonEndpoint.Port are capitalised in JSON too, so this is no general rule.
  */
-const JSON_NAME_OVERRIDES = new Map<string, string>([
+export const JSON_NAME_OVERRIDES = new Map<string, string>([
   ['Webhooks', 'webhooks'],
   ['Expression', 'expression'],
   ['Name', 'name'],

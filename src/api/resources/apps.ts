@@ -2,11 +2,21 @@
 // defaults controllers and kubectl rely on (replicas, strategies, history).
 
 import type { KubeObject } from '../meta.ts';
-import type { FieldErrorLike, ResourceType } from '../registry.ts';
+import type { ResourceType } from '../registry.ts';
+import { immutableField } from './checks.ts';
 import { kind } from './common.ts';
-import { validatePodSpec } from './core.ts';
 import { podTemplateDefaults } from './pod-defaults.ts';
 import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
+import {
+  validateCronJob,
+  validateDaemonSet,
+  validateDeployment,
+  validateJob,
+  validateJobUpdate,
+  validateReplicaSet,
+  validateStatefulSet,
+  validateStatefulSetUpdate,
+} from './workload-validation.ts';
 
 type Obj = Record<string, unknown>;
 const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -37,54 +47,9 @@ function wideCells(o: KubeObject, ...templatePath: string[]): unknown[] {
   ];
 }
 
-/** An apps/v1 selector cannot change after creation (upstream: "field is immutable"). */
-function immutable(o: KubeObject, old: KubeObject | undefined, path: string[]): FieldErrorLike[] {
-  if (!old) return [];
-  const now = get(o, ...path);
-  const before = get(old, ...path);
-  if (JSON.stringify(now) === JSON.stringify(before)) return [];
-  return [
-    {
-      type: 'FieldValueInvalid',
-      field: path.join('.'),
-      message: `Invalid value: ${JSON.stringify(now ?? null)}: field is immutable`,
-    },
-  ];
-}
-
-/** Selector required, and it must match the template's labels (upstream ValidatePodTemplateSpecForReplicaSet). */
-function validateSelectorAndTemplate(
-  o: KubeObject,
-  templatePath = ['spec', 'template'],
-  old?: KubeObject,
-): FieldErrorLike[] {
-  const errs: FieldErrorLike[] = [...immutable(o, old, ['spec', 'selector'])];
-  const selector = asObj(get(o, 'spec', 'selector'));
-  const matchLabels = asObj(selector.matchLabels);
-  const exprs = arr(selector.matchExpressions);
-  if (Object.keys(matchLabels).length === 0 && exprs.length === 0) {
-    errs.push({ type: 'FieldValueRequired', field: 'spec.selector', message: 'Required value' });
-  }
-  const labels = asObj(get(o, ...templatePath, 'metadata', 'labels'));
-  const mismatch = Object.entries(matchLabels).some(([k, v]) => labels[k] !== v);
-  if (mismatch) {
-    errs.push({
-      type: 'FieldValueInvalid',
-      field: `${templatePath.join('.')}.metadata.labels`,
-      message: `Invalid value: ${JSON.stringify(labels)}: \`selector\` does not match template \`labels\``,
-    });
-  }
-  errs.push(...validatePodSpec(asObj(get(o, ...templatePath, 'spec')), `${templatePath.join('.')}.spec`));
-  const replicas = get(o, 'spec', 'replicas');
-  if (typeof replicas === 'number' && replicas < 0) {
-    errs.push({
-      type: 'FieldValueInvalid',
-      field: 'spec.replicas',
-      message: `Invalid value: ${replicas}: must be greater than or equal to 0`,
-    });
-  }
-  return errs;
-}
+/** An apps/v1 or batch/v1 selector cannot change after creation. */
+const selectorImmutable = (o: KubeObject, old: KubeObject | undefined) =>
+  old ? immutableField(get(o, 'spec', 'selector'), get(old, 'spec', 'selector'), 'spec.selector') : [];
 
 const deployments = kind({
   group: 'apps',
@@ -142,25 +107,7 @@ const deployments = kind({
   prepareCreate: (d) => {
     d.status = {};
   },
-  validateSpec: (d, old) => {
-    const errs = validateSelectorAndTemplate(d, undefined, old);
-    const strategy = asObj(get(d, 'spec', 'strategy'));
-    if (!['RollingUpdate', 'Recreate'].includes(strategy.type as string)) {
-      errs.push({
-        type: 'FieldValueNotSupported',
-        field: 'spec.strategy.type',
-        message: `Unsupported value: ${JSON.stringify(strategy.type)}: supported values: "Recreate", "RollingUpdate"`,
-      });
-    }
-    if (strategy.type === 'Recreate' && strategy.rollingUpdate) {
-      errs.push({
-        type: 'FieldValueForbidden',
-        field: 'spec.strategy.rollingUpdate',
-        message: "Forbidden: may not be specified when strategy `type` is 'Recreate'",
-      });
-    }
-    return errs;
-  },
+  validateSpec: (d, old) => [...validateDeployment(d), ...selectorImmutable(d, old)],
 });
 
 const replicasets = kind({
@@ -200,7 +147,7 @@ const replicasets = kind({
   prepareCreate: (rs) => {
     rs.status = { replicas: 0 };
   },
-  validateSpec: (rs, old) => validateSelectorAndTemplate(rs, undefined, old),
+  validateSpec: (rs, old) => [...validateReplicaSet(rs), ...selectorImmutable(rs, old)],
 });
 
 const daemonsets = kind({
@@ -279,7 +226,7 @@ const daemonsets = kind({
       numberReady: 0,
     };
   },
-  validateSpec: (ds, old) => validateSelectorAndTemplate(ds, undefined, old),
+  validateSpec: (ds, old) => [...validateDaemonSet(ds), ...selectorImmutable(ds, old)],
 });
 
 const statefulsets = kind({
@@ -325,13 +272,20 @@ const statefulsets = kind({
       ru.partition ??= 0;
       strategy.rollingUpdate = ru;
     }
-    spec.persistentVolumeClaimRetentionPolicy ??= { whenDeleted: 'Retain', whenScaled: 'Retain' };
+    const retention = asObj(spec.persistentVolumeClaimRetentionPolicy);
+    if (!retention.whenDeleted) retention.whenDeleted = 'Retain';
+    if (!retention.whenScaled) retention.whenScaled = 'Retain';
+    spec.persistentVolumeClaimRetentionPolicy = retention;
     podTemplateDefaults(child(spec, 'template'));
   },
   prepareCreate: (s) => {
     s.status = { replicas: 0, availableReplicas: 0 };
   },
-  validateSpec: (s, old) => validateSelectorAndTemplate(s, undefined, old),
+  validateSpec: (s, old) => [
+    ...validateStatefulSet(s),
+    ...(old ? validateStatefulSetUpdate(s, old) : []),
+    ...selectorImmutable(s, old),
+  ],
 });
 
 const controllerrevisions = kind({
@@ -401,11 +355,12 @@ const jobs = kind({
   defaults: (job) => {
     const spec = asObj(job.spec);
     job.spec = spec;
-    const indexed = spec.completionMode === 'Indexed';
-    spec.completionMode ??= 'NonIndexed';
+    // A job with neither runs one pod to one completion; parallelism alone
+    // leaves completions unset (a work queue).
+    if (spec.completions === undefined && spec.parallelism === undefined) spec.completions = 1;
     spec.parallelism ??= 1;
-    if (spec.completions === undefined && indexed) spec.completions = spec.parallelism;
-    spec.backoffLimit ??= 6;
+    spec.completionMode ??= 'NonIndexed';
+    spec.backoffLimit ??= spec.backoffLimitPerIndex === undefined ? 6 : 2147483647;
     spec.suspend ??= false;
     spec.podReplacementPolicy ??= 'TerminatingOrFailed';
     spec.manualSelector ??= undefined;
@@ -429,25 +384,25 @@ const jobs = kind({
         'job-name': job.metadata.name ?? '',
       };
     }
+    // A job without labels of its own carries its pods' labels (upstream
+    // defaults them so when the object is read back).
+    const podLabels = asObj(get(job, 'spec', 'template', 'metadata', 'labels'));
+    if (Object.keys(job.metadata.labels ?? {}).length === 0 && Object.keys(podLabels).length > 0)
+      job.metadata.labels = { ...(podLabels as Record<string, string>) };
     job.status = {};
   },
-  validateSpec: (job, old) => {
-    // A job's pod template is immutable too (only some scheduling fields may
-    // change while suspended upstream; Skiff keeps the simpler rule).
-    const errs = [
-      ...validateSelectorAndTemplate(job, undefined, old),
-      ...immutable(job, old, ['spec', 'template']),
-    ];
-    const rp = get(job, 'spec', 'template', 'spec', 'restartPolicy');
-    if (rp !== 'OnFailure' && rp !== 'Never') {
-      errs.push({
-        type: 'FieldValueNotSupported',
-        field: 'spec.template.spec.restartPolicy',
-        message: `Unsupported value: ${JSON.stringify(rp)}: supported values: "OnFailure", "Never"`,
-      });
-    }
-    return errs;
-  },
+  validateSpec: (job, old) => [
+    ...validateJob(job),
+    ...selectorImmutable(job, old),
+    // A job's pod template is immutable too (upstream lets a suspended job's
+    // scheduling fields change; Skiff keeps the simpler rule).
+    ...(old
+      ? [
+          ...immutableField(get(job, 'spec', 'template'), get(old, 'spec', 'template'), 'spec.template'),
+          ...validateJobUpdate(job, old),
+        ]
+      : []),
+  ],
 });
 
 const cronjobs = kind({
@@ -503,19 +458,7 @@ const cronjobs = kind({
   prepareCreate: (cj) => {
     cj.status = {};
   },
-  validateSpec: (cj) => {
-    const errs: FieldErrorLike[] = [];
-    if (typeof get(cj, 'spec', 'schedule') !== 'string' || get(cj, 'spec', 'schedule') === '') {
-      errs.push({ type: 'FieldValueRequired', field: 'spec.schedule', message: 'Required value' });
-    }
-    errs.push(
-      ...validatePodSpec(
-        asObj(get(cj, 'spec', 'jobTemplate', 'spec', 'template', 'spec')),
-        'spec.jobTemplate.spec.template.spec',
-      ),
-    );
-    return errs;
-  },
+  validateSpec: (cj, old) => validateCronJob(cj, old),
 });
 
 export const appsResources: ResourceType[] = [

@@ -4,7 +4,17 @@
 import type { KubeObject } from '../meta.ts';
 import type { FieldErrorLike, ResourceType } from '../registry.ts';
 import { kind } from './common.ts';
-import { applyPodSpecDefaults, podTemplateDefaults } from './pod-defaults.ts';
+import {
+  dropTypeDependentFields,
+  validateConfigMap,
+  validateNamespaceFinalizers,
+  validatePodTemplateObject,
+  validateReplicationController,
+  validateSecret,
+  validateService,
+} from './core-validation.ts';
+import { applyPodDefaults, podTemplateDefaults } from './pod-defaults.ts';
+import { validatePodCreate, validatePodSpec, validatePodUpdate } from './pod-validation.ts';
 import {
   arr,
   col,
@@ -16,6 +26,12 @@ import {
   num,
   orNone,
 } from './printers.ts';
+import {
+  validatePersistentVolumeClaimSpec,
+  validatePersistentVolumeClaimUpdate,
+  validatePersistentVolumeSpec,
+  validatePersistentVolumeUpdate,
+} from './storage-validation.ts';
 
 const obj = (v: unknown): Record<string, unknown> =>
   v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
@@ -171,13 +187,15 @@ const pods = kind({
     'status.nominatedNodeName': String(get(pod, 'status', 'nominatedNodeName') ?? ''),
   }),
   defaults: (pod) => {
-    pod.spec = applyPodSpecDefaults(obj(pod.spec));
+    pod.spec = applyPodDefaults(obj(pod.spec));
   },
   prepareCreate: (pod) => {
-    const status = obj(pod.status);
-    pod.status = { phase: 'Pending', qosClass: qosClass(obj(pod.spec)), ...(status.phase ? {} : {}) };
+    pod.status = { phase: 'Pending', qosClass: qosClass(obj(pod.spec)) };
   },
-  validateSpec: (pod) => validatePodSpec(obj(pod.spec), 'spec'),
+  validateSpec: (pod, old) =>
+    old
+      ? [...validatePodSpec(obj(pod.spec), 'spec', { isPod: true }), ...validatePodUpdate(pod, old)]
+      : validatePodCreate(pod),
 });
 
 /** Upstream's QoS class: Guaranteed, Burstable or BestEffort. */
@@ -196,55 +214,6 @@ export function qosClass(spec: Record<string, unknown>): string {
   }
   if (!anySet) return 'BestEffort';
   return guaranteed ? 'Guaranteed' : 'Burstable';
-}
-
-export function validatePodSpec(spec: Record<string, unknown>, path: string): FieldErrorLike[] {
-  const errs: FieldErrorLike[] = [];
-  const containers = arr(spec.containers);
-  if (containers.length === 0) {
-    errs.push({ type: 'FieldValueRequired', field: `${path}.containers`, message: 'Required value' });
-  }
-  const names = new Set<string>();
-  for (const [list, field] of [
-    [arr(spec.initContainers), 'initContainers'],
-    [containers, 'containers'],
-  ] as const) {
-    list.forEach((c, i) => {
-      const p = `${path}.${field}[${i}]`;
-      const name = c.name;
-      if (typeof name !== 'string' || name === '') {
-        errs.push({ type: 'FieldValueRequired', field: `${p}.name`, message: 'Required value' });
-      } else if (names.has(name)) {
-        errs.push({
-          type: 'FieldValueDuplicate',
-          field: `${p}.name`,
-          message: `Duplicate value: ${JSON.stringify(name)}`,
-        });
-      } else names.add(name);
-      if (typeof c.image !== 'string' || c.image.trim() === '') {
-        errs.push({ type: 'FieldValueRequired', field: `${p}.image`, message: 'Required value' });
-      }
-      arr(c.ports).forEach((port, j) => {
-        const n = port.containerPort;
-        if (typeof n !== 'number' || n < 1 || n > 65535 || !Number.isInteger(n)) {
-          errs.push({
-            type: 'FieldValueInvalid',
-            field: `${p}.ports[${j}].containerPort`,
-            message: `Invalid value: ${JSON.stringify(n ?? 0)}: must be between 1 and 65535, inclusive`,
-          });
-        }
-      });
-    });
-  }
-  const rp = spec.restartPolicy;
-  if (rp !== undefined && !['Always', 'OnFailure', 'Never'].includes(rp as string)) {
-    errs.push({
-      type: 'FieldValueNotSupported',
-      field: `${path}.restartPolicy`,
-      message: `Unsupported value: ${JSON.stringify(rp)}: supported values: "Always", "OnFailure", "Never"`,
-    });
-  }
-  return errs;
 }
 
 // ---- Service ------------------------------------------------------------
@@ -319,57 +288,36 @@ const services = kind({
   defaults: (svc) => {
     const spec = obj(svc.spec);
     svc.spec = spec;
-    spec.type ??= 'ClusterIP';
+    if (!spec.type) spec.type = 'ClusterIP';
+    if (!spec.sessionAffinity) spec.sessionAffinity = 'None';
+    if (spec.sessionAffinity === 'ClientIP') {
+      // A ClientIP affinity without a timeout gets upstream's three hours.
+      const cfg = obj(spec.sessionAffinityConfig);
+      const clientIP = obj(cfg.clientIP);
+      clientIP.timeoutSeconds ??= 10800;
+      cfg.clientIP = clientIP;
+      spec.sessionAffinityConfig = cfg;
+    }
     if (spec.type !== 'ExternalName') {
-      spec.sessionAffinity ??= 'None';
       spec.internalTrafficPolicy ??= 'Cluster';
-      if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') spec.externalTrafficPolicy ??= 'Cluster';
       if (spec.type === 'LoadBalancer') spec.allocateLoadBalancerNodePorts ??= true;
     }
+    const externallyAccessible =
+      spec.type === 'NodePort' ||
+      spec.type === 'LoadBalancer' ||
+      (spec.type === 'ClusterIP' && arr(spec.externalIPs).length > 0);
+    if (externallyAccessible && !spec.externalTrafficPolicy) spec.externalTrafficPolicy = 'Cluster';
     for (const p of arr<ServicePort>(spec.ports)) {
-      p.protocol ??= 'TCP';
+      if (!p || typeof p !== 'object') continue;
+      if (!p.protocol) p.protocol = 'TCP';
       if (p.targetPort === undefined || p.targetPort === 0 || p.targetPort === '') p.targetPort = p.port;
     }
   },
   prepareCreate: (svc) => {
     svc.status = { loadBalancer: {} };
   },
-  validateSpec: (svc) => {
-    const errs: FieldErrorLike[] = [];
-    const spec = obj(svc.spec);
-    const type = spec.type as string;
-    if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type)) {
-      errs.push({
-        type: 'FieldValueNotSupported',
-        field: 'spec.type',
-        message: `Unsupported value: ${JSON.stringify(type)}: supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"`,
-      });
-    }
-    const ports = arr<ServicePort>(spec.ports);
-    if (ports.length === 0 && type !== 'ExternalName' && spec.clusterIP !== 'None') {
-      errs.push({ type: 'FieldValueRequired', field: 'spec.ports', message: 'Required value' });
-    }
-    ports.forEach((p, i) => {
-      if (typeof p.port !== 'number' || p.port < 1 || p.port > 65535) {
-        errs.push({
-          type: 'FieldValueInvalid',
-          field: `spec.ports[${i}].port`,
-          message: `Invalid value: ${JSON.stringify(p.port ?? 0)}: must be between 1 and 65535, inclusive`,
-        });
-      }
-      if (ports.length > 1 && !p.name) {
-        errs.push({ type: 'FieldValueRequired', field: `spec.ports[${i}].name`, message: 'Required value' });
-      }
-      if (p.protocol && !['TCP', 'UDP', 'SCTP'].includes(p.protocol)) {
-        errs.push({
-          type: 'FieldValueNotSupported',
-          field: `spec.ports[${i}].protocol`,
-          message: `Unsupported value: ${JSON.stringify(p.protocol)}: supported values: "SCTP", "TCP", "UDP"`,
-        });
-      }
-    });
-    return errs;
-  },
+  prepareUpdate: (svc, old) => dropTypeDependentFields(svc, old),
+  validateSpec: (svc, old) => validateService(svc, old),
 });
 
 // ---- simple kinds -------------------------------------------------------
@@ -389,13 +337,21 @@ const namespaces = kind({
   cells: (ns) => [String(get(ns, 'status', 'phase') ?? 'Active')],
   fields: (ns) => ({ 'status.phase': String(get(ns, 'status', 'phase') ?? '') }),
   defaults: (ns) => {
-    const spec = obj(ns.spec);
-    ns.spec = { ...spec, finalizers: arr<string>(spec.finalizers).length ? spec.finalizers : ['kubernetes'] };
     ns.metadata.labels = { ...ns.metadata.labels, 'kubernetes.io/metadata.name': ns.metadata.name ?? '' };
   },
+  // Upstream's namespace strategy sets the "kubernetes" finalizer on create
+  // only: the namespace controller removes it through /finalize, and an
+  // update must not put it back.
   prepareCreate: (ns) => {
+    const spec = obj(ns.spec);
+    const finalizers = arr<string>(spec.finalizers);
+    ns.spec = {
+      ...spec,
+      finalizers: finalizers.includes('kubernetes') ? finalizers : [...finalizers, 'kubernetes'],
+    };
     ns.status = { phase: 'Active' };
   },
+  validateSpec: (ns) => validateNamespaceFinalizers(ns),
 });
 
 function nodeRoles(node: KubeObject): string {
@@ -483,7 +439,7 @@ const configmaps = kind({
   namespaced: true,
   columns: [col('Data', 'string', 'Data contains the configuration data.')],
   cells: (cm) => [countKeys(cm.data, cm.binaryData)],
-  validateSpec: (cm, old) => immutableData(cm, old, ['data', 'binaryData']),
+  validateSpec: (cm, old) => [...validateConfigMap(cm), ...immutableData(cm, old, ['data', 'binaryData'])],
 });
 
 /** ConfigMaps and Secrets marked immutable keep their data and the mark itself. */
@@ -523,6 +479,7 @@ const secrets = kind({
   cells: (s) => [String(s.type ?? 'Opaque'), countKeys(s.data)],
   fields: (s) => ({ type: String(s.type ?? '') }),
   validateSpec: (s, old) => [
+    ...validateSecret(s),
     ...immutableData(s, old, ['data']),
     ...(old && s.type !== old.type
       ? [
@@ -715,6 +672,7 @@ const replicationcontrollers = kind({
   prepareCreate: (rc) => {
     rc.status = { replicas: 0 };
   },
+  validateSpec: (rc) => validateReplicationController(rc),
 });
 
 const resourcequotas = kind({
@@ -839,6 +797,10 @@ const persistentvolumes = kind({
   prepareCreate: (pv) => {
     pv.status = { phase: 'Pending' };
   },
+  validateSpec: (pv, old) => [
+    ...validatePersistentVolumeSpec(obj(pv.spec), 'spec'),
+    ...(old ? validatePersistentVolumeUpdate(pv, old) : []),
+  ],
 });
 
 function accessModes(modes: unknown): string {
@@ -901,6 +863,10 @@ const persistentvolumeclaims = kind({
   prepareCreate: (pvc) => {
     pvc.status = { phase: 'Pending' };
   },
+  validateSpec: (pvc, old) => [
+    ...validatePersistentVolumeClaimSpec(obj(pvc.spec), 'spec'),
+    ...(old ? validatePersistentVolumeClaimUpdate(pvc, old) : []),
+  ],
 });
 
 const podtemplates = kind({
@@ -917,6 +883,12 @@ const podtemplates = kind({
   ],
   ageIndex: 3,
   noAge: true,
+  defaults: (pt) => {
+    const template = obj(pt.template);
+    pt.template = template;
+    podTemplateDefaults(template);
+  },
+  validateSpec: (pt) => validatePodTemplateObject(pt),
   cells: (pt) => {
     const containers = arr<{ name?: string; image?: string }>(get(pt, 'template', 'spec', 'containers'));
     return [

@@ -5,6 +5,17 @@ import type { KubeObject } from '../meta.ts';
 import type { ResourceType } from '../registry.ts';
 import { kind } from './common.ts';
 import { eventsV1Conversion, hpaV1Conversion } from './conversion.ts';
+import {
+  rbacBindingDefaults,
+  validateHorizontalPodAutoscaler,
+  validateIngress,
+  validateIngressClass,
+  validateLease,
+  validatePodDisruptionBudget,
+  validatePriorityClass,
+  validateRole,
+  validateRoleBinding,
+} from './other-validation.ts';
 import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
 
 type Obj = Record<string, unknown>;
@@ -58,6 +69,7 @@ const ingresses = kind({
   prepareCreate: (ing) => {
     ing.status = { loadBalancer: {} };
   },
+  validateSpec: (ing) => validateIngress(ing),
 });
 
 const ingressclasses = kind({
@@ -79,6 +91,11 @@ const ingressclasses = kind({
       p.name ? `${p.kind}.${p.apiGroup ?? ''}/${p.name}` : NONE,
     ];
   },
+  defaults: (ic) => {
+    const params = asObj(get(ic, 'spec', 'parameters'));
+    if (get(ic, 'spec', 'parameters') && !params.scope) params.scope = 'Cluster';
+  },
+  validateSpec: (ic, old) => validateIngressClass(ic, old),
 });
 
 const networkpolicies = kind({
@@ -143,6 +160,7 @@ const leases = kind({
     col('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease.'),
   ],
   cells: (l) => [String(get(l, 'spec', 'holderIdentity') ?? '')],
+  validateSpec: (l) => validateLease(l),
 });
 
 // ---- events.k8s.io/v1 ---------------------------------------------------
@@ -229,6 +247,10 @@ const rbac = (k: string, plural: string, namespaced: boolean, binding: boolean):
     noAge: !binding,
     cells: binding ? bindingCells : (r) => [r.metadata.creationTimestamp],
     ageIndex: binding ? 1 : 0,
+    ...(binding ? { defaults: rbacBindingDefaults } : {}),
+    validateSpec: binding
+      ? (b, old) => validateRoleBinding(b, namespaced, old)
+      : (r) => validateRole(r, namespaced),
   });
 
 // ---- storage.k8s.io/v1 --------------------------------------------------
@@ -299,6 +321,7 @@ const poddisruptionbudgets = kind({
   prepareCreate: (p) => {
     p.status = { currentHealthy: 0, desiredHealthy: 0, disruptionsAllowed: 0, expectedPods: 0 };
   },
+  validateSpec: (p) => validatePodDisruptionBudget(p),
 });
 
 // ---- autoscaling --------------------------------------------------------
@@ -342,6 +365,7 @@ const hpa = (version: string): ResourceType =>
       const spec = child(h, 'spec');
       spec.minReplicas ??= 1;
     },
+    validateSpec: (h) => validateHorizontalPodAutoscaler(h),
   });
 
 // ---- scheduling.k8s.io/v1 -----------------------------------------------
@@ -375,11 +399,10 @@ const priorityclasses = kind({
   ],
   defaults: (pc) => {
     pc.preemptionPolicy ??= 'PreemptLowerPriority';
+    // value is a plain int32 upstream: absent means 0, and it is always shown.
+    pc.value ??= 0;
   },
-  validateSpec: (pc) =>
-    typeof pc.value === 'number'
-      ? []
-      : [{ type: 'FieldValueRequired', field: 'value', message: 'Required value' }],
+  validateSpec: (pc, old) => validatePriorityClass(pc, old),
 });
 
 export const otherResources: ResourceType[] = [

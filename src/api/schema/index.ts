@@ -2,6 +2,7 @@
 // that src/api/protobuf/descriptors.gen.ts carries (extracted from kubectl).
 
 import { gunzipSync } from 'node:zlib';
+import { INLINE_FIELDS, JSON_NAME_OVERRIDES } from '../protobuf/decode.ts';
 import {
   FieldType,
   type MessageInfo,
@@ -73,6 +74,30 @@ function buildModel(): TypeModel {
     });
     messages.set(m.fullName, { name: m.fullName, fields });
   }
+  // Go structs embedded with `json:",inline"` (Volume's VolumeSource,
+  // Probe's ProbeHandler, HTTPIngressRuleValue...) are one field in the
+  // .proto but their fields belong to the parent in JSON: splice them in.
+  const simpleName = (full: string) => full.slice(full.lastIndexOf('.') + 1);
+  const flattened = new Set<string>();
+  const flatten = (msg: ModelMessage): void => {
+    if (flattened.has(msg.name)) return;
+    flattened.add(msg.name);
+    const out: ModelField[] = [];
+    for (const f of msg.fields) {
+      const inline =
+        f.type === 'message' &&
+        f.message &&
+        !f.repeated &&
+        INLINE_FIELDS.get(f.name) === simpleName(f.message);
+      const inner = inline ? messages.get(f.message!) : undefined;
+      if (inner) {
+        flatten(inner);
+        out.push(...inner.fields);
+      } else out.push({ ...f, name: JSON_NAME_OVERRIDES.get(f.name) ?? f.name });
+    }
+    msg.fields = out;
+  };
+  for (const m of messages.values()) flatten(m);
   return {
     message: (name) => messages.get(name),
     messages: () => messages.values(),
