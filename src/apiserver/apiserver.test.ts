@@ -861,3 +861,33 @@ describe('service patches allocate', () => {
     assert.match(c.body.spec.clusterIP, /^10\.43\./);
   });
 });
+
+describe('service nodePort rules', () => {
+  it('refuses a nodePort on a ClusterIP service with 422', async () => {
+    const r = await s.request('POST', '/api/v1/namespaces/default/services', {
+      metadata: { name: 'np-on-cip' },
+      spec: { type: 'ClusterIP', ports: [{ port: 80, nodePort: 30080 }] },
+    });
+    assert.equal(r.status, 422, r.text);
+    assert.match(
+      r.body.message,
+      /spec.ports\[0\].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'/,
+    );
+  });
+
+  it('clears nodePorts when a NodePort service becomes ClusterIP', async () => {
+    const SVCS = '/api/v1/namespaces/default/services';
+    await s.request('POST', SVCS, {
+      metadata: { name: 'shrink' },
+      spec: { type: 'NodePort', ports: [{ port: 80 }] },
+    });
+    const r = await s.request(
+      'PATCH',
+      `${SVCS}/shrink`,
+      { spec: { type: 'ClusterIP' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.spec.ports[0].nodePort, undefined);
+  });
+});

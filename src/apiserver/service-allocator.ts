@@ -164,10 +164,9 @@ export class ServiceAllocator {
     const wantsNodePorts =
       type === 'NodePort' || (type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
     (spec.ports ?? []).forEach((p, i) => {
-      if (!wantsNodePorts) {
-        if (type !== 'LoadBalancer') delete p.nodePort;
-        return;
-      }
+      // Not a NodePort: leave any nodePort for validation to refuse, as
+      // upstream does (a type change clears them in the strategy).
+      if (!wantsNodePorts) return;
       const existing = cur.ports?.find(
         (c) => c.port === p.port && (c.protocol ?? 'TCP') === (p.protocol ?? 'TCP'),
       )?.nodePort;
