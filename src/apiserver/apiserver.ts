@@ -18,7 +18,7 @@ import {
   successStatus,
 } from '../api/errors.ts';
 import { apply as applyFields, update as trackUpdate } from '../api/managedfields/index.ts';
-import { deepCopy, isObject, type KubeObject, rfc3339 } from '../api/meta.ts';
+import { isObject, type KubeObject, rfc3339 } from '../api/meta.ts';
 import {
   applyJsonPatch,
   applyMergePatch,
@@ -1111,7 +1111,8 @@ function checkObject(body: unknown, rt: ResourceType): KubeObject {
   }
   if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
   if (!isObject(obj.metadata)) throw badRequest('metadata must be an object');
-  return deepCopy(obj);
+  // The body was decoded for this request alone: no copy needed.
+  return obj;
 }
 
 function checkAcceptable(accept: string | undefined): void {

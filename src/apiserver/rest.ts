@@ -449,7 +449,9 @@ export class ResourceStorage {
     }
     try {
       const kv = await this.#store.create(this.key(meta.namespace, meta.name!), this.#encode(obj));
-      return this.decode(kv.value, kv.modRevision);
+      // obj is this request's own copy and already what a read would decode.
+      obj.metadata.resourceVersion = String(kv.modRevision);
+      return obj;
     } catch (err) {
       if (isStorageError(err, 'KeyExists')) throw alreadyExists(this.gr, meta.name!);
       throw err;
@@ -542,7 +544,8 @@ export class ResourceStorage {
       if (opts.dryRun) return { object: next, created: false };
       try {
         const written = await this.#store.update(key, this.#encode(next), kv.modRevision);
-        return { object: this.decode(written.value, written.modRevision), created: false };
+        next.metadata.resourceVersion = String(written.modRevision);
+        return { object: next, created: false };
       } catch (err) {
         if (isStorageError(err, 'Conflict') && !opts.resourceVersion && attempt < 10) continue;
         throw this.#writeError(err, name);
