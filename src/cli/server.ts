@@ -50,6 +50,11 @@ export async function runServer(args: string[]): Promise<number> {
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
+  // One request's stray promise must not take the whole control plane down
+  // (upstream recovers panics per request); log it loudly and keep serving.
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled rejection', { error: String(reason), stack: (reason as Error | undefined)?.stack });
+  });
   const server = await startServer(
     {
       dataDir,
