@@ -6,7 +6,19 @@ import type { ResourceType } from '../registry.ts';
 import { immutableField } from './checks.ts';
 import { kind } from './common.ts';
 import { podTemplateDefaults } from './pod-defaults.ts';
-import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
+import {
+  age,
+  arr,
+  asObj,
+  child,
+  col,
+  formatLabelSelector,
+  get,
+  NONE,
+  num,
+  type Obj,
+  orNone,
+} from './printers.ts';
 import {
   validateCronJob,
   validateDaemonSet,
@@ -18,15 +30,11 @@ import {
   validateStatefulSetUpdate,
 } from './workload-validation.ts';
 
-type Obj = Record<string, unknown>;
-const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
-/** parent[key] as an object, created when missing. */
-const child = (parent: Obj, key: string): Obj => {
-  const v = parent[key];
-  if (v && typeof v === 'object' && !Array.isArray(v)) return v as Obj;
-  const created: Obj = {};
-  parent[key] = created;
-  return created;
+/** The /scale subresource of the replicated workloads. */
+const replicasScale = {
+  specReplicasPath: '.spec.replicas',
+  statusReplicasPath: '.status.replicas',
+  labelSelectorPath: '.status.selector',
 };
 
 const containersOf = (o: KubeObject, ...path: string[]) =>
@@ -62,11 +70,7 @@ const deployments = kind({
   namespaced: true,
   status: true,
   generation: true,
-  scale: {
-    specReplicasPath: '.spec.replicas',
-    statusReplicasPath: '.status.replicas',
-    labelSelectorPath: '.status.selector',
-  },
+  scale: replicasScale,
   columns: [
     col('Ready', 'string', 'Number of the pod with ready state'),
     col(
@@ -121,11 +125,7 @@ const replicasets = kind({
   namespaced: true,
   status: true,
   generation: true,
-  scale: {
-    specReplicasPath: '.spec.replicas',
-    statusReplicasPath: '.status.replicas',
-    labelSelectorPath: '.status.selector',
-  },
+  scale: replicasScale,
   columns: [
     col('Desired', 'integer', 'Number of desired replicas.'),
     col('Current', 'integer', 'Number of actual replicas.'),
@@ -240,11 +240,7 @@ const statefulsets = kind({
   namespaced: true,
   status: true,
   generation: true,
-  scale: {
-    specReplicasPath: '.spec.replicas',
-    statusReplicasPath: '.status.replicas',
-    labelSelectorPath: '.status.selector',
-  },
+  scale: replicasScale,
   columns: [
     col('Ready', 'string', 'Number of the pod with ready state'),
     col('Containers', 'string', 'Names of each container in the template.', 1),

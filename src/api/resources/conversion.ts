@@ -4,9 +4,8 @@
 // (pkg/apis/events/v1/conversion.go, pkg/apis/autoscaling/v1/conversion.go)
 
 import type { KubeObject } from '../meta.ts';
+import { asObj, type Obj } from './printers.ts';
 
-type Obj = Record<string, unknown>;
-const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const defined = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** events.k8s.io/v1 Event ⇄ core/v1 Event. */

@@ -17,6 +17,7 @@ import { applyPodDefaults, podTemplateDefaults } from './pod-defaults.ts';
 import { validatePodCreate, validatePodSpec, validatePodUpdate } from './pod-validation.ts';
 import {
   arr,
+  asObj,
   col,
   formatLabelSelector,
   get,
@@ -33,8 +34,7 @@ import {
   validatePersistentVolumeUpdate,
 } from './storage-validation.ts';
 
-const obj = (v: unknown): Record<string, unknown> =>
-  v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+const obj = asObj;
 
 // ---- Pod ----------------------------------------------------------------
 

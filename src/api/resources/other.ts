@@ -16,18 +16,19 @@ import {
   validateRole,
   validateRoleBinding,
 } from './other-validation.ts';
-import { age, arr, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
-
-type Obj = Record<string, unknown>;
-const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
-/** parent[key] as an object, created when missing. */
-const child = (parent: Obj, key: string): Obj => {
-  const v = parent[key];
-  if (v && typeof v === 'object' && !Array.isArray(v)) return v as Obj;
-  const created: Obj = {};
-  parent[key] = created;
-  return created;
-};
+import {
+  age,
+  arr,
+  asObj,
+  child,
+  col,
+  formatLabelSelector,
+  get,
+  NONE,
+  num,
+  type Obj,
+  orNone,
+} from './printers.ts';
 
 // ---- networking.k8s.io/v1 -----------------------------------------------
 

@@ -4,9 +4,8 @@
 // SetDefaults_Pod: requests copied from limits, enableServiceLinks, and
 // hostPorts under hostNetwork.
 
-type Obj = Record<string, unknown>;
+import { asObj, type Obj } from './printers.ts';
 
-const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** The objects in a list (defaulting must not trip over anything else a client sent). */
 const arr = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObj) : []);

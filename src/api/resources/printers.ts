@@ -106,6 +106,20 @@ export const get = (obj: unknown, ...path: string[]): unknown => {
   return cur;
 };
 
+export type Obj = Record<string, unknown>;
+
+/** v as an object, or {} for anything else (null, arrays, scalars). */
+export const asObj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+
+/** parent[key] as an object, created when missing. */
+export function child(parent: Obj, key: string): Obj {
+  const v = parent[key];
+  if (v && typeof v === 'object' && !Array.isArray(v)) return v as Obj;
+  const created: Obj = {};
+  parent[key] = created;
+  return created;
+}
+
 export const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
 export const arr = <T = Record<string, unknown>>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
