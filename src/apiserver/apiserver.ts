@@ -7,7 +7,6 @@
 // strategy (defaults, validation, in rest.ts) → storage.
 
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ApiError,
   badRequest,
@@ -46,7 +45,16 @@ import {
   apiResourceList,
   apiVersions,
 } from './discovery.ts';
-import { decodeBody, mediaType, readBody, toStatus, writeJSON, writeStatus } from './http.ts';
+import {
+  type ApiRequest,
+  type ApiResponse,
+  decodeBody,
+  mediaType,
+  readBody,
+  toStatus,
+  writeJSON,
+  writeStatus,
+} from './http.ts';
 import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
@@ -180,7 +188,7 @@ export class ApiServer {
    * unknown fields are removed from built-in kinds in every mode, reported
    * as Warning headers with Warn, and refused with 400 under Strict.
    */
-  #checkFields(rt: ResourceType, obj: unknown, query: URLSearchParams, res: ServerResponse): void {
+  #checkFields(rt: ResourceType, obj: unknown, query: URLSearchParams, res: ApiResponse): void {
     const mode = query.get('fieldValidation') ?? 'Warn';
     if (!['Strict', 'Warn', 'Ignore'].includes(mode)) {
       throw badRequest(
@@ -224,7 +232,10 @@ export class ApiServer {
     await this.storage('', 'v1', 'services')!.cache.start();
   }
 
+  #stopped = false;
+
   stop(): void {
+    this.#stopped = true;
     for (const stop of this.#watches) stop();
     for (const s of this.#storages.values()) s.cache.stop();
   }
@@ -253,11 +264,12 @@ export class ApiServer {
   }
 
   /** Serves one request for an authenticated user. Never throws. */
-  async handle(req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
+  async handle(req: ApiRequest, res: ApiResponse, user: UserInfo): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://skiff');
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const started = performance.now();
     try {
+      if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
       await this.#route(req, res, info, url.searchParams, user);
     } catch (err) {
       const status = toStatus(err);
@@ -283,8 +295,8 @@ export class ApiServer {
   }
 
   async #route(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: ApiRequest,
+    res: ApiResponse,
     info: RequestInfo,
     query: URLSearchParams,
     user: UserInfo,
@@ -384,7 +396,7 @@ export class ApiServer {
   }
 
   async #nonResource(
-    res: ServerResponse,
+    res: ApiResponse,
     path: string,
     info: RequestInfo,
     accept: string | undefined,
@@ -490,7 +502,7 @@ export class ApiServer {
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   }
 
-  async #readObject(req: IncomingMessage, rt: ResourceType): Promise<KubeObject> {
+  async #readObject(req: ApiRequest, rt: ResourceType): Promise<KubeObject> {
     const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
     const obj = checkObject(body, rt);
     this.#checkTypes(rt, obj);
@@ -564,8 +576,8 @@ export class ApiServer {
   }
 
   async #patch(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: ApiRequest,
+    res: ApiResponse,
     storage: ResourceStorage,
     rt: ResourceType,
     ns: string | undefined,
@@ -708,7 +720,7 @@ export class ApiServer {
    * User-Agent up to its first '/'.
    */
   #writeOptions(
-    req: IncomingMessage,
+    req: ApiRequest,
     query: URLSearchParams,
     rt: ResourceType,
     subresource: string | undefined,
@@ -735,7 +747,7 @@ export class ApiServer {
     };
   }
 
-  async #deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
+  async #deleteOptions(req: ApiRequest, query: URLSearchParams): Promise<DeleteOptions> {
     const opts: DeleteOptions = {};
     const raw = await readBody(req);
     if (raw.length > 0 && raw.toString().trim() !== '') {
@@ -771,8 +783,8 @@ export class ApiServer {
   }
 
   async #subresource(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: ApiRequest,
+    res: ApiResponse,
     info: RequestInfo,
     query: URLSearchParams,
     rt: ResourceType,
@@ -870,8 +882,8 @@ export class ApiServer {
   }
 
   async #scale(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: ApiRequest,
+    res: ApiResponse,
     info: RequestInfo,
     query: URLSearchParams,
     rt: ResourceType,
@@ -944,7 +956,7 @@ export class ApiServer {
   }
 
   async #respondObject(
-    res: ServerResponse,
+    res: ApiResponse,
     code: number,
     rt: ResourceType,
     obj: KubeObject,
@@ -967,8 +979,8 @@ export class ApiServer {
   }
 
   async #watch(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: ApiRequest,
+    res: ApiResponse,
     rt: ResourceType,
     storage: ResourceStorage,
     ns: string | undefined,

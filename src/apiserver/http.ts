@@ -1,7 +1,7 @@
 // HTTP plumbing: reading bodies with a size limit, decoding JSON or YAML,
 // and writing JSON and Status responses.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import {
   ApiError,
@@ -13,10 +13,36 @@ import {
 } from '../api/errors.ts';
 import { decodeKubernetesProtobuf, ProtobufDecodeError } from '../api/protobuf/decode.ts';
 
+/**
+ * What the handler chain needs of a request: node:http's IncomingMessage has
+ * it, and so does the in-process transport's request, which never touches a
+ * socket.
+ */
+export interface ApiRequest extends AsyncIterable<Buffer | string> {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  resume(): unknown;
+  on(event: 'close', listener: () => void): unknown;
+}
+
+/** What the handler chain needs of a response (node:http's ServerResponse, or the in-process one). */
+export interface ApiResponse {
+  statusCode: number;
+  readonly headersSent: boolean;
+  writeHead(code: number, headers?: OutgoingHttpHeaders): unknown;
+  setHeader(name: string, value: number | string | readonly string[]): unknown;
+  write(chunk: string): unknown;
+  end(chunk?: string | Uint8Array): unknown;
+  flushHeaders(): void;
+  destroy(): unknown;
+  on(event: 'close', listener: () => void): unknown;
+}
+
 /** Upstream's limit for a request body (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
-export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+export async function readBody(req: ApiRequest, limit = MAX_BODY_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) {
     req.resume();
@@ -25,12 +51,12 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
-    size += (chunk as Buffer).length;
+    size += Buffer.byteLength(chunk);
     if (size > limit) {
       req.resume();
       throw tooLarge(limit);
     }
-    chunks.push(chunk as Buffer);
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   }
   return Buffer.concat(chunks);
 }
@@ -78,7 +104,7 @@ export function decodeBody(body: Buffer, contentType: string | undefined, allowe
 }
 
 export function writeJSON(
-  res: ServerResponse,
+  res: ApiResponse,
   code: number,
   body: unknown,
   contentType = 'application/json',
@@ -92,7 +118,7 @@ export function writeJSON(
   res.end(text);
 }
 
-export function writeStatus(res: ServerResponse, status: Status): void {
+export function writeStatus(res: ApiResponse, status: Status): void {
   if (res.headersSent) {
     res.destroy();
     return;

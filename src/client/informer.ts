@@ -210,6 +210,8 @@ export function createInformer<T extends KubeObject>(
   const startWatch = () => {
     if (stopped) return;
     let expired = false;
+    let events = 0;
+    const opened = Date.now();
     watch = client.watch(
       opts.namespace,
       {
@@ -221,6 +223,7 @@ export function createInformer<T extends KubeObject>(
       },
       (event) => {
         backoff = 0;
+        events++;
         if (event.type === 'ERROR') {
           const code = (event.object as { code?: number }).code;
           if (code === 410) expired = true;
@@ -247,6 +250,11 @@ export function createInformer<T extends KubeObject>(
           void run(true);
         } else if (err) {
           opts.log?.('informer watch failed', { resource: client.ref.plural, error: String(err) });
+          void retryLater(false);
+        } else if (events === 0 && Date.now() - opened < 1000) {
+          // Closed at once with nothing said (a server going away): as
+          // client-go's reflector does, treat it as an error and back off
+          // rather than spin.
           void retryLater(false);
         } else {
           // A normal end (timeoutSeconds): carry on from where we were.
