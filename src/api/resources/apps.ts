@@ -6,19 +6,7 @@ import type { ResourceType } from '../registry.ts';
 import { immutableField } from './checks.ts';
 import { kind } from './common.ts';
 import { podTemplateDefaults } from './pod-defaults.ts';
-import {
-  age,
-  arr,
-  asObj,
-  child,
-  col,
-  formatLabelSelector,
-  get,
-  NONE,
-  num,
-  type Obj,
-  orNone,
-} from './printers.ts';
+import { age, arr, asObj, child, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
 import {
   validateCronJob,
   validateDaemonSet,

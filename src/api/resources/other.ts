@@ -16,19 +16,7 @@ import {
   validateRole,
   validateRoleBinding,
 } from './other-validation.ts';
-import {
-  age,
-  arr,
-  asObj,
-  child,
-  col,
-  formatLabelSelector,
-  get,
-  NONE,
-  num,
-  type Obj,
-  orNone,
-} from './printers.ts';
+import { age, arr, asObj, child, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
 
 // ---- networking.k8s.io/v1 -----------------------------------------------
 
