@@ -83,8 +83,8 @@ for (const msg of messages) {
     if (!target) return 'unknown';
     const name = fromMeta ?? nameOf(full);
     if (target !== `./${stem}.ts`) {
-      let set = file.imports.get(target);
-      if (!set) file.imports.set(target, (set = new Set()));
+      const set = file.imports.get(target) ?? new Set<string>();
+      file.imports.set(target, set);
       set.add(name);
     }
     return name;
@@ -108,6 +108,7 @@ for (const msg of messages) {
   if (topLevel) lines.unshift('  apiVersion?: string;', '  kind?: string;');
   // Type aliases rather than interfaces: they are assignable to KubeObject's
   // index signature.
+  if (!lines.length) lines.push('  [field: string]: never;');
   file.body.push(`export type ${nameOf(msg.name)} = {\n${lines.join('\n')}\n};\n`);
 }
 

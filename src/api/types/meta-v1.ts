@@ -147,7 +147,9 @@ export type PartialObjectMetadataList = {
   items?: PartialObjectMetadata[];
 };
 
-export type Patch = {};
+export type Patch = {
+  [field: string]: never;
+};
 
 export type PatchOptions = {
   dryRun?: string[];
