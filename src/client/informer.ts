@@ -29,12 +29,30 @@ export class Indexer<T extends KubeObject = KubeObject> {
   readonly #indices = new Map<string, Map<string, Set<string>>>();
 
   constructor(indexers: Record<string, IndexFunc> = { namespace: indexByNamespace }) {
-    this.#indexers = indexers;
+    this.#indexers = { ...indexers };
     for (const name of Object.keys(indexers)) this.#indices.set(name, new Map());
   }
 
   get(key: string): T | undefined {
     return this.#items.get(key);
+  }
+
+  /** Adds an index, indexing what is already stored. */
+  addIndexer(name: string, fn: IndexFunc): void {
+    if (this.#indexers[name]) {
+      if (this.#indexers[name] !== fn) throw new Error(`indexer ${name} already exists`);
+      return;
+    }
+    this.#indexers[name] = fn;
+    const index = new Map<string, Set<string>>();
+    this.#indices.set(name, index);
+    for (const [key, obj] of this.#items) {
+      for (const v of fn(obj)) {
+        const set = index.get(v) ?? new Set<string>();
+        index.set(v, set);
+        set.add(key);
+      }
+    }
   }
 
   list(): T[] {

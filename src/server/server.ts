@@ -13,6 +13,10 @@ import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { ApiServer } from '../apiserver/apiserver.ts';
 import { toStatus, writeStatus } from '../apiserver/http.ts';
+import { createInProcessTransport } from '../apiserver/in-process.ts';
+import { createClientset } from '../client/clientset.ts';
+import { allControllers } from '../controllers/index.ts';
+import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
 import { ensureCA, ensureLeaf, identityOf, localAddresses, localHostname } from '../pki/pki.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
@@ -29,6 +33,8 @@ export interface ServerConfig {
   disableAgent: boolean;
   /** The address written into the kubeconfig (defaults to 127.0.0.1). */
   advertiseAddress?: string;
+  /** Run the controller manager in this process (default true). */
+  controllers?: boolean;
 }
 
 export interface RunningServer {
@@ -124,6 +130,23 @@ export async function startServer(
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
   log('apiserver listening', { url, kubeconfig });
 
+  // Controllers act through the API like any client, over the in-process
+  // transport: the handler chain without a socket.
+  let manager: ControllerManager | undefined;
+  if (config.controllers !== false) {
+    manager = await startControllerManager({
+      clients: createClientset(
+        createInProcessTransport(api, {
+          name: 'system:kube-controller-manager',
+          groups: ['system:authenticated'],
+        }),
+      ),
+      log: createLog({ component: 'controller-manager' }),
+      controllers: allControllers,
+      options: { clusterCIDR: config.clusterCIDR, apiServerAddress: { ip: advertise, port } },
+    });
+  }
+
   return {
     url,
     kubeconfig,
@@ -131,6 +154,7 @@ export async function startServer(
     store,
     https,
     async stop() {
+      await manager?.stop();
       compactor.stop();
       api.stop();
       https.closeAllConnections();

@@ -1,0 +1,9 @@
+// Every controller `skiff server` runs, by name (upstream's controller names
+// where there is one). The manager builds them in this order.
+
+import type { ControllerFactory } from './context.ts';
+import { serviceAccountController } from './serviceaccount.ts';
+
+export const allControllers: Record<string, ControllerFactory> = {
+  serviceaccount: serviceAccountController,
+};
