@@ -62,10 +62,16 @@ export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
   // HOME is per-cluster so kubectl's discovery cache never leaks between runs.
   const home = join(dataDir, 'home');
 
+  // The built CLI by default (what users run); SKIFF_E2E_FROM_SOURCE=1 runs
+  // src/ directly, for quick iteration without a build.
+  const [command, prefix] = process.env.SKIFF_E2E_FROM_SOURCE
+    ? [process.execPath, [join(root, 'src/cli/main.ts')]]
+    : [join(root, 'bin/skiff'), []];
   const launch = async () => {
     proc = spawn(
-      join(root, 'bin/skiff'),
+      command,
       [
+        ...prefix,
         'server',
         '--data-dir',
         dataDir,
