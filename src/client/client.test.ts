@@ -184,6 +184,36 @@ for (const [transportName, makeTransport] of Object.entries(transports)) {
         );
         informer.stop();
       });
+
+      it('follows bookmarks: its resourceVersion moves on while nothing it watches changes', async (t) => {
+        // The test server sends a bookmark every 200 ms.
+        const informer = createInformer(configmaps, { namespace: 'default', labelSelector: 'bookmark=yes' });
+        t.after(() => informer.stop());
+        let events = 0;
+        informer.on({ add: () => events++, update: () => events++, delete: () => events++ });
+        await informer.start();
+        const startRV = Number(informer.resourceVersion);
+        // Writes the informer does not see (other label) move the store's revision.
+        await configmaps.create('default', { metadata: { name: 'unwatched-1' } });
+        await configmaps.create('default', { metadata: { name: 'unwatched-2' } });
+        await until('a bookmark past the writes', () => Number(informer.resourceVersion) >= startRV + 2);
+        assert.equal(events, 0);
+      });
+
+      it('resyncs: re-delivers every cached object as an update', async (t) => {
+        await configmaps.create('default', { metadata: { name: 'resynced', labels: { resync: 'yes' } } });
+        const informer = createInformer(configmaps, {
+          namespace: 'default',
+          labelSelector: 'resync=yes',
+          resyncMs: 50,
+        });
+        t.after(() => informer.stop());
+        const updates: string[] = [];
+        informer.on({ update: (a, b) => a === b && updates.push(b.metadata.name ?? '') });
+        await informer.start();
+        await until('two resyncs', () => updates.length >= 2);
+        assert.deepEqual([...new Set(updates)], ['resynced']);
+      });
     });
   });
 }
