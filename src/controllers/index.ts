@@ -2,8 +2,12 @@
 // where there is one). The manager builds them in this order.
 
 import type { ControllerFactory } from './context.ts';
+import { replicaSetController } from './replicaset.ts';
+import { replicationControllerController } from './replicationcontroller.ts';
 import { serviceAccountController } from './serviceaccount.ts';
 
 export const allControllers: Record<string, ControllerFactory> = {
   serviceaccount: serviceAccountController,
+  replicaset: replicaSetController,
+  replicationcontroller: replicationControllerController,
 };
