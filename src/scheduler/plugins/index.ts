@@ -1,0 +1,45 @@
+// The default profile: upstream's default plugins, in upstream's order, with
+// upstream's score weights (pkg/scheduler/apis/config/v1/default_plugins.go).
+
+import type { Clientset } from '../../client/clientset.ts';
+import type { Plugin } from '../framework.ts';
+import { buildProfile, type Profile } from '../profile.ts';
+import { nodeAffinity, nodeName, nodeUnschedulable, prioritySort, taintToleration } from './basic.ts';
+import { defaultBinder } from './binder.ts';
+import { imageLocality, nodePorts, nodeResourcesBalancedAllocation, nodeResourcesFit } from './resources.ts';
+
+export const DEFAULT_WEIGHTS: Record<string, number> = {
+  TaintToleration: 3,
+  NodeAffinity: 2,
+  NodeResourcesFit: 1,
+  NodeResourcesBalancedAllocation: 1,
+  ImageLocality: 1,
+  InterPodAffinity: 2,
+  PodTopologySpread: 2,
+};
+
+export interface DefaultPluginsOptions {
+  clients: Clientset;
+  /** Plugins that need the cluster (preemption, inter-pod affinity) are added by the caller. */
+  extra?: Plugin[];
+}
+
+export function defaultPlugins(opts: DefaultPluginsOptions): Plugin[] {
+  return [
+    prioritySort,
+    nodeUnschedulable,
+    nodeName,
+    taintToleration,
+    nodeAffinity,
+    nodePorts,
+    nodeResourcesFit,
+    nodeResourcesBalancedAllocation,
+    imageLocality,
+    ...(opts.extra ?? []),
+    defaultBinder(opts.clients),
+  ];
+}
+
+export function defaultProfile(schedulerName: string, opts: DefaultPluginsOptions): Profile {
+  return buildProfile(schedulerName, defaultPlugins(opts), DEFAULT_WEIGHTS);
+}

@@ -1,0 +1,206 @@
+// NodeResourcesFit (filter + LeastAllocated score), NodeResourcesBalancedAllocation,
+// NodePorts and ImageLocality (pkg/scheduler/framework/plugins/noderesources,
+// nodeports, imagelocality).
+
+import type { Pod } from '../../api/types/core-v1.ts';
+import {
+  type ClusterEventWithHint,
+  type CycleState,
+  type EnqueueExtensions,
+  type FilterPlugin,
+  MAX_NODE_SCORE,
+  type PreFilterPlugin,
+  type PreScorePlugin,
+  type Resources,
+  type ScorePlugin,
+  SKIP,
+  type Snapshot,
+  type Status,
+  SUCCESS,
+  unschedulable,
+} from '../framework.ts';
+import { type HostPort, hostPortsOf, type NodeInfo, newPodInfo } from '../nodeinfo.ts';
+
+const FIT_STATE = 'PreFilterNodeResourcesFit';
+
+interface FitState {
+  requests: Resources;
+  nonZero: Resources;
+}
+
+function fitState(state: CycleState, pod: Pod): FitState {
+  let s = state.read<FitState>(FIT_STATE);
+  if (!s) {
+    const info = newPodInfo(pod);
+    s = { requests: info.requests, nonZero: info.nonZeroRequests };
+    state.write(FIT_STATE, s);
+  }
+  return s;
+}
+
+/** Everything about `node` that would not fit `req`, in upstream's words. */
+export function insufficientResources(req: Resources, node: NodeInfo): string[] {
+  const reasons: string[] = [];
+  if (node.pods.size + 1 > node.allowedPodNumber) reasons.push('Too many pods');
+  if (req.milliCPU > 0 && req.milliCPU > node.allocatable.milliCPU - node.requested.milliCPU) {
+    reasons.push('Insufficient cpu');
+  }
+  if (req.memory > 0 && req.memory > node.allocatable.memory - node.requested.memory) {
+    reasons.push('Insufficient memory');
+  }
+  if (
+    req.ephemeralStorage > 0 &&
+    req.ephemeralStorage > node.allocatable.ephemeralStorage - node.requested.ephemeralStorage
+  ) {
+    reasons.push('Insufficient ephemeral-storage');
+  }
+  for (const [name, q] of req.scalar) {
+    if (q > 0 && q > (node.allocatable.scalar.get(name) ?? 0) - (node.requested.scalar.get(name) ?? 0)) {
+      reasons.push(`Insufficient ${name}`);
+    }
+  }
+  return reasons;
+}
+
+const resourceEvents = (): ClusterEventWithHint[] => [
+  { event: { resource: 'AssignedPod', actions: ['Delete'] } },
+  {
+    event: {
+      resource: 'Node',
+      actions: ['Add', 'UpdateNodeAllocatable', 'UpdateNodeTaint', 'UpdateNodeLabel'],
+    },
+  },
+];
+
+/** The fraction of cpu and memory requested on `node` if `pod` joined it, by LeastAllocated's rule. */
+function leastAllocated(requested: number, allocatable: number): number {
+  if (allocatable === 0 || requested > allocatable) return 0;
+  return ((allocatable - requested) * MAX_NODE_SCORE) / allocatable;
+}
+
+export const nodeResourcesFit: PreFilterPlugin & FilterPlugin & ScorePlugin & EnqueueExtensions = {
+  name: 'NodeResourcesFit',
+  events: resourceEvents,
+  preFilter(state, pod) {
+    fitState(state, pod);
+    return { status: SUCCESS };
+  },
+  filter(state, pod, node) {
+    const reasons = insufficientResources(fitState(state, pod).requests, node);
+    return reasons.length ? unschedulable(...reasons) : SUCCESS;
+  },
+  // LeastAllocated over cpu and memory, weight 1 each (upstream's default strategy).
+  score(state, pod, node) {
+    const { nonZero } = fitState(state, pod);
+    const cpu = leastAllocated(node.nonZeroRequested.milliCPU + nonZero.milliCPU, node.allocatable.milliCPU);
+    const mem = leastAllocated(node.nonZeroRequested.memory + nonZero.memory, node.allocatable.memory);
+    return Math.trunc((cpu + mem) / 2);
+  },
+};
+
+export const nodeResourcesBalancedAllocation: ScorePlugin & EnqueueExtensions = {
+  name: 'NodeResourcesBalancedAllocation',
+  events: resourceEvents,
+  // Nodes whose cpu and memory would be used in equal proportion score
+  // higher: 1 - the standard deviation of the two fractions.
+  score(state, pod, node) {
+    const { nonZero } = fitState(state, pod);
+    const frac = (req: number, alloc: number) => (alloc === 0 ? 0 : Math.min(1, req / alloc));
+    const cpu = frac(node.nonZeroRequested.milliCPU + nonZero.milliCPU, node.allocatable.milliCPU);
+    const mem = frac(node.nonZeroRequested.memory + nonZero.memory, node.allocatable.memory);
+    const std = Math.abs(cpu - mem) / 2;
+    return Math.trunc((1 - std) * MAX_NODE_SCORE);
+  },
+};
+
+export const ERR_NODE_PORTS = "node(s) didn't have free ports for the requested pod ports";
+const PORTS_STATE = 'PreFilterNodePorts';
+
+export const nodePorts: PreFilterPlugin & FilterPlugin & EnqueueExtensions = {
+  name: 'NodePorts',
+  events: () => [
+    { event: { resource: 'AssignedPod', actions: ['Delete'] } },
+    { event: { resource: 'Node', actions: ['Add', 'Update'] } },
+  ],
+  preFilter(state, pod) {
+    const ports = hostPortsOf(pod);
+    if (ports.length === 0) return { status: SKIP };
+    state.write(PORTS_STATE, ports);
+    return { status: SUCCESS };
+  },
+  filter(state, _pod, node) {
+    const ports = state.read<HostPort[]>(PORTS_STATE) ?? [];
+    for (const p of ports) if (!node.portFree(p)) return unschedulable(ERR_NODE_PORTS);
+    return SUCCESS;
+  },
+};
+
+// ImageLocality: nodes that already have the pod's images score higher,
+// weighted by how widely each image is spread (so one node does not attract
+// every pod of a popular image).
+const MB = 1024 * 1024;
+const MIN_THRESHOLD = 23 * MB;
+const MAX_CONTAINER_THRESHOLD = 1000 * MB;
+const IMAGE_STATE = 'PreScoreImageLocality';
+
+/** Image references as the runtime reports them: busybox → docker.io/library/busybox:latest. */
+export function normalizedImageName(image: string): string {
+  let name = image;
+  const lastSlash = name.lastIndexOf('/');
+  if (!name.slice(lastSlash + 1).includes(':') && !name.includes('@')) name += ':latest';
+  const first = name.split('/')[0]!;
+  const hasRegistry =
+    name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (!hasRegistry) name = name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
+  return name;
+}
+
+interface ImageState {
+  images: string[];
+  totalNodes: number;
+  spread: Map<string, number>;
+}
+
+export const imageLocality: PreScorePlugin & ScorePlugin = {
+  name: 'ImageLocality',
+  preScore(state, pod, _nodes, snapshot: Snapshot) {
+    const images = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]
+      .map((c) => c.image)
+      .filter((i): i is string => !!i)
+      .map(normalizedImageName);
+    const all = snapshot.nodes();
+    const spread = new Map<string, number>();
+    for (const image of images) spread.set(image, 0);
+    let anyImages = false;
+    for (const n of all) {
+      for (const img of n.node.status?.images ?? []) {
+        for (const name of img.names ?? []) {
+          const norm = normalizedImageName(name);
+          const c = spread.get(norm);
+          if (c !== undefined) {
+            spread.set(norm, c + 1);
+            anyImages = true;
+          }
+        }
+      }
+    }
+    if (!anyImages) return SKIP;
+    state.write(IMAGE_STATE, { images, totalNodes: all.length, spread } satisfies ImageState);
+    return SUCCESS;
+  },
+  score(state, _pod, node) {
+    const s = state.read<ImageState>(IMAGE_STATE);
+    if (!s) return 0;
+    let sum = 0;
+    const wanted = new Set(s.images);
+    for (const img of node.node.status?.images ?? []) {
+      const hit = (img.names ?? []).map(normalizedImageName).find((n) => wanted.has(n));
+      if (hit) sum += (img.sizeBytes ?? 0) * ((s.spread.get(hit) ?? 0) / s.totalNodes);
+    }
+    const maxThreshold = MAX_CONTAINER_THRESHOLD * Math.max(1, s.images.length);
+    const clamped = Math.min(Math.max(sum, MIN_THRESHOLD), maxThreshold);
+    return Math.trunc((MAX_NODE_SCORE * (clamped - MIN_THRESHOLD)) / (maxThreshold - MIN_THRESHOLD));
+  },
+};
+
+export type { Status };
