@@ -3,6 +3,10 @@ import { after, before, describe, it } from 'node:test';
 import { rfc3339 } from '../api/meta.ts';
 import type { ReplicaSet } from '../api/types/apps-v1.ts';
 import type { Pod } from '../api/types/core-v1.ts';
+import { createClientset } from '../client/clientset.ts';
+import { createInformerFactory } from '../client/informer-factory.ts';
+import type { Transport } from '../client/transport.ts';
+import type { ControllerFactory } from './context.ts';
 import {
   deletesBefore,
   getPodsToDelete,
@@ -166,7 +170,7 @@ describe('slowStartBatch', () => {
 // ---- the controller against a real API server ----
 
 const NS = 'default';
-const offsetMs = 0;
+let offsetMs = 0;
 let t: ControllerTest;
 before(async () => {
   t = await startControllerTest(
@@ -322,5 +326,204 @@ describe('replicaset controller', () => {
       return p.length === 1 ? p : undefined;
     });
     assert.equal(left[0]?.metadata.name, keep);
+  });
+});
+
+describe('replicaset controller: ownership', () => {
+  it('adopts matching orphans, counting them, and releases pods whose labels stop matching', async () => {
+    // An orphan that matches the selector but lacks the template's `tier` label.
+    const orphan = await t.clients.pods.create(NS, {
+      metadata: { name: 'stray', namespace: NS, labels: { app: 'adopt' } },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    const rs = await t.clients.replicaSets.create(NS, replicaSet('adopt', 2));
+    const owned = await t.until('2 pods, the orphan adopted', async () => {
+      const p = await podsOf(rs);
+      return p.length === 2 && p.some((x) => x.metadata.uid === orphan.metadata.uid) ? p : undefined;
+    });
+    const adopted = owned.find((x) => x.metadata.uid === orphan.metadata.uid);
+    assert.equal(adopted?.metadata.ownerReferences?.[0]?.blockOwnerDeletion, true);
+    // Only one of the two carries every template label.
+    await t.until('fullyLabeledReplicas 1', async () => {
+      const s = await statusOf('adopt');
+      return s.replicas === 2 && s.fullyLabeledReplicas === 1;
+    });
+
+    // An orphan created later is seen through its labels and adopted; one
+    // pod too many, so one is deleted.
+    await t.clients.pods.create(NS, {
+      metadata: { name: 'late', namespace: NS, labels: { app: 'adopt', tier: 'web' } },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    await t.until('back to 2 pods, one of them adopted or deleted', async () => {
+      const all = (await t.clients.pods.list(NS, { labelSelector: 'app=adopt' })).items;
+      return all.length === 2 && all.every((p) => p.metadata.ownerReferences?.[0]?.uid === rs.metadata.uid);
+    });
+
+    // Relabel one: released (no ownerReference left) and replaced.
+    const [relabel] = await podsOf(rs);
+    await t.clients.pods.patch(NS, relabel?.metadata.name ?? '', 'merge', {
+      metadata: { labels: { app: 'other' } },
+    });
+    await t.until('released', async () => {
+      const p = await t.clients.pods.get(NS, relabel?.metadata.name ?? '');
+      return (p.metadata.ownerReferences ?? []).length === 0;
+    });
+    await t.until('replaced', async () => {
+      const p = await podsOf(rs);
+      return p.length === 2 && !p.some((x) => x.metadata.name === relabel?.metadata.name);
+    });
+  });
+
+  it('leaves pods another controller owns alone', async () => {
+    const other = await t.clients.replicaSets.create(NS, replicaSet('owner-a', 1));
+    await t.until('owner-a has its pod', async () => (await podsOf(other)).length === 1);
+    // A second ReplicaSet with an overlapping selector does not take it.
+    const second = replicaSet('owner-b', 1);
+    second.spec = { ...second.spec, selector: { matchLabels: { app: 'owner-a' } } };
+    second.spec.template = { ...second.spec.template, metadata: { labels: { app: 'owner-a' } } };
+    const b = await t.clients.replicaSets.create(NS, second);
+    await t.until('owner-b made its own pod', async () => (await podsOf(b)).length === 1);
+    assert.equal((await podsOf(other)).length, 1);
+  });
+});
+
+describe('replicaset controller: status', () => {
+  it('counts ready and available replicas, waiting minReadySeconds (injected clock)', async () => {
+    const rs = await t.clients.replicaSets.create(NS, replicaSet('avail', 2, { minReadySeconds: 3600 }));
+    const pods = await t.until('2 pods', async () => {
+      const p = await podsOf(rs);
+      return p.length === 2 ? p : undefined;
+    });
+    for (const p of pods) await markReady(p.metadata.name ?? '');
+    const s = await t.until('2 ready', async () => {
+      const st = await statusOf('avail');
+      return st.readyReplicas === 2 ? st : undefined;
+    });
+    assert.equal(s.availableReplicas, undefined, 'not available before minReadySeconds');
+    // An hour later (the controller's clock), a sync finds them available.
+    offsetMs = 3601_000;
+    try {
+      await t.clients.replicaSets.patch(NS, 'avail', 'merge', { metadata: { annotations: { poke: '1' } } });
+      await t.until('2 available', async () => (await statusOf('avail')).availableReplicas === 2);
+    } finally {
+      offsetMs = 0;
+    }
+  });
+
+  it('looks again by itself once minReadySeconds have passed', async () => {
+    const rs = await t.clients.replicaSets.create(NS, replicaSet('soon', 1, { minReadySeconds: 1 }));
+    const [p] = await t.until('1 pod', async () => {
+      const list = await podsOf(rs);
+      return list.length === 1 ? list : undefined;
+    });
+    await markReady(p?.metadata.name ?? '');
+    await t.until(
+      'available without any other event',
+      async () => (await statusOf('soon')).availableReplicas === 1,
+    );
+  });
+
+  it('sets ReplicaFailure and records FailedCreate when pods are refused, and clears it once they are not', async () => {
+    // A template may name an image with surrounding spaces; a pod may not
+    // (upstream's validation, applied by the API server on the pod create).
+    const bad = replicaSet('refused', 3);
+    const container = bad.spec?.template?.spec?.containers?.[0];
+    if (container) container.image = ' busybox';
+    await t.clients.replicaSets.create(NS, bad);
+    const cond = await t.until('ReplicaFailure', async () =>
+      (await statusOf('refused')).conditions?.find((c) => c.type === 'ReplicaFailure'),
+    );
+    assert.equal(cond.status, 'True');
+    assert.equal(cond.reason, 'FailedCreate');
+    assert.match(cond.message ?? '', /must not have leading or trailing whitespace/);
+    const failed = await t.until(
+      'FailedCreate event',
+      async () => (await eventsOf('refused', 'FailedCreate'))[0],
+    );
+    assert.equal(failed.type, 'Warning');
+    assert.match(failed.message ?? '', /^Error creating: /);
+    await t.clients.replicaSets.patch(NS, 'refused', 'json', [
+      { op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'busybox' },
+    ]);
+    await t.until('3 pods and no ReplicaFailure', async () => {
+      const s = await statusOf('refused');
+      return s.replicas === 3 && !s.conditions?.some((c) => c.type === 'ReplicaFailure');
+    });
+  });
+});
+
+/**
+ * The ReplicaSet controller with a pod cache that lags the API server by
+ * `lagMs`: every pod watch event reaches it late, as from a slow watch.
+ */
+function withLaggingPodCache(lagMs: number): ControllerFactory {
+  return (ctx) => {
+    const inner = ctx.clients.transport;
+    const lagging: Transport = {
+      request: (req) => inner.request(req),
+      watch: (req, onEvent, onClose) =>
+        inner.watch(
+          req,
+          (event) => {
+            if (req.path.endsWith('/pods')) setTimeout(() => onEvent(event), lagMs);
+            else onEvent(event);
+          },
+          onClose,
+        ),
+    };
+    const informers = createInformerFactory(createClientset(lagging));
+    const c = replicaSetController({ ...ctx, informers });
+    return {
+      name: c.name,
+      run: () => void informers.start().then(() => c.run()),
+      stop: async () => {
+        await c.stop();
+        informers.stop();
+      },
+    };
+  };
+}
+
+describe('replicaset controller: expectations', () => {
+  let lagging: ControllerTest;
+  before(async () => {
+    lagging = await startControllerTest({ replicaset: withLaggingPodCache(400) });
+  });
+  after(() => lagging.close());
+
+  it('never creates a pod twice while its pod cache is behind, through a burst of scale changes', async () => {
+    const rs = await lagging.clients.replicaSets.create(NS, replicaSet('burst', 4));
+    let creates = 0;
+    const stop = lagging.clients.pods.watch(
+      NS,
+      {},
+      (e) => {
+        if (e.type === 'ADDED') creates++;
+      },
+      () => {},
+    );
+    try {
+      // Each change re-syncs the ReplicaSet while the pods it just created
+      // are still missing from its cache.
+      for (const replicas of [6, 8, 10]) {
+        await new Promise((r) => setTimeout(r, 50));
+        await lagging.clients.replicaSets.patch(NS, 'burst', 'merge', { spec: { replicas } });
+      }
+      await lagging.until(
+        'status: 10 replicas',
+        async () => (await lagging.clients.replicaSets.get(NS, 'burst')).status?.replicas === 10,
+        20_000,
+      );
+      // Several more lag periods: any duplicate would have been made by now.
+      await new Promise((r) => setTimeout(r, 1500));
+      const pods = (await lagging.clients.pods.list(NS)).items.filter(
+        (p) => p.metadata.ownerReferences?.[0]?.uid === rs.metadata.uid,
+      );
+      assert.equal(pods.length, 10);
+      assert.equal(creates, 10, 'exactly one create per replica');
+    } finally {
+      stop.stop();
+    }
   });
 });
