@@ -2,11 +2,13 @@
 // where there is one). The manager builds them in this order.
 
 import type { ControllerFactory } from './context.ts';
+import { endpointsController } from './endpoints.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { serviceAccountController } from './serviceaccount.ts';
 
 export const allControllers: Record<string, ControllerFactory> = {
+  endpoint: endpointsController,
   serviceaccount: serviceAccountController,
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,
