@@ -35,6 +35,7 @@ const server = await startServer(
     clusterCIDR: '10.42.0.0/16',
     disableAgent: true,
     controllers: false,
+    scheduler: false,
   },
   createLog({}, () => {}),
 );

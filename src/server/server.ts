@@ -18,6 +18,7 @@ import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
 import { ensureCA, ensureLeaf, identityOf, localAddresses, localHostname } from '../pki/pki.ts';
+import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
@@ -35,6 +36,8 @@ export interface ServerConfig {
   advertiseAddress?: string;
   /** Run the controller manager in this process (default true). */
   controllers?: boolean;
+  /** Run the scheduler in this process (default true). */
+  scheduler?: boolean;
 }
 
 export interface RunningServer {
@@ -146,6 +149,15 @@ export async function startServer(
       options: { clusterCIDR: config.clusterCIDR, apiServerAddress: { ip: advertise, port } },
     });
   }
+  let scheduler: RunningScheduler | undefined;
+  if (config.scheduler !== false) {
+    scheduler = await startScheduler({
+      clients: createClientset(
+        createInProcessTransport(api, { name: 'system:kube-scheduler', groups: ['system:authenticated'] }),
+      ),
+      log: createLog({ component: 'scheduler' }),
+    });
+  }
 
   return {
     url,
@@ -154,6 +166,7 @@ export async function startServer(
     store,
     https,
     async stop() {
+      await scheduler?.stop();
       await manager?.stop();
       compactor.stop();
       api.stop();
