@@ -136,3 +136,27 @@ describe('the guestbook hostPort scenario', () => {
     assert.equal(node, 'node-3');
   });
 });
+
+describe('a cluster without nodes', () => {
+  let t: SchedulerTest;
+  before(async () => {
+    t = await startSchedulerTest();
+  });
+  after(() => t.close());
+
+  it('says no nodes are available, and schedules the pod once a node registers', async () => {
+    await t.clients.pods.create('default', makePod('early'));
+    const cond = await t.until('PodScheduled=False', async () =>
+      (await t.clients.pods.get('default', 'early')).status?.conditions?.find(
+        (c) => c.type === 'PodScheduled',
+      ),
+    );
+    assert.equal(cond.reason, 'Unschedulable');
+    assert.equal(cond.message, 'no nodes available to schedule pods');
+    await t.clients.nodes.create(undefined, makeNode('first'));
+    assert.equal(
+      await t.until('bound', async () => (await t.clients.pods.get('default', 'early')).spec?.nodeName),
+      'first',
+    );
+  });
+});

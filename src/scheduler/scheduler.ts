@@ -71,6 +71,8 @@ export class FitError extends Error {
   }
 
   override get message(): string {
+    // upstream's ErrNoNodesAvailable, reported as Unschedulable.
+    if (this.numAllNodes === 0) return 'no nodes available to schedule pods';
     let msg = `0/${this.numAllNodes} nodes are available:`;
     if (this.preFilterMessage) msg += ` ${this.preFilterMessage}.`;
     else msg += this.#histogram();
