@@ -527,3 +527,38 @@ describe('replicaset controller: expectations', () => {
     }
   });
 });
+
+describe('replicaset controller: terminating pods', () => {
+  it('replaces a pod as soon as its graceful deletion starts, not when it is gone', async () => {
+    const rs = await t.clients.replicaSets.create(NS, replicaSet('graceful', 1));
+    const [p] = await t.until('1 pod', async () => {
+      const list = await podsOf(rs);
+      return list.length === 1 ? list : undefined;
+    });
+    const name = p?.metadata.name ?? '';
+    // Bound to a node, the pod's deletion waits for its kubelet (30 s grace).
+    await t.clients.transport.request({
+      method: 'POST',
+      path: `/api/v1/namespaces/${NS}/pods/${name}/binding`,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name },
+        target: { kind: 'Node', name: 'node-1' },
+      },
+    });
+    await t.clients.pods.delete(NS, name);
+    const terminating = await t.clients.pods.get(NS, name);
+    assert.ok(terminating.metadata.deletionTimestamp, 'still there, terminating');
+    const [replacement] = await t.until('a replacement', async () => {
+      const list = await podsOf(rs);
+      return list.length === 1 && list[0]?.metadata.name !== name ? list : undefined;
+    });
+    assert.ok(replacement);
+    await t.until(
+      'status counts only the active pod',
+      async () => (await statusOf('graceful')).replicas === 1,
+    );
+    assert.ok((await t.clients.pods.get(NS, name)).metadata.deletionTimestamp);
+  });
+});
