@@ -6,10 +6,12 @@ import { endpointsController } from './endpoints.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { serviceAccountController } from './serviceaccount.ts';
+import { statefulSetController } from './statefulset.ts';
 
 export const allControllers: Record<string, ControllerFactory> = {
   endpoint: endpointsController,
   serviceaccount: serviceAccountController,
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,
+  statefulset: statefulSetController,
 };
