@@ -81,6 +81,13 @@ describe('create, get, update, delete', () => {
     const r = await s.request('POST', CMS, { metadata: { generateName: 'gen-' }, data: {} });
     assert.equal(r.status, 201);
     assert.match(r.body.metadata.name, /^gen-[a-z0-9]{5}$/);
+    // A long base is cut so the generated name stays 63 characters.
+    const long = await s.request('POST', '/api/v1/namespaces/default/pods', {
+      metadata: { generateName: `${'a'.repeat(70)}-` },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    assert.equal(long.status, 201, long.text);
+    assert.equal(long.body.metadata.name.length, 63);
   });
 
   it('dryRun=All validates and answers without writing', async () => {

@@ -427,7 +427,9 @@ export class ResourceStorage {
       if (namespace) meta.namespace = namespace;
     } else delete meta.namespace;
     if (meta.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
-    if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomSuffix()}`;
+    // As upstream's SimpleNameGenerator: the base is cut to 58 characters so
+    // base + 5 random characters stays a valid 63-character name.
+    if (!meta.name && meta.generateName) meta.name = `${meta.generateName.slice(0, 58)}${randomSuffix()}`;
     meta.uid = newUID();
     meta.creationTimestamp = rfc3339(this.#now());
     delete meta.deletionTimestamp;
