@@ -3,6 +3,7 @@
 
 import type { ControllerFactory } from './context.ts';
 import { endpointsController } from './endpoints.ts';
+import { endpointSliceController } from './endpointslice.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { serviceAccountController } from './serviceaccount.ts';
@@ -10,6 +11,7 @@ import { statefulSetController } from './statefulset.ts';
 
 export const allControllers: Record<string, ControllerFactory> = {
   endpoint: endpointsController,
+  endpointslice: endpointSliceController,
   serviceaccount: serviceAccountController,
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,

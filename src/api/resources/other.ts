@@ -117,6 +117,9 @@ const endpointslices = kind({
   plural: 'endpointslices',
   singular: 'endpointslice',
   namespaced: true,
+  // Upstream bumps it on any change outside metadata; the EndpointSlice
+  // controller compares generations to tell whether its cache is stale.
+  generation: true,
   columns: [
     col('AddressType', 'string', 'The IP protocol for this slice'),
     col('Ports', 'string', 'The ports of this slice'),
