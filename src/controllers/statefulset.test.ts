@@ -456,3 +456,46 @@ describe('statefulset controller: volumeClaimTemplates', () => {
     assert.ok(events.some((e) => e.message === 'create Claim data-db-0 Pod db-0 in StatefulSet db success'));
   });
 });
+
+describe('statefulset controller: minReadySeconds (injected clock)', () => {
+  let clock: ControllerTest;
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  before(async () => {
+    clock = await startControllerTest({ statefulset: statefulSetController }, { now: () => new Date(now) });
+  });
+  after(() => clock.close());
+
+  it('counts a pod available, and creates the next one, only minReadySeconds after it turned Ready', async () => {
+    const c = clock.clients;
+    await c.namespaces.create(undefined, { metadata: { name: 'slow' } });
+    await c.statefulSets.create('slow', statefulSet('web', { replicas: 2, spec: { minReadySeconds: 30 } }));
+    await clock.until('web-0', () => c.pods.get('slow', 'web-0').catch(() => undefined));
+    await c.pods.patch(
+      'slow',
+      'web-0',
+      'merge',
+      {
+        status: {
+          phase: 'Running',
+          conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: rfc3339(new Date(now)) }],
+        },
+      },
+      { subresource: 'status' },
+    );
+    const ready = await clock.until('web-0 ready, not available', async () => {
+      const s = await c.statefulSets.get('slow', 'web');
+      return s.status?.readyReplicas === 1 ? s : undefined;
+    });
+    assert.equal(ready.status?.availableReplicas, 0);
+    await settle();
+    assert.equal((await c.pods.list('slow')).items.length, 1, 'web-1 waits for web-0 to be available');
+
+    // 31 s later (by the injected clock) web-0 is available; a change to the
+    // set makes the controller look again rather than the 30 s timer.
+    now += 31_000;
+    await c.statefulSets.patch('slow', 'web', 'merge', { metadata: { annotations: { poke: '1' } } });
+    await clock.until('web-1', () => c.pods.get('slow', 'web-1').catch(() => undefined));
+    const set = await c.statefulSets.get('slow', 'web');
+    assert.equal(set.status?.availableReplicas, 1);
+  });
+});
