@@ -2,6 +2,7 @@
 // where there is one). The manager builds them in this order.
 
 import type { ControllerFactory } from './context.ts';
+import { daemonSetController } from './daemonset.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { replicaSetController } from './replicaset.ts';
@@ -16,4 +17,5 @@ export const allControllers: Record<string, ControllerFactory> = {
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,
   statefulset: statefulSetController,
+  daemonset: daemonSetController,
 };
