@@ -210,6 +210,22 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
     metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
     subsets: [{ addresses: [{ ip: endpointIP }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
   });
+  // Its EndpointSlice, as upstream's apiserver endpoint reconciler writes it
+  // (pkg/controlplane/reconcilers/endpointsadapter.go): no managed-by label,
+  // so the EndpointSlice controller leaves it alone.
+  const slices = api.storage('discovery.k8s.io', 'v1', 'endpointslices')!;
+  const slice = {
+    metadata: { name: 'kubernetes', labels: { 'kubernetes.io/service-name': 'kubernetes' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [endpointIP], conditions: { ready: true } }],
+    ports: [{ name: 'https', port, protocol: 'TCP' }],
+  };
+  try {
+    await slices.update('default', 'kubernetes', slice); // EndpointSlices are not created by an update
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 404)) throw err;
+    await slices.create('default', slice);
+  }
 }
 
 export function firstServiceIP(cidr: string): string {
