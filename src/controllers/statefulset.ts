@@ -78,10 +78,10 @@ type Step = 'continue' | 'stop';
 export const statefulSetController: ControllerFactory = (ctx) => {
   const sets = ctx.informers.informer('statefulSets');
   const pods = ctx.informers.informer('pods');
-  const revisions = ctx.informers.informer('controllerRevisions');
+  const controllerRevisions = ctx.informers.informer('controllerRevisions');
   const claims = ctx.informers.informer('persistentVolumeClaims');
   const recorder = ctx.recorder('statefulset-controller');
-  const history = newHistory(ctx.clients.controllerRevisions, revisions.indexer);
+  const history = newHistory(ctx.clients.controllerRevisions, controllerRevisions.indexer);
 
   // ---- talking to the API: stateful_pod_control.go --------------------------------
 
@@ -251,11 +251,11 @@ export const statefulSetController: ControllerFactory = (ctx) => {
    */
   const truncateHistory = async (
     set: StatefulSet,
-    owned: Pod[],
+    members: Pod[],
     sorted: ControllerRevision[],
     live: ControllerRevision[],
   ) => {
-    const liveNames = new Set([...live.map((r) => r.metadata.name), ...owned.map(getPodRevision)]);
+    const liveNames = new Set([...live.map((r) => r.metadata.name), ...members.map(getPodRevision)]);
     const doomed = revisionsToTruncate(sorted, {
       isLive: (r) => liveNames.has(r.metadata.name),
       limit: set.spec?.revisionHistoryLimit ?? 10,
@@ -275,7 +275,7 @@ export const statefulSetController: ControllerFactory = (ctx) => {
     currentRevision: ControllerRevision,
     updateRevision: ControllerRevision,
     collisionCount: number,
-    owned: Pod[],
+    members: Pod[],
   ): Promise<StatefulSetStatus> => {
     const currentSet = applyRevision(set, currentRevision);
     const updateSet = applyRevision(set, updateRevision);
@@ -291,14 +291,14 @@ export const statefulSetController: ControllerFactory = (ctx) => {
     };
     const recount = (...lists: Pod[][]) =>
       Object.assign(status, countReplicas(lists.flat(), minReadySeconds, currentName, updateName, ctx.now()));
-    recount(owned);
+    recount(members);
 
     // Members with an ordinal in [start, start+replicas) fill their slot;
     // members outside it are condemned; pods whose ordinal does not parse are ignored.
     const start = startOrdinal(set);
     const replicas: Pod[] = new Array(replicasOf(set));
     const condemned: Pod[] = [];
-    for (const pod of owned) {
+    for (const pod of members) {
       if (podInOrdinalRange(pod, set)) replicas[getOrdinal(pod) - start] = pod;
       else if (getOrdinal(pod) >= 0) condemned.push(pod);
     }
@@ -444,6 +444,8 @@ export const statefulSetController: ControllerFactory = (ctx) => {
     }
   };
 
+  // sync: claim the set's revisions and pods, find its current and update
+  // revisions, take one step (updateStatefulSet), trim the history, record status.
   const c = queueController(ctx, {
     name: 'statefulset',
     async sync(key) {
@@ -457,7 +459,7 @@ export const statefulSetController: ControllerFactory = (ctx) => {
         ctx.log.warn('statefulset has an invalid selector', { key, error: String(err) });
         return;
       }
-      const owned = sortControllerRevisions(
+      const revisions = sortControllerRevisions(
         await history.claim({
           parent: set,
           parentApiVersion: STATEFULSET_API_VERSION,
@@ -468,12 +470,15 @@ export const statefulSetController: ControllerFactory = (ctx) => {
       );
       const members = await claimPods(set, selector);
 
-      const { currentRevision, updateRevision, collisionCount } = await getStatefulSetRevisions(set, owned);
+      const { currentRevision, updateRevision, collisionCount } = await getStatefulSetRevisions(
+        set,
+        revisions,
+      );
       let status: StatefulSetStatus;
       try {
         status = await updateStatefulSet(set, currentRevision, updateRevision, collisionCount, members);
       } finally {
-        await truncateHistory(set, members, owned, [currentRevision, updateRevision]);
+        await truncateHistory(set, members, revisions, [currentRevision, updateRevision]);
       }
       completeRollingUpdate(set, status);
       if (inconsistentStatus(set, status)) {
