@@ -2,13 +2,16 @@
 // where there is one). The manager builds them in this order.
 
 import type { ControllerFactory } from './context.ts';
+import { cronJobController } from './cronjob.ts';
 import { daemonSetController } from './daemonset.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
+import { jobController } from './job.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { serviceAccountController } from './serviceaccount.ts';
 import { statefulSetController } from './statefulset.ts';
+import { ttlAfterFinishedController } from './ttlafterfinished.ts';
 
 export const allControllers: Record<string, ControllerFactory> = {
   endpoint: endpointsController,
@@ -18,4 +21,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   replicationcontroller: replicationControllerController,
   statefulset: statefulSetController,
   daemonset: daemonSetController,
+  job: jobController,
+  cronjob: cronJobController,
+  'ttl-after-finished': ttlAfterFinishedController,
 };
