@@ -4,6 +4,7 @@
 import type { ControllerFactory } from './context.ts';
 import { cronJobController } from './cronjob.ts';
 import { daemonSetController } from './daemonset.ts';
+import { deploymentController } from './deployment.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { jobController } from './job.ts';
@@ -17,6 +18,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   endpoint: endpointsController,
   endpointslice: endpointSliceController,
   serviceaccount: serviceAccountController,
+  deployment: deploymentController,
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,
   statefulset: statefulSetController,
