@@ -20,6 +20,7 @@ export async function startScheduler(opts: {
   percentageOfNodesToScore?: number;
 }): Promise<RunningScheduler> {
   const informers = createInformerFactory(opts.clients, { log: (m, f) => opts.log.warn(m, f) });
+  const namespaces = informers.informer('namespaces');
   const scheduler = createScheduler({
     clients: opts.clients,
     informers,
@@ -28,7 +29,10 @@ export async function startScheduler(opts: {
       log: (m, f) => opts.log.warn(m, f),
     }),
     log: opts.log,
-    profile: defaultProfile(DEFAULT_SCHEDULER_NAME, { clients: opts.clients }),
+    profile: defaultProfile(DEFAULT_SCHEDULER_NAME, {
+      clients: opts.clients,
+      namespaceLabels: (ns) => namespaces.indexer.get(ns)?.metadata.labels,
+    }),
     ...(opts.percentageOfNodesToScore !== undefined
       ? { percentageOfNodesToScore: opts.percentageOfNodesToScore }
       : {}),

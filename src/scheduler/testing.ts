@@ -37,6 +37,7 @@ export async function startSchedulerTest(opts: SchedulerTestOptions = {}): Promi
     createInProcessTransport(server.api, { name: 'system:kube-scheduler', groups: ['system:authenticated'] }),
   );
   const informers = createInformerFactory(clients);
+  const namespaces = informers.informer('namespaces');
   const lines: string[] = [];
   const log = createLog({ component: 'scheduler' }, (l) => {
     lines.push(l);
@@ -50,7 +51,11 @@ export async function startSchedulerTest(opts: SchedulerTestOptions = {}): Promi
     log,
     profile: buildProfile(
       DEFAULT_SCHEDULER_NAME,
-      defaultPlugins({ clients, extra: opts.extra?.(clients) ?? [] }),
+      defaultPlugins({
+        clients,
+        namespaceLabels: (ns) => namespaces.indexer.get(ns)?.metadata.labels,
+        extra: opts.extra?.(clients) ?? [],
+      }),
       DEFAULT_WEIGHTS,
     ),
     ...(opts.percentageOfNodesToScore !== undefined

@@ -6,7 +6,10 @@ import type { Plugin } from '../framework.ts';
 import { buildProfile, type Profile } from '../profile.ts';
 import { nodeAffinity, nodeName, nodeUnschedulable, prioritySort, taintToleration } from './basic.ts';
 import { defaultBinder } from './binder.ts';
+import { interPodAffinity } from './interpodaffinity.ts';
+import { podTopologySpread } from './podtopologyspread.ts';
 import { imageLocality, nodePorts, nodeResourcesBalancedAllocation, nodeResourcesFit } from './resources.ts';
+import type { NamespaceLabels } from './topology.ts';
 
 export const DEFAULT_WEIGHTS: Record<string, number> = {
   TaintToleration: 3,
@@ -20,7 +23,9 @@ export const DEFAULT_WEIGHTS: Record<string, number> = {
 
 export interface DefaultPluginsOptions {
   clients: Clientset;
-  /** Plugins that need the cluster (preemption, inter-pod affinity) are added by the caller. */
+  /** For namespaceSelector in pod affinity terms. */
+  namespaceLabels?: NamespaceLabels;
+  /** Plugins that need more of the cluster (preemption) are added by the caller. */
   extra?: Plugin[];
 }
 
@@ -35,6 +40,8 @@ export function defaultPlugins(opts: DefaultPluginsOptions): Plugin[] {
     nodeResourcesFit,
     nodeResourcesBalancedAllocation,
     imageLocality,
+    podTopologySpread,
+    interPodAffinity(opts.namespaceLabels),
     ...(opts.extra ?? []),
     defaultBinder(opts.clients),
   ];
