@@ -8,8 +8,12 @@ import { deploymentController } from './deployment.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { jobController } from './job.ts';
+import { nodeIpamController } from './nodeipam.ts';
+import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
+import { podGCController } from './podgc.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
+import { resourceQuotaController } from './resourcequota.ts';
 import { serviceAccountController } from './serviceaccount.ts';
 import { statefulSetController } from './statefulset.ts';
 import { ttlAfterFinishedController } from './ttlafterfinished.ts';
@@ -26,4 +30,9 @@ export const allControllers: Record<string, ControllerFactory> = {
   job: jobController,
   cronjob: cronJobController,
   'ttl-after-finished': ttlAfterFinishedController,
+  nodeipam: nodeIpamController,
+  nodelifecycle: nodeLifecycleController,
+  'taint-eviction-controller': taintEvictionController,
+  podgc: podGCController,
+  resourcequota: resourceQuotaController,
 };
