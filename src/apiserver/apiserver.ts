@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import {
   ApiError,
   badRequest,
+  conflict,
   forbidden,
   methodNotAllowed,
   notAcceptable,
@@ -553,16 +554,31 @@ export class ApiServer {
     return storage.delete(ns, name, opts);
   }
 
-  // A namespace with spec.finalizers is not deleted at once: it turns
-  // Terminating, and the namespace controller empties it and then removes the
-  // "kubernetes" finalizer through /finalize, which completes the deletion.
+  // As upstream's namespace REST Delete (pkg/registry/core/namespace/storage):
+  // the first DELETE only marks the namespace (deletionTimestamp, phase
+  // Terminating), even without spec.finalizers, so its content is always
+  // removed first. The namespace controller empties it and removes the
+  // "kubernetes" finalizer through /finalize, which completes the deletion;
+  // a DELETE of a marked namespace whose spec.finalizers are empty deletes it.
   async #deleteNamespace(storage: ResourceStorage, name: string, opts: DeleteOptions) {
     if (['default', 'kube-system', 'kube-public'].includes(name)) {
       throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
     }
     const current = await storage.get(undefined, name);
     const specFinalizers = ((current.spec ?? {}) as { finalizers?: string[] }).finalizers ?? [];
-    if (specFinalizers.length === 0) return storage.delete(undefined, name, opts);
+    if (current.metadata.deletionTimestamp) {
+      if (specFinalizers.length === 0) return storage.delete(undefined, name, opts);
+      return { object: current, deleted: false };
+    }
+    const uid = opts.preconditions?.uid;
+    if (uid && uid !== current.metadata.uid) {
+      throw conflict(
+        { group: '', resource: 'namespaces' },
+        name,
+        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${current.metadata.uid}`,
+      );
+    }
+    const rv = opts.preconditions?.resourceVersion;
     const result = await storage.guaranteedUpdate(
       undefined,
       name,
@@ -570,7 +586,12 @@ export class ApiServer {
         ns.status = { ...(ns.status as object), phase: 'Terminating' };
         return ns;
       },
-      { subresource: 'status', markDeleted: true, ...(opts.dryRun ? { dryRun: true } : {}) },
+      {
+        subresource: 'status',
+        markDeleted: true,
+        ...(opts.dryRun ? { dryRun: true } : {}),
+        ...(rv ? { resourceVersion: rv } : {}),
+      },
     );
     return { object: result.object, deleted: false };
   }
