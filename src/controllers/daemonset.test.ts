@@ -180,6 +180,49 @@ describe('daemonset controller: placement', () => {
     });
   });
 
+  it('counts a ready pod as available only after minReadySeconds', async () => {
+    await makeNodes('minready', ['minready-1']);
+    await makeDaemonSet('minready', 'minready', { spec: { minReadySeconds: 2 } });
+    const pod = await t.until('a pod', async () => (await podsByNode('minready')).get('minready-1')?.[0]);
+    await markReady(pod);
+    await t.until('ready but not yet available', async () => {
+      const s = await status('minready');
+      return s.numberReady === 1 && (s.numberAvailable ?? 0) === 0 && s.numberUnavailable === 1;
+    });
+    // No event arrives when the time passes: the controller looks again by itself.
+    await t.until('available', async () => (await status('minready')).numberAvailable === 1, 10_000);
+  });
+
+  it('counts a pod by spec.nodeName once the scheduler binds it', async () => {
+    await makeNodes('bound', ['bound-1', 'bound-2']);
+    await makeDaemonSet('bound', 'bound');
+    await t.until('two pods', async () => (await onNodes('bound')).length === 2);
+    // Play the scheduler: bind each pod to the node its affinity names.
+    for (const [nodeName, [pod]] of await podsByNode('bound')) {
+      await t.clients.transport.request({
+        method: 'POST',
+        path: t.clients.pods.path(NS, pod?.metadata.name, 'binding'),
+        body: {
+          apiVersion: 'v1',
+          kind: 'Binding',
+          metadata: { name: pod?.metadata.name },
+          target: { kind: 'Node', name: nodeName },
+        },
+      });
+    }
+    await t.until('both bound', async () =>
+      [...(await podsByNode('bound')).values()].flat().every((p) => p.spec?.nodeName),
+    );
+    await markAllReady('bound');
+    await t.until('status', async () => {
+      const s = await status('bound');
+      return s.currentNumberScheduled === 2 && s.numberReady === 2 && s.desiredNumberScheduled === 2;
+    });
+    // Nothing was replaced or added.
+    assert.equal([...(await podsByNode('bound')).values()].flat().length, 2);
+    assert.equal((await events('bound', 'SuccessfulCreate')).length, 2);
+  });
+
   it('follows node labels: a node that starts matching gets a pod, one that stops loses it', async () => {
     await makeNodes('labels', ['labels-1', 'labels-2']);
     await makeDaemonSet('labels', 'labels');
