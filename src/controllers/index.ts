@@ -7,7 +7,9 @@ import { daemonSetController } from './daemonset.ts';
 import { deploymentController } from './deployment.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
+import { garbageCollectorController } from './garbagecollector.ts';
 import { jobController } from './job.ts';
+import { namespaceController } from './namespace.ts';
 import { nodeIpamController } from './nodeipam.ts';
 import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
 import { podGCController } from './podgc.ts';
@@ -35,4 +37,6 @@ export const allControllers: Record<string, ControllerFactory> = {
   'taint-eviction-controller': taintEvictionController,
   podgc: podGCController,
   resourcequota: resourceQuotaController,
+  namespace: namespaceController,
+  garbagecollector: garbageCollectorController,
 };
