@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ok, type Skiff, startSkiff } from './harness.ts';
+import { KUBECTL_VERSIONS, ok, type Skiff, startSkiff } from './harness.ts';
 
 let skiff: Skiff;
 before(async () => {
@@ -157,5 +157,19 @@ describe('daemonsets with kubectl', () => {
     assert.match(afterUndo, /^2\s+/m);
     assert.match(afterUndo, /^3\s+/m);
     assert.doesNotMatch(afterUndo, /^1\s+/m);
+
+    // Older and newer kubectls read the same status and revisions.
+    for (const version of KUBECTL_VERSIONS) {
+      const status = await ok(skiff, ['-n', NS, 'rollout', 'status', 'ds/agent', '--timeout=10s'], {
+        version,
+      });
+      assert.match(status, /successfully rolled out/, version);
+      const listed = await ok(skiff, ['-n', NS, 'rollout', 'history', 'ds/agent'], { version });
+      assert.match(listed, /^3\s+/m, version);
+      const shown = await ok(skiff, ['-n', NS, 'rollout', 'history', 'ds/agent', '--revision=2'], {
+        version,
+      });
+      assert.match(shown, /Image:\s+agent:2/, version);
+    }
   });
 });
