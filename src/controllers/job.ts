@@ -311,7 +311,7 @@ export const jobController: ControllerFactory = (ctx) => {
   /** The Job a pod's controllerRef names, if it is in the cache with that uid. */
   function jobFor(pod: Pod): Job | undefined {
     const ref = controllerRefOf(pod);
-    if (!ref || ref.kind !== 'Job') return undefined;
+    if (ref?.kind !== 'Job') return undefined;
     const job = jobs.indexer.get(`${pod.metadata.namespace}/${ref.name}`);
     return job && job.metadata.uid === ref.uid ? job : undefined;
   }
