@@ -556,6 +556,19 @@ describe('pods', () => {
     assert.equal(r.body.status.qosClass, 'BestEffort');
   });
 
+  it('fills status.podIPs and hostIPs from podIP and hostIP, as upstream', async () => {
+    await s.request('POST', PODS, pod('ips'));
+    const r = await s.request(
+      'PATCH',
+      `${PODS}/ips/status`,
+      { status: { podIP: '10.42.0.7', hostIP: '192.0.2.10' } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.status.podIPs, [{ ip: '10.42.0.7' }]);
+    assert.deepEqual(r.body.status.hostIPs, [{ ip: '192.0.2.10' }]);
+  });
+
   it('binds through pods/binding once, and deletes a bound pod gracefully', async () => {
     await s.request('POST', PODS, pod('bound'));
     const bind = await s.request('POST', `${PODS}/bound/binding`, {

@@ -593,6 +593,8 @@ export class ResourceStorage {
       if (next.status === undefined) delete out.status;
       else out.status = next.status;
       if (cur.labels === undefined) delete out.metadata.labels;
+      // Defaulting applies to what a status write brings too (pod podIPs).
+      this.rt.defaults?.(out);
       return out;
     }
     // The main resource cannot write status; subresources that own both

@@ -188,6 +188,13 @@ const pods = kind({
   }),
   defaults: (pod) => {
     pod.spec = applyPodDefaults(obj(pod.spec));
+    // As upstream's v1 conversion: a status that only says podIP (hostIP)
+    // also gets the plural podIPs (hostIPs) lists readers look at.
+    const status = pod.status as
+      | { podIP?: string; podIPs?: { ip: string }[]; hostIP?: string; hostIPs?: { ip: string }[] }
+      | undefined;
+    if (status?.podIP && !status.podIPs?.length) status.podIPs = [{ ip: status.podIP }];
+    if (status?.hostIP && !status.hostIPs?.length) status.hostIPs = [{ ip: status.hostIP }];
   },
   prepareCreate: (pod) => {
     pod.status = { phase: 'Pending', qosClass: qosClass(obj(pod.spec)) };
