@@ -584,6 +584,19 @@ export class ApiServer {
       name,
       (ns) => {
         ns.status = { ...(ns.status as object), phase: 'Terminating' };
+        // The propagation policy becomes the orphan / foregroundDeletion
+        // finalizer the garbage collector acts on, as for other objects.
+        const finalizers = new Set(ns.metadata.finalizers ?? []);
+        const policy = opts.propagationPolicy ?? (opts.orphanDependents ? 'Orphan' : undefined);
+        if (policy === 'Orphan') {
+          finalizers.add('orphan');
+          finalizers.delete('foregroundDeletion');
+        } else if (policy === 'Foreground') {
+          finalizers.add('foregroundDeletion');
+          finalizers.delete('orphan');
+        }
+        if (finalizers.size > 0) ns.metadata.finalizers = [...finalizers];
+        else delete ns.metadata.finalizers;
         return ns;
       },
       {

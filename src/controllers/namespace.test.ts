@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isApiError } from '../api/errors.ts';
 import type { Namespace } from '../api/types/core-v1.ts';
+import { garbageCollectorController } from './garbagecollector.ts';
 import { namespaceController } from './namespace.ts';
 import { type ControllerTest, startControllerTest } from './testing.ts';
 
@@ -162,5 +163,37 @@ describe('namespace controller', () => {
     });
     await t.clients.namespaces.delete(undefined, 'ns-bare');
     await nsGone('ns-bare');
+  });
+});
+
+describe('namespace controller with the garbage collector', () => {
+  let g: ControllerTest;
+  before(async () => {
+    g = await startControllerTest({
+      namespace: namespaceController,
+      garbagecollector: garbageCollectorController,
+    });
+  });
+  after(() => g.close());
+
+  it('a namespace deleted in the foreground goes once the collector has removed its finalizer', async () => {
+    await g.clients.namespaces.create(undefined, { metadata: { name: 'ns-fg' } });
+    await g.clients.configMaps.create('ns-fg', { metadata: { name: 'cm' } });
+    const res = await g.clients.transport.request({
+      method: 'DELETE',
+      path: '/api/v1/namespaces/ns-fg',
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Foreground' },
+    });
+    const marked = res.body as Namespace;
+    assert.ok(marked.metadata.deletionTimestamp);
+    assert.equal(marked.status?.phase, 'Terminating');
+    assert.deepEqual(marked.metadata.finalizers, ['foregroundDeletion']);
+    await g.until('namespace ns-fg to be deleted', () =>
+      g.clients.namespaces.get(undefined, 'ns-fg').then(
+        () => false,
+        (err) => isApiError(err, 'NotFound'),
+      ),
+    );
+    assert.equal((await g.clients.configMaps.list('ns-fg')).items.length, 0);
   });
 });
