@@ -136,16 +136,23 @@ export function maxRevision(rss: ReplicaSet[]): number {
 // ---- equality and hashing of pod templates ----
 
 /**
- * apimachinery's semantic equality treats a missing map or list like an
- * empty one; in JSON a null, {} or [] is the same as an absent field.
+ * A template as upstream compares Go structs: apimachinery's semantic
+ * equality treats a missing map or list like an empty one, and a Go
+ * non-pointer field holds no difference between false/0 and absent. So a
+ * null, {}, [], false or 0 field is dropped. The last two matter because
+ * the same template reaches us both ways: typed creates by kubectl 1.32+
+ * are protobuf, which carries every non-pointer field (`stdin: false`,
+ * `hostPID: false`, `generation: 0`), while `kubectl rollout undo` patches
+ * the template back as JSON, where omitempty dropped them. The price: an
+ * explicit false/0 in a pointer field (runAsUser: 0) reads like unset.
  */
 function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.length ? v.map(normalize) : undefined;
+  if (Array.isArray(v)) return v.length ? v.map((x) => normalize(x) ?? null) : undefined;
   if (!isObject(v)) return v === null ? undefined : v;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v).sort()) {
     const n = normalize(v[k]);
-    if (n !== undefined) out[k] = n;
+    if (n !== undefined && n !== false && n !== 0) out[k] = n;
   }
   return Object.keys(out).length ? out : undefined;
 }

@@ -82,6 +82,12 @@ describe('deployment util', () => {
     const h = computeHash(template);
     assert.match(h, /^[bcdfghjklmnpqrstvwxz2456789]{1,10}$/);
     assert.equal(computeHash(structuredClone(template)), h, 'stable');
+    // The same template with protobuf's explicit zero values (see normalize).
+    const zeros = {
+      ...template,
+      spec: { ...template.spec, hostPID: false, containers: [{ name: 'c', image: 'nginx', stdin: false }] },
+    };
+    assert.equal(computeHash(zeros), h);
     assert.notEqual(computeHash(template, 1), h);
     assert.notEqual(computeHash(template, 1), computeHash(template, 2));
     assert.equal(safeEncodeString('0123456789'), '456789bcdf');
@@ -89,7 +95,10 @@ describe('deployment util', () => {
 
   it('compares templates ignoring pod-template-hash and empty fields', () => {
     const a = { metadata: { labels: { app: 'web', 'pod-template-hash': 'abc' } }, spec: { containers: [] } };
-    const b = { metadata: { labels: { app: 'web' }, creationTimestamp: null }, spec: {} };
+    const b = {
+      metadata: { labels: { app: 'web' }, creationTimestamp: null, generation: 0 },
+      spec: { hostPID: false },
+    };
     assert.equal(equalIgnoreHash(a, b), true);
     assert.equal(equalIgnoreHash(a, { metadata: { labels: { app: 'api' } } }), false);
   });
