@@ -565,6 +565,27 @@ describe('deployment controller', () => {
     );
   });
 
+  it('scales the one active ReplicaSet with the Deployment (kubectl scale)', async () => {
+    const ns = await namespace();
+    await t.clients.deployments.create(ns, deployment(ns, 'web', { replicas: 3 }));
+    await rolledOut(ns, 'web', 3);
+    await t.clients.deployments.patch(
+      ns,
+      'web',
+      'merge',
+      { spec: { replicas: 5 } },
+      { subresource: 'scale' },
+    );
+    const d = await rolledOut(ns, 'web', 5);
+    assert.equal(revision(d), '1', 'a scale is not a new revision');
+    const [only] = (await replicaSetsOf(ns)) as [ReplicaSet];
+    assert.equal(only.spec?.replicas, 5);
+    assert.equal(only.metadata.annotations?.['deployment.kubernetes.io/desired-replicas'], '5');
+    assert.equal(only.metadata.annotations?.['deployment.kubernetes.io/max-replicas'], '7');
+    const scaled = await events(ns, 'ScalingReplicaSet');
+    assert.ok(scaled.includes(`Scaled up replica set ${only.metadata.name} to 5 from 3`), scaled.join('\n'));
+  });
+
   it('sets minReadySeconds on its ReplicaSets', async () => {
     const ns = await namespace();
     await t.clients.deployments.create(ns, deployment(ns, 'web', { replicas: 1, minReadySeconds: 5 }));

@@ -197,4 +197,28 @@ describe('kubectl rollout', () => {
       'NewReplicaSetAvailable',
     );
   });
+
+  it('status fails once progressDeadlineSeconds pass without progress', async () => {
+    // In a namespace the test's kubelet does not serve: pods never get ready.
+    await ok(skiff, ['create', 'namespace', 'stuck']);
+    await ok(skiff, ['-n', 'stuck', 'create', 'deployment', 'slow', '--image=nginx:1']);
+    await ok(skiff, [
+      '-n',
+      'stuck',
+      'patch',
+      'deployment/slow',
+      '-p',
+      '{"spec":{"progressDeadlineSeconds":2}}',
+    ]);
+    // Nothing pokes the Deployment: the controller re-queues it for its deadline.
+    const r = await skiff.kubectl(['-n', 'stuck', 'rollout', 'status', 'deployment/slow', '--timeout=60s'], {
+      timeoutMs: 90_000,
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /deployment "slow" exceeded its progress deadline/);
+    const d = await clients.deployments.get('stuck', 'slow');
+    const progressing = d.status?.conditions?.find((c) => c.type === 'Progressing');
+    assert.equal(progressing?.status, 'False');
+    assert.equal(progressing?.reason, 'ProgressDeadlineExceeded');
+  });
 });
