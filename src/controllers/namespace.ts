@@ -20,6 +20,8 @@ import { type DiscoveredResource, discover, supportsAll } from './discovery.ts';
 const FINALIZER_KUBERNETES = 'kubernetes';
 /** How long to allow content with finalizers before looking again (upstream: 15 s). */
 const FINALIZER_ESTIMATE_SECONDS = 15;
+/** Terminating namespaces are looked at again this often even without events (upstream's 5-minute resync). */
+const RESYNC_PERIOD_MS = 5 * 60_000;
 
 /** The conditions a terminating namespace carries, in upstream's order, with their "all is well" forms. */
 const CONDITIONS = [
@@ -57,10 +59,21 @@ interface ContentResult {
 
 export const namespaceController: ControllerFactory = (ctx) => {
   const namespaces = ctx.informers.informer('namespaces');
+  let resync: unknown;
+  // A namespace whose retries ran out (say, a resource that kept failing to
+  // delete) is tried again at the next resync rather than left Terminating.
+  const scheduleResync = () => {
+    resync = ctx.clock.setTimeout(() => {
+      for (const ns of namespaces.indexer.list()) enqueue(ns);
+      scheduleResync();
+    }, RESYNC_PERIOD_MS);
+  };
 
   const c = queueController(ctx, {
     name: 'namespace',
     workers: 5,
+    onRun: scheduleResync,
+    onStop: () => ctx.clock.clearTimeout(resync),
     async sync(name) {
       const cached = namespaces.indexer.get(name);
       if (!cached?.metadata.deletionTimestamp) return;
