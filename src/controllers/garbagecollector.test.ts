@@ -236,6 +236,41 @@ describe('garbage collector', () => {
     assert.ok(await t.clients.nodes.get(undefined, 'gc-owned-node'));
   });
 
+  it('skips resources it cannot list and watch, yet checks owners of those kinds with a GET', async () => {
+    t.server.api.registry.add({
+      group: 'example.com',
+      version: 'v1',
+      kind: 'Token',
+      plural: 'tokens',
+      singular: 'token',
+      namespaced: true,
+      custom: true,
+      verbs: ['create', 'delete', 'get'],
+    });
+    const tokens = t.clients.forResource({
+      group: 'example.com',
+      version: 'v1',
+      plural: 'tokens',
+      namespaced: true,
+    });
+    const token = await tokens.create('default', {
+      apiVersion: 'example.com/v1',
+      kind: 'Token',
+      metadata: { name: 'tk' },
+    });
+    await configMap('token-dep', [ref(token, 'Token')]);
+    await configMap('token-dep-dangling', [
+      { apiVersion: 'example.com/v1', kind: 'Token', name: 'tk', uid: 'another-token-uid' },
+    ]);
+    await t.until(
+      'the dependent of an absent token to be collected',
+      async () => !(await getCM('token-dep-dangling')),
+      30_000,
+    );
+    await afterCollectorPass();
+    assert.ok(await getCM('token-dep'), 'the live token (found by GET) keeps its dependent');
+  });
+
   it('finds kinds added at run time through discovery', async () => {
     t.server.api.registry.add({
       group: 'example.com',

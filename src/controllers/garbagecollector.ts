@@ -34,6 +34,8 @@ import {
 const IGNORED_RESOURCES = new Set(['/events', 'events.k8s.io/events']);
 /** How often discovery is read again to pick up added and removed kinds (upstream: 30 s). */
 const RESYNC_PERIOD_MS = 30_000;
+/** An unknown kind in an ownerReference reads discovery again, at most this often. */
+const REDISCOVERY_MIN_INTERVAL_MS = 1_000;
 /** How long to wait for new monitors' caches before working anyway (upstream: the resync period). */
 const CACHE_SYNC_TIMEOUT_MS = 30_000;
 /** Upstream's --concurrent-gc-syncs is 20; two queues share the work here. */
@@ -116,7 +118,10 @@ export const garbageCollectorController: ControllerFactory = (ctx) => {
     const r = mapper(apiVersion, kind);
     if (!r) {
       // A kind added since the last discovery: look again soon.
-      if (ctx.clock.now() - lastDiscovery > 5_000) void resyncMonitors().catch(() => {});
+      if (ctx.clock.now() - lastDiscovery > REDISCOVERY_MIN_INTERVAL_MS)
+        void resyncMonitors().catch((err) =>
+          log.warn('garbage collector discovery failed', { error: String(err) }),
+        );
       throw new RestMappingError(apiVersion, kind);
     }
     return r;
