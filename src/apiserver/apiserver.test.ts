@@ -337,6 +337,15 @@ describe('deletion with finalizers', () => {
     assert.deepEqual(del.body.metadata.finalizers, ['foregroundDeletion']);
   });
 
+  it('an explicit Background policy replaces a pending orphan finalizer and deletes at once', async () => {
+    await s.request('POST', CMS, cm('orphaning'));
+    const first = await s.request('DELETE', `${CMS}/orphaning`, { propagationPolicy: 'Orphan' });
+    assert.deepEqual(first.body.metadata.finalizers, ['orphan']);
+    const again = await s.request('DELETE', `${CMS}/orphaning`, { propagationPolicy: 'Background' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal((await s.request('GET', `${CMS}/orphaning`)).status, 404);
+  });
+
   it('a terminating namespace refuses new objects with 403', async () => {
     await s.request('POST', '/api/v1/namespaces', { metadata: { name: 'doomed' } });
     const del = await s.request('DELETE', '/api/v1/namespaces/doomed');

@@ -659,13 +659,22 @@ export class ResourceStorage {
     const next = deepCopy(current);
     const meta = next.metadata;
     const finalizers = new Set(meta.finalizers ?? []);
-    const policy = opts.propagationPolicy ?? (opts.orphanDependents ? 'Orphan' : undefined);
+    // An explicit policy overrides the garbage-collection finalizers already
+    // there (upstream's deletionFinalizersForGarbageCollection): Background
+    // removes both, so a pending orphan or foreground deletion can be
+    // turned into an immediate one.
+    const policy =
+      opts.propagationPolicy ??
+      (opts.orphanDependents === undefined ? undefined : opts.orphanDependents ? 'Orphan' : 'Background');
     if (policy === 'Orphan') {
       finalizers.add('orphan');
       finalizers.delete('foregroundDeletion');
     } else if (policy === 'Foreground') {
       finalizers.add('foregroundDeletion');
       finalizers.delete('orphan');
+    } else if (policy === 'Background') {
+      finalizers.delete('orphan');
+      finalizers.delete('foregroundDeletion');
     }
     // Graceful deletion applies to pods a kubelet is running.
     let grace = 0;
