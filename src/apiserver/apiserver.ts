@@ -46,6 +46,7 @@ import {
   apiResourceList,
   apiVersions,
 } from './discovery.ts';
+import { evictPod } from './eviction.ts';
 import {
   type ApiRequest,
   type ApiResponse,
@@ -56,6 +57,7 @@ import {
   writeJSON,
   writeStatus,
 } from './http.ts';
+import { admitPodPriority, preservePodPriority } from './priority.ts';
 import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
@@ -525,7 +527,14 @@ export class ApiServer {
         release();
       }
     }
+    if (rt.group === '' && rt.plural === 'pods') await this.#admitPodPriority(body);
     return storage.create(ns, body, opts);
+  }
+
+  // The Priority admission plugin (priority.ts), with every PriorityClass.
+  async #admitPodPriority(pod: KubeObject): Promise<void> {
+    const classes = await this.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!.list(undefined, {});
+    admitPodPriority(pod, classes.items);
   }
 
   async #update(
@@ -544,6 +553,10 @@ export class ApiServer {
       } finally {
         release();
       }
+    }
+    if (storage.rt.group === '' && storage.rt.plural === 'pods' && !subresource) {
+      const current = await storage.get(ns, name).catch(() => undefined);
+      if (current) preservePodPriority(body, current);
     }
     return storage.update(ns, name, body, opts);
   }
@@ -908,8 +921,13 @@ export class ApiServer {
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
       const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
-      const del = isObject(body) && isObject(body.deleteOptions) ? (body.deleteOptions as DeleteOptions) : {};
-      await storage.delete(ns, info.name, { ...del, dryRun: isDryRun(query) });
+      await evictPod(
+        { pods: storage, pdbs: this.storage('policy', 'v1', 'poddisruptionbudgets')!, now: this.#now },
+        ns ?? '',
+        info.name,
+        body,
+        isDryRun(query),
+      );
       return writeJSON(res, 201, successStatus());
     }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');

@@ -7,6 +7,9 @@
 // plugins are tested against hand-built snapshots without a cluster.
 
 import type { Node, Pod } from '../api/types/core-v1.ts';
+import type { Clientset } from '../client/clientset.ts';
+import type { EventRecorder } from '../client/events.ts';
+import type { InformerFactory } from '../client/informer-factory.ts';
 import type { NodeInfo } from './nodeinfo.ts';
 
 export const Code = {
@@ -155,12 +158,37 @@ export interface FilterPlugin extends Plugin {
 }
 
 export interface PostFilterPlugin extends Plugin {
-  /** Runs when no node fits (preemption). May nominate a node. */
+  /**
+   * Runs when no node fits (preemption). May nominate a node; a nominatedNodeName
+   * of '' clears the pod's earlier nomination (upstream's ModeOverride with no node).
+   */
   postFilter(
     state: CycleState,
     pod: Pod,
     statuses: Map<string, Status>,
+    handle: FrameworkHandle,
   ): Promise<{ status: Status; nominatedNodeName?: string }>;
+}
+
+/**
+ * What a PostFilter plugin may use of the running scheduler, after upstream's
+ * framework.Handle: the cycle's snapshot, the profile's filters (counting
+ * nominated pods, as upstream's RunFilterPluginsWithNominatedPods), the
+ * PreFilter extensions for what-if runs, and the clients to act with.
+ */
+export interface FrameworkHandle {
+  readonly snapshot: Snapshot;
+  readonly schedulerName: string;
+  readonly clients: Clientset;
+  readonly recorder: EventRecorder;
+  readonly informers: InformerFactory;
+  runFilterPluginsWithNominatedPods(state: CycleState, pod: Pod, node: NodeInfo): Status;
+  runPreFilterExtensionRemovePod(state: CycleState, pod: Pod, victim: PodInfo, node: NodeInfo): Status;
+  runPreFilterExtensionAddPod(state: CycleState, pod: Pod, added: PodInfo, node: NodeInfo): Status;
+  /** Pending pods nominated to run on `nodeName` (status.nominatedNodeName or a preemption of this scheduler). */
+  nominatedPodsForNode(nodeName: string): PodInfo[];
+  rand(): number;
+  now(): Date;
 }
 
 export interface PreScorePlugin extends Plugin {

@@ -21,6 +21,7 @@ import {
   type ActionType,
   Code,
   CycleState,
+  type FrameworkHandle,
   isRejection,
   MAX_NODE_SCORE,
   type NodeScore,
@@ -28,6 +29,7 @@ import {
   type Status,
 } from './framework.ts';
 import type { NodeInfo } from './nodeinfo.ts';
+import { Nominator, runFiltersWithNominatedPods } from './nominator.ts';
 import type { Profile } from './profile.ts';
 import { eventsByPlugin } from './profile.ts';
 import { SchedulingQueue } from './queue.ts';
@@ -131,6 +133,9 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   const pods = opts.informers.informer('pods');
   const nodes = opts.informers.informer('nodes');
   const stats = { scheduled: 0, failed: 0, bindErrors: 0 };
+  const nominator = new Nominator();
+  // Preemption reads PodDisruptionBudgets; its informer must start (and sync) with the others.
+  if (profile.postFilter.length) opts.informers.informer('podDisruptionBudgets');
   const maxInFlightBinds = opts.maxInFlightBinds ?? 256;
   let inFlightBinds = 0;
   let bindSlot: (() => void) | undefined;
@@ -150,11 +155,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       if (pod.spec?.nodeName) {
         cache.addOrUpdatePod(pod);
         queue.moveOnEvent({ resource: 'AssignedPod', actions: ['Add'] }, undefined, pod);
-      } else if (pending(pod)) queue.add(pod);
+      } else if (pending(pod)) {
+        nominator.update(pod);
+        queue.add(pod);
+      }
     },
     update(old, pod) {
       if (pod.spec?.nodeName) {
         cache.addOrUpdatePod(pod);
+        nominator.delete(pod);
         if (!old.spec?.nodeName) queue.delete(pod);
         else if (JSON.stringify(old.metadata.labels) !== JSON.stringify(pod.metadata.labels)) {
           queue.moveOnEvent({ resource: 'AssignedPod', actions: ['UpdatePodLabel'] }, old, pod);
@@ -162,10 +171,16 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         if (isTerminal(pod) && !isTerminal(old)) {
           queue.moveOnEvent({ resource: 'AssignedPod', actions: ['Delete'] }, old, pod);
         }
-      } else if (pending(pod)) queue.update(pod);
-      else queue.delete(pod);
+      } else if (pending(pod)) {
+        nominator.update(pod);
+        queue.update(pod);
+      } else {
+        nominator.delete(pod);
+        queue.delete(pod);
+      }
     },
     delete(pod) {
+      nominator.delete(pod);
       if (pod.spec?.nodeName || cache.isAssumed(pod)) {
         cache.removePod(pod);
         queue.moveOnEvent({ resource: 'AssignedPod', actions: ['Delete'] }, pod, undefined);
@@ -270,21 +285,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     const want = numFeasibleNodesToFind(numAllNodes, opts.percentageOfNodesToScore);
     const feasible: NodeInfo[] = [];
     const n = candidates.length;
-    const filters = profile.filter.filter((f) => !state.skipFilter.has(f.name));
     const start = candidates === cache.nodes() ? nextStartNodeIndex % Math.max(1, n) : 0;
     let processed = 0;
     for (let i = 0; i < n && feasible.length < want; i++) {
       const node = candidates[(start + i) % n]!;
       processed++;
-      let failed: Status | undefined;
-      for (const f of filters) {
-        const s = f.filter(state, pod, node);
-        if (s.code !== Code.Success) {
-          failed = { ...s, plugin: f.name };
-          break;
-        }
-      }
-      if (failed) statuses.set(node.name, failed);
+      const s = handle.runFilterPluginsWithNominatedPods(state, pod, node);
+      if (s.code !== Code.Success) statuses.set(node.name, s);
       else feasible.push(node);
     }
     if (candidates === cache.nodes()) nextStartNodeIndex = (start + processed) % Math.max(1, n);
@@ -309,6 +316,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
     // Assume and reserve, still synchronously, then bind in the background.
     cache.assume(pod, chosen);
+    nominator.delete(pod);
     for (const r of profile.reserve) {
       const s = r.reserve(state, pod, chosen);
       if (s.code !== Code.Success) {
@@ -365,9 +373,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       q.lastFailureWasError = false;
       for (const p of profile.postFilter) {
         try {
-          const r = await p.postFilter(state, pod, err.statuses);
+          const r = await p.postFilter(state, pod, err.statuses, handle);
           if (r.status.reasons.length) err.postFilterMessage = r.status.reasons.join(', ');
-          if (r.nominatedNodeName) nominatedNodeName = r.nominatedNodeName;
+          if (r.nominatedNodeName !== undefined) {
+            nominatedNodeName = r.nominatedNodeName;
+            // Counted at once, before the status write comes back through the watch.
+            nominator.set(pod, nominatedNodeName);
+          }
           if (r.status.code === Code.Success) break;
         } catch (e) {
           log.warn('postFilter failed', { plugin: p.name, error: String(e) });
@@ -397,7 +409,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       old?.status === 'False' &&
       old.reason === reason &&
       old.message === message &&
-      (nominated === undefined || pod.status?.nominatedNodeName === nominated)
+      (nominated === undefined || (pod.status?.nominatedNodeName ?? '') === nominated)
     ) {
       return;
     }
@@ -417,7 +429,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         {
           status: {
             conditions: [condition],
-            ...(nominated !== undefined ? { nominatedNodeName: nominated } : {}),
+            // '' clears a nomination: null removes the field.
+            ...(nominated !== undefined ? { nominatedNodeName: nominated || null } : {}),
           },
         },
         { subresource: 'status' },
@@ -425,6 +438,44 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     } catch (e) {
       log.debug('pod condition update failed', { pod: pod.metadata.name, error: String(e) });
     }
+  }
+
+  const handle: FrameworkHandle = {
+    snapshot: cache,
+    schedulerName: profile.schedulerName,
+    clients,
+    recorder: opts.recorder,
+    informers: opts.informers,
+    runFilterPluginsWithNominatedPods: (state, pod, node) =>
+      runFiltersWithNominatedPods(
+        profile.preFilter,
+        profile.filter,
+        state,
+        pod,
+        node,
+        nominator.podsForNode(node.name),
+      ),
+    runPreFilterExtensionRemovePod: (state, pod, victim, node) =>
+      runPreFilterExtension(state, pod, node, (p) => p.removePod?.(state, pod, victim, node)),
+    runPreFilterExtensionAddPod: (state, pod, added, node) =>
+      runPreFilterExtension(state, pod, node, (p) => p.addPod?.(state, pod, added, node)),
+    nominatedPodsForNode: (name) => nominator.podsForNode(name),
+    rand,
+    now,
+  };
+
+  function runPreFilterExtension(
+    state: CycleState,
+    _pod: Pod,
+    _node: NodeInfo,
+    call: (p: (typeof profile.preFilter)[number]) => Status | undefined,
+  ): Status {
+    for (const p of profile.preFilter) {
+      if (state.skipFilter.has(p.name)) continue;
+      const s = call(p);
+      if (s && s.code !== Code.Success) return { ...s, plugin: p.name };
+    }
+    return { code: Code.Success, reasons: [] };
   }
 
   const assumedCleanup = setInterval(() => {

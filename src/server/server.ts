@@ -191,6 +191,18 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await ensure('', 'namespaces', undefined, { metadata: { name } });
   }
+  // The system PriorityClasses, as upstream's apiserver creates them at
+  // startup (pkg/registry/scheduling/rest, SystemPriorityClasses).
+  for (const [name, value] of [
+    ['system-node-critical', 2_000_001_000],
+    ['system-cluster-critical', 2_000_000_000],
+  ] as const) {
+    await ensure('scheduling.k8s.io', 'priorityclasses', undefined, {
+      metadata: { name },
+      value,
+      description: 'Used for system critical pods that must not be moved from their current node.',
+    });
+  }
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: {
