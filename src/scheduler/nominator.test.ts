@@ -55,10 +55,11 @@ describe('nominated pods', () => {
     assert.equal(filter(preemptor).code, Code.Success);
   });
 
-  it('follow status.nominatedNodeName and are forgotten when cleared', () => {
+  it('follow status.nominatedNodeName, keep an unwritten nomination, and are forgotten when cleared', () => {
     const n = new Nominator();
     const p = pod('p', 5, '1');
-    n.update({ ...p, status: { nominatedNodeName: 'a' } });
+    const nominatedToA = { ...p, status: { nominatedNodeName: 'a' } };
+    n.update(undefined, nominatedToA);
     assert.deepEqual(
       n.podsForNode('a').map((i) => i.pod.metadata.name),
       ['p'],
@@ -66,6 +67,13 @@ describe('nominated pods', () => {
     n.set(p, 'b');
     assert.equal(n.nodeOf(p), 'b');
     assert.deepEqual(n.podsForNode('a'), []);
+    // An update without a nomination keeps one made here and not yet written...
+    n.update(p, p);
+    assert.equal(n.nodeOf(p), 'b');
+    // ...but one removed through the API is gone.
+    n.update(nominatedToA, p);
+    assert.equal(n.nodeOf(p), undefined);
+    n.set(p, 'c');
     n.set(p, '');
     assert.equal(n.nodeOf(p), undefined);
   });

@@ -30,11 +30,16 @@ export class Nominator {
     this.#nodeOf.set(key, nodeName);
   }
 
-  /** A pending pod changed (from the watch): follow its status.nominatedNodeName, keeping a nomination made here but not yet written. */
-  update(pod: Pod): void {
+  /**
+   * A pending pod arrived or changed (from the watch): follow its
+   * status.nominatedNodeName. When neither the old nor the new version has
+   * one, a nomination made here and not yet written back is kept (upstream's
+   * updateNominatedPodUnlocked); a nomination removed through the API goes.
+   */
+  update(old: Pod | undefined, pod: Pod): void {
     const written = pod.status?.nominatedNodeName;
-    const current = this.#nodeOf.get(podKey(pod));
-    this.set(pod, written || current);
+    const keep = !old?.status?.nominatedNodeName && !written ? this.#nodeOf.get(podKey(pod)) : undefined;
+    this.set(pod, written || keep);
   }
 
   delete(pod: Pod): void {

@@ -156,7 +156,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         cache.addOrUpdatePod(pod);
         queue.moveOnEvent({ resource: 'AssignedPod', actions: ['Add'] }, undefined, pod);
       } else if (pending(pod)) {
-        nominator.update(pod);
+        nominator.update(undefined, pod);
         queue.add(pod);
       }
     },
@@ -172,7 +172,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           queue.moveOnEvent({ resource: 'AssignedPod', actions: ['Delete'] }, old, pod);
         }
       } else if (pending(pod)) {
-        nominator.update(pod);
+        nominator.update(old, pod);
         queue.update(pod);
       } else {
         nominator.delete(pod);
