@@ -20,6 +20,7 @@ import { DEFAULT_WEIGHTS, defaultPlugins } from './index.ts';
 import {
   type Candidate,
   defaultPreemption,
+  dryRunPreemption,
   eligibleToPreemptOthers,
   filterPodsWithPDBViolation,
   numCandidates,
@@ -189,6 +190,57 @@ describe('DefaultPreemption: victims on a node (SelectVictimsOnNode)', () => {
     const r = filterPodsWithPDBViolation([db('db-0'), db('db-1'), db('db-2')], [{ pdb, budget }]);
     assert.deepEqual(names(r.nonViolating), ['db-0', 'db-1']);
     assert.deepEqual(names(r.violating), ['db-2']);
+  });
+});
+
+describe('DefaultPreemption: candidate nodes (DryRunPreemption)', () => {
+  const snap = snapshot(
+    [
+      makeNode('a', { cpu: '2' }),
+      makeNode('b', { cpu: '2' }),
+      makeNode('c', { cpu: '2' }),
+      makeNode('d', { cpu: '2' }),
+    ],
+    [
+      pod('a-mid', 50, '2', 'a'),
+      pod('b-low', 5, '1', 'b'),
+      pod('b-low2', 5, '1', 'b'),
+      pod('c-low', 5, '2', 'c'),
+      pod('d-peer', 100, '2', 'd'),
+    ],
+  );
+  const preemptor = pod('p', 100, '2');
+  const all = ['a', 'b', 'c', 'd'].map((n) => snap.get(n)!);
+
+  it('dry-runs each node on copies and picks the cheapest: one victim of the lowest priority', () => {
+    const { candidates, statuses } = dryRunPreemption(
+      handleFor(snap),
+      prepared(preemptor),
+      preemptor,
+      all,
+      [],
+      0,
+      4,
+    );
+    assert.deepEqual(
+      candidates.map((c) => [c.name, names(c.victims)]),
+      [
+        ['a', ['a-mid']],
+        ['b', ['b-low', 'b-low2']],
+        ['c', ['c-low']],
+      ],
+    );
+    assert.deepEqual(statuses.get('d')?.reasons, ['No preemption victims found for incoming pod']);
+    assert.equal(pickOneNodeForPreemption(candidates, 1_000_000_000)?.name, 'c');
+    assert.equal(snap.get('b')!.pods.size, 2, 'the snapshot is untouched');
+  });
+
+  it('stops once it has enough candidates, starting at the offset', () => {
+    const { candidates } = dryRunPreemption(handleFor(snap), prepared(preemptor), preemptor, all, [], 1, 2);
+    assert.deepEqual(
+      candidates.map((c) => c.name),
+      ['b', 'c'],
+    );
   });
 });
 
