@@ -1,0 +1,294 @@
+// The cri Runtime: CRI v1 over gRPC to a container runtime's unix socket
+// (containerd here), as kubelet's remote runtime service does
+// (kubernetes pkg/kubelet/cri/remote). A thin mapping: the Runtime interface
+// already uses CRI's messages in CRI's field names, so requests go out as
+// they are and responses only get their int64s turned into bigints.
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import {
+  type AuthConfig,
+  type Container,
+  type ContainerConfig,
+  type ContainerState,
+  type ContainerStatus,
+  type ExecSyncResult,
+  type Image,
+  type ImageSpec,
+  type PodSandbox,
+  type PodSandboxConfig,
+  type PodSandboxState,
+  type PodSandboxStatus,
+  type Runtime,
+  RuntimeError,
+  type StreamingRequest,
+} from '../runtime.ts';
+
+/** One of CRI's RuntimeConditions: RuntimeReady and NetworkReady are the ones the kubelet requires. */
+export interface RuntimeCondition {
+  type: string;
+  status: boolean;
+  reason: string;
+  message: string;
+}
+
+export interface CriRuntime extends Runtime {
+  /** CRI Status: the runtime's conditions (kubelet turns unmet required ones into a NotReady node). */
+  status(): Promise<RuntimeCondition[]>;
+}
+
+export interface CriOptions {
+  /**
+   * Deadline of an ordinary call. Upstream's kubelet uses 2 minutes
+   * (--runtime-request-timeout); calls that wait on purpose (stop, exec)
+   * get their own timeout on top.
+   */
+  requestTimeoutMs?: number;
+  /** Deadline of an image pull; upstream has none, a pull that stalls is cut by its own progress timeout. */
+  pullTimeoutMs?: number;
+}
+
+// gRPC's message size cap as kubelet sets it (maxMsgSize = 16 MiB), so a
+// node with many containers still lists them in one response.
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The .proto sits next to this module in src/. tsc does not copy it into
+ * dist/, so the built code reads it from the source tree it was built from.
+ */
+function protoPath(): string {
+  const here = fileURLToPath(new URL('./api.proto', import.meta.url));
+  if (existsSync(here)) return here;
+  return here.replace(/\/dist\/kubelet\//, '/src/kubelet/');
+}
+
+let loaded: grpc.GrpcObject | undefined;
+function criPackage(): {
+  RuntimeService: grpc.ServiceClientConstructor;
+  ImageService: grpc.ServiceClientConstructor;
+} {
+  loaded ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync(protoPath(), {
+      keepCase: false, // CRI's JSON names (podSandboxId), as the Runtime interface uses
+      longs: String, // int64 arrives as a decimal string; we make bigints of the ones that can overflow
+      enums: String, // 'CONTAINER_RUNNING', not 1
+      defaults: true, // absent scalars as their zero values, as Go's generated code gives them
+      oneofs: true,
+    }),
+  );
+  const v1 = (loaded.runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  return {
+    RuntimeService: v1.RuntimeService as grpc.ServiceClientConstructor,
+    ImageService: v1.ImageService as grpc.ServiceClientConstructor,
+  };
+}
+
+/** gRPC's status code name in CRI error style: NOT_FOUND → NotFound. */
+function codeName(code: number): string {
+  const name = grpc.status[code] ?? 'UNKNOWN';
+  return name
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
+
+function toRuntimeError(err: grpc.ServiceError, method: string): RuntimeError {
+  return new RuntimeError(codeName(err.code), `${method}: ${err.details || err.message}`);
+}
+
+const nanos = (v: unknown): bigint => BigInt((v as string | number | undefined) ?? 0);
+
+/** Opens a CRI client to `endpoint` (`unix:///run/containerd/containerd.sock`). Connects lazily. */
+export function criRuntime(endpoint: string, opts: CriOptions = {}): CriRuntime {
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 2 * 60_000;
+  const pullTimeoutMs = opts.pullTimeoutMs ?? 15 * 60_000;
+  const target = endpoint.startsWith('unix:') ? endpoint : `unix://${endpoint}`;
+  const { RuntimeService, ImageService } = criPackage();
+  const channelOptions = {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  };
+  const runtimeService = new RuntimeService(target, grpc.credentials.createInsecure(), channelOptions);
+  // Both services share one connection, as kubelet does when both endpoints are the same socket.
+  const imageService = new ImageService(target, grpc.credentials.createInsecure(), {
+    ...channelOptions,
+    channelOverride: runtimeService.getChannel(),
+  });
+
+  const call = <T = any>(client: grpc.Client, method: string, req: object, timeoutMs = requestTimeoutMs) =>
+    new Promise<T>((resolve, reject) => {
+      const fn = (client as unknown as Record<string, grpc.requestCallback<T> | any>)[method] as (
+        req: object,
+        options: grpc.CallOptions,
+        cb: (err: grpc.ServiceError | null, res: T) => void,
+      ) => void;
+      fn.call(client, req, { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(toRuntimeError(err, method));
+        else resolve(res);
+      });
+    });
+  const rt = (method: string, req: object, timeoutMs?: number) =>
+    call(runtimeService, method, req, timeoutMs);
+  const img = (method: string, req: object, timeoutMs?: number) => call(imageService, method, req, timeoutMs);
+
+  const sandbox = (s: any): PodSandbox => ({
+    id: s.id,
+    metadata: s.metadata,
+    state: s.state as PodSandboxState,
+    createdAt: nanos(s.createdAt),
+    labels: s.labels ?? {},
+    annotations: s.annotations ?? {},
+  });
+  const container = (c: any): Container => ({
+    id: c.id,
+    podSandboxId: c.podSandboxId,
+    metadata: c.metadata,
+    image: c.image ?? { image: '' },
+    imageRef: c.imageRef,
+    state: c.state as ContainerState,
+    createdAt: nanos(c.createdAt),
+    labels: c.labels ?? {},
+    annotations: c.annotations ?? {},
+  });
+  const image = (i: any): Image => ({
+    id: i.id,
+    repoTags: i.repoTags ?? [],
+    repoDigests: i.repoDigests ?? [],
+    size: nanos(i.size),
+  });
+
+  return {
+    kind: 'cri',
+
+    async version() {
+      const res = await rt('Version', { version: 'v1' });
+      return {
+        runtimeName: res.runtimeName,
+        runtimeVersion: res.runtimeVersion,
+        runtimeApiVersion: res.runtimeApiVersion,
+      };
+    },
+
+    async status() {
+      const res = await rt('Status', {});
+      return (res.status?.conditions ?? []) as RuntimeCondition[];
+    },
+
+    async runPodSandbox(config: PodSandboxConfig, runtimeHandler = '') {
+      const res = await rt('RunPodSandbox', { config, runtimeHandler });
+      return res.podSandboxId as string;
+    },
+    async stopPodSandbox(podSandboxId) {
+      await rt('StopPodSandbox', { podSandboxId });
+    },
+    async removePodSandbox(podSandboxId) {
+      await rt('RemovePodSandbox', { podSandboxId });
+    },
+    async podSandboxStatus(podSandboxId): Promise<PodSandboxStatus> {
+      const { status: s } = await rt('PodSandboxStatus', { podSandboxId });
+      return {
+        ...sandbox(s),
+        ...(s.network ? { network: { ip: s.network.ip, additionalIps: s.network.additionalIps ?? [] } } : {}),
+        ...(s.linux ? { linux: s.linux } : {}),
+      };
+    },
+    async listPodSandbox(filter = {}) {
+      const res = await rt('ListPodSandbox', {
+        filter: {
+          ...(filter.state ? { state: { state: filter.state } } : {}),
+          labelSelector: filter.labelSelector ?? {},
+        },
+      });
+      return (res.items as unknown[]).map(sandbox);
+    },
+
+    async createContainer(podSandboxId, config: ContainerConfig, sandboxConfig: PodSandboxConfig) {
+      const res = await rt('CreateContainer', { podSandboxId, config, sandboxConfig });
+      return res.containerId as string;
+    },
+    async startContainer(containerId) {
+      await rt('StartContainer', { containerId });
+    },
+    async stopContainer(containerId, timeoutSeconds) {
+      // The runtime itself waits out the grace period before SIGKILL.
+      await rt(
+        'StopContainer',
+        { containerId, timeout: timeoutSeconds },
+        timeoutSeconds * 1000 + requestTimeoutMs,
+      );
+    },
+    async removeContainer(containerId) {
+      await rt('RemoveContainer', { containerId });
+    },
+    async listContainers(filter = {}) {
+      const res = await rt('ListContainers', {
+        filter: {
+          ...(filter.state ? { state: { state: filter.state } } : {}),
+          podSandboxId: filter.podSandboxId ?? '',
+          labelSelector: filter.labelSelector ?? {},
+        },
+      });
+      return (res.containers as unknown[]).map(container);
+    },
+    async containerStatus(containerId): Promise<ContainerStatus> {
+      const { status: s } = await rt('ContainerStatus', { containerId });
+      const { podSandboxId: _, ...base } = container(s);
+      return {
+        ...base,
+        startedAt: nanos(s.startedAt),
+        finishedAt: nanos(s.finishedAt),
+        exitCode: s.exitCode,
+        reason: s.reason,
+        message: s.message,
+        mounts: s.mounts ?? [],
+        logPath: s.logPath,
+      };
+    },
+    async execSync(containerId, cmd, timeoutSeconds): Promise<ExecSyncResult> {
+      const res = await rt(
+        'ExecSync',
+        { containerId, cmd, timeout: timeoutSeconds },
+        (timeoutSeconds > 0 ? timeoutSeconds * 1000 : 24 * 3600_000) + requestTimeoutMs,
+      );
+      return { stdout: Buffer.from(res.stdout), stderr: Buffer.from(res.stderr), exitCode: res.exitCode };
+    },
+    async exec(req: StreamingRequest) {
+      return (await rt('Exec', req)).url as string;
+    },
+    async attach(req: StreamingRequest) {
+      return (await rt('Attach', req)).url as string;
+    },
+    async portForward(podSandboxId, ports) {
+      return (await rt('PortForward', { podSandboxId, port: ports })).url as string;
+    },
+
+    async pullImage(spec: ImageSpec, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig) {
+      const res = await img(
+        'PullImage',
+        { image: spec, ...(auth ? { auth } : {}), ...(sandboxConfig ? { sandboxConfig } : {}) },
+        pullTimeoutMs,
+      );
+      return res.imageRef as string;
+    },
+    async imageStatus(spec: ImageSpec) {
+      const res = await img('ImageStatus', { image: spec });
+      // CRI answers a missing image with an empty response, not NotFound.
+      return res.image ? image(res.image) : undefined;
+    },
+    async listImages() {
+      const res = await img('ListImages', {});
+      return (res.images as unknown[]).map(image);
+    },
+    async removeImage(spec: ImageSpec) {
+      await img('RemoveImage', { image: spec });
+    },
+
+    async close() {
+      imageService.close();
+      runtimeService.close();
+    },
+  };
+}
