@@ -61,10 +61,15 @@ describe('create, get, update, delete', () => {
 
   it('keeps uid and creationTimestamp across updates, and skips no-op writes', async () => {
     const cur = (await s.request('GET', `${CMS}/c1`)).body;
-    const { resourceVersion: _rv, ...meta } = cur.metadata;
-    const same = await s.request('PUT', `${CMS}/c1`, { ...cur, metadata: { ...meta, uid: 'forged' } });
+    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...meta } = cur.metadata;
+    // An absent uid and creationTimestamp are the object's own (rest.BeforeUpdate).
+    const same = await s.request('PUT', `${CMS}/c1`, { ...cur, metadata: meta });
     assert.equal(same.body.metadata.uid, cur.metadata.uid);
+    assert.equal(same.body.metadata.creationTimestamp, cur.metadata.creationTimestamp);
     assert.equal(same.body.metadata.resourceVersion, cur.metadata.resourceVersion);
+    // Another uid is refused: uid is immutable (ValidateObjectMetaUpdate).
+    const forged = await s.request('PUT', `${CMS}/c1`, { ...cur, metadata: { ...meta, uid: 'forged' } });
+    assert.equal(forged.status, 422, forged.text);
   });
 
   it('deletes and returns a Success Status', async () => {
@@ -563,6 +568,20 @@ describe('pods', () => {
     assert.equal(r.body.spec.containers[0].terminationMessagePath, '/dev/termination-log');
     assert.equal(r.body.status.phase, 'Pending');
     assert.equal(r.body.status.qosClass, 'BestEffort');
+  });
+
+  it('refuses a patch naming another uid (a replaced object), as immutable', async () => {
+    await s.request('POST', PODS, pod('uid-guard'));
+    const r = await s.request(
+      'PATCH',
+      `${PODS}/uid-guard`,
+      { metadata: { uid: 'not-this-one', labels: { adopted: 'yes' } } },
+      { 'content-type': 'application/strategic-merge-patch+json' },
+    );
+    assert.equal(r.status, 422, r.text);
+    assert.match(r.body.message, /metadata\.uid: Invalid value: "not-this-one": field is immutable/);
+    const same = await s.request('GET', `${PODS}/uid-guard`);
+    assert.equal(same.body.metadata.labels, undefined);
   });
 
   it('fills status.podIPs and hostIPs from podIP and hostIP, as upstream', async () => {

@@ -33,6 +33,7 @@ import {
   rfc3339,
 } from '../api/meta.ts';
 import { groupVersion, type ResourceType, storageSegment } from '../api/registry.ts';
+import { immutableField } from '../api/resources/checks.ts';
 import { encodeContinue, isStorageError, type Store } from '../storage/store.ts';
 import { TooOldResourceVersionError, WatchCache } from './watch-cache.ts';
 
@@ -575,6 +576,14 @@ export class ResourceStorage {
     // Fields the client cannot change.
     meta.name = cur.name;
     if (this.rt.namespaced) meta.namespace = cur.namespace;
+    // A uid the client names must be the object's (ValidateObjectMetaUpdate):
+    // controllers put it in adoption patches so that a patch never lands on
+    // a replacement object of the same name.
+    if (meta.uid && meta.uid !== cur.uid) {
+      throw invalid(this.rt.group, this.rt.kind, cur.name ?? '', [
+        immutableField(meta.uid, cur.uid, 'metadata.uid')[0]!,
+      ]);
+    }
     meta.uid = cur.uid;
     meta.creationTimestamp = cur.creationTimestamp;
     meta.resourceVersion = cur.resourceVersion;
