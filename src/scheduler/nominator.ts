@@ -74,6 +74,24 @@ export function runFilters(filters: FilterPlugin[], state: CycleState, pod: Pod,
 }
 
 /**
+ * The PreFilter plugins' AddPod/RemovePod extensions (upstream's
+ * RunPreFilterExtensionAddPod/RemovePod): what-if runs tell them a pod joined
+ * or left a node, so state computed in PreFilter stays true.
+ */
+export function runPreFilterExtensions(
+  preFilters: PreFilterPlugin[],
+  state: CycleState,
+  call: (p: PreFilterPlugin) => Status | undefined,
+): Status {
+  for (const p of preFilters) {
+    if (state.skipFilter.has(p.name)) continue;
+    const s = call(p);
+    if (s && s.code !== Code.Success) return { ...s, plugin: p.name };
+  }
+  return SUCCESS;
+}
+
+/**
  * Filters `pod` on `node` as if the pods nominated there with at least its
  * priority were already running (their PreFilter state added too). When
  * that passes, filters again without them: a filter such as inter-pod
@@ -95,11 +113,10 @@ export function runFiltersWithNominatedPods(
   const stateWith = state.clone();
   for (const p of others) {
     withNominated.addPod(p);
-    for (const pf of preFilters) {
-      if (stateWith.skipFilter.has(pf.name) || !pf.addPod) continue;
-      const s = pf.addPod(stateWith, pod, p, withNominated);
-      if (s.code !== Code.Success) return { ...s, plugin: pf.name };
-    }
+    const s = runPreFilterExtensions(preFilters, stateWith, (pf) =>
+      pf.addPod?.(stateWith, pod, p, withNominated),
+    );
+    if (s.code !== Code.Success) return s;
   }
   const s = runFilters(filters, stateWith, pod, withNominated);
   if (s.code !== Code.Success) return s;

@@ -29,7 +29,7 @@ import {
   type Status,
 } from './framework.ts';
 import type { NodeInfo } from './nodeinfo.ts';
-import { Nominator, runFiltersWithNominatedPods } from './nominator.ts';
+import { Nominator, runFiltersWithNominatedPods, runPreFilterExtensions } from './nominator.ts';
 import type { Profile } from './profile.ts';
 import { eventsByPlugin } from './profile.ts';
 import { SchedulingQueue } from './queue.ts';
@@ -456,27 +456,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         nominator.podsForNode(node.name),
       ),
     runPreFilterExtensionRemovePod: (state, pod, victim, node) =>
-      runPreFilterExtension(state, pod, node, (p) => p.removePod?.(state, pod, victim, node)),
+      runPreFilterExtensions(profile.preFilter, state, (p) => p.removePod?.(state, pod, victim, node)),
     runPreFilterExtensionAddPod: (state, pod, added, node) =>
-      runPreFilterExtension(state, pod, node, (p) => p.addPod?.(state, pod, added, node)),
+      runPreFilterExtensions(profile.preFilter, state, (p) => p.addPod?.(state, pod, added, node)),
     nominatedPodsForNode: (name) => nominator.podsForNode(name),
     rand,
     now,
   };
-
-  function runPreFilterExtension(
-    state: CycleState,
-    _pod: Pod,
-    _node: NodeInfo,
-    call: (p: (typeof profile.preFilter)[number]) => Status | undefined,
-  ): Status {
-    for (const p of profile.preFilter) {
-      if (state.skipFilter.has(p.name)) continue;
-      const s = call(p);
-      if (s && s.code !== Code.Success) return { ...s, plugin: p.name };
-    }
-    return { code: Code.Success, reasons: [] };
-  }
 
   const assumedCleanup = setInterval(() => {
     for (const key of cache.cleanupExpiredAssumed())

@@ -13,7 +13,7 @@ import type { InformerFactory } from '../../client/informer-factory.ts';
 import { SchedulerCache } from '../cache.ts';
 import { Code, CycleState, type FrameworkHandle, type Status } from '../framework.ts';
 import { newPodInfo } from '../nodeinfo.ts';
-import { runFiltersWithNominatedPods } from '../nominator.ts';
+import { runFiltersWithNominatedPods, runPreFilterExtensions } from '../nominator.ts';
 import { buildProfile } from '../profile.ts';
 import { makeNode, makePod } from '../testing.ts';
 import { DEFAULT_WEIGHTS, defaultPlugins } from './index.ts';
@@ -69,8 +69,10 @@ function handleFor(snap: SchedulerCache, opts: { pdbs?: PodDisruptionBudget[]; p
     informers,
     runFilterPluginsWithNominatedPods: (state, p, node) =>
       runFiltersWithNominatedPods(profile.preFilter, profile.filter, state, p, node, []),
-    runPreFilterExtensionRemovePod: () => ({ code: Code.Success, reasons: [] }),
-    runPreFilterExtensionAddPod: () => ({ code: Code.Success, reasons: [] }),
+    runPreFilterExtensionRemovePod: (state, p, victim, node) =>
+      runPreFilterExtensions(profile.preFilter, state, (pf) => pf.removePod?.(state, p, victim, node)),
+    runPreFilterExtensionAddPod: (state, p, added, node) =>
+      runPreFilterExtensions(profile.preFilter, state, (pf) => pf.addPod?.(state, p, added, node)),
     nominatedPodsForNode: () => [],
     rand: () => 0,
     now: () => new Date(1_000_000_000),
