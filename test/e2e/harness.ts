@@ -151,3 +151,24 @@ export async function ok(skiff: Skiff, args: string[], opts?: KubectlOptions): P
   }
   return r.stdout;
 }
+
+/** Polls `check` until it returns a truthy value (returned), or fails after `ms`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T>,
+  ms = 30_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { KUBECTL_VERSIONS, ok, type Skiff, startSkiff } from './harness.ts';
+import { eventually, KUBECTL_VERSIONS, ok, type Skiff, startSkiff } from './harness.ts';
 
 let skiff: Skiff;
 before(async () => {
@@ -159,9 +159,15 @@ for (const version of KUBECTL_VERSIONS) {
     });
 
     it('gets in every output format', async () => {
+      // The Deployment controller makes both replicas up to date; no node runs them.
+      await eventually(
+        'the deployment rolled out',
+        async () =>
+          (await kns(['get', 'deployment', 'web', '-o', 'jsonpath={.status.updatedReplicas}'])) === '2',
+      );
       const wide = await kns(['get', 'deployments', '-o', 'wide']);
       assert.match(wide, /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR/m);
-      assert.match(wide, /^web\s+0\/2\s+0\s+0\s+\S+\s+web\s+busybox\s+app=web/m);
+      assert.match(wide, /^web\s+0\/2\s+2\s+0\s+\S+\s+web\s+busybox\s+app=web/m);
       const svc = await kns(['get', 'svc', 'web']);
       assert.match(svc, /^web\s+ClusterIP\s+10\.43\.\d+\.\d+\s+<none>\s+80\/TCP/m);
       const yaml = await kns(['get', 'configmap', 'settings', '-o', 'yaml']);
