@@ -7,7 +7,6 @@ import { createEventRecorder } from '../client/events.ts';
 import { createInformerFactory } from '../client/informer-factory.ts';
 import type { Log } from '../util/log.ts';
 import { defaultProfile } from './plugins/index.ts';
-import { defaultPreemption } from './plugins/preemption.ts';
 import { createScheduler, DEFAULT_SCHEDULER_NAME, type Scheduler } from './scheduler.ts';
 
 export interface RunningScheduler {
@@ -33,7 +32,6 @@ export async function startScheduler(opts: {
     profile: defaultProfile(DEFAULT_SCHEDULER_NAME, {
       clients: opts.clients,
       namespaceLabels: (ns) => namespaces.indexer.get(ns)?.metadata.labels,
-      extra: [defaultPreemption()],
     }),
     ...(opts.percentageOfNodesToScore !== undefined
       ? { percentageOfNodesToScore: opts.percentageOfNodesToScore }

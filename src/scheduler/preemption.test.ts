@@ -5,13 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Pod } from '../api/types/core-v1.ts';
-import { defaultPreemption } from './plugins/preemption.ts';
 import { makeNode, makePod, type SchedulerTest, startSchedulerTest } from './testing.ts';
 
 describe('scheduler preemption', () => {
   let t: SchedulerTest;
   before(async () => {
-    t = await startSchedulerTest({ extra: () => [defaultPreemption()] });
+    t = await startSchedulerTest();
     for (const [name, value, preemptionPolicy] of [
       ['low', 10, 'PreemptLowerPriority'],
       ['high', 1000, 'PreemptLowerPriority'],

@@ -61,7 +61,11 @@ describe('scheduler', () => {
       return c?.status === 'False' ? c : undefined;
     });
     assert.equal(cond.reason, 'Unschedulable');
-    assert.equal(cond.message, '0/2 nodes are available: 2 Insufficient cpu.');
+    // Upstream's wording, down to the double period its preemption message ends with.
+    assert.equal(
+      cond.message,
+      '0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod..',
+    );
     const event = await t.until('FailedScheduling', async () =>
       (await t.clients.events.list('default')).items.find(
         (e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'needs-16-cpus',
@@ -125,7 +129,7 @@ describe('the guestbook hostPort scenario', () => {
     const cond = pending.status?.conditions?.find((c) => c.type === 'PodScheduled');
     assert.equal(
       cond?.message,
-      "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports.",
+      "0/2 nodes are available: 2 node(s) didn't have free ports for the requested pod ports. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod..",
     );
 
     await t.clients.nodes.create(undefined, makeNode('node-3'));

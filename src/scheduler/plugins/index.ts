@@ -8,6 +8,7 @@ import { nodeAffinity, nodeName, nodeUnschedulable, prioritySort, taintToleratio
 import { defaultBinder } from './binder.ts';
 import { interPodAffinity } from './interpodaffinity.ts';
 import { podTopologySpread } from './podtopologyspread.ts';
+import { defaultPreemption } from './preemption.ts';
 import { imageLocality, nodePorts, nodeResourcesBalancedAllocation, nodeResourcesFit } from './resources.ts';
 import type { NamespaceLabels } from './topology.ts';
 
@@ -25,7 +26,7 @@ export interface DefaultPluginsOptions {
   clients: Clientset;
   /** For namespaceSelector in pod affinity terms. */
   namespaceLabels?: NamespaceLabels;
-  /** Plugins that need more of the cluster (preemption) are added by the caller. */
+  /** Plugins beyond the default set. */
   extra?: Plugin[];
 }
 
@@ -42,6 +43,7 @@ export function defaultPlugins(opts: DefaultPluginsOptions): Plugin[] {
     imageLocality,
     podTopologySpread,
     interPodAffinity(opts.namespaceLabels),
+    defaultPreemption(),
     ...(opts.extra ?? []),
     defaultBinder(opts.clients),
   ];
