@@ -10,9 +10,19 @@ log() { echo "skiff setup: $*" >&2; }
 # Debian packages, installed only when their command is missing.
 # command:package
 DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl)
+# The node agent's runtime (containerd, runc, CNI plugins, iptables for
+# hostPorts, ip for routes) and what images/build.sh packs into the offline
+# images (busybox-static, redis-server; gcc and static libc for pause).
+# file:package, for packages whose files are not all commands on PATH.
+DEBIAN_FILES=(/usr/bin/containerd:containerd /usr/sbin/runc:runc /usr/lib/cni/bridge:containernetworking-plugins
+  /usr/sbin/iptables:iptables /usr/sbin/ip:iproute2 /bin/busybox:busybox-static /usr/bin/redis-server:redis-server
+  /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev)
 missing=()
 for pair in "${DEBIAN_NEEDS[@]}"; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+for pair in "${DEBIAN_FILES[@]}"; do
+  [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -20,8 +30,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   log "installing Debian packages: ${missing[*]}"
-  # The etcd-server package enables a system etcd service; policy-rc.d keeps
-  # it from starting here (tests start their own etcd on free ports).
+  # The etcd-server, containerd and redis-server packages enable system
+  # services; policy-rc.d keeps them from starting here (tests start their
+  # own etcd and containerd, and nothing needs a system redis).
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "${missing[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi
@@ -36,6 +47,10 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   npm install --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+
+# Offline container images (pause, busybox, redis) for the node agent and
+# its tests; cached by content, so this is instant when nothing changed.
+bash images/build.sh .tools/images
 
 log "building (tsc)"
 tsc -p tsconfig.build.json

@@ -27,6 +27,13 @@ const commands: Record<string, Command> = {
       return runServer(args);
     },
   },
+  images: {
+    summary: 'Import image tarballs into the node (skiff images import FILE)',
+    async run(args) {
+      const { runImages } = await import('./images.ts');
+      return runImages(args);
+    },
+  },
   help: {
     summary: 'Show this help',
     async run() {

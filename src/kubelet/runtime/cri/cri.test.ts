@@ -1,63 +1,43 @@
-// The Runtime contract against a real containerd that the test starts itself
-// (src/agent/containerd.ts), in a temp data dir, with Skiff's offline pause
-// and busybox images and the pod network on a test podCIDR. Needs root and
+// The Runtime contract against a real containerd that the test starts the
+// way the agent does (src/agent/runtime.ts), in a temp data dir: Skiff's
+// offline images imported, the pod network on a test podCIDR. Needs root and
 // the Debian packages scripts/setup.sh installs (containerd, runc,
-// containernetworking-plugins, busybox-static, gcc).
+// containernetworking-plugins; busybox-static, redis-server and gcc for the
+// images).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import {
-  type Containerd,
-  containerdPaths,
-  startContainerd,
-  unmountUnder,
-} from '../../../agent/containerd.ts';
-import { importImage } from '../../../agent/images.ts';
-import { deleteBridge, ensureSafetyRoutes, routeTo, writePodNetworkConfig } from '../../../network/cni.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { unmountUnder } from '../../../agent/containerd.ts';
+import { type NodeRuntime, startNodeRuntime } from '../../../agent/runtime.ts';
+import { deleteBridge, routeTo } from '../../../network/cni.ts';
 import { runtimeContract } from '../runtime.case.ts';
-import { type CriRuntime, criRuntime } from './cri.ts';
-
-const run = promisify(execFile);
-const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-const builtImages = join(repo, '.tools', 'images');
+import type { CriRuntime } from './cri.ts';
 
 // A podCIDR inside the default cluster CIDR that no real node is given
 // first (the node IPAM allocator hands out 10.42.0.0/24 upward), on a bridge
 // of its own.
 const POD_CIDR = '10.42.250.0/24';
 const BRIDGE = 'skiffcri0';
-const CLUSTER_CIDR = '10.42.0.0/16';
-const SERVICE_CIDR = '10.43.0.0/16';
 
 let dataDir: string;
-let containerd: Containerd | undefined;
+let node: NodeRuntime | undefined;
 
+/** The node's runtime as the agent starts it: containerd, Skiff's offline images, no pod network yet. */
 async function setup(): Promise<{ runtime: CriRuntime; dataDir: string }> {
-  // Cached by content: a no-op unless the images' inputs changed.
-  await run('bash', [join(repo, 'images', 'build.sh'), builtImages, 'pause', 'busybox']);
   dataDir = await mkdtemp('/tmp/skiff-cri-');
-  const paths = containerdPaths(dataDir);
-  await writePodNetworkConfig(paths.cniConfDir, {
-    podCIDR: POD_CIDR,
+  node = await startNodeRuntime({
+    dataDir,
+    clusterCIDR: '10.42.0.0/16',
+    serviceCIDR: '10.43.0.0/16',
     bridge: BRIDGE,
-    name: 'skiff-cri-test',
-    ipamDataDir: join(dataDir, 'agent', 'cni', 'networks'),
   });
-  await ensureSafetyRoutes([CLUSTER_CIDR, SERVICE_CIDR]);
-  containerd = await startContainerd({ dataDir });
-  for (const image of ['pause', 'busybox'])
-    await importImage(containerd.endpoint, join(builtImages, `${image}.tar`));
-  return { runtime: criRuntime(containerd.endpoint), dataDir };
+  return { runtime: node.runtime, dataDir };
 }
 
-async function teardown(runtime: CriRuntime): Promise<void> {
-  await runtime.close();
-  await containerd?.stop();
+async function teardown(): Promise<void> {
+  await node?.stop();
   await unmountUnder(dataDir);
   await deleteBridge(BRIDGE);
   await rm(dataDir, { recursive: true, force: true });
@@ -84,10 +64,28 @@ describe('cri runtime on containerd', () => {
     }
   });
 
-  it('reports RuntimeReady and NetworkReady once the CNI config is loaded', async () => {
-    const conditions = await rt.status();
-    const byType = Object.fromEntries(conditions.map((c) => [c.type, c.status]));
-    assert.deepEqual(byType, { RuntimeReady: true, NetworkReady: true });
+  it('has imported the offline images at start, under the names upstream examples use', async () => {
+    const tags = (await rt.listImages()).flatMap((i) => i.repoTags);
+    for (const name of [
+      'localhost/skiff/pause:3.10',
+      'docker.io/library/busybox:latest',
+      'docker.io/library/redis:latest',
+    ]) {
+      assert.ok(tags.includes(name), `${name} in ${tags.join(', ')}`);
+    }
+    // `image: busybox` in a manifest means docker.io/library/busybox:latest.
+    assert.ok(await rt.imageStatus({ image: 'busybox' }));
+    assert.ok(await rt.imageStatus({ image: 'redis:latest' }));
+  });
+
+  it('reports NetworkReady only once the node has its podCIDR', async () => {
+    const ready = async () => Object.fromEntries((await rt.status()).map((c) => [c.type, c.status]));
+    assert.deepEqual(await ready(), { RuntimeReady: true, NetworkReady: false });
+    await node!.setPodCIDR(POD_CIDR);
+    // containerd watches its CNI conf dir and reloads by itself.
+    const deadline = Date.now() + 30_000;
+    while (!(await ready()).NetworkReady && Date.now() < deadline) await delay(100);
+    assert.deepEqual(await ready(), { RuntimeReady: true, NetworkReady: true });
   });
 
   it('routes the pod IP over the bridge, and the rest of the cluster and service ranges nowhere', async () => {
@@ -116,6 +114,6 @@ runtimeContract('cri (containerd)', { runsProcesses: true }, async () => {
     // Nothing listens on port 1 of loopback: the pull fails at once, and
     // never reaches out of the machine.
     absentImage: '127.0.0.1:1/skiff/absent:never',
-    teardown: () => teardown(runtime),
+    teardown,
   };
 });

@@ -1,0 +1,110 @@
+// The node's container runtime as the agent starts it, in upstream's order
+// of a node coming up: packages present, safety routes in place, containerd
+// running, offline images imported; then, once the Node has its podCIDR, the
+// pod network config, which containerd picks up by itself (until then CRI
+// reports NetworkReady=false, and the kubelet keeps the node NotReady).
+
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type CriRuntime, criRuntime } from '../kubelet/runtime/cri/cri.ts';
+import { ensureSafetyRoutes, writePodNetworkConfig } from '../network/cni.ts';
+import type { Log } from '../util/log.ts';
+import { type Containerd, containerdPaths, startContainerd } from './containerd.ts';
+import { BUILT_IMAGES_DIR, imagesDir, importImageDir } from './images.ts';
+import { ensurePackages, NODE_PACKAGES, type NodePackage } from './packages.ts';
+
+/** What images/build.sh needs to build Skiff's own images. */
+const IMAGE_BUILD_PACKAGES: NodePackage[] = [
+  { name: 'gcc', provides: ['/usr/bin/gcc'], why: 'compiles the static pause binary' },
+  { name: 'libc6-dev', provides: ['/usr/lib/x86_64-linux-gnu/libc.a'], why: 'static libc for pause' },
+  { name: 'busybox-static', provides: ['/bin/busybox'], why: 'the busybox image' },
+  { name: 'redis-server', provides: ['/usr/bin/redis-server'], why: 'the redis image' },
+];
+
+export interface NodeRuntimeOptions {
+  dataDir: string;
+  /** The cluster's pod range (safety route). */
+  clusterCIDR: string;
+  /** The cluster's Service range (safety route). */
+  serviceCIDR: string;
+  /** `--container-runtime-endpoint`: an existing containerd; Skiff then starts none and installs nothing. */
+  containerRuntimeEndpoint?: string;
+  /** The pod bridge's name (default skiff0). */
+  bridge?: string;
+  log?: Log;
+}
+
+export interface NodeRuntime {
+  runtime: CriRuntime;
+  containerd: Containerd;
+  /** Writes the pod network config for the node's spec.podCIDR (idempotent). */
+  setPodCIDR(podCIDR: string): Promise<void>;
+  /** Closes the CRI client and stops the containerd Skiff started; containers keep running. */
+  stop(): Promise<void>;
+}
+
+export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRuntime> {
+  const log = opts.log;
+  const ownContainerd = !opts.containerRuntimeEndpoint;
+  if (ownContainerd) await ensurePackages({ packages: NODE_PACKAGES, ...(log ? { log } : {}) });
+  await ensureSafetyRoutes([opts.clusterCIDR, opts.serviceCIDR]);
+  const containerd = await startContainerd({
+    dataDir: opts.dataDir,
+    ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
+    ...(log ? { log } : {}),
+  });
+  await seedBuiltImages(opts.dataDir, log);
+  await importImageDir(containerd.endpoint, imagesDir(opts.dataDir), log);
+  const runtime = criRuntime(containerd.endpoint);
+  const paths = containerdPaths(opts.dataDir);
+  let podCIDR: string | undefined;
+  return {
+    runtime,
+    containerd,
+    async setPodCIDR(cidr) {
+      if (cidr === podCIDR) return;
+      await writePodNetworkConfig(paths.cniConfDir, {
+        podCIDR: cidr,
+        ipamDataDir: join(opts.dataDir, 'agent', 'cni', 'networks'),
+        ...(opts.bridge ? { bridge: opts.bridge } : {}),
+      });
+      podCIDR = cidr;
+      log?.('pod network configured', { podCIDR: cidr, confDir: paths.cniConfDir });
+    },
+    async stop() {
+      await runtime.close();
+      await containerd.stop();
+    },
+  };
+}
+
+/**
+ * Puts Skiff's own images (pause, busybox, redis) into the node's airgap
+ * image dir, building them first if this checkout has not yet. A tarball is
+ * copied only when its build key changed, so restarts import nothing new.
+ */
+export async function seedBuiltImages(dataDir: string, log?: Log): Promise<void> {
+  const built = await readdir(BUILT_IMAGES_DIR).catch(() => [] as string[]);
+  if (!built.includes('pause.tar')) {
+    await ensurePackages({ packages: IMAGE_BUILD_PACKAGES, ...(log ? { log } : {}) });
+    const script = fileURLToPath(new URL('../../images/build.sh', import.meta.url));
+    log?.('building Skiff images', { script, out: BUILT_IMAGES_DIR });
+    const { execFile } = await import('node:child_process');
+    await promisify(execFile)('bash', [script, BUILT_IMAGES_DIR]);
+  }
+  const dest = imagesDir(dataDir);
+  await mkdir(dest, { recursive: true });
+  for (const f of await readdir(BUILT_IMAGES_DIR)) {
+    if (!f.endsWith('.tar')) continue;
+    const key = f.replace(/\.tar$/, '.key');
+    const [have, want] = await Promise.all([
+      readFile(join(dest, key), 'utf8').catch(() => ''),
+      readFile(join(BUILT_IMAGES_DIR, key), 'utf8').catch(() => 'unknown'),
+    ]);
+    if (have === want) continue;
+    await copyFile(join(BUILT_IMAGES_DIR, f), join(dest, f));
+    await copyFile(join(BUILT_IMAGES_DIR, key), join(dest, key)).catch(() => undefined);
+  }
+}
