@@ -1,0 +1,346 @@
+// The kubelet: registers its Node and keeps its Lease, watches the pods bound
+// to it, and runs each through a pod worker against the container runtime,
+// reporting their status. As upstream's kubelet.go, the parts are:
+//
+//   node-status.ts        the Node's registration and status
+//   lease.ts              the heartbeat Lease in kube-node-lease
+//   pod-workers.ts        one serialized worker per pod (sync, terminate, clean up)
+//   kuberuntime-manager   sandboxes and containers in the runtime (SyncPod, KillPod)
+//   pod-status.ts         the pod's status from what the runtime has
+//   status-manager.ts     writing that status, and finishing deletions
+//   pleg.ts               noticing container changes by relisting the runtime
+//
+// Probes, volumes, lifecycle hooks and the streaming server plug in through
+// `readiness` and `hooks` (RuntimeManagerHooks); until they exist, running
+// containers count as ready and have no volumes.
+
+import { isApiError } from '../api/errors.ts';
+import type { Node, Pod, Service } from '../api/types/core-v1.ts';
+import type { Clientset } from '../client/clientset.ts';
+import { createEventRecorder } from '../client/events.ts';
+import { createInformer, type Informer, keyOf } from '../client/informer.ts';
+import { type Clock, realClock } from '../client/workqueue.ts';
+import { createLog, type Log } from '../util/log.ts';
+import { Backoff } from './backoff.ts';
+import { createImageManager } from './image-manager.ts';
+import { createRuntimeManager, type RuntimeManagerHooks } from './kuberuntime-manager.ts';
+import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
+import { createNodeLease, type NodeLease } from './lease.ts';
+import {
+  createNodeStatusManager,
+  defaultNodeIP,
+  type MachineInfo,
+  type NodeStatusManager,
+  readMachineInfo,
+} from './node-status.ts';
+import { createPLEG } from './pleg.ts';
+import { type ContainerReadiness, generateAPIPodStatus } from './pod-status.ts';
+import { createPodWorkers, type PodWorkers } from './pod-workers.ts';
+import type { Runtime } from './runtime/runtime.ts';
+import { createStatusManager } from './status-manager.ts';
+
+export interface KubeletOptions {
+  clients: Clientset;
+  runtime: Runtime;
+  nodeName: string;
+  /** The node's InternalIP (default: the first non-loopback IPv4 address). */
+  nodeIP?: string;
+  /** Pod logs go under <dataDir>/pods; ephemeral-storage is this file system's size. */
+  dataDir: string;
+  /** The server's own node gets the control-plane role label. */
+  controlPlane?: boolean;
+  nodeLabels?: Record<string, string>;
+  /** Capacity overrides (hollow nodes). */
+  capacity?: Record<string, string>;
+  /** The machine as reported in the Node (default: read from this machine). */
+  machine?: MachineInfo;
+  log?: Log;
+  /** Wall-clock time (timestamps, backoff). */
+  now?: () => Date;
+  /** Timers for the lease, node status and backoff requeues. */
+  clock?: Clock;
+  /** Container restart backoff (upstream: 10 s doubling to 5 min). */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  plegRelistPeriodMs?: number;
+  /** Every pod is synced again this often even without news (upstream --sync-frequency, 1 min). */
+  resyncIntervalMs?: number;
+  /** How often orphaned sandboxes and containers are looked for (upstream housekeeping, 2 s). */
+  housekeepingIntervalMs?: number;
+  leaseDurationSeconds?: number;
+  nodeStatusUpdateFrequencyMs?: number;
+  readiness?: ContainerReadiness;
+  hooks?: RuntimeManagerHooks;
+}
+
+export interface Kubelet {
+  readonly nodeName: string;
+  /** The podCIDR the Node was given (by the node IPAM controller), once it has one. */
+  podCIDR(): string | undefined;
+  readonly podWorkers: PodWorkers;
+  readonly nodeStatus: NodeStatusManager;
+  readonly lease: NodeLease;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createKubelet(opts: KubeletOptions): Kubelet {
+  const { clients, runtime, nodeName } = opts;
+  const log = opts.log ?? createLog({ component: 'kubelet' });
+  const now = opts.now ?? (() => new Date());
+  const clock = opts.clock ?? realClock;
+  const nodeIP = opts.nodeIP ?? defaultNodeIP();
+  const machine = opts.machine ?? readMachineInfo(opts.dataDir);
+  const recorder = createEventRecorder(clients, { component: 'kubelet', host: nodeName, now, log });
+  let runtimeName = runtime.kind;
+  let nodeUID: string | undefined;
+  const timers: NodeJS.Timeout[] = [];
+
+  const nodeInformer: Informer<Node> = createInformer(clients.nodes, {
+    fieldSelector: `metadata.name=${nodeName}`,
+  });
+  const podInformer: Informer<Pod> = createInformer(clients.pods, {
+    fieldSelector: `spec.nodeName=${nodeName}`,
+  });
+  const serviceInformer: Informer<Service> = createInformer(clients.services);
+  const node = () => nodeInformer.indexer.get(nodeName);
+  /** The informer's newest copy of a pod (the one a worker holds may be older). */
+  const latest = (pod: Pod): Pod => {
+    const cur = podInformer.indexer.get(keyOf(pod));
+    return cur && cur.metadata.uid === pod.metadata.uid ? cur : pod;
+  };
+
+  const getOrUndefined = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await get();
+    } catch (err) {
+      if (isApiError(err, 'NotFound')) return undefined;
+      throw err;
+    }
+  };
+
+  const backoff = new Backoff({
+    ...(opts.backoffInitialMs !== undefined ? { initialMs: opts.backoffInitialMs } : {}),
+    ...(opts.backoffMaxMs !== undefined ? { maxMs: opts.backoffMaxMs } : {}),
+    now: () => now().getTime(),
+  });
+  const imageBackoff = new Backoff({ now: () => now().getTime() });
+  const getSecret = (ns: string, name: string) => getOrUndefined(() => clients.secrets.get(ns, name));
+  const runtimeManager = createRuntimeManager({
+    runtime,
+    recorder,
+    backoff,
+    now: () => now().getTime(),
+    podLogsDirectory: `${opts.dataDir}/pods`,
+    memoryCapacity: machine.memoryBytes,
+    images: createImageManager({
+      runtime,
+      recorder,
+      backoff: imageBackoff,
+      now: () => now().getTime(),
+      getSecret,
+    }),
+    envSources: (pod, podIPs) => ({
+      getConfigMap: (ns, name) => getOrUndefined(() => clients.configMaps.get(ns, name)),
+      getSecret,
+      services: () => serviceInformer.indexer.list(),
+      podIPs,
+      hostIPs: [nodeIP],
+      nodeAllocatable: node()?.status?.allocatable ?? {},
+      warn: (reason, message) => recorder.event(pod, 'Warning', reason, message),
+    }),
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    log,
+  });
+  const statusManager = createStatusManager({ clients, now, log });
+  const generate = (
+    pod: Pod,
+    rs: Awaited<ReturnType<typeof runtimeManager.getPodStatus>>,
+    terminal: boolean,
+    errors = new Map(),
+  ) =>
+    generateAPIPodStatus(pod, rs, {
+      errors,
+      hostIPs: [nodeIP],
+      runtimeName,
+      podIsTerminal: terminal,
+      ...(opts.readiness ? { readiness: opts.readiness } : {}),
+    });
+
+  const podWorkers = createPodWorkers({
+    clock,
+    log,
+    syncer: {
+      async syncPod(pod) {
+        pod = latest(pod);
+        const uid = pod.metadata.uid ?? '';
+        // activeDeadlineSeconds: the pod fails once it has been active that long (upstream's
+        // activeDeadlineHandler).
+        const deadline = pod.spec?.activeDeadlineSeconds;
+        const start = pod.status?.startTime ? Date.parse(pod.status.startTime) : undefined;
+        if (deadline !== undefined && start !== undefined && now().getTime() - start >= deadline * 1000) {
+          recorder.event(
+            pod,
+            'Normal',
+            'DeadlineExceeded',
+            'Pod was active on the node longer than the specified deadline',
+          );
+          await runtimeManager.killPod(
+            pod,
+            await runtimeManager.getPodStatus(uid),
+            pod.spec?.terminationGracePeriodSeconds ?? 30,
+          );
+          const status = generate(pod, await runtimeManager.getPodStatus(uid), true);
+          await statusManager.setPodStatus(latest(pod), {
+            ...status,
+            phase: 'Failed',
+            reason: 'DeadlineExceeded',
+            message: 'Pod was active on the node longer than the specified deadline',
+          });
+          return { terminal: true };
+        }
+        const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
+        const status = generate(pod, await runtimeManager.getPodStatus(uid), false, result.errors);
+        const written = await statusManager.setPodStatus(latest(pod), status);
+        const terminal = written.phase === 'Succeeded' || written.phase === 'Failed';
+        if (!terminal && deadline !== undefined) {
+          const startedAt = Date.parse(written.startTime ?? '') || now().getTime();
+          const left = startedAt + deadline * 1000 - now().getTime();
+          result.requeueAfterMs = Math.min(
+            result.requeueAfterMs ?? Number.POSITIVE_INFINITY,
+            Math.max(0, left),
+          );
+        }
+        return {
+          terminal,
+          ...(result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : {}),
+        };
+      },
+      async syncTerminatingPod(pod, gracePeriodSeconds) {
+        pod = latest(pod);
+        const uid = pod.metadata.uid ?? '';
+        await runtimeManager.killPod(pod, await runtimeManager.getPodStatus(uid), gracePeriodSeconds);
+        const rs = await runtimeManager.getPodStatus(uid);
+        await statusManager.setPodStatus(latest(pod), generate(pod, rs, true));
+      },
+      async syncTerminatedPod(pod, removed) {
+        const uid = pod.metadata.uid ?? '';
+        if (removed) {
+          await runtimeManager.removePod(uid);
+          backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
+          return true;
+        }
+        pod = latest(pod);
+        const rs = await runtimeManager.getPodStatus(uid);
+        // After a kubelet restart the runtime may know nothing of a finished pod:
+        // its last reported status stands.
+        if (rs.containers.length > 0 || rs.sandboxes.length > 0) {
+          await statusManager.setPodStatus(pod, generate(pod, rs, true));
+        }
+        if (pod.metadata.deletionTimestamp) await statusManager.finishDeletion(pod);
+        return false;
+      },
+    },
+  });
+
+  const nodeStatus = createNodeStatusManager({
+    clients,
+    nodeName,
+    nodeIP,
+    runtime,
+    machine,
+    ...(opts.nodeLabels ? { labels: opts.nodeLabels } : {}),
+    ...(opts.controlPlane ? { controlPlane: true } : {}),
+    ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    notReadyReason: () => (pleg.healthy() ? undefined : 'PLEG is not healthy'),
+    now,
+    clock,
+    ...(opts.nodeStatusUpdateFrequencyMs ? { updateFrequencyMs: opts.nodeStatusUpdateFrequencyMs } : {}),
+    log,
+  });
+  const lease = createNodeLease({
+    clients,
+    nodeName,
+    nodeUID: () => nodeUID,
+    clock,
+    now,
+    ...(opts.leaseDurationSeconds ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
+    log,
+  });
+  const pleg = createPLEG({
+    runtime,
+    onPodChanged: (uid) => podWorkers.sync(uid),
+    ...(opts.plegRelistPeriodMs ? { relistPeriodMs: opts.plegRelistPeriodMs } : {}),
+    log,
+  });
+
+  // Housekeeping (upstream HandlePodCleanups): sandboxes and containers of
+  // pods the kubelet no longer has (deleted while it was down, or never
+  // its own) are removed.
+  async function housekeeping(): Promise<void> {
+    const known = new Set<string>(podWorkers.uids());
+    for (const p of podInformer.indexer.list()) known.add(p.metadata.uid ?? '');
+    const [sandboxes, containers] = await Promise.all([runtime.listPodSandbox(), runtime.listContainers()]);
+    const orphans = new Set<string>();
+    for (const o of [...sandboxes, ...containers]) {
+      const uid = o.labels[KUBERNETES_POD_UID_LABEL];
+      if (uid && !known.has(uid)) orphans.add(uid);
+    }
+    for (const uid of orphans) {
+      log('removing the containers of a pod that is gone', { uid });
+      await runtimeManager.removePod(uid);
+    }
+  }
+
+  return {
+    nodeName,
+    podCIDR: () => node()?.spec?.podCIDR,
+    podWorkers,
+    nodeStatus,
+    lease,
+    async start() {
+      try {
+        runtimeName = (await runtime.version()).runtimeName || runtime.kind;
+      } catch (err) {
+        log.warn('container runtime not answering', { error: String(err) });
+      }
+      const registered = await nodeStatus.register();
+      nodeUID = registered.metadata.uid;
+      lease.start();
+      nodeStatus.start();
+      podInformer.on({
+        add: (pod) => podWorkers.updatePod(pod),
+        update: (_old, pod) => podWorkers.updatePod(pod),
+        delete: (pod) => podWorkers.removePod(pod),
+      });
+      await Promise.all([nodeInformer.start(), serviceInformer.start()]);
+      await podInformer.start();
+      pleg.start();
+      const every = (ms: number, fn: () => Promise<void> | void) => {
+        const t = setInterval(() => {
+          Promise.resolve()
+            .then(fn)
+            .catch((err: unknown) => log('housekeeping failed', { error: String(err) }));
+        }, ms);
+        t.unref();
+        timers.push(t);
+      };
+      every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
+      every(opts.resyncIntervalMs ?? 60_000, () => {
+        for (const pod of podInformer.indexer.list()) podWorkers.updatePod(pod);
+      });
+      log('kubelet started', { node: nodeName, runtime: runtimeName, nodeIP });
+    },
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      pleg.stop();
+      lease.stop();
+      nodeStatus.stop();
+      podWorkers.stop();
+      podInformer.stop();
+      nodeInformer.stop();
+      serviceInformer.stop();
+      await recorder.flush();
+    },
+  };
+}

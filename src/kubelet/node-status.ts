@@ -1,0 +1,322 @@
+// The kubelet's Node: registration and status, as upstream's
+// kubelet_node_status.go and pkg/kubelet/nodestatus/setters.go.
+//
+// The Node is registered with the default labels (hostname, os, arch, and
+// the role label on the server's node), then its status is recomputed every
+// 10 s (nodeStatusUpdateFrequency) and written when something changed, or at
+// least every 5 min (nodeStatusReportFrequency): with the Lease as the
+// heartbeat, an unchanged status need not be rewritten every 10 s.
+//
+// Allocatable is capacity less the default hard eviction thresholds
+// (memory.available<100Mi, nodefs.available<10%), as upstream computes it
+// with no kube/system reservations.
+
+import { readFileSync, statfsSync } from 'node:fs';
+import { availableParallelism, hostname, networkInterfaces, release, totalmem } from 'node:os';
+import { isApiError } from '../api/errors.ts';
+import { jsonEqual, rfc3339 } from '../api/meta.ts';
+import type { Node, NodeCondition, NodeStatus } from '../api/types/core-v1.ts';
+import type { Clientset } from '../client/clientset.ts';
+import type { Clock } from '../client/workqueue.ts';
+import type { Runtime } from './runtime/runtime.ts';
+
+export const KUBELET_VERSION = 'v1.32.0+skiff';
+export const CONTROL_PLANE_ROLE_LABEL = 'node-role.kubernetes.io/control-plane';
+
+/** What the machine has, read once at start (upstream cAdvisor's MachineInfo). */
+export interface MachineInfo {
+  cpu: number;
+  memoryBytes: number;
+  ephemeralStorageBytes: number;
+  machineID: string;
+  systemUUID: string;
+  bootID: string;
+  kernelVersion: string;
+  osImage: string;
+}
+
+const readTrim = (path: string): string => {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+
+export function readMachineInfo(dataDir: string): MachineInfo {
+  let ephemeralStorageBytes = 0;
+  try {
+    const fs = statfsSync(dataDir);
+    ephemeralStorageBytes = fs.bsize * fs.blocks;
+  } catch {}
+  const osRelease = readTrim('/etc/os-release');
+  return {
+    cpu: availableParallelism(),
+    memoryBytes: totalmem(),
+    ephemeralStorageBytes,
+    machineID: readTrim('/etc/machine-id'),
+    systemUUID: readTrim('/sys/class/dmi/id/product_uuid').toLowerCase(),
+    bootID: readTrim('/proc/sys/kernel/random/boot_id'),
+    kernelVersion: release(),
+    osImage: /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? 'Linux',
+  };
+}
+
+/** Go's GOARCH for this machine, as the kubernetes.io/arch label has it. */
+export const goArch = (): string =>
+  ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' })[
+    process.arch as string
+  ] ?? process.arch;
+
+/** The first non-loopback IPv4 address: the node's InternalIP unless --node-ip says otherwise. */
+export function defaultNodeIP(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export const defaultNodeName = (): string => hostname().toLowerCase();
+
+export interface NodeStatusOptions {
+  clients: Clientset;
+  nodeName: string;
+  nodeIP: string;
+  runtime: Runtime;
+  machine: MachineInfo;
+  /** Extra labels (--node-label), and the control-plane role on the server's node. */
+  labels?: Record<string, string>;
+  controlPlane?: boolean;
+  /** Overrides of capacity (hollow nodes advertise what they are told). */
+  capacity?: Record<string, string>;
+  maxPods?: number;
+  /** Health of the kubelet's own parts (PLEG): a reason to report NotReady. */
+  notReadyReason?(): string | undefined;
+  now(): Date;
+  clock: Clock;
+  updateFrequencyMs?: number;
+  reportFrequencyMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface NodeStatusManager {
+  /** Registers the Node (or adopts the one there), retrying until it succeeds. */
+  register(): Promise<Node>;
+  start(): void;
+  stop(): void;
+  /** Recomputes and, when changed or due, writes the status now. */
+  update(force?: boolean): Promise<void>;
+}
+
+const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}Ki`;
+
+export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusManager {
+  const { clients, nodeName, clock } = opts;
+  const updateEvery = opts.updateFrequencyMs ?? 10_000;
+  const reportEvery = opts.reportFrequencyMs ?? 5 * 60_000;
+  let lastReport = Number.NEGATIVE_INFINITY;
+  let lastReported: NodeStatus | undefined;
+  let timer: unknown;
+  let stopped = true;
+  let runtimeVersion = '';
+
+  const labels = (): Record<string, string> => ({
+    'beta.kubernetes.io/arch': goArch(),
+    'beta.kubernetes.io/os': 'linux',
+    'kubernetes.io/arch': goArch(),
+    'kubernetes.io/hostname': nodeName,
+    'kubernetes.io/os': 'linux',
+    ...(opts.controlPlane ? { [CONTROL_PLANE_ROLE_LABEL]: 'true' } : {}),
+    ...opts.labels,
+  });
+
+  function capacity(): { capacity: Record<string, string>; allocatable: Record<string, string> } {
+    const m = opts.machine;
+    const pods = String(opts.maxPods ?? 110);
+    const capacity: Record<string, string> = {
+      cpu: String(m.cpu),
+      'ephemeral-storage': KiB(m.ephemeralStorageBytes),
+      'hugepages-1Gi': '0',
+      'hugepages-2Mi': '0',
+      memory: KiB(m.memoryBytes),
+      pods,
+      ...opts.capacity,
+    };
+    const allocatable: Record<string, string> = {
+      cpu: String(m.cpu),
+      'ephemeral-storage': String(Math.floor(m.ephemeralStorageBytes * 0.9)),
+      'hugepages-1Gi': '0',
+      'hugepages-2Mi': '0',
+      memory: KiB(Math.max(0, m.memoryBytes - 100 * 1024 * 1024)),
+      pods,
+      ...opts.capacity,
+    };
+    return { capacity, allocatable };
+  }
+
+  async function readiness(): Promise<{ ok: boolean; reason: string; message: string }> {
+    try {
+      const v = await opts.runtime.version();
+      runtimeVersion = `${v.runtimeName}://${v.runtimeVersion}`;
+    } catch (err) {
+      return { ok: false, reason: 'KubeletNotReady', message: `container runtime is down: ${String(err)}` };
+    }
+    const why = opts.notReadyReason?.();
+    if (why) return { ok: false, reason: 'KubeletNotReady', message: why };
+    return { ok: true, reason: 'KubeletReady', message: 'kubelet is posting ready status' };
+  }
+
+  async function images(): Promise<NodeStatus['images']> {
+    // Upstream reports at most 50 images, the largest first.
+    const list = await opts.runtime.listImages().catch(() => []);
+    return list
+      .sort((a, b) => (a.size === b.size ? 0 : a.size > b.size ? -1 : 1))
+      .slice(0, 50)
+      .map((i) => ({ names: [...i.repoDigests, ...i.repoTags], sizeBytes: Number(i.size) }));
+  }
+
+  async function desiredStatus(old: NodeStatus | undefined): Promise<NodeStatus> {
+    const now = rfc3339(opts.now());
+    const ready = await readiness();
+    const condition = (type: string, ok: boolean, reason: string, message: string): NodeCondition => {
+      const before = old?.conditions?.find((c) => c.type === type);
+      const status = ok ? 'True' : 'False';
+      return {
+        type,
+        status,
+        lastHeartbeatTime: now,
+        lastTransitionTime:
+          before?.status === status && before.lastTransitionTime ? before.lastTransitionTime : now,
+        reason,
+        message,
+      };
+    };
+    const m = opts.machine;
+    return {
+      ...capacity(),
+      conditions: [
+        condition(
+          'MemoryPressure',
+          false,
+          'KubeletHasSufficientMemory',
+          'kubelet has sufficient memory available',
+        ),
+        condition('DiskPressure', false, 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+        condition('PIDPressure', false, 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+        condition('Ready', ready.ok, ready.reason, ready.message),
+      ],
+      addresses: [
+        { type: 'InternalIP', address: opts.nodeIP },
+        { type: 'Hostname', address: nodeName },
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      nodeInfo: {
+        machineID: m.machineID,
+        systemUUID: m.systemUUID,
+        bootID: m.bootID,
+        kernelVersion: m.kernelVersion,
+        osImage: m.osImage,
+        containerRuntimeVersion: runtimeVersion,
+        kubeletVersion: KUBELET_VERSION,
+        kubeProxyVersion: '',
+        operatingSystem: 'linux',
+        architecture: goArch(),
+      },
+      images: await images(),
+    };
+  }
+
+  // Conditions differ only in heartbeat: not a change worth a write.
+  const withoutHeartbeats = (s: NodeStatus | undefined) => ({
+    ...s,
+    conditions: s?.conditions?.map(({ lastHeartbeatTime: _, ...c }) => c),
+  });
+
+  async function update(force = false): Promise<void> {
+    const node = await clients.nodes.get(undefined, nodeName);
+    const status = await desiredStatus(node.status);
+    const due = clock.now() - lastReport >= reportEvery;
+    const changed = !jsonEqual(withoutHeartbeats(status), withoutHeartbeats(node.status));
+    if (!force && !due && !changed && lastReported) return;
+    await clients.nodes.patch(undefined, nodeName, 'merge', { status }, { subresource: 'status' });
+    lastReport = clock.now();
+    lastReported = status;
+  }
+
+  async function registerOnce(): Promise<Node> {
+    const node: Node = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: nodeName,
+        labels: labels(),
+        annotations: {
+          'node.alpha.kubernetes.io/ttl': '0',
+          'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+        },
+      },
+      spec: {},
+    };
+    let registered: Node;
+    try {
+      registered = await clients.nodes.create(undefined, node);
+      opts.log?.('node registered', { node: nodeName });
+    } catch (err) {
+      if (!isApiError(err, 'AlreadyExists')) throw err;
+      // A Node from an earlier run: keep it, and bring its default labels up to date
+      // (upstream reconcileExtendedResource/updateDefaultLabels).
+      registered = await clients.nodes.patch(undefined, nodeName, 'merge', {
+        metadata: { labels: labels() },
+      });
+      opts.log?.('node already registered', { node: nodeName });
+    }
+    const status = await desiredStatus(registered.status);
+    registered = await clients.nodes.patch(
+      undefined,
+      nodeName,
+      'merge',
+      { status },
+      { subresource: 'status' },
+    );
+    lastReport = clock.now();
+    lastReported = status;
+    return registered;
+  }
+
+  function loop(): void {
+    if (stopped) return;
+    update().then(
+      () => {
+        if (!stopped) timer = clock.setTimeout(loop, updateEvery);
+      },
+      (err: unknown) => {
+        opts.log?.('node status update failed', { error: String(err) });
+        if (!stopped) timer = clock.setTimeout(loop, updateEvery);
+      },
+    );
+  }
+
+  return {
+    async register() {
+      // Upstream retries registration with a backoff from 100 ms up to 7 s.
+      for (let delay = 100; ; delay = Math.min(delay * 2, 7000)) {
+        try {
+          return await registerOnce();
+        } catch (err) {
+          opts.log?.('node registration failed', { error: String(err), retryInMs: delay });
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    },
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      timer = clock.setTimeout(loop, updateEvery);
+    },
+    stop() {
+      stopped = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+    },
+    update,
+  };
+}
