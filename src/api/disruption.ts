@@ -11,6 +11,7 @@
 // pods that are not being deleted.
 
 import { type LabelSelector, selectorFromLabelSelector } from './labels.ts';
+import { isPodReady } from './pod-util.ts';
 import type { Pod } from './types/core-v1.ts';
 import type { PodDisruptionBudget } from './types/policy-v1.ts';
 
@@ -35,8 +36,7 @@ export function pdbMatches(pdb: PodDisruptionBudget, pod: Pod): boolean {
   }
 }
 
-export const isPodReady = (pod: Pod): boolean =>
-  pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+export { isPodReady };
 
 /** intstr.GetScaledValueFromIntOrPercent, rounding up as the disruption controller does. */
 function scaled(v: number | string, total: number): number {

@@ -5,19 +5,20 @@
 // pkg/controller/daemon/util/daemonset_util.go and daemon_controller.go
 // (NodeShouldRunDaemonPod); kept apart here so they are tested without a cluster.
 
-import { newRequirement, type Operator, requirementMatches, selectorFromSet } from '../api/labels.ts';
+import { isPodAvailable, isPodReady } from '../api/pod-util.ts';
+import {
+  findUntoleratedTaint,
+  requiredNodeAffinityMatches,
+  TAINT_NODE_DISK_PRESSURE,
+  TAINT_NODE_MEMORY_PRESSURE,
+  TAINT_NODE_NETWORK_UNAVAILABLE,
+  TAINT_NODE_NOT_READY,
+  TAINT_NODE_PID_PRESSURE,
+  TAINT_NODE_UNREACHABLE,
+  TAINT_NODE_UNSCHEDULABLE,
+} from '../api/scheduling.ts';
 import type { DaemonSet } from '../api/types/apps-v1.ts';
-import type {
-  Affinity,
-  Node,
-  NodeSelectorRequirement,
-  NodeSelectorTerm,
-  Pod,
-  PodSpec,
-  PodTemplateSpec,
-  Taint,
-  Toleration,
-} from '../api/types/core-v1.ts';
+import type { Affinity, Node, Pod, PodSpec, PodTemplateSpec, Toleration } from '../api/types/core-v1.ts';
 import { CONTROLLER_REVISION_HASH_LABEL_KEY } from './history.ts';
 
 /** Label on daemon pods: the DaemonSet's template generation they were made from (deprecated upstream, still set). */
@@ -25,42 +26,19 @@ export const POD_TEMPLATE_GENERATION_LABEL = 'pod-template-generation';
 /** Annotation the API server keeps on DaemonSets upstream; Skiff falls back to metadata.generation. */
 export const TEMPLATE_GENERATION_ANNOTATION = 'deprecated.daemonset.template.generation';
 
-// The node taints the node lifecycle controller and kubelet set (k8s.io/api/core/v1 well_known_taints.go).
-export const TAINT_NODE_NOT_READY = 'node.kubernetes.io/not-ready';
-export const TAINT_NODE_UNREACHABLE = 'node.kubernetes.io/unreachable';
-export const TAINT_NODE_DISK_PRESSURE = 'node.kubernetes.io/disk-pressure';
-export const TAINT_NODE_MEMORY_PRESSURE = 'node.kubernetes.io/memory-pressure';
-export const TAINT_NODE_PID_PRESSURE = 'node.kubernetes.io/pid-pressure';
-export const TAINT_NODE_UNSCHEDULABLE = 'node.kubernetes.io/unschedulable';
-export const TAINT_NODE_NETWORK_UNAVAILABLE = 'node.kubernetes.io/network-unavailable';
-
-// ---- tolerations ------------------------------------------------------------
-
-/** v1helper's Toleration.ToleratesTaint: effect, key and value (or Exists) must all match. */
-export function toleratesTaint(toleration: Toleration, taint: Taint): boolean {
-  if (toleration.effect && toleration.effect !== taint.effect) return false;
-  if (toleration.key && toleration.key !== taint.key) return false;
-  switch (toleration.operator ?? '') {
-    case '':
-    case 'Equal':
-      return (toleration.value ?? '') === (taint.value ?? '');
-    case 'Exists':
-      return true;
-    default:
-      return false;
-  }
-}
-
-/** The first taint (among those `filter` keeps) that no toleration tolerates. */
-export function findUntoleratedTaint(
-  taints: readonly Taint[] | undefined,
-  tolerations: readonly Toleration[] | undefined,
-  filter: (t: Taint) => boolean,
-): Taint | undefined {
-  return (taints ?? []).find(
-    (taint) => filter(taint) && !(tolerations ?? []).some((t) => toleratesTaint(t, taint)),
-  );
-}
+export {
+  findUntoleratedTaint,
+  nodeSelectorTermMatches,
+  requiredNodeAffinityMatches,
+  TAINT_NODE_DISK_PRESSURE,
+  TAINT_NODE_MEMORY_PRESSURE,
+  TAINT_NODE_NETWORK_UNAVAILABLE,
+  TAINT_NODE_NOT_READY,
+  TAINT_NODE_PID_PRESSURE,
+  TAINT_NODE_UNREACHABLE,
+  TAINT_NODE_UNSCHEDULABLE,
+  toleratesTaint,
+} from '../api/scheduling.ts';
 
 const exists = (key: string, effect: 'NoSchedule' | 'NoExecute'): Toleration => ({
   key,
@@ -101,60 +79,6 @@ export function daemonPodTolerations(spec: PodSpec | undefined): Toleration[] {
     else result.push(t);
   }
   return result;
-}
-
-// ---- node affinity ----------------------------------------------------------
-
-const OPERATORS: Record<string, Operator> = {
-  In: 'in',
-  NotIn: 'notin',
-  Exists: 'exists',
-  DoesNotExist: '!',
-  Gt: 'gt',
-  Lt: 'lt',
-};
-
-function requirementMatchesNode(r: NodeSelectorRequirement, labels: Record<string, string>): boolean {
-  const op = OPERATORS[r.operator ?? ''];
-  if (!op) return false;
-  try {
-    return requirementMatches(newRequirement(r.key ?? '', op, r.values ?? []), labels);
-  } catch {
-    // An invalid requirement matches nothing (nodeaffinity's lazy errors).
-    return false;
-  }
-}
-
-/** Only metadata.name is a node field selector may use, with In or NotIn. */
-function fieldMatchesNode(r: NodeSelectorRequirement, node: Node): boolean {
-  if (r.key !== 'metadata.name') return false;
-  const name = node.metadata.name ?? '';
-  if (r.operator === 'In') return (r.values ?? []).includes(name);
-  if (r.operator === 'NotIn') return !(r.values ?? []).includes(name);
-  return false;
-}
-
-/** A term matches when all its requirements do; an empty term matches nothing. */
-export function nodeSelectorTermMatches(term: NodeSelectorTerm, node: Node): boolean {
-  const exprs = term.matchExpressions ?? [];
-  const fields = term.matchFields ?? [];
-  if (exprs.length === 0 && fields.length === 0) return false;
-  const labels = node.metadata.labels ?? {};
-  return (
-    exprs.every((r) => requirementMatchesNode(r, labels)) && fields.every((r) => fieldMatchesNode(r, node))
-  );
-}
-
-/**
- * nodeaffinity.GetRequiredNodeAffinity(pod).Match(node): the pod's
- * nodeSelector, and any one term of its required node affinity.
- */
-export function requiredNodeAffinityMatches(spec: PodSpec | undefined, node: Node): boolean {
-  if (spec?.nodeSelector && !selectorFromSet(spec.nodeSelector).matches(node.metadata.labels ?? {}))
-    return false;
-  const required = spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  if (!required) return true;
-  return (required.nodeSelectorTerms ?? []).some((term) => nodeSelectorTermMatches(term, node));
 }
 
 // ---- which nodes run the daemon ---------------------------------------------
@@ -264,18 +188,7 @@ export function isPodUpdated(pod: Pod, hash: string, generation: number | undefi
   return hashMatches || templateMatches;
 }
 
-const readyCondition = (pod: Pod) => pod.status?.conditions?.find((c) => c.type === 'Ready');
-
-/** podutil.IsPodReady. */
-export const isPodReady = (pod: Pod): boolean => readyCondition(pod)?.status === 'True';
-
-/** podutil.IsPodAvailable: ready for at least minReadySeconds as of `now`. */
-export function isPodAvailable(pod: Pod, minReadySeconds: number, now: Date): boolean {
-  if (!isPodReady(pod)) return false;
-  if (!minReadySeconds) return true;
-  const since = Date.parse(readyCondition(pod)?.lastTransitionTime ?? '');
-  return !Number.isNaN(since) && since + minReadySeconds * 1000 < now.getTime();
-}
+export { isPodAvailable, isPodReady };
 
 /** podByCreationTimestampAndPhase: bound pods first, then oldest, then by name. */
 export function compareDaemonPods(a: Pod, b: Pod): number {

@@ -6,6 +6,7 @@
 
 import { isApiError } from '../api/errors.ts';
 import { selectorFromSet } from '../api/labels.ts';
+import { isPodReady, isPodTerminal, podIPs } from '../api/pod-util.ts';
 import type { Pod, Service, ServicePort } from '../api/types/core-v1.ts';
 import type { Informer } from '../client/informer.ts';
 import { NAMESPACE_INDEX } from '../client/informer-factory.ts';
@@ -34,18 +35,7 @@ export const isHeadless = (svc: Service): boolean => svc.spec?.clusterIP === CLU
 export const managesEndpointsOf = (svc: Service): boolean =>
   svc.spec?.type !== 'ExternalName' && Object.keys(svc.spec?.selector ?? {}).length > 0;
 
-export const isPodReady = (pod: Pod): boolean =>
-  pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-
-const isPodTerminal = (pod: Pod): boolean =>
-  pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-
-/** The pod's IPs: status.podIPs, or status.podIP alone when only that is set. */
-export function podIPs(pod: Pod): string[] {
-  const ips = (pod.status?.podIPs ?? []).map((p) => p.ip ?? '').filter(Boolean);
-  if (ips.length === 0 && pod.status?.podIP) ips.push(pod.status.podIP);
-  return ips;
-}
+export { isPodReady, podIPs };
 
 export const isIPv6 = (ip: string): boolean => ip.includes(':');
 

@@ -35,7 +35,7 @@
 
 import { isApiError } from '../api/errors.ts';
 import { deepCopy, rfc3339 } from '../api/meta.ts';
-import { TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE } from '../api/resources/pod-defaults.ts';
+import { TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE, toleratesTaint } from '../api/scheduling.ts';
 import type { Node, NodeCondition, Pod, Taint, Toleration } from '../api/types/core-v1.ts';
 import { NODE_INDEX } from '../client/informer-factory.ts';
 import { type ControllerFactory, keyOf } from './context.ts';
@@ -318,21 +318,6 @@ export function newNodeLifecycleController(opts: NodeLifecycleOptions = {}): Con
 export const nodeLifecycleController: ControllerFactory = newNodeLifecycleController();
 
 // ---- taint eviction -----------------------------------------------------
-
-/** Upstream's Toleration.ToleratesTaint. */
-export function toleratesTaint(toleration: Toleration, taint: Taint): boolean {
-  if (toleration.effect && toleration.effect !== taint.effect) return false;
-  if (toleration.key && toleration.key !== taint.key) return false;
-  switch (toleration.operator ?? '') {
-    case '':
-    case 'Equal':
-      return (toleration.value ?? '') === (taint.value ?? '');
-    case 'Exists':
-      return true;
-    default:
-      return false;
-  }
-}
 
 /**
  * Whether every taint is tolerated, and the tolerations that do it (the first

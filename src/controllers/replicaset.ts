@@ -25,6 +25,7 @@ import {
   selectorFromSet,
 } from '../api/labels.ts';
 import { deepCopy, jsonEqual, type KubeObject, type OwnerReference, rfc3339 } from '../api/meta.ts';
+import { isPodActive, isPodAvailable, isPodReady, readyCondition } from '../api/pod-util.ts';
 import type { ReplicaSet, ReplicaSetCondition, ReplicaSetStatus } from '../api/types/apps-v1.ts';
 import type { Pod, PodTemplateSpec } from '../api/types/core-v1.ts';
 import type { ResourceClient } from '../client/client.ts';
@@ -84,20 +85,7 @@ export const replicaSetController: ControllerFactory = (ctx) => replicaSetLikeCo
 // ---- pod helpers (upstream's pkg/api/v1/pod and controller_utils.go) ----
 
 /** Not finished and not being deleted: the pods that count towards `replicas` (IsPodActive). */
-export const isPodActive = (pod: Pod): boolean =>
-  pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed' && !pod.metadata.deletionTimestamp;
-
-const readyCondition = (pod: Pod) => pod.status?.conditions?.find((c) => c.type === 'Ready');
-
-export const isPodReady = (pod: Pod): boolean => readyCondition(pod)?.status === 'True';
-
-/** Ready for at least minReadySeconds, as of `now` (podutil.IsPodAvailable). */
-export function isPodAvailable(pod: Pod, minReadySeconds: number, now: Date): boolean {
-  if (!isPodReady(pod)) return false;
-  if (minReadySeconds === 0) return true;
-  const since = Date.parse(readyCondition(pod)?.lastTransitionTime ?? '');
-  return !Number.isNaN(since) && since + minReadySeconds * 1000 < now.getTime();
-}
+export { isPodActive, isPodAvailable, isPodReady };
 
 // ---- which pods to delete first (controller_utils.go ActivePodsWithRanks) ----
 

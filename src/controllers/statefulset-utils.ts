@@ -6,6 +6,7 @@
 
 import { type LabelSelector, type Selector, selectorFromLabelSelector } from '../api/labels.ts';
 import { deepCopy, type OwnerReference } from '../api/meta.ts';
+import { isPodAvailable, isPodReady } from '../api/pod-util.ts';
 import type { ControllerRevision, StatefulSet, StatefulSetStatus } from '../api/types/apps-v1.ts';
 import type { PersistentVolumeClaim, Pod, PodTemplateSpec, Volume } from '../api/types/core-v1.ts';
 import { CONTROLLER_REVISION_HASH_LABEL_KEY, newControllerRevision, templatePatch } from './history.ts';
@@ -147,9 +148,7 @@ export function updateIdentity(set: StatefulSet, pod: Pod): void {
 
 // ---- pod state --------------------------------------------------------------------
 
-const readyCondition = (pod: Pod) => pod.status?.conditions?.find((c) => c.type === 'Ready');
-
-export const isPodReady = (pod: Pod): boolean => readyCondition(pod)?.status === 'True';
+export { isPodReady };
 
 export const isRunningAndReady = (pod: Pod): boolean => pod.status?.phase === 'Running' && isPodReady(pod);
 
@@ -158,10 +157,7 @@ export const isRunningAndReady = (pod: Pod): boolean => pod.status?.phase === 'R
  * the Ready condition's lastTransitionTime, against the injected clock).
  */
 export function isRunningAndAvailable(pod: Pod, minReadySeconds: number, now: Date): boolean {
-  if (!isRunningAndReady(pod)) return false;
-  if (minReadySeconds <= 0) return true;
-  const since = Date.parse(readyCondition(pod)?.lastTransitionTime ?? '');
-  return Number.isFinite(since) && since + minReadySeconds * 1000 < now.getTime();
+  return pod.status?.phase === 'Running' && isPodAvailable(pod, minReadySeconds, now);
 }
 
 /**

@@ -1,6 +1,11 @@
 // The small default plugins: PrioritySort, NodeName, NodeUnschedulable,
 // TaintToleration and NodeAffinity (pkg/scheduler/framework/plugins/...).
 
+import {
+  nodeSelectorTermsMatch as anyTermMatches,
+  nodeSelectorTermMatches as termMatches,
+  tolerationsTolerateTaint as toleratedBy,
+} from '../../api/scheduling.ts';
 import type { Pod, PreferredSchedulingTerm, Taint } from '../../api/types/core-v1.ts';
 import {
   type ClusterEventWithHint,
@@ -20,7 +25,7 @@ import {
   unresolvable,
 } from '../framework.ts';
 import type { NodeInfo } from '../nodeinfo.ts';
-import { anyTermMatches, defaultNormalize, taintString, termMatches, toleratedBy } from './helpers.ts';
+import { defaultNormalize, taintString } from './helpers.ts';
 
 const priorityOf = (q: QueuedPodInfo) => q.info.pod.spec?.priority ?? 0;
 

@@ -11,6 +11,7 @@
 // any (derived from the Services and controllers selecting the pod).
 
 import { type LabelSelector, type Selector, selectorFromLabelSelector } from '../../api/labels.ts';
+import { findUntoleratedTaint } from '../../api/scheduling.ts';
 import type { Pod, TopologySpreadConstraint } from '../../api/types/core-v1.ts';
 import {
   type ClusterEventWithHint,
@@ -84,16 +85,12 @@ const hasAllKeys = (node: NodeInfo, cs: Constraint[]) =>
 function nodeIncluded(pod: Pod, node: NodeInfo, c: Constraint): boolean {
   if (c.honorNodeAffinity && nodeAffinity.filter(new CycleState(), pod, node).code !== 0) return false;
   if (c.honorTaints) {
-    for (const t of node.node.spec?.taints ?? []) {
-      if (t.effect !== 'NoSchedule' && t.effect !== 'NoExecute') continue;
-      const ok = (pod.spec?.tolerations ?? []).some(
-        (tol) =>
-          (!tol.key || tol.key === t.key) &&
-          (!tol.effect || tol.effect === t.effect) &&
-          (tol.operator === 'Exists' || (tol.value ?? '') === (t.value ?? '')),
-      );
-      if (!ok) return false;
-    }
+    const intolerable = findUntoleratedTaint(
+      node.node.spec?.taints,
+      pod.spec?.tolerations,
+      (t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute',
+    );
+    if (intolerable) return false;
   }
   return true;
 }
