@@ -18,6 +18,8 @@
 //     Otherwise SIGTERM ends it at once with exit code 143, as a process
 //     that does not handle the signal would.
 //   - Images are "pulled" instantly; the image id is a digest of the name.
+//     A pull from a registry under the reserved `.invalid` domain (RFC 2606),
+//     e.g. `registry.invalid/app:1`, fails, for tests of ErrImagePull.
 //   - ExecSync follows the same rules (output is empty). Streaming (exec,
 //     attach, port-forward) has nothing to connect to and is refused.
 //
@@ -25,6 +27,7 @@
 // without waiting.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { Clock } from '../../../client/workqueue.ts';
 import { realClock } from '../../../client/workqueue.ts';
 import {
@@ -50,6 +53,8 @@ export interface HollowRuntimeOptions {
   now?: () => Date;
   /** Timers for `sleep` and for the SIGKILL after a stop timeout. */
   clock?: Clock;
+  /** Images present from the start (like a node's preloaded images). */
+  images?: string[];
 }
 
 /** Used when the node has no podCIDR yet (no IPAM controller): containerd's default CNI range. */
@@ -101,6 +106,8 @@ interface ContainerRecord {
   exitCode: number;
   reason: string;
   behaviour: HollowBehaviour;
+  /** The sandbox's log directory: logPath is relative to it. */
+  logDirectory: string;
   /** The pending self-exit or SIGKILL timer. */
   timer?: unknown;
   killAt?: number;
@@ -136,6 +143,7 @@ export class HollowRuntime implements Runtime {
     this.#podCIDR = opts.podCIDR ?? (() => undefined);
     this.#now = opts.now ?? (() => new Date());
     this.#clock = opts.clock ?? realClock;
+    for (const image of opts.images ?? []) this.#store(normalizeImage(image));
   }
 
   #nanos(): bigint {
@@ -253,6 +261,7 @@ export class HollowRuntime implements Runtime {
       exitCode: 0,
       reason: '',
       behaviour: hollowBehaviour([...(config.command ?? []), ...(config.args ?? [])]),
+      logDirectory: s.config.logDirectory ?? '',
       exited: [],
     });
     return id;
@@ -353,7 +362,7 @@ export class HollowRuntime implements Runtime {
       reason: c.reason,
       message: '',
       mounts: structuredClone(c.config.mounts ?? []),
-      logPath: c.config.logPath ?? '',
+      logPath: c.config.logPath ? join(c.logDirectory, c.config.logPath) : '',
     };
   }
 
@@ -382,6 +391,17 @@ export class HollowRuntime implements Runtime {
 
   async pullImage(image: ImageSpec): Promise<string> {
     const name = normalizeImage(image.image);
+    const host = name.split('/')[0] ?? '';
+    if (/\.invalid(:\d+)?$/.test(host)) {
+      throw new RuntimeError(
+        'Unknown',
+        `PullImage "${image.image}": failed to resolve reference "${name}": ${host}: no such host`,
+      );
+    }
+    return this.#store(name);
+  }
+
+  #store(name: string): string {
     const id = imageId(name);
     const existing = this.#images.get(id);
     if (existing) {
