@@ -12,11 +12,13 @@ log() { echo "skiff setup: $*" >&2; }
 DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl)
 # The node agent's runtime (containerd, runc, CNI plugins, iptables for
 # hostPorts, ip for routes) and what images/build.sh packs into the offline
-# images (busybox-static, redis-server; gcc and static libc for pause).
+# images (busybox-static, redis-server; gcc and static libc for pause); a
+# registry with basic auth on loopback for the image pull tests.
 # file:package, for packages whose files are not all commands on PATH.
 DEBIAN_FILES=(/usr/bin/containerd:containerd /usr/sbin/runc:runc /usr/lib/cni/bridge:containernetworking-plugins
   /usr/sbin/iptables:iptables /usr/sbin/ip:iproute2 /bin/busybox:busybox-static /usr/bin/redis-server:redis-server
-  /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev)
+  /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+  /usr/bin/docker-registry:docker-registry /usr/bin/htpasswd:apache2-utils)
 missing=()
 for pair in "${DEBIAN_NEEDS[@]}"; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
@@ -30,9 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   log "installing Debian packages: ${missing[*]}"
-  # The etcd-server, containerd and redis-server packages enable system
-  # services; policy-rc.d keeps them from starting here (tests start their
-  # own etcd and containerd, and nothing needs a system redis).
+  # The etcd-server, containerd, redis-server and docker-registry packages
+  # enable system services; policy-rc.d keeps them from starting here (tests
+  # start their own).
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "${missing[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi

@@ -279,3 +279,36 @@ export async function unmountUnder(dir: string): Promise<void> {
     await run('umount', ['-l', p]).catch(() => undefined);
   }
 }
+
+export interface RegistryHostOptions {
+  /** Where to reach the registry, e.g. `http://127.0.0.1:5000` (plain HTTP) or `https://mirror.example:443`. */
+  endpoint: string;
+  /** Skip TLS verification (self-signed registries). */
+  skipVerify?: boolean;
+}
+
+/**
+ * Tells containerd how to reach a registry, in its hosts.toml format
+ * (containerd docs/hosts.md), which the CRI plugin reads from config_path for
+ * every pull: a plain-HTTP registry on loopback, a mirror, a self-signed one.
+ * `host` is the name images use, `host:port` when there is a port.
+ */
+export async function writeRegistryHost(
+  registryConfigDir: string,
+  host: string,
+  opts: RegistryHostOptions,
+): Promise<string> {
+  const dir = join(registryConfigDir, host);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'hosts.toml');
+  await writeFile(
+    file,
+    `# Written by Skiff (src/agent/containerd.ts).
+server = ${toml(opts.endpoint)}
+
+[host.${toml(opts.endpoint)}]
+  capabilities = ["pull", "resolve"]
+${opts.skipVerify ? '  skip_verify = true\n' : ''}`,
+  );
+  return file;
+}

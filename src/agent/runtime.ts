@@ -55,8 +55,14 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
     ...(log ? { log } : {}),
   });
-  await seedBuiltImages(opts.dataDir, log);
-  await importImageDir(containerd.endpoint, imagesDir(opts.dataDir), log);
+  try {
+    await seedBuiltImages(opts.dataDir, log);
+    await importImageDir(containerd.endpoint, imagesDir(opts.dataDir), log);
+  } catch (err) {
+    // A node without its pause image cannot run a pod: fail the start, and leave no containerd behind.
+    await containerd.stop();
+    throw err;
+  }
   const runtime = criRuntime(containerd.endpoint);
   const paths = containerdPaths(opts.dataDir);
   let podCIDR: string | undefined;

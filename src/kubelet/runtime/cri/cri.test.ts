@@ -6,10 +6,15 @@
 // images).
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { unmountUnder } from '../../../agent/containerd.ts';
+import { promisify } from 'node:util';
+import { containerdPaths, unmountUnder, writeRegistryHost } from '../../../agent/containerd.ts';
+import { CRI_NAMESPACE, imagesDir, importImage } from '../../../agent/images.ts';
 import { type NodeRuntime, startNodeRuntime } from '../../../agent/runtime.ts';
 import { deleteBridge, routeTo } from '../../../network/cni.ts';
 import { runtimeContract } from '../runtime.case.ts';
@@ -102,6 +107,114 @@ describe('cri runtime on containerd', () => {
       assert.ok(!/\bvia\b|\bdev\b/.test(route), `${unrouted} must not be routed anywhere (${route})`);
       assert.match(route, /unreachable|No route to host/i);
     }
+  });
+});
+
+// Real pulls: Debian's docker-registry on loopback, behind basic auth, as
+// upstream's e2e tests pull private images with imagePullSecrets. The image
+// is pushed there with ctr from the node's own busybox, so nothing is fetched
+// from outside.
+describe('cri image pulls from a registry with basic auth', () => {
+  const run = promisify(execFile);
+  let rt: CriRuntime;
+  let registry: ChildProcess | undefined;
+  let registryDir: string;
+  let image: string;
+  const user = 'skiff';
+  const password = 'pull-secret';
+
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(port));
+      });
+    });
+
+  before(async () => {
+    rt = (await setupOnce()).runtime;
+    registryDir = await mkdtemp('/tmp/skiff-registry-');
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    await run('htpasswd', ['-Bbc', join(registryDir, 'htpasswd'), user, password]);
+    await writeFile(
+      join(registryDir, 'config.yml'),
+      [
+        'version: 0.1',
+        'log: { level: error }',
+        `storage: { filesystem: { rootdirectory: ${join(registryDir, 'data')} } }`,
+        `http: { addr: "${host}" }`,
+        `auth: { htpasswd: { realm: skiff-test, path: ${join(registryDir, 'htpasswd')} } }`,
+        '',
+      ].join('\n'),
+    );
+    registry = spawn('docker-registry', ['serve', join(registryDir, 'config.yml')], { stdio: 'ignore' });
+    for (let i = 0; ; i++) {
+      const res = await fetch(`http://${host}/v2/`).catch(() => undefined);
+      if (res?.status === 401) break;
+      if (i > 300) assert.fail('docker-registry did not come up');
+      await delay(100);
+    }
+    // The registry is plain HTTP: say so in containerd's hosts.toml, as a node's registry config would.
+    await writeRegistryHost(containerdPaths(dataDir).registryConfigDir, host, { endpoint: `http://${host}` });
+
+    image = `${host}/skiff/busybox:pulled`;
+    const ctr = (...args: string[]) =>
+      run('ctr', ['--address', node!.containerd.address, '--namespace', CRI_NAMESPACE, 'images', ...args]);
+    await ctr('tag', 'docker.io/library/busybox:latest', image);
+    await ctr('push', '--plain-http', '--user', `${user}:${password}`, image);
+    await ctr('rm', image);
+  });
+
+  after(async () => {
+    // By name only (not CRI RemoveImage, which would take busybox's tag with it).
+    if (image) {
+      await run('ctr', [
+        '--address',
+        node!.containerd.address,
+        '-n',
+        CRI_NAMESPACE,
+        'images',
+        'rm',
+        image,
+      ]).catch(() => undefined);
+    }
+    registry?.kill('SIGTERM');
+    if (registryDir) await rm(registryDir, { recursive: true, force: true });
+  });
+
+  it('refuses a pull without credentials or with wrong ones', async () => {
+    assert.equal(await rt.imageStatus({ image }), undefined, 'not present before the pull');
+    await assert.rejects(rt.pullImage({ image }), /401|unauthori[sz]ed|authoriz/i);
+    await assert.rejects(
+      rt.pullImage({ image }, { username: user, password: 'wrong' }),
+      /401|unauthori[sz]ed|authoriz/i,
+    );
+    assert.equal(await rt.imageStatus({ image }), undefined, 'still absent');
+  });
+
+  it('pulls with the registry credentials; RemoveImage by that tag removes the image under all its names', async () => {
+    const ref = await rt.pullImage({ image }, { username: user, password });
+    const status = await rt.imageStatus({ image });
+    assert.ok(status, 'present after the pull');
+    assert.ok(status.repoTags.includes(image), status.repoTags.join(', '));
+    assert.ok(
+      status.repoDigests.some((d) => d.startsWith(`${image.split(':pulled')[0]}@sha256:`)),
+      status.repoDigests.join(', '),
+    );
+    assert.ok(ref === status.id || status.repoDigests.includes(ref), `imageRef ${ref}`);
+    assert.equal(status.id, (await rt.imageStatus({ image: 'busybox' }))?.id, 'same image as the one pushed');
+
+    // Removing an image by one tag removes it under all its names (api.proto),
+    // busybox's included, since it is the same image.
+    await rt.removeImage({ image });
+    assert.equal(await rt.imageStatus({ image }), undefined, 'removed');
+    assert.equal(await rt.imageStatus({ image: 'busybox' }), undefined, 'removed under its other tag too');
+    // RemoveImage is idempotent (api.proto).
+    await rt.removeImage({ image });
+    // The airgap tarball brings busybox back, as an agent restart would.
+    await importImage(node!.containerd.endpoint, join(imagesDir(dataDir), 'busybox.tar'));
+    assert.ok(await rt.imageStatus({ image: 'busybox' }), 'busybox re-imported');
   });
 });
 
