@@ -56,12 +56,13 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * The .proto sits next to this module in src/. tsc does not copy it into
- * dist/, so the built code reads it from the source tree it was built from.
+ * dist/, so the built module (dist/kubelet/runtime/cri/cri.js, as deep under
+ * the repository as this file) reads it from the source tree.
  */
 function protoPath(): string {
   const here = fileURLToPath(new URL('./api.proto', import.meta.url));
   if (existsSync(here)) return here;
-  return here.replace(/\/dist\/kubelet\//, '/src/kubelet/');
+  return fileURLToPath(new URL('../../../../src/kubelet/runtime/cri/api.proto', import.meta.url));
 }
 
 let loaded: grpc.GrpcObject | undefined;
