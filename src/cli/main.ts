@@ -34,6 +34,13 @@ const commands: Record<string, Command> = {
       return runImages(args);
     },
   },
+  agent: {
+    summary: 'Run a node agent that joins a cluster (the kubelet)',
+    async run(args) {
+      const { runAgent } = await import('./agent.ts');
+      return runAgent(args);
+    },
+  },
   help: {
     summary: 'Show this help',
     async run() {

@@ -20,6 +20,9 @@ Flags:
   --service-cidr CIDR         ClusterIP range (default 10.43.0.0/16)
   --cluster-cidr CIDR         pod network range (default 10.42.0.0/16)
   --disable-agent             do not run a node agent in this process
+  --runtime cri|hollow        the agent's container runtime: containerd (default),
+                              or hollow (no containers, for tests and scale)
+  --hollow-nodes N            the agent runs N hollow nodes (hollow-0 ...) instead
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -34,9 +37,13 @@ export async function runServer(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
       'disable-agent': { type: 'boolean', default: false },
+      runtime: { type: 'string', default: 'cri' },
+      'hollow-nodes': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
+    // --no-disable-agent undoes an earlier --disable-agent (tests that want the agent).
+    allowNegative: true,
   });
   if (values.help) {
     console.log(serverUsage);
@@ -45,6 +52,16 @@ export async function runServer(args: string[]): Promise<number> {
   const port = Number(values['https-listen-port']);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`skiff server: invalid --https-listen-port ${values['https-listen-port']}`);
+    return 2;
+  }
+  const hollowNodes = values['hollow-nodes'] ? Number(values['hollow-nodes']) : undefined;
+  if (hollowNodes !== undefined && !(Number.isInteger(hollowNodes) && hollowNodes > 0)) {
+    console.error(`skiff server: invalid --hollow-nodes ${values['hollow-nodes']}`);
+    return 2;
+  }
+  const agentRuntime = hollowNodes ? 'hollow' : values.runtime;
+  if (agentRuntime !== 'cri' && agentRuntime !== 'hollow') {
+    console.error(`skiff server: --runtime must be cri or hollow, not ${values.runtime}`);
     return 2;
   }
   const dataDir =
@@ -64,13 +81,12 @@ export async function runServer(args: string[]): Promise<number> {
       serviceCIDR: values['service-cidr']!,
       clusterCIDR: values['cluster-cidr']!,
       disableAgent: values['disable-agent']!,
+      agentRuntime,
+      ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },
     log,
   );
-  if (!values['disable-agent']) {
-    log.warn('the node agent is not part of this build yet; running the control plane only');
-  }
   console.error(
     `\nSkiff is running. Point kubectl at it:\n\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get namespaces\n`,
   );

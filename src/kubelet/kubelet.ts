@@ -71,6 +71,12 @@ export interface KubeletOptions {
   nodeStatusUpdateFrequencyMs?: number;
   readiness?: ContainerReadiness;
   hooks?: RuntimeManagerHooks;
+  /**
+   * Called when the Node gets (or changes) its podCIDR, as upstream's kubelet
+   * passes it to the runtime (UpdateRuntimeConfig): the agent writes the CNI
+   * config then.
+   */
+  onPodCIDR?(podCIDR: string): void | Promise<void>;
 }
 
 export interface Kubelet {
@@ -313,6 +319,17 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         update: (_old, pod) => podWorkers.updatePod(pod),
         delete: (pod) => podWorkers.removePod(pod),
       });
+      let podCIDR: string | undefined;
+      const podCIDRChanged = (n: Node) => {
+        const cidr = n.spec?.podCIDR;
+        if (!cidr || cidr === podCIDR) return;
+        podCIDR = cidr;
+        log('node podCIDR', { podCIDR: cidr });
+        Promise.resolve(opts.onPodCIDR?.(cidr)).catch((err: unknown) =>
+          log.error('podCIDR not applied', { podCIDR: cidr, error: String(err) }),
+        );
+      };
+      nodeInformer.on({ add: podCIDRChanged, update: (_old, n) => podCIDRChanged(n) });
       await Promise.all([nodeInformer.start(), serviceInformer.start()]);
       await podInformer.start();
       pleg.start();

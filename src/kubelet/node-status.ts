@@ -161,6 +161,32 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
     } catch (err) {
       return { ok: false, reason: 'KubeletNotReady', message: `container runtime is down: ${String(err)}` };
     }
+    // A CRI runtime also reports its own conditions: RuntimeReady and
+    // NetworkReady must both hold (upstream runtimeErrors / networkErrors).
+    const withStatus = opts.runtime as Runtime & {
+      status?: () => Promise<{ type: string; status: boolean; reason: string; message: string }[]>;
+    };
+    if (typeof withStatus.status === 'function') {
+      try {
+        const conditions = await withStatus.status();
+        for (const [type, what] of [
+          ['RuntimeReady', 'container runtime not ready'],
+          ['NetworkReady', 'container runtime network not ready'],
+        ] as const) {
+          const c = conditions.find((x) => x.type === type);
+          if (!c?.status) {
+            const detail = c ? ` reason:${c.reason} message:${c.message}` : '';
+            return { ok: false, reason: 'KubeletNotReady', message: `${what}: ${type}=false${detail}` };
+          }
+        }
+      } catch (err) {
+        return {
+          ok: false,
+          reason: 'KubeletNotReady',
+          message: `container runtime status check failed: ${String(err)}`,
+        };
+      }
+    }
     const why = opts.notReadyReason?.();
     if (why) return { ok: false, reason: 'KubeletNotReady', message: why };
     return { ok: true, reason: 'KubeletReady', message: 'kubelet is posting ready status' };

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { type RunningAgent, type RuntimeKind, startAgent } from '../agent/agent.ts';
 import { ApiError } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
@@ -38,6 +39,10 @@ export interface ServerConfig {
   controllers?: boolean;
   /** Run the scheduler in this process (default true). */
   scheduler?: boolean;
+  /** The in-process agent's container runtime (default cri). */
+  agentRuntime?: RuntimeKind;
+  /** Run this many hollow nodes in the in-process agent instead of one real node. */
+  hollowNodes?: number;
 }
 
 export interface RunningServer {
@@ -132,6 +137,18 @@ export async function startServer(
   const kubeconfig = join(config.dataDir, 'kubeconfig.yaml');
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
   log('apiserver listening', { url, kubeconfig });
+  // Agents on other machines authenticate with this client certificate
+  // (`skiff agent --kubeconfig`), until join tokens exist.
+  const agentCert = ensureLeaf(ca, tlsDir, 'client-agent', {
+    commonName: 'system:skiff-agent',
+    organizations: ['system:nodes'],
+    usage: 'client',
+  });
+  writeFileSync(
+    join(config.dataDir, 'agent-kubeconfig.yaml'),
+    kubeconfigYaml(url, ca.cert, agentCert.cert, agentCert.key),
+    { mode: 0o600 },
+  );
 
   // Controllers act through the API like any client, over the in-process
   // transport: the handler chain without a socket.
@@ -159,6 +176,36 @@ export async function startServer(
     });
   }
 
+  // The server's own node, unless --disable-agent. Its kubelet talks to the
+  // API in process, as the node user upstream's kubelets are.
+  let agent: RunningAgent | undefined;
+  if (!config.disableAgent) {
+    const agentLog = createLog({ component: 'agent' });
+    try {
+      agent = await startAgent({
+        clients: createClientset(
+          createInProcessTransport(api, {
+            name: `system:node:${host.toLowerCase()}`,
+            groups: ['system:nodes', 'system:authenticated'],
+          }),
+        ),
+        dataDir: config.dataDir,
+        runtime: config.agentRuntime ?? 'cri',
+        controlPlane: true,
+        clusterCIDR: config.clusterCIDR,
+        serviceCIDR: config.serviceCIDR,
+        ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
+        log: agentLog,
+      });
+    } catch (err) {
+      // The control plane stays up: a machine without containerd can still serve the API.
+      agentLog.error('the node agent did not start; running the control plane only', {
+        error: String((err as Error)?.message ?? err),
+        hint: 'use --runtime hollow for a node without containers, or --disable-agent',
+      });
+    }
+  }
+
   return {
     url,
     kubeconfig,
@@ -166,6 +213,7 @@ export async function startServer(
     store,
     https,
     async stop() {
+      await agent?.stop();
       await scheduler?.stop();
       await manager?.stop();
       compactor.stop();

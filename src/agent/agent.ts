@@ -1,0 +1,169 @@
+// The node agent: everything a node runs, assembled. Today that is the
+// kubelet on a container runtime; kube-proxy, the pod network's routes, DNS
+// and ingress join here as they land.
+//
+// The agent reaches the cluster only through a Clientset, so the same code
+// runs inside `skiff server` (in-process transport) and on another machine
+// (`skiff agent`, HTTPS with a client certificate; see clientsFromKubeconfig).
+//
+// Runtimes:
+//   cri     containerd through CRI, started and configured by the agent
+//           (src/agent/runtime.ts), with the pod network written once the
+//           Node has its podCIDR;
+//   hollow  no containers at all (src/kubelet/runtime/hollow), for scale
+//           tests and machines without containerd. `hollowNodes: N` runs N
+//           such nodes, hollow-0 ... hollow-(N-1), in one process, like
+//           kubemark's hollow nodes.
+
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { type Clientset, createClientset } from '../client/clientset.ts';
+import { createHttpTransport } from '../client/http-transport.ts';
+import { createKubelet, type Kubelet } from '../kubelet/kubelet.ts';
+import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/node-status.ts';
+import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
+import type { Runtime } from '../kubelet/runtime/runtime.ts';
+import { createLog, type Log } from '../util/log.ts';
+
+export type RuntimeKind = 'cri' | 'hollow';
+
+export interface AgentOptions {
+  clients: Clientset;
+  dataDir: string;
+  runtime: RuntimeKind;
+  /** Defaults to this machine's hostname, lower-cased (as upstream's kubelet). */
+  nodeName?: string;
+  nodeIP?: string;
+  nodeLabels?: Record<string, string>;
+  /** The server's own node: labelled node-role.kubernetes.io/control-plane. */
+  controlPlane?: boolean;
+  clusterCIDR?: string;
+  serviceCIDR?: string;
+  /** --container-runtime-endpoint: use this containerd instead of starting one. */
+  containerRuntimeEndpoint?: string;
+  /** With the hollow runtime: run this many nodes (hollow-0 ...) instead of one named after the host. */
+  hollowNodes?: number;
+  log?: Log;
+}
+
+export interface RunningAgent {
+  kubelets: Kubelet[];
+  stop(): Promise<void>;
+}
+
+/** What a hollow node says it is: a modest machine, whatever this one is. */
+const hollowMachine = (name: string): MachineInfo => ({
+  cpu: 4,
+  memoryBytes: 16 * 1024 ** 3,
+  ephemeralStorageBytes: 100 * 1024 ** 3,
+  machineID: name,
+  systemUUID: name,
+  bootID: name,
+  kernelVersion: 'hollow',
+  osImage: 'Skiff hollow node',
+});
+
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? createLog({ component: 'agent' });
+  const stops: (() => Promise<void>)[] = [];
+  const kubelets: Kubelet[] = [];
+
+  if (opts.runtime === 'hollow') {
+    const names = opts.hollowNodes
+      ? Array.from({ length: opts.hollowNodes }, (_, i) => `hollow-${i}`)
+      : [opts.nodeName ?? defaultNodeName()];
+    for (const name of names) {
+      let kubelet: Kubelet | undefined;
+      const runtime = new HollowRuntime({ podCIDR: () => kubelet?.podCIDR() });
+      kubelet = createKubelet({
+        clients: opts.clients,
+        runtime,
+        nodeName: name,
+        ...(opts.hollowNodes ? { machine: hollowMachine(name) } : {}),
+        ...(opts.nodeIP ? { nodeIP: opts.nodeIP } : {}),
+        dataDir: opts.dataDir,
+        ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
+        ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+        log: log.with({ component: 'kubelet', node: name }),
+      });
+      await kubelet.start();
+      kubelets.push(kubelet);
+      const k = kubelet;
+      stops.push(async () => {
+        await k.stop();
+        await runtime.close();
+      });
+    }
+  } else {
+    // Loaded only when used: it brings gRPC and containerd management.
+    const { startNodeRuntime } = await import('./runtime.ts');
+    const node = await startNodeRuntime({
+      dataDir: opts.dataDir,
+      clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
+      serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
+      ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
+      log,
+    });
+    const runtime: Runtime = node.runtime;
+    const name = opts.nodeName ?? defaultNodeName();
+    const kubelet = createKubelet({
+      clients: opts.clients,
+      runtime,
+      nodeName: name,
+      nodeIP: opts.nodeIP ?? defaultNodeIP(),
+      dataDir: opts.dataDir,
+      ...(opts.controlPlane ? { controlPlane: true } : {}),
+      ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+      onPodCIDR: (cidr) => node.setPodCIDR(cidr),
+      log: log.with({ component: 'kubelet', node: name }),
+    });
+    await kubelet.start();
+    kubelets.push(kubelet);
+    // Containers outlive the agent: stopping it stops containerd's client, not the pods.
+    stops.push(async () => {
+      await kubelet.stop();
+      await node.stop();
+    });
+  }
+  log('agent started', { runtime: opts.runtime, nodes: kubelets.map((k) => k.nodeName) });
+  return {
+    kubelets,
+    async stop() {
+      await Promise.all(stops.map((s) => s()));
+    },
+  };
+}
+
+/**
+ * A Clientset over HTTPS from a kubeconfig: its current context's server, CA
+ * and client certificate (inline *-data or file paths). `server` overrides
+ * the kubeconfig's address (`skiff agent --server`).
+ */
+export function clientsFromKubeconfig(path: string, server?: string): Clientset & { close(): void } {
+  const doc = parseYaml(readFileSync(path, 'utf8')) as {
+    'current-context'?: string;
+    contexts?: { name: string; context: { cluster: string; user: string } }[];
+    clusters?: { name: string; cluster: Record<string, string> }[];
+    users?: { name: string; user: Record<string, string> }[];
+  };
+  const context =
+    doc.contexts?.find((c) => c.name === doc['current-context'])?.context ?? doc.contexts?.[0]?.context;
+  const cluster =
+    doc.clusters?.find((c) => c.name === context?.cluster)?.cluster ?? doc.clusters?.[0]?.cluster ?? {};
+  const user = doc.users?.find((u) => u.name === context?.user)?.user ?? doc.users?.[0]?.user ?? {};
+  const material = (data: string | undefined, file: string | undefined) =>
+    data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined;
+  const ca = material(cluster['certificate-authority-data'], cluster['certificate-authority']);
+  const cert = material(user['client-certificate-data'], user['client-certificate']);
+  const key = material(user['client-key-data'], user['client-key']);
+  const url = server ?? cluster.server;
+  if (!url) throw new Error(`${path}: no server address`);
+  const transport = createHttpTransport({
+    server: url,
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    userAgent: 'skiff-agent/v0',
+  });
+  return Object.assign(createClientset(transport), { close: () => transport.close() });
+}

@@ -1,0 +1,112 @@
+// `skiff agent [flags]`: runs a node agent (the kubelet, and later the proxy,
+// network and DNS) that joins a cluster, until SIGINT or SIGTERM.
+
+import { parseArgs } from 'node:util';
+import { clientsFromKubeconfig, type RuntimeKind, startAgent } from '../agent/agent.ts';
+import { createLog } from '../util/log.ts';
+
+export const agentUsage = `Usage: skiff agent --server URL --kubeconfig FILE [flags]
+
+Joins this machine to a cluster as a node: registers the Node, keeps its
+Lease, and runs the pods the scheduler binds to it.
+
+Authentication: the agent uses a client certificate issued by the server's
+CA. \`skiff server\` writes one, in a kubeconfig, to
+<server-data-dir>/agent-kubeconfig.yaml (user system:skiff-agent, group
+system:nodes); copy that file to the node and pass it with --kubeconfig.
+Join tokens (--token) are not implemented yet.
+
+Flags:
+  --server URL                      the API server (default: the kubeconfig's)
+  --kubeconfig FILE                 credentials (a client certificate and the CA)
+  --data-dir DIR                    the agent's state (default /var/lib/skiff as root, ~/.skiff otherwise)
+  --node-name NAME                  the Node's name (default: the hostname, lower-cased)
+  --node-ip IP                      the Node's InternalIP (default: the first non-loopback IPv4)
+  --node-label KEY=VALUE            an extra Node label (repeatable)
+  --runtime cri|hollow              containers through containerd (default), or none at all
+  --container-runtime-endpoint URL  use this containerd instead of starting one (cri)
+  --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
+  --cluster-cidr CIDR               the cluster's pod range (default 10.42.0.0/16)
+  --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
+`;
+
+export async function runAgent(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      server: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      token: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'node-name': { type: 'string' },
+      'node-ip': { type: 'string' },
+      'node-label': { type: 'string', multiple: true },
+      runtime: { type: 'string', default: 'cri' },
+      'container-runtime-endpoint': { type: 'string' },
+      'hollow-nodes': { type: 'string' },
+      'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
+      'service-cidr': { type: 'string', default: '10.43.0.0/16' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(agentUsage);
+    return 0;
+  }
+  if (values.token) {
+    console.error(
+      'skiff agent: join tokens are not implemented yet; use --kubeconfig <server-data-dir>/agent-kubeconfig.yaml',
+    );
+    return 2;
+  }
+  if (!values.kubeconfig) {
+    console.error(`skiff agent: --kubeconfig is required\n\n${agentUsage}`);
+    return 2;
+  }
+  const hollowNodes = values['hollow-nodes'] ? Number(values['hollow-nodes']) : undefined;
+  const runtime = (hollowNodes ? 'hollow' : values.runtime) as RuntimeKind;
+  if (runtime !== 'cri' && runtime !== 'hollow') {
+    console.error(`skiff agent: --runtime must be cri or hollow, not ${values.runtime}`);
+    return 2;
+  }
+  if (hollowNodes !== undefined && !(Number.isInteger(hollowNodes) && hollowNodes > 0)) {
+    console.error(`skiff agent: invalid --hollow-nodes ${values['hollow-nodes']}`);
+    return 2;
+  }
+  const nodeLabels: Record<string, string> = {};
+  for (const l of values['node-label'] ?? []) {
+    const i = l.indexOf('=');
+    nodeLabels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  const dataDir =
+    values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
+  const log = createLog({ component: 'agent' });
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled rejection', { error: String(reason), stack: (reason as Error | undefined)?.stack });
+  });
+  const clients = clientsFromKubeconfig(values.kubeconfig, values.server);
+  const agent = await startAgent({
+    clients,
+    dataDir,
+    runtime,
+    ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+    ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
+    ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
+    ...(values['container-runtime-endpoint']
+      ? { containerRuntimeEndpoint: values['container-runtime-endpoint'] }
+      : {}),
+    ...(hollowNodes ? { hollowNodes } : {}),
+    clusterCIDR: values['cluster-cidr']!,
+    serviceCIDR: values['service-cidr']!,
+    log,
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  log('shutting down');
+  await agent.stop();
+  clients.close();
+  return 0;
+}
