@@ -12,13 +12,21 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { containerdPaths, unmountUnder, writeRegistryHost } from '../../../agent/containerd.ts';
+import {
+  containerdPaths,
+  startContainerd,
+  unmountUnder,
+  writeRegistryHost,
+} from '../../../agent/containerd.ts';
 import { CRI_NAMESPACE, imagesDir, importImage } from '../../../agent/images.ts';
 import { type NodeRuntime, startNodeRuntime } from '../../../agent/runtime.ts';
 import { deleteBridge, routeTo } from '../../../network/cni.ts';
 import { runtimeContract } from '../runtime.case.ts';
 import type { CriRuntime } from './cri.ts';
+
+const run = promisify(execFile);
 
 // A podCIDR inside the default cluster CIDR that no real node is given
 // first (the node IPAM allocator hands out 10.42.0.0/24 upward), on a bridge
@@ -83,6 +91,35 @@ describe('cri runtime on containerd', () => {
     assert.ok(await rt.imageStatus({ image: 'redis:latest' }));
   });
 
+  it('uses an existing containerd with --container-runtime-endpoint, and skiff images import FILE imports into it', async () => {
+    const existing = await startContainerd({ dataDir, containerRuntimeEndpoint: node!.containerd.endpoint });
+    assert.equal(existing.process, undefined, 'starts no containerd of its own');
+    await existing.stop(); // a no-op: the containerd is not ours to stop
+    assert.equal((await rt.version()).runtimeName, 'containerd');
+
+    await run('ctr', [
+      '--address',
+      existing.address,
+      '-n',
+      CRI_NAMESPACE,
+      'images',
+      'rm',
+      'localhost/skiff/pause:3.10',
+    ]);
+    assert.equal(await rt.imageStatus({ image: 'localhost/skiff/pause:3.10' }), undefined);
+    const main = fileURLToPath(new URL('../../../cli/main.ts', import.meta.url));
+    const { stdout } = await run(process.execPath, [
+      main,
+      'images',
+      'import',
+      join(imagesDir(dataDir), 'pause.tar'),
+      '--container-runtime-endpoint',
+      existing.endpoint,
+    ]);
+    assert.equal(stdout.trim(), 'imported localhost/skiff/pause:3.10');
+    assert.ok(await rt.imageStatus({ image: 'localhost/skiff/pause:3.10' }));
+  });
+
   it('reports NetworkReady only once the node has its podCIDR', async () => {
     const ready = async () => Object.fromEntries((await rt.status()).map((c) => [c.type, c.status]));
     assert.deepEqual(await ready(), { RuntimeReady: true, NetworkReady: false });
@@ -115,7 +152,6 @@ describe('cri runtime on containerd', () => {
 // is pushed there with ctr from the node's own busybox, so nothing is fetched
 // from outside.
 describe('cri image pulls from a registry with basic auth', () => {
-  const run = promisify(execFile);
   let rt: CriRuntime;
   let registry: ChildProcess | undefined;
   let registryDir: string;
