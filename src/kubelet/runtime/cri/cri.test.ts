@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,9 +24,18 @@ import { CRI_NAMESPACE, imagesDir, importImage } from '../../../agent/images.ts'
 import { type NodeRuntime, startNodeRuntime } from '../../../agent/runtime.ts';
 import { deleteBridge, routeTo } from '../../../network/cni.ts';
 import { runtimeContract } from '../runtime.case.ts';
+import type { PodSandboxConfig } from '../runtime.ts';
 import type { CriRuntime } from './cri.ts';
 
 const run = promisify(execFile);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 
 // A podCIDR inside the default cluster CIDR that no real node is given
 // first (the node IPAM allocator hands out 10.42.0.0/24 upward), on a bridge
@@ -151,6 +160,74 @@ describe('cri runtime on containerd', () => {
 // upstream's e2e tests pull private images with imagePullSecrets. The image
 // is pushed there with ctr from the node's own busybox, so nothing is fetched
 // from outside.
+describe('cri pod network', () => {
+  let rt: CriRuntime;
+  const sandboxes: string[] = [];
+  before(async () => {
+    rt = (await setupOnce()).runtime;
+  });
+  after(async () => {
+    for (const id of sandboxes) {
+      await rt.stopPodSandbox(id).catch(() => undefined);
+      await rt.removePodSandbox(id).catch(() => undefined);
+    }
+  });
+
+  /** The first line a TCP server at host:port sends (only ever this machine's own addresses). */
+  const readLine = (host: string, port: number) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = connect({ host, port, timeout: 5_000 });
+      let data = '';
+      sock.on('data', (d) => {
+        data += d.toString();
+      });
+      sock.on('end', () => resolve(data.trim()));
+      sock.on('timeout', () => sock.destroy(new Error(`timed out reading ${host}:${port}`)));
+      sock.on('error', reject);
+    });
+
+  it('serves a container port on the pod IP, and on the node through a hostPort (portmap)', async () => {
+    const hostPort = await freePort();
+    const config: PodSandboxConfig = {
+      metadata: { name: 'web', uid: 'web-uid', namespace: 'cri-test', attempt: 0 },
+      hostname: 'web',
+      portMappings: [{ protocol: 'TCP', containerPort: 8080, hostPort }],
+      linux: {},
+    };
+    const id = await rt.runPodSandbox(config);
+    sandboxes.push(id);
+    const container = await rt.createContainer(
+      id,
+      {
+        metadata: { name: 'web', attempt: 0 },
+        image: { image: 'busybox' },
+        command: ['sh', '-c', 'while true; do echo "hello from $(hostname)" | nc -l -p 8080; done'],
+      },
+      config,
+    );
+    await rt.startContainer(container);
+    const podIP = (await rt.podSandboxStatus(id)).network?.ip ?? '';
+    // The node's own address (as a NodePort or hostPort client on the node would use), not the bridge's.
+    const nodeIP = (await run('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout
+      .split('\n')
+      .filter((line) => !line.includes(BRIDGE))
+      .map((line) => line.match(/\binet (\S+)\//)?.[1])
+      .find(Boolean);
+    assert.ok(nodeIP, 'the node has an address');
+    for (const [host, port] of [
+      [podIP, 8080],
+      [nodeIP, hostPort],
+    ] as const) {
+      let line = '';
+      for (let i = 0; i < 100 && line !== 'hello from web'; i++) {
+        line = await readLine(host, port).catch(() => '');
+        if (line !== 'hello from web') await delay(100);
+      }
+      assert.equal(line, 'hello from web', `${host}:${port}`);
+    }
+  });
+});
+
 describe('cri image pulls from a registry with basic auth', () => {
   let rt: CriRuntime;
   let registry: ChildProcess | undefined;
@@ -158,14 +235,6 @@ describe('cri image pulls from a registry with basic auth', () => {
   let image: string;
   const user = 'skiff';
   const password = 'pull-secret';
-
-  const freePort = () =>
-    new Promise<number>((resolve) => {
-      const srv = createServer().listen(0, '127.0.0.1', () => {
-        const port = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(port));
-      });
-    });
 
   before(async () => {
     rt = (await setupOnce()).runtime;
