@@ -28,6 +28,15 @@ export class SchedulerCache implements Snapshot {
   readonly #nodes = new Map<string, NodeInfo>();
   /** Nodes in a stable order, for round-robin sampling (rebuilt lazily). */
   #list: NodeInfo[] | undefined;
+  /**
+   * The nodes InterPodAffinity scans every cycle, kept (like upstream's
+   * snapshot lists havePodsWithAffinityNodeInfoList) rather than filtered
+   * out of every node twice a cycle: at 5,000 nodes that filtering was a
+   * tenth of the scheduler's time. Rebuilt lazily after a pod with such
+   * terms comes or goes, or the node list changes.
+   */
+  #withAffinity: NodeInfo[] | undefined;
+  #withRequiredAntiAffinity: NodeInfo[] | undefined;
   /** Where each known pod is: bound (from the API) or assumed. */
   readonly #podNode = new Map<string, string>();
   readonly #assumed = new Map<string, Assumed>();
@@ -49,11 +58,25 @@ export class SchedulerCache implements Snapshot {
   }
 
   havePodsWithAffinity(): NodeInfo[] {
-    return this.nodes().filter((n) => n.podsWithAffinity.size > 0);
+    this.#withAffinity ??= this.nodes().filter((n) => n.podsWithAffinity.size > 0);
+    return this.#withAffinity;
   }
 
   havePodsWithRequiredAntiAffinity(): NodeInfo[] {
-    return this.nodes().filter((n) => n.podsWithRequiredAntiAffinity.size > 0);
+    this.#withRequiredAntiAffinity ??= this.nodes().filter((n) => n.podsWithRequiredAntiAffinity.size > 0);
+    return this.#withRequiredAntiAffinity;
+  }
+
+  #nodeListChanged(): void {
+    this.#list = undefined;
+    this.#withAffinity = undefined;
+    this.#withRequiredAntiAffinity = undefined;
+  }
+
+  /** A pod entered or left a node: forget the affinity lists it may change. */
+  #podChanged(info: PodInfo | undefined): void {
+    if (info?.hasAffinity) this.#withAffinity = undefined;
+    if (info?.hasRequiredAntiAffinity) this.#withRequiredAntiAffinity = undefined;
   }
 
   // --- nodes ------------------------------------------------------------------
@@ -65,11 +88,11 @@ export class SchedulerCache implements Snapshot {
       info.setNode(node);
       if (info.ghost) {
         info.ghost = false;
-        this.#list = undefined;
+        this.#nodeListChanged();
       }
     } else {
       this.#nodes.set(name, new NodeInfo(node));
-      this.#list = undefined;
+      this.#nodeListChanged();
     }
   }
 
@@ -80,7 +103,7 @@ export class SchedulerCache implements Snapshot {
     if (!info) return;
     if (info.pods.size > 0) info.ghost = true;
     else this.#nodes.delete(name);
-    this.#list = undefined;
+    this.#nodeListChanged();
   }
 
   get nodeCount(): number {
@@ -154,6 +177,9 @@ export class SchedulerCache implements Snapshot {
 
   #place(key: string, nodeName: string, info: PodInfo): void {
     const prev = this.#podNode.get(key);
+    // The pod's earlier version, wherever it was, leaves; the new one arrives.
+    if (prev !== undefined) this.#podChanged(this.#nodes.get(prev)?.pods.get(key));
+    this.#podChanged(info);
     if (prev !== undefined && prev !== nodeName) this.#nodes.get(prev)?.removePod(key);
     this.#podNode.set(key, nodeName);
     // A pod bound to a node the cache does not know (yet): remember where it
@@ -172,6 +198,7 @@ export class SchedulerCache implements Snapshot {
     if (nodeName === undefined) return;
     this.#podNode.delete(key);
     const node = this.#nodes.get(nodeName);
+    this.#podChanged(node?.pods.get(key));
     node?.removePod(key);
     if (node?.ghost && node.pods.size === 0) this.#nodes.delete(nodeName);
   }

@@ -23,6 +23,15 @@ export const MAX_BACKOFF_MS = 10_000;
 /** upstream's podMaxInUnschedulablePodsDuration */
 export const MAX_UNSCHEDULABLE_MS = 5 * 60 * 1000;
 const UNSCHEDULABLE_FLUSH_INTERVAL_MS = 30_000;
+/**
+ * The scheduling loop shares the event loop with the API server when it runs
+ * inside `skiff server`. While the active queue is full, pop() resolves at
+ * once and cycle follows cycle as one chain of promises, which never lets the
+ * event loop reach sockets and timers: in bench/scheduler an anti-affinity
+ * backlog held GET /version for 100+ ms. So pop() waits for the next turn of
+ * the event loop once the loop has run this long without one.
+ */
+export const YIELD_AFTER_MS = 10;
 
 export interface QueueOptions {
   /** The queue-sort plugin's ordering. */
@@ -63,6 +72,8 @@ export class SchedulingQueue {
   #schedulingCycle = 0;
   #moveRequestCycle = -1;
   #waiters: ((q: QueuedPodInfo | undefined) => void)[] = [];
+  /** When pop() last let the event loop turn (performance.now(): CPU time, not the injected clock). */
+  #lastYield = performance.now();
   #backoffTimer: unknown;
   #flushTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -155,11 +166,18 @@ export class SchedulingQueue {
   }
 
   /** Waits for the next pod to schedule; undefined once closed. */
-  pop(): Promise<QueuedPodInfo | undefined> {
+  async pop(): Promise<QueuedPodInfo | undefined> {
+    if (this.#active.size > 0 && performance.now() - this.#lastYield >= YIELD_AFTER_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      this.#lastYield = performance.now();
+    }
     const q = this.#active.pop();
-    if (q) return Promise.resolve(this.#start(q));
-    if (this.#closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (q) return this.#start(q);
+    if (this.#closed) return undefined;
+    return new Promise((resolve) => {
+      this.#lastYield = performance.now();
+      this.#waiters.push(resolve);
+    });
   }
 
   #start(q: QueuedPodInfo): QueuedPodInfo {

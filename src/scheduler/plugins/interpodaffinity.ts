@@ -51,15 +51,40 @@ interface FilterState {
 
 const bump = (m: Map<string, number>, key: string, by = 1) => m.set(key, (m.get(key) ?? 0) + by);
 
+/**
+ * Parsed terms by pod object. Every cycle reads the existing pods' terms
+ * (their required anti-affinity against the incoming pod, their affinity for
+ * scoring); upstream parses them once, into the PodInfo, when a pod enters
+ * the cache. Parsing them again per cycle was most of InterPodAffinity's
+ * time. Pods from the informer are replaced, never mutated, on update, so
+ * the object itself is a safe key.
+ */
+type TermKind = 'requiredAffinity' | 'requiredAntiAffinity' | 'preferredAffinity' | 'preferredAntiAffinity';
+const parsedTerms = new WeakMap<Pod, Partial<Record<TermKind, AffinityTerm[]>>>();
+
+function memoized(pod: Pod, kind: TermKind, parse: () => AffinityTerm[]): AffinityTerm[] {
+  let terms = parsedTerms.get(pod);
+  if (!terms) {
+    terms = {};
+    parsedTerms.set(pod, terms);
+  }
+  terms[kind] ??= parse();
+  return terms[kind];
+}
+
 const requiredTerms = (pod: Pod, kind: 'podAffinity' | 'podAntiAffinity'): AffinityTerm[] =>
-  (pod.spec?.affinity?.[kind]?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t) =>
-    parseTerm(pod, t),
+  memoized(pod, kind === 'podAffinity' ? 'requiredAffinity' : 'requiredAntiAffinity', () =>
+    (pod.spec?.affinity?.[kind]?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((t) =>
+      parseTerm(pod, t),
+    ),
   );
 
 const preferredTerms = (pod: Pod, kind: 'podAffinity' | 'podAntiAffinity'): AffinityTerm[] =>
-  (pod.spec?.affinity?.[kind]?.preferredDuringSchedulingIgnoredDuringExecution ?? [])
-    .filter((w) => w.podAffinityTerm)
-    .map((w) => parseTerm(pod, w.podAffinityTerm!, w.weight ?? 0));
+  memoized(pod, kind === 'podAffinity' ? 'preferredAffinity' : 'preferredAntiAffinity', () =>
+    (pod.spec?.affinity?.[kind]?.preferredDuringSchedulingIgnoredDuringExecution ?? [])
+      .filter((w) => w.podAffinityTerm)
+      .map((w) => parseTerm(pod, w.podAffinityTerm!, w.weight ?? 0)),
+  );
 
 export function interPodAffinity(
   nsLabels: NamespaceLabels = () => undefined,
@@ -97,6 +122,7 @@ export function interPodAffinity(
       }
       if (affinity.length || antiAffinity.length) {
         for (const node of snapshot.nodes()) {
+          if (node.pods.size === 0) continue;
           const labels = node.node.metadata.labels ?? {};
           for (const { pod: existing } of node.pods.values()) {
             if (affinity.length && affinity.every((t) => termMatchesPod(t, existing, nsLabels))) {
@@ -125,9 +151,11 @@ export function interPodAffinity(
       const s = state.read<FilterState>(PRE_FILTER);
       if (!s) return SUCCESS;
       const labels = node.node.metadata.labels ?? {};
-      for (const [k, v] of Object.entries(labels)) {
-        if ((s.existingAntiAffinityCounts.get(pairKey(k, v)) ?? 0) > 0)
-          return unschedulable(ERR_EXISTING_ANTI_AFFINITY);
+      if (s.existingAntiAffinityCounts.size > 0) {
+        for (const [k, v] of Object.entries(labels)) {
+          if ((s.existingAntiAffinityCounts.get(pairKey(k, v)) ?? 0) > 0)
+            return unschedulable(ERR_EXISTING_ANTI_AFFINITY);
+        }
       }
       for (const t of s.antiAffinity) {
         const v = labels[t.topologyKey];

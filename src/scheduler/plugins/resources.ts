@@ -38,8 +38,30 @@ function fitState(state: CycleState, pod: Pod): FitState {
   return s;
 }
 
+/**
+ * Whether `req` fits on `node`, without building reasons: the filter runs
+ * for hundreds of nodes per pod and almost all of them fit, so the common
+ * case allocates nothing (allocating reasons for every node was the
+ * scheduler's single hottest function at 5,000 nodes).
+ */
+function fits(req: Resources, node: NodeInfo): boolean {
+  if (node.pods.size + 1 > node.allowedPodNumber) return false;
+  const free = node.allocatable;
+  const used = node.requested;
+  if (req.milliCPU > 0 && req.milliCPU > free.milliCPU - used.milliCPU) return false;
+  if (req.memory > 0 && req.memory > free.memory - used.memory) return false;
+  if (req.ephemeralStorage > 0 && req.ephemeralStorage > free.ephemeralStorage - used.ephemeralStorage)
+    return false;
+  if (req.scalar.size === 0) return true;
+  for (const [name, q] of req.scalar) {
+    if (q > 0 && q > (free.scalar.get(name) ?? 0) - (used.scalar.get(name) ?? 0)) return false;
+  }
+  return true;
+}
+
 /** Everything about `node` that would not fit `req`, in upstream's words. */
 export function insufficientResources(req: Resources, node: NodeInfo): string[] {
+  if (fits(req, node)) return [];
   const reasons: string[] = [];
   if (node.pods.size + 1 > node.allowedPodNumber) reasons.push('Too many pods');
   if (req.milliCPU > 0 && req.milliCPU > node.allocatable.milliCPU - node.requested.milliCPU) {
@@ -86,8 +108,9 @@ export const nodeResourcesFit: PreFilterPlugin & FilterPlugin & ScorePlugin & En
     return { status: SUCCESS };
   },
   filter(state, pod, node) {
-    const reasons = insufficientResources(fitState(state, pod).requests, node);
-    return reasons.length ? unschedulable(...reasons) : SUCCESS;
+    const { requests } = fitState(state, pod);
+    if (fits(requests, node)) return SUCCESS;
+    return unschedulable(...insufficientResources(requests, node));
   },
   // LeastAllocated over cpu and memory, weight 1 each (upstream's default strategy).
   score(state, pod, node) {
