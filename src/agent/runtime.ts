@@ -11,9 +11,21 @@ import { promisify } from 'node:util';
 import { type CriRuntime, criRuntime } from '../kubelet/runtime/cri/cri.ts';
 import { ensureSafetyRoutes, writePodNetworkConfig } from '../network/cni.ts';
 import type { Log } from '../util/log.ts';
-import { type Containerd, containerdPaths, startContainerd } from './containerd.ts';
+import { type Containerd, containerdPaths, startContainerd, writeRegistryHost } from './containerd.ts';
 import { BUILT_IMAGES_DIR, imagesDir, importImageDir } from './images.ts';
 import { ensurePackages, NODE_PACKAGES, type NodePackage } from './packages.ts';
+
+/** The registries upstream manifests pull from, which an offline node must never try to reach. */
+export const PUBLIC_REGISTRIES = [
+  'docker.io',
+  'registry.k8s.io',
+  'k8s.gcr.io',
+  'gcr.io',
+  'quay.io',
+  'ghcr.io',
+];
+/** Nothing listens on port 1 of loopback: a pull is refused on the spot. */
+export const OFFLINE_ENDPOINT = 'http://127.0.0.1:1';
 
 /** What images/build.sh needs to build Skiff's own images. */
 const IMAGE_BUILD_PACKAGES: NodePackage[] = [
@@ -33,6 +45,14 @@ export interface NodeRuntimeOptions {
   containerRuntimeEndpoint?: string;
   /** The pod bridge's name (default skiff0). */
   bridge?: string;
+  /**
+   * Offline node (default true): pulls from the public registries upstream
+   * examples name go to a closed port on loopback, so they fail at once
+   * instead of reaching out of the machine. The node runs what was imported
+   * from the airgap images, and pulls from registries named explicitly (a
+   * local one, say) still work. false lets containerd reach the public registries.
+   */
+  offline?: boolean;
   log?: Log;
 }
 
@@ -50,6 +70,13 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   const ownContainerd = !opts.containerRuntimeEndpoint;
   if (ownContainerd) await ensurePackages({ packages: NODE_PACKAGES, ...(log ? { log } : {}) });
   await ensureSafetyRoutes([opts.clusterCIDR, opts.serviceCIDR]);
+  if (ownContainerd && (opts.offline ?? true)) {
+    for (const host of PUBLIC_REGISTRIES) {
+      await writeRegistryHost(containerdPaths(opts.dataDir).registryConfigDir, host, {
+        endpoint: OFFLINE_ENDPOINT,
+      });
+    }
+  }
   const containerd = await startContainerd({
     dataDir: opts.dataDir,
     ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),

@@ -129,6 +129,16 @@ describe('cri runtime on containerd', () => {
     assert.ok(await rt.imageStatus({ image: 'localhost/skiff/pause:3.10' }));
   });
 
+  it('keeps pulls from public registries on the machine when offline', async () => {
+    const started = Date.now();
+    await assert.rejects(rt.pullImage({ image: 'skiff-never/absent:1' }), (err: Error) => {
+      // docker.io's pull went to the closed loopback port, not out to the internet.
+      assert.match(err.message, /127\.0\.0\.1:1\b/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 30_000, 'failed promptly');
+  });
+
   it('reports NetworkReady only once the node has its podCIDR', async () => {
     const ready = async () => Object.fromEntries((await rt.status()).map((c) => [c.type, c.status]));
     assert.deepEqual(await ready(), { RuntimeReady: true, NetworkReady: false });
