@@ -434,3 +434,89 @@ describe('kubelet: restarts', () => {
     });
   });
 });
+
+describe('kubelet: images, deadlines, sidecars, service links', () => {
+  it('reports ErrImagePull, then ImagePullBackOff, for an image it cannot pull', async () => {
+    await t.pod('unpullable', { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] });
+    // The first failure is ErrImagePull; the syncs that follow within the
+    // backoff report ImagePullBackOff (often at once, as upstream's do).
+    await t.until('ImagePullBackOff', async () => {
+      const w = (await containerStatus('unpullable'))?.state?.waiting;
+      return w?.reason === 'ImagePullBackOff';
+    });
+    const events = await t.clients.events.list('default', {
+      fieldSelector: 'involvedObject.name=unpullable',
+    });
+    const failed = events.items
+      .filter((e) => e.reason === 'Failed' && e.type === 'Warning')
+      .map((e) => e.message);
+    assert.ok(failed.includes('Error: ErrImagePull'), failed.join('; '));
+    assert.ok(
+      failed.some((m) => m?.startsWith('Failed to pull image "registry.invalid/app:1"')),
+      failed.join('; '),
+    );
+    assert.equal((await t.getPod('unpullable'))?.status?.phase, 'Pending');
+  });
+
+  it('fails a pod past its activeDeadlineSeconds (DeadlineExceeded)', async () => {
+    await t.pod('deadline', { activeDeadlineSeconds: 60, containers: [{ name: 'app', image: 'busybox' }] });
+    await t.until('deadline Running', async () => (await phase('deadline')()) === 'Running');
+    await t.advance(60_000, 10_000);
+    const pod = await t.until('deadline Failed', async () => {
+      const p = await t.getPod('deadline');
+      return p?.status?.phase === 'Failed' ? p : undefined;
+    });
+    assert.equal(pod.status?.reason, 'DeadlineExceeded');
+    assert.equal(pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 143);
+  });
+
+  it('starts a sidecar (restartable init container) and keeps it running beside the app', async () => {
+    await t.pod('sidecar', {
+      initContainers: [{ name: 'proxy', image: 'busybox', restartPolicy: 'Always' }],
+      containers: [{ name: 'app', image: 'busybox' }],
+    });
+    const pod = await t.until('sidecar Ready', async () => {
+      const p = await t.getPod('sidecar');
+      return cond(p, 'Ready') === 'True' ? p : undefined;
+    });
+    assert.ok(pod.status?.initContainerStatuses?.[0]?.state?.running);
+    assert.equal(pod.status?.initContainerStatuses?.[0]?.ready, true);
+    assert.ok(pod.status?.containerStatuses?.[0]?.state?.running);
+  });
+
+  it("gives containers their namespace's service variables (docker links), unless enableServiceLinks is false", async () => {
+    const svc = await t.clients.services.create('default', {
+      metadata: { name: 'redis-primary' },
+      spec: { ports: [{ name: 'redis', port: 6379, protocol: 'TCP' }] },
+    });
+    const ip = svc.spec?.clusterIP;
+    const envOf = (pod: string) =>
+      Object.fromEntries(
+        (created.find((c) => c.labels?.['io.kubernetes.pod.name'] === pod)?.envs ?? []).map((e) => [
+          e.key,
+          e.value,
+        ]),
+      );
+    // The kubelet learns of services through its informer: wait until a new pod sees this one.
+    let probes = 0;
+    await t.until('the kubelet knows the service', async () => {
+      const name = `probe-${probes++}`;
+      await t.pod(name, {});
+      await t.until(`${name} Running`, async () => (await phase(name)()) === 'Running');
+      return envOf(name).REDIS_PRIMARY_SERVICE_HOST === ip;
+    });
+    await t.pod('linked', { containers: [{ name: 'app', image: 'busybox' }] });
+    await t.pod('unlinked', { enableServiceLinks: false, containers: [{ name: 'app', image: 'busybox' }] });
+    await t.until(
+      'both Running',
+      async () => (await phase('linked')()) === 'Running' && (await phase('unlinked')()) === 'Running',
+    );
+    const linked = envOf('linked');
+    assert.equal(linked.REDIS_PRIMARY_SERVICE_HOST, ip);
+    assert.equal(linked.REDIS_PRIMARY_SERVICE_PORT, '6379');
+    assert.equal(linked.REDIS_PRIMARY_SERVICE_PORT_REDIS, '6379');
+    assert.equal(linked.REDIS_PRIMARY_PORT, `tcp://${ip}:6379`);
+    assert.equal(linked.REDIS_PRIMARY_PORT_6379_TCP_ADDR, ip);
+    assert.equal(envOf('unlinked').REDIS_PRIMARY_SERVICE_HOST, undefined);
+  });
+});

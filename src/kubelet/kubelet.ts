@@ -15,6 +15,7 @@
 // containers count as ready and have no volumes.
 
 import { isApiError } from '../api/errors.ts';
+import { jsonEqual } from '../api/meta.ts';
 import type { Node, Pod, Service } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { createEventRecorder } from '../client/events.ts';
@@ -38,6 +39,18 @@ import { type ContainerReadiness, generateAPIPodStatus } from './pod-status.ts';
 import { createPodWorkers, type PodWorkers } from './pod-workers.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { createStatusManager } from './status-manager.ts';
+
+/** Whether an update to a pod is more than a status change (upstream podsDifferSemantically). */
+export function podsDifferSemantically(a: Pod, b: Pod): boolean {
+  const m = (p: Pod) => ({
+    labels: p.metadata.labels,
+    annotations: p.metadata.annotations,
+    deletionTimestamp: p.metadata.deletionTimestamp,
+    deletionGracePeriodSeconds: p.metadata.deletionGracePeriodSeconds,
+    spec: p.spec,
+  });
+  return !jsonEqual(m(a), m(b));
+}
 
 export interface KubeletOptions {
   clients: Clientset;
@@ -316,7 +329,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       nodeStatus.start();
       podInformer.on({
         add: (pod) => podWorkers.updatePod(pod),
-        update: (_old, pod) => podWorkers.updatePod(pod),
+        update: (old, pod) => {
+          // As upstream's pod config (checkAndUpdatePod): a change to the status
+          // alone, mostly the kubelet's own writes, is no reason to sync, unless
+          // readiness gates make Ready depend on conditions others write.
+          if (podsDifferSemantically(old, pod) || pod.spec?.readinessGates?.length) podWorkers.updatePod(pod);
+        },
         delete: (pod) => podWorkers.removePod(pod),
       });
       let podCIDR: string | undefined;

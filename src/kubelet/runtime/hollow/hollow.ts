@@ -329,7 +329,8 @@ export class HollowRuntime implements Runtime {
       id: c.id,
       podSandboxId: c.podSandboxId,
       metadata: { ...c.config.metadata },
-      image: { image: c.config.image.image },
+      // As containerd, the image by its full reference (busybox → docker.io/library/busybox:latest).
+      image: { image: normalizeImage(c.config.image.image) },
       imageRef: c.imageRef,
       state: c.state,
       createdAt: c.createdAt,
