@@ -76,6 +76,25 @@ describe('kubelet: node', () => {
     });
     assert.ok(Date.parse(renewed.spec?.renewTime ?? '') - Date.parse(first.spec?.renewTime ?? '') >= 10_000);
   });
+  it('rewrites the Node status only when it changes, or every 5 minutes (the Lease is the heartbeat)', async () => {
+    const before = await t.clients.nodes.get(undefined, TEST_NODE);
+    await t.advance(20_000, 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const quiet = await t.clients.nodes.get(undefined, TEST_NODE);
+    assert.equal(
+      quiet.metadata.resourceVersion,
+      before.metadata.resourceVersion,
+      'unchanged status not rewritten',
+    );
+    await t.advance(300_000, 10_000);
+    const reported = await t.until('a status report after 5 minutes', async () => {
+      const n = await t.clients.nodes.get(undefined, TEST_NODE);
+      return n.metadata.resourceVersion !== before.metadata.resourceVersion ? n : undefined;
+    });
+    const ready = (n: typeof before) => n.status?.conditions?.find((c) => c.type === 'Ready');
+    assert.notEqual(ready(reported)?.lastHeartbeatTime, ready(before)?.lastHeartbeatTime);
+    assert.equal(ready(reported)?.lastTransitionTime, ready(before)?.lastTransitionTime);
+  });
 });
 
 describe('kubelet: pods', () => {

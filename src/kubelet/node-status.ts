@@ -218,6 +218,7 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
       };
     };
     const m = opts.machine;
+    const imageList = await images();
     return {
       ...capacity(),
       conditions: [
@@ -248,7 +249,9 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
         operatingSystem: 'linux',
         architecture: goArch(),
       },
-      images: await images(),
+      // Omitted when empty, as the API server stores it (omitempty): an empty
+      // list would read as a change at every update.
+      ...(imageList?.length ? { images: imageList } : {}),
     };
   }
 
