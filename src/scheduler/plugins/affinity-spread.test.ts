@@ -191,6 +191,35 @@ describe('PodTopologySpread', () => {
     assert.deepEqual(filterAll(podTopologySpread, snap, relaxed), { a: 'ok' });
   });
 
+  it('counts each constraint with its own selector, even when two share a topology key', () => {
+    // Counting by key=value alone would add web and front pods together:
+    // 2 in each zone, no skew. Each constraint counted by itself (upstream's
+    // TpValueToMatchNum) sees 2 against 0 in one zone or the other.
+    const snap = snapshot(
+      [zoned('a', 'z1'), zoned('b', 'z2')],
+      [
+        on('w1', 'a', { app: 'web' }),
+        on('w2', 'a', { app: 'web' }),
+        on('f1', 'b', { tier: 'front' }),
+        on('f2', 'b', { tier: 'front' }),
+      ],
+    );
+    const pod = makePod(
+      'both',
+      {
+        topologySpreadConstraints: [
+          spread(1),
+          spread(1, { labelSelector: { matchLabels: { tier: 'front' } } }),
+        ],
+      },
+      { app: 'web', tier: 'front' },
+    );
+    assert.deepEqual(filterAll(podTopologySpread, snap, pod), {
+      a: ERR_CONSTRAINTS_NOT_MATCH,
+      b: ERR_CONSTRAINTS_NOT_MATCH,
+    });
+  });
+
   it('ScheduleAnyway scores emptier domains higher', () => {
     const snap = snapshot(
       [zoned('a', 'z1'), zoned('b', 'z2')],

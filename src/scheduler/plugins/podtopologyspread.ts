@@ -78,12 +78,32 @@ function constraintsOf(pod: Pod, when: 'DoNotSchedule' | 'ScheduleAnyway'): Cons
     });
 }
 
-const hasAllKeys = (node: NodeInfo, cs: Constraint[]) =>
-  cs.every((c) => node.node.metadata.labels?.[c.topologyKey] !== undefined);
+function hasAllKeys(node: NodeInfo, cs: Constraint[]): boolean {
+  const labels = node.node.metadata.labels;
+  if (!labels) return false;
+  for (const c of cs) if (labels[c.topologyKey] === undefined) return false;
+  return true;
+}
 
-/** Whether the node counts as a domain member for `c`, per nodeAffinityPolicy / nodeTaintsPolicy. */
-function nodeIncluded(pod: Pod, node: NodeInfo, c: Constraint): boolean {
-  if (c.honorNodeAffinity && nodeAffinity.filter(new CycleState(), pod, node).code !== 0) return false;
+/** Whether the pod has a nodeSelector or required node affinity: only then can nodeAffinityPolicy exclude a node. */
+const hasRequiredNodeAffinity = (pod: Pod): boolean =>
+  !!pod.spec?.nodeSelector ||
+  !!pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms
+    ?.length;
+
+/**
+ * Whether the node counts as a domain member for `c`, per nodeAffinityPolicy /
+ * nodeTaintsPolicy. PreFilter asks this for every node, so a pod without node
+ * affinity skips running NodeAffinity's filter (and a CycleState) per node.
+ */
+function nodeIncluded(pod: Pod, node: NodeInfo, c: Constraint, requiredNodeAffinity: boolean): boolean {
+  if (
+    c.honorNodeAffinity &&
+    requiredNodeAffinity &&
+    nodeAffinity.filter(new CycleState(), pod, node).code !== 0
+  ) {
+    return false;
+  }
   if (c.honorTaints) {
     const intolerable = findUntoleratedTaint(
       node.node.spec?.taints,
@@ -96,21 +116,28 @@ function nodeIncluded(pod: Pod, node: NodeInfo, c: Constraint): boolean {
 }
 
 function countMatching(pod: Pod, node: NodeInfo, selector: Selector): number {
+  const namespace = pod.metadata.namespace ?? '';
   let n = 0;
-  for (const { pod: p } of node.pods.values()) {
-    if (p.metadata.namespace !== pod.metadata.namespace || p.metadata.deletionTimestamp) continue;
-    if (selector.matches(p.metadata.labels ?? {})) n++;
+  for (const p of node.podLabels()) {
+    if (p.namespace !== namespace || p.terminating) continue;
+    if (selector.matches(p.labels)) n++;
   }
   return n;
 }
 
 interface FilterState {
   constraints: Constraint[];
-  /** pair → matching pods */
-  counts: Map<string, number>;
+  /**
+   * Per constraint: topology value → matching pods (upstream's
+   * TpValueToMatchNum). Keyed by the node's own label value, so the per-node
+   * lookups build no strings.
+   */
+  counts: Map<string, number>[];
   /** per constraint: the smallest count over its domains, and how many domains there are */
   minMatch: number[];
   domains: number[];
+  /** per constraint: 1 if the incoming pod matches its own selector (it would count once placed) */
+  selfMatch: number[];
 }
 
 interface ScoreState {
@@ -134,30 +161,28 @@ export const podTopologySpread: PreFilterPlugin &
   preFilter(state: CycleState, pod: Pod, snapshot: Snapshot) {
     const constraints = constraintsOf(pod, 'DoNotSchedule');
     if (!constraints.length) return { status: SKIP };
-    const counts = new Map<string, number>();
+    const requiredNodeAffinity = hasRequiredNodeAffinity(pod);
+    const counts = constraints.map(() => new Map<string, number>());
     for (const node of snapshot.nodes()) {
       if (!hasAllKeys(node, constraints)) continue;
-      for (const c of constraints) {
-        if (!nodeIncluded(pod, node, c)) continue;
-        const key = pairKey(c.topologyKey, node.node.metadata.labels![c.topologyKey]!);
-        counts.set(key, (counts.get(key) ?? 0) + countMatching(pod, node, c.selector));
+      const labels = node.node.metadata.labels!;
+      for (let i = 0; i < constraints.length; i++) {
+        const c = constraints[i]!;
+        if (!nodeIncluded(pod, node, c, requiredNodeAffinity)) continue;
+        const value = labels[c.topologyKey]!;
+        const matching = node.pods.size ? countMatching(pod, node, c.selector) : 0;
+        counts[i]!.set(value, (counts[i]!.get(value) ?? 0) + matching);
       }
     }
-    const minMatch = constraints.map(() => Number.POSITIVE_INFINITY);
-    const domains = constraints.map(() => 0);
-    constraints.forEach((c, i) => {
-      const prefix = pairKey(c.topologyKey, '');
-      for (const [k, n] of counts) {
-        if (!k.startsWith(prefix)) continue;
-        domains[i]!++;
-        minMatch[i] = Math.min(minMatch[i]!, n);
-      }
-    });
-    state.write(PRE_FILTER, { constraints, counts, minMatch, domains } satisfies FilterState);
+    const minMatch = counts.map((byValue) => Math.min(...byValue.values()));
+    const domains = counts.map((byValue) => byValue.size);
+    const podLabels = pod.metadata.labels ?? {};
+    const selfMatch = constraints.map((c) => (c.selector.matches(podLabels) ? 1 : 0));
+    state.write(PRE_FILTER, { constraints, counts, minMatch, domains, selfMatch } satisfies FilterState);
     return { status: SUCCESS };
   },
 
-  filter(state, pod, node) {
+  filter(state, _pod, node) {
     const s = state.read<FilterState>(PRE_FILTER);
     if (!s) return SUCCESS;
     const labels = node.node.metadata.labels ?? {};
@@ -165,11 +190,10 @@ export const podTopologySpread: PreFilterPlugin &
       const c = s.constraints[i]!;
       const value = labels[c.topologyKey];
       if (value === undefined) return unresolvable(ERR_MISSING_LABEL);
-      const self = c.selector.matches(pod.metadata.labels ?? {}) ? 1 : 0;
-      const match = s.counts.get(pairKey(c.topologyKey, value)) ?? 0;
+      const match = s.counts[i]!.get(value) ?? 0;
       let min = Number.isFinite(s.minMatch[i]!) ? s.minMatch[i]! : 0;
       if (s.domains[i]! < c.minDomains) min = 0;
-      if (match + self - min > c.maxSkew) return unschedulable(ERR_CONSTRAINTS_NOT_MATCH);
+      if (match + s.selfMatch[i]! - min > c.maxSkew) return unschedulable(ERR_CONSTRAINTS_NOT_MATCH);
     }
     return SUCCESS;
   },
@@ -189,11 +213,12 @@ export const podTopologySpread: PreFilterPlugin &
         counts.set(pairKey(c.topologyKey, node.node.metadata.labels![c.topologyKey]!), 0);
     }
     const filteredNames = new Set(filtered.map((n) => n.name));
+    const requiredNodeAffinity = hasRequiredNodeAffinity(pod);
     for (const node of snapshot.nodes()) {
       if (!hasAllKeys(node, constraints)) continue;
       for (const c of constraints) {
         if (c.topologyKey === 'kubernetes.io/hostname' && !filteredNames.has(node.name)) continue;
-        if (!nodeIncluded(pod, node, c)) continue;
+        if (!nodeIncluded(pod, node, c, requiredNodeAffinity)) continue;
         const key = pairKey(c.topologyKey, node.node.metadata.labels![c.topologyKey]!);
         if (!counts.has(key)) continue;
         counts.set(key, counts.get(key)! + countMatching(pod, node, c.selector));
