@@ -57,6 +57,12 @@ import {
   writeJSON,
   writeStatus,
 } from './http.ts';
+import {
+  createKubeletProxy,
+  type KubeletClientConfig,
+  type KubeletProxy,
+  STREAMING_SUBRESOURCES,
+} from './kubelet-proxy.ts';
 import { admitPodPriority, preservePodPriority } from './priority.ts';
 import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
@@ -82,6 +88,8 @@ export interface ApiServerOptions {
   now?: () => Date;
   /** How often a watch with allowWatchBookmarks gets a BOOKMARK (default 15 s). */
   bookmarkIntervalMs?: number;
+  /** The client certificate for kubelets: pods/log, exec, attach, portforward and nodes/proxy (kubelet-proxy.ts). */
+  kubeletClient?: KubeletClientConfig;
 }
 
 export interface VersionInfo {
@@ -116,6 +124,8 @@ export class ApiServer {
   readonly #bookmarkIntervalMs: number;
   #watches = new Set<() => void>();
   #openapi = new Map<string, { body: string; hash: string }>();
+  /** pods/log, exec, attach, portforward and nodes/proxy: to the node's kubelet. */
+  readonly kubelet: KubeletProxy;
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -125,6 +135,11 @@ export class ApiServer {
     this.#advertise = opts.advertiseAddress ?? '127.0.0.1:6443';
     this.#version = opts.version ?? defaultVersion();
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 15_000;
+    this.kubelet = createKubeletProxy({
+      getPod: (ns, name) => this.storage('', 'v1', 'pods')!.get(ns, name),
+      getNode: (name) => this.storage('', 'v1', 'nodes')!.get(undefined, name),
+      ...(opts.kubeletClient ? { client: opts.kubeletClient } : {}),
+    });
     this.allocator = new ServiceAllocator(
       opts.serviceCIDR ?? '10.43.0.0/16',
       opts.nodePortRange ?? [30000, 32767],
@@ -929,6 +944,14 @@ export class ApiServer {
         isDryRun(query),
       );
       return writeJSON(res, 201, successStatus());
+    }
+    if (rt.kind === 'Pod' && sub === 'log' && info.verb === 'get') {
+      return this.kubelet.podLog(res, ns ?? '', info.name, query);
+    }
+    // Streams arrive as upgrades (server.ts hands those to this.kubelet.upgrade).
+    if (rt.kind === 'Pod' && STREAMING_SUBRESOURCES.has(sub)) throw badRequest('Upgrade request required');
+    if (rt.kind === 'Node' && rt.group === '' && /^proxy(\/|$)/.test(sub)) {
+      return this.kubelet.nodeProxy(req, res, info.name, sub.replace(/^proxy\/?/, ''), query);
     }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
   }

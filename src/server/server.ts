@@ -18,12 +18,14 @@ import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
+import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { ensureCA, ensureLeaf, identityOf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -83,6 +85,11 @@ export async function startServer(
     organizations: [MASTERS],
     usage: 'client',
   });
+  // What the API server shows kubelets for logs, exec, attach and port-forward.
+  const kubeletClient = ensureLeaf(ca, tlsDir, 'client-kube-apiserver-kubelet', {
+    commonName: KUBE_APISERVER_KUBELET_CLIENT,
+    usage: 'client',
+  });
 
   const { store, description } = await openStore(config.datastoreEndpoint, config.dataDir);
   log('datastore open', { datastore: description, revision: await store.currentRevision() });
@@ -94,6 +101,7 @@ export async function startServer(
     serviceCIDR: config.serviceCIDR,
     advertiseAddress: `${advertise}:${config.httpsPort}`,
     log: (msg, fields) => (msg === 'request' ? log.debug(msg, fields) : log(msg, fields)),
+    kubeletClient: { cert: kubeletClient.cert, key: kubeletClient.key },
   });
   await api.start();
   await bootstrap(api, advertise, config.httpsPort, log);
@@ -124,6 +132,16 @@ export async function startServer(
       });
     },
   );
+  // exec, attach, port-forward (SPDY or WebSocket upgrades) go to the kubelet.
+  https.on('upgrade', (req, socket, head) => {
+    const tlsSocket = req.socket as TLSSocket;
+    const cert = tlsSocket.authorized ? tlsSocket.getPeerCertificate() : undefined;
+    if (!cert?.subject) {
+      const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
+      return writeUpgradeResponse(socket, 401, JSON.stringify(status));
+    }
+    api.kubelet.upgrade(req, socket, head).catch(() => socket.destroy());
+  });
   https.on('clientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     https.once('error', reject);
