@@ -43,6 +43,11 @@ export interface AgentOptions {
   containerRuntimeEndpoint?: string;
   /** With the hollow runtime: run this many nodes (hollow-0 ...) instead of one named after the host. */
   hollowNodes?: number;
+  /**
+   * The cluster CA (PEM): with it, a cri node serves the kubelet API on 10250
+   * (logs, exec, attach, port-forward) to the API server's client certificate.
+   */
+  clusterCA?: string;
   log?: Log;
 }
 
@@ -119,8 +124,21 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     await kubelet.start();
     kubelets.push(kubelet);
+    const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
+    const kubeletServer = opts.clusterCA
+      ? await startNodeKubeletServer({
+          runtime,
+          clients: opts.clients,
+          nodeName: name,
+          nodeIP: opts.nodeIP ?? defaultNodeIP(),
+          dataDir: opts.dataDir,
+          clusterCA: opts.clusterCA,
+          log: log.with({ component: 'kubelet-server', node: name }),
+        })
+      : undefined;
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {
+      await kubeletServer?.close();
       await kubelet.stop();
       await node.stop();
     });
@@ -139,7 +157,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
  * and client certificate (inline *-data or file paths). `server` overrides
  * the kubeconfig's address (`skiff agent --server`).
  */
-export function clientsFromKubeconfig(path: string, server?: string): Clientset & { close(): void } {
+export function clientsFromKubeconfig(
+  path: string,
+  server?: string,
+): Clientset & { close(): void; clusterCA: string | undefined } {
   const doc = parseYaml(readFileSync(path, 'utf8')) as {
     'current-context'?: string;
     contexts?: { name: string; context: { cluster: string; user: string } }[];
@@ -165,5 +186,8 @@ export function clientsFromKubeconfig(path: string, server?: string): Clientset 
     ...(key ? { key } : {}),
     userAgent: 'skiff-agent/v0',
   });
-  return Object.assign(createClientset(transport), { close: () => transport.close() });
+  return Object.assign(createClientset(transport), {
+    close: () => transport.close(),
+    clusterCA: ca?.toString('utf8'),
+  });
 }

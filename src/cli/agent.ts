@@ -97,6 +97,7 @@ export async function runAgent(args: string[]): Promise<number> {
       ? { containerRuntimeEndpoint: values['container-runtime-endpoint'] }
       : {}),
     ...(hollowNodes ? { hollowNodes } : {}),
+    ...(clients.clusterCA ? { clusterCA: clients.clusterCA } : {}),
     clusterCIDR: values['cluster-cidr']!,
     serviceCIDR: values['service-cidr']!,
     log,

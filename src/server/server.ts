@@ -213,6 +213,7 @@ export async function startServer(
         clusterCIDR: config.clusterCIDR,
         serviceCIDR: config.serviceCIDR,
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
+        clusterCA: ca.cert,
         log: agentLog,
       });
     } catch (err) {

@@ -1,0 +1,75 @@
+// The kubelet server as a node agent starts it: the one entry point the
+// agent calls (src/agent/agent.ts), next to its kubelet.
+//
+// The serving certificate is the node's own, as upstream's kubelet makes one
+// when none is given (a self-signed CA and a certificate for the node's
+// name and IP, under <data-dir>/agent/kubelet-tls): the API server does not
+// verify it (no --kubelet-certificate-authority), while the kubelet verifies
+// the API server's client certificate against the cluster CA.
+
+import { join } from 'node:path';
+import { isApiError } from '../../api/errors.ts';
+import type { Clientset } from '../../client/clientset.ts';
+import { ensureCA, ensureLeaf } from '../../pki/pki.ts';
+import type { Log } from '../../util/log.ts';
+import type { Runtime } from '../runtime/runtime.ts';
+import { DEFAULT_KUBELET_PORT, type KubeletServer, startKubeletServer } from './server.ts';
+
+export interface NodeKubeletServerOptions {
+  runtime: Runtime;
+  clients: Clientset;
+  nodeName: string;
+  /** Put in the serving certificate's SANs. */
+  nodeIP?: string;
+  dataDir: string;
+  /** The cluster CA (PEM), which signs the API server's kubelet client certificate. */
+  clusterCA: string;
+  /** Default 10250, which the Node reports in status.daemonEndpoints. */
+  port?: number;
+  address?: string;
+  log: Log;
+}
+
+/**
+ * Starts the node's kubelet server; undefined (with a warning) when its port
+ * is taken, e.g. by a second agent on the same machine: the node then runs
+ * pods but cannot serve logs or exec, which should not stop it.
+ */
+export async function startNodeKubeletServer(
+  opts: NodeKubeletServerOptions,
+): Promise<KubeletServer | undefined> {
+  const dir = join(opts.dataDir, 'agent', 'kubelet-tls');
+  const ca = ensureCA(dir, `${opts.nodeName}-ca`);
+  const serving = ensureLeaf(ca, dir, 'kubelet', {
+    commonName: opts.nodeName,
+    usage: 'server',
+    dnsNames: [opts.nodeName, 'localhost'],
+    ips: [...(opts.nodeIP ? [opts.nodeIP] : []), '127.0.0.1'],
+  });
+  const port = opts.port ?? DEFAULT_KUBELET_PORT;
+  try {
+    return await startKubeletServer({
+      runtime: opts.runtime,
+      // The API server's copy of the pod, with the status this kubelet wrote.
+      getPod: async (ns, name) => {
+        try {
+          const pod = await opts.clients.pods.get(ns, name);
+          return pod.spec?.nodeName === opts.nodeName ? pod : undefined;
+        } catch (err) {
+          if (isApiError(err, 'NotFound')) return undefined;
+          throw err;
+        }
+      },
+      tls: { cert: serving.cert, key: serving.key, clientCA: opts.clusterCA },
+      port,
+      ...(opts.address ? { address: opts.address } : {}),
+      log: opts.log,
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
+    opts.log.warn('kubelet server not started: its port is in use; logs, exec and port-forward will fail', {
+      port,
+    });
+    return undefined;
+  }
+}
