@@ -10,9 +10,14 @@
 //   status-manager.ts     writing that status, and finishing deletions
 //   pleg.ts               noticing container changes by relisting the runtime
 //
-// Probes, volumes, lifecycle hooks and the streaming server plug in through
-// `readiness` and `hooks` (RuntimeManagerHooks); until they exist, running
-// containers count as ready and have no volumes.
+//   prober/               liveness, readiness and startup probes; lifecycle hooks
+//   volumes/              the pods' volumes and the containers' mounts
+//
+// Probes, volumes and lifecycle hooks plug into the runtime manager through
+// its hooks (RuntimeManagerHooks) and into the pod status through
+// `readiness`. On the hollow runtime they are off unless asked for
+// (`probes`, `volumes`): its containers do not exist to probe, hook or
+// mount into, and hollow pods become Ready as kwok's do.
 
 import { isApiError } from '../api/errors.ts';
 import { jsonEqual } from '../api/meta.ts';
@@ -37,8 +42,11 @@ import {
 import { createPLEG } from './pleg.ts';
 import { type ContainerReadiness, generateAPIPodStatus } from './pod-status.ts';
 import { createPodWorkers, type PodWorkers } from './pod-workers.ts';
+import { createLifecycleHandlers } from './prober/lifecycle.ts';
+import { createProbeManager, type ProbeManager } from './prober/manager.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { createStatusManager } from './status-manager.ts';
+import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
 
 /** Whether an update to a pod is more than a status change (upstream podsDifferSemantically). */
 export function podsDifferSemantically(a: Pod, b: Pod): boolean {
@@ -82,8 +90,16 @@ export interface KubeletOptions {
   housekeepingIntervalMs?: number;
   leaseDurationSeconds?: number;
   nodeStatusUpdateFrequencyMs?: number;
+  /** Readiness from elsewhere than the prober. */
   readiness?: ContainerReadiness;
+  /** Run probes and lifecycle hooks (default: unless the runtime is hollow). */
+  probes?: boolean;
+  /** Overrides of the runtime manager's hooks (the defaults: volumes, lifecycle hooks, probes). */
   hooks?: RuntimeManagerHooks;
+  /** The kubelet's root directory, for pods' volumes under <root>/pods/<uid> (default: dataDir). */
+  rootDirectory?: string;
+  /** Set up and mount the pods' volumes (default: unless the runtime is hollow). */
+  volumes?: boolean;
   /**
    * Called when the Node gets (or changes) its podCIDR, as upstream's kubelet
    * passes it to the runtime (UpdateRuntimeConfig): the agent writes the CNI
@@ -145,6 +161,51 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   });
   const imageBackoff = new Backoff({ now: () => now().getTime() });
   const getSecret = (ns: string, name: string) => getOrUndefined(() => clients.secrets.get(ns, name));
+  const getConfigMap = (ns: string, name: string) => getOrUndefined(() => clients.configMaps.get(ns, name));
+
+  // Probes, lifecycle hooks and volumes (prober/, volumes/). They call back
+  // into the runtime manager and the pod workers made below.
+  const podIP = async (pod: Pod) => {
+    if (pod.spec?.hostNetwork) return nodeIP;
+    const rs = await runtimeManager.getPodStatus(pod.metadata.uid ?? '');
+    return rs.sandboxes[0]?.network?.ip ?? '';
+  };
+  const hollow = runtime.kind === 'hollow';
+  const probes: ProbeManager | undefined = !(opts.probes ?? !hollow)
+    ? undefined
+    : createProbeManager({
+        runtime,
+        recorder,
+        clock,
+        now: () => now().getTime(),
+        getPodStatus: (uid) => runtimeManager.getPodStatus(uid),
+        hostIP: nodeIP,
+        onChange: (uid) => podWorkers.sync(uid),
+        log,
+      });
+  const volumes: VolumeManager | undefined = !(opts.volumes ?? !hollow)
+    ? undefined
+    : createVolumeManager({
+        rootDirectory: opts.rootDirectory ?? opts.dataDir,
+        recorder,
+        now,
+        getConfigMap,
+        getSecret,
+        nodeAllocatable: () => node()?.status?.allocatable ?? {},
+        // There is no TokenRequest API yet: projected service account
+        // tokens are an empty placeholder file until there is.
+        serviceAccountToken: async () => '',
+        log,
+      });
+  const lifecycle = createLifecycleHandlers({ runtime, recorder, clock, podIP, log });
+  const hooks: RuntimeManagerHooks = {
+    ...(probes
+      ? { postStart: lifecycle.postStart, preStop: lifecycle.preStop, unhealthy: probes.unhealthy }
+      : {}),
+    ...(volumes ? { mounts: volumes.mounts } : {}),
+    ...opts.hooks,
+  };
+
   const runtimeManager = createRuntimeManager({
     runtime,
     recorder,
@@ -160,7 +221,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       getSecret,
     }),
     envSources: (pod, podIPs) => ({
-      getConfigMap: (ns, name) => getOrUndefined(() => clients.configMaps.get(ns, name)),
+      getConfigMap,
       getSecret,
       services: () => serviceInformer.indexer.list(),
       podIPs,
@@ -168,7 +229,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       nodeAllocatable: node()?.status?.allocatable ?? {},
       warn: (reason, message) => recorder.event(pod, 'Warning', reason, message),
     }),
-    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    hooks,
     log,
   });
   const statusManager = createStatusManager({ clients, now, log });
@@ -183,7 +244,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       hostIPs: [nodeIP],
       runtimeName,
       podIsTerminal: terminal,
-      ...(opts.readiness ? { readiness: opts.readiness } : {}),
+      ...((opts.readiness ?? probes) ? { readiness: opts.readiness ?? probes } : {}),
     });
 
   const podWorkers = createPodWorkers({
@@ -218,6 +279,20 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           });
           return { terminal: true };
         }
+        // Probes start with the pod (upstream AddPod). Volumes are set up, and
+        // configMap/secret contents refreshed, before containers start; a
+        // volume that cannot be set up keeps them from starting (upstream
+        // WaitForAttachAndMount), with the pod's status still reported.
+        probes?.addPod(pod);
+        try {
+          await volumes?.mountPod(pod);
+        } catch (err) {
+          await statusManager.setPodStatus(
+            latest(pod),
+            generate(pod, await runtimeManager.getPodStatus(uid), false),
+          );
+          throw err;
+        }
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
         const status = generate(pod, await runtimeManager.getPodStatus(uid), false, result.errors);
         const written = await statusManager.setPodStatus(latest(pod), status);
@@ -238,12 +313,18 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       async syncTerminatingPod(pod, gracePeriodSeconds) {
         pod = latest(pod);
         const uid = pod.metadata.uid ?? '';
+        // Liveness must not restart what is being stopped; readiness reports until the end.
+        probes?.stopLivenessAndStartup(uid);
         await runtimeManager.killPod(pod, await runtimeManager.getPodStatus(uid), gracePeriodSeconds);
+        probes?.removePod(uid);
         const rs = await runtimeManager.getPodStatus(uid);
         await statusManager.setPodStatus(latest(pod), generate(pod, rs, true));
       },
       async syncTerminatedPod(pod, removed) {
         const uid = pod.metadata.uid ?? '';
+        // The containers are stopped: the volumes go (tmpfs unmounted), and with
+        // the pod gone from the API, its directory too.
+        await volumes?.unmountPod(uid, { removePodDir: removed });
         if (removed) {
           await runtimeManager.removePod(uid);
           backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
@@ -309,6 +390,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       log('removing the containers of a pod that is gone', { uid });
       await runtimeManager.removePod(uid);
     }
+    await volumes?.cleanupOrphanedPodDirs((uid) => known.has(uid) || podWorkers.state(uid) !== undefined);
   }
 
   return {
@@ -369,6 +451,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     async stop() {
       for (const t of timers) clearInterval(t);
       pleg.stop();
+      probes?.stop();
       lease.stop();
       nodeStatus.stop();
       podWorkers.stop();

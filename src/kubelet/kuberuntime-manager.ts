@@ -28,6 +28,7 @@ import type {
   ContainerConfig,
   ContainerStatus,
   DNSConfig,
+  KeyValue,
   LinuxContainerResources,
   Mount,
   PodSandboxConfig,
@@ -57,12 +58,14 @@ export interface SyncResult {
 
 /** Extension points for the parts of the kubelet that come later. */
 export interface RuntimeManagerHooks {
-  /** Volume mounts of a container (the volume manager). */
-  mounts?(pod: Pod, container: ContainerSpec): Promise<Mount[]>;
+  /** Volume mounts of a container (the volume manager); env is the container's, for subPathExpr. */
+  mounts?(pod: Pod, container: ContainerSpec, env: KeyValue[]): Promise<Mount[]>;
   /** The pod's resolv.conf (cluster DNS). */
   dnsConfig?(pod: Pod): DNSConfig | undefined;
-  /** Runs after StartContainer (postStart hook). */
+  /** Runs after StartContainer (postStart hook); throws with the message of the hook's failure. */
   postStart?(pod: Pod, container: ContainerSpec, containerId: string): Promise<void>;
+  /** Why a running container must be restarted: its liveness or startup probe failed (the prober). */
+  unhealthy?(pod: Pod, container: ContainerSpec, containerId: string): 'liveness' | 'startup' | undefined;
   /** Runs before StopContainer (preStop hook); its time counts against the grace period. */
   preStop?(
     pod: Pod,
@@ -252,7 +255,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     const psc = pod.spec?.securityContext ?? {};
     const runAsUser = sc.runAsUser ?? psc.runAsUser;
     const runAsGroup = sc.runAsGroup ?? psc.runAsGroup;
-    const mounts = (await opts.hooks?.mounts?.(pod, c)) ?? [];
+    const mounts = (await opts.hooks?.mounts?.(pod, c, envs)) ?? [];
     return {
       metadata: { name: c.name ?? '', attempt: restartCount },
       image: { image: c.image ?? '' },
@@ -368,7 +371,22 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
       return false;
     }
     recorder.event(pod, 'Normal', 'Started', `Started container ${name}`);
-    await opts.hooks?.postStart?.(pod, c, id);
+    try {
+      await opts.hooks?.postStart?.(pod, c, id);
+    } catch (err) {
+      // Upstream startContainer: a failed postStart hook kills the container,
+      // which then restarts (or not) per restartPolicy.
+      const message = (err as Error).message;
+      recorder.event(pod, 'Warning', 'FailedPostStartHook', message);
+      await killContainer(
+        pod,
+        await runtime.containerStatus(id),
+        pod.spec?.terminationGracePeriodSeconds ?? 30,
+        'FailedPostStartHook',
+      );
+      result.errors.set(name, { reason: 'PostStartHookError', message });
+      return false;
+    }
     return true;
   }
 
@@ -471,6 +489,23 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
           return;
         }
         if (last.state === 'CONTAINER_RUNNING') {
+          // A failed liveness or startup probe kills the container (upstream
+          // computePodActions), within the probe's own grace period if it has one.
+          const unhealthy = opts.hooks?.unhealthy?.(pod, c, last.id);
+          if (unhealthy) {
+            const restart = (spec.restartPolicy ?? 'Always') !== 'Never';
+            const probe = unhealthy === 'liveness' ? c.livenessProbe : c.startupProbe;
+            await killContainer(
+              pod,
+              last,
+              probe?.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30,
+              `Container ${c.name} failed ${unhealthy} probe${restart ? ', will be restarted' : ''}`,
+            );
+            if (!restart) return;
+            history.unshift(await runtime.containerStatus(last.id));
+            await startContainer(pod, c, sandbox.id, sbConfig, podIPs, history, result);
+            return;
+          }
           if (last.annotations[CONTAINER_HASH_ANNOTATION] === hashContainer(c)) return;
           await killContainer(
             pod,

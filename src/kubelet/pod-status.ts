@@ -31,10 +31,14 @@ export const KUBELET_CONDITIONS = [
   'PodScheduled',
 ] as const;
 
-/** What the prober says about a running container (probes are an extension point). */
+/**
+ * What the prober (prober/manager.ts) says about a running container. Its
+ * results are about one container instance, so the runtime's container ID
+ * comes along: a restarted container is not ready until probed again.
+ */
 export interface ContainerReadiness {
-  ready(pod: Pod, container: ContainerSpec): boolean;
-  started(pod: Pod, container: ContainerSpec): boolean;
+  ready(pod: Pod, container: ContainerSpec, containerId: string): boolean;
+  started(pod: Pod, container: ContainerSpec, containerId: string): boolean;
 }
 
 /** Without a prober every running container counts as started and ready (as kwok does). */
@@ -90,8 +94,8 @@ function containerStatus(
   if (previous) out.lastState = terminatedState(previous, opts.runtimeName);
   if (last?.state === 'CONTAINER_RUNNING') {
     out.state = { running: { startedAt: time(last.startedAt) } };
-    out.started = opts.readiness?.started(pod, spec) ?? true;
-    out.ready = out.started && (opts.readiness?.ready(pod, spec) ?? true);
+    out.started = opts.readiness?.started(pod, spec, last.id) ?? true;
+    out.ready = out.started && (opts.readiness?.ready(pod, spec, last.id) ?? true);
   } else if (last?.state === 'CONTAINER_EXITED') {
     if (error) {
       // Waiting to run again (CrashLoopBackOff...): the exit is the last state.

@@ -1,0 +1,272 @@
+// The kubelet's volumes, as upstream's volume manager and the in-tree
+// plugins for the volume types a node can serve on its own:
+//
+//   emptyDir      a directory of the pod (mode 0777); medium Memory is a tmpfs
+//                 (of sizeLimit, when set);
+//   hostPath      the node's own path, checked by type (host-path.ts);
+//   configMap, secret, downwardAPI, projected
+//                 files written by the AtomicWriter (atomic-writer.ts) from
+//                 the API (payload.ts); secret and projected volumes live in
+//                 a tmpfs so their contents never touch the node's disk.
+//
+// Every volume but hostPath lives at
+//   <root>/pods/<pod uid>/volumes/kubernetes.io~<plugin>/<volume name>
+// so two containers mounting one volume share one directory. The kubelet
+// sets the pod's volumes up before its containers start, and again at every
+// sync of the pod (the periodic resync included): that is how an updated
+// configMap or secret reaches a mounted volume, as upstream's remount in
+// the volume reconciler does. A volume that was set up once and then fails
+// to refresh (its configMap deleted...) keeps its files; only the event says
+// so. A volume never set up keeps the pod's containers from starting.
+//
+// A container's volumeMounts become CRI mounts: subPath (or subPathExpr,
+// expanded with the container's env) picks a path inside the volume, which
+// must not leave it; API-backed volumes are always read-only.
+//
+// When the pod has stopped, its volumes are unmounted and removed; the pod's
+// directory goes when the pod is gone from the API, and housekeeping removes
+// directories of pods the kubelet no longer knows.
+// https://github.com/kubernetes/kubernetes/tree/master/pkg/kubelet/volumemanager
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/volume/emptydir/empty_dir.go
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/kubelet_pods.go (makeMounts)
+
+import { chmod, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { parseQuantity, value as quantityValue } from '../../api/quantity.ts';
+import type { Container as ContainerSpec, Pod, Volume } from '../../api/types/core-v1.ts';
+import type { EventRecorder } from '../../client/events.ts';
+import { ContainerConfigError, expand } from '../container-env.ts';
+import type { KeyValue, Mount } from '../runtime/runtime.ts';
+import { writeAtomically } from './atomic-writer.ts';
+import { checkHostPathType } from './host-path.ts';
+import { isMountPoint, mountTmpfs, unmountUnder } from './mount.ts';
+import {
+  configMapPayload,
+  DEFAULT_MODE,
+  downwardAPIPayload,
+  type Payload,
+  type PayloadSources,
+  projectedPayload,
+  secretPayload,
+  VolumeSetUpError,
+} from './payload.ts';
+
+export interface VolumeManagerOptions extends PayloadSources {
+  /** The kubelet's root directory (upstream /var/lib/kubelet). */
+  rootDirectory: string;
+  recorder: EventRecorder;
+  /** Names the AtomicWriter's timestamped directories. */
+  now(): Date;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface VolumeManager {
+  /** Sets up (or refreshes) every volume of the pod. Throws while one has never been set up. */
+  mountPod(pod: Pod): Promise<void>;
+  /** The CRI mounts for a container's volumeMounts (env: the container's, for subPathExpr). */
+  mounts(pod: Pod, container: ContainerSpec, env?: KeyValue[]): Promise<Mount[]>;
+  /** Unmounts and removes the pod's volumes; with removePodDir, its whole directory. */
+  unmountPod(uid: string, opts?: { removePodDir?: boolean }): Promise<void>;
+  /**
+   * Removes the directories of pods the kubelet does not know (upstream
+   * cleanupOrphanedPodDirs); `known` is asked at the moment of removal, so
+   * a pod that arrived meanwhile keeps its directory.
+   */
+  cleanupOrphanedPodDirs(known: (uid: string) => boolean): Promise<void>;
+  /** <root>/pods/<uid>. */
+  podDir(uid: string): string;
+}
+
+/** The plugin directory names upstream uses (kubernetes.io/<plugin>, '/' escaped as '~'). */
+export const PLUGIN_DIRS = {
+  emptyDir: 'kubernetes.io~empty-dir',
+  configMap: 'kubernetes.io~configmap',
+  secret: 'kubernetes.io~secret',
+  downwardAPI: 'kubernetes.io~downward-api',
+  projected: 'kubernetes.io~projected',
+} as const;
+
+type PluginName = keyof typeof PLUGIN_DIRS;
+
+function pluginOf(v: Volume): PluginName | 'hostPath' | undefined {
+  if (v.hostPath) return 'hostPath';
+  for (const p of Object.keys(PLUGIN_DIRS) as PluginName[]) if (v[p]) return p;
+  return undefined;
+}
+
+/** configMap, secret, downwardAPI and projected volumes are read-only in every container (upstream ReadOnlyAPIDataVolumes). */
+const isAPIDataVolume = (v: Volume) => !!(v.configMap || v.secret || v.downwardAPI || v.projected);
+
+const PROPAGATION: Record<string, Mount['propagation']> = {
+  None: 'PROPAGATION_PRIVATE',
+  HostToContainer: 'PROPAGATION_HOST_TO_CONTAINER',
+  Bidirectional: 'PROPAGATION_BIDIRECTIONAL',
+};
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
+  const log = opts.log ?? (() => {});
+  const podDir = (uid: string) => join(opts.rootDirectory, 'pods', uid);
+
+  /** Where a volume's files are: the host path itself for hostPath volumes. */
+  function volumePath(pod: Pod, v: Volume): string {
+    const plugin = pluginOf(v);
+    if (plugin === 'hostPath') return v.hostPath?.path ?? '';
+    if (!plugin)
+      throw new VolumeSetUpError(`volume "${v.name}": this volume type is not supported by Skiff's kubelet`);
+    return join(podDir(pod.metadata.uid ?? ''), 'volumes', PLUGIN_DIRS[plugin], v.name ?? '');
+  }
+
+  /** The directory an emptyDir (or a volume built on one) lives in; a tmpfs when memory-backed. */
+  async function setUpDir(dir: string, inMemory: boolean, sizeBytes?: number): Promise<void> {
+    if (!(await exists(dir))) {
+      await mkdir(dir, { recursive: true });
+      if (!inMemory) await chmod(dir, 0o777);
+    }
+    if (inMemory && !(await isMountPoint(dir))) await mountTmpfs(dir, sizeBytes);
+  }
+
+  async function payloadOf(pod: Pod, v: Volume): Promise<Payload> {
+    if (v.configMap) return configMapPayload(pod, v.configMap, v.configMap.defaultMode ?? DEFAULT_MODE, opts);
+    if (v.secret) {
+      const source = { ...v.secret, ...(v.secret.secretName ? { name: v.secret.secretName } : {}) };
+      return secretPayload(pod, source, v.secret.defaultMode ?? DEFAULT_MODE, opts);
+    }
+    if (v.downwardAPI) {
+      return downwardAPIPayload(pod, v.downwardAPI.items, v.downwardAPI.defaultMode ?? DEFAULT_MODE, opts);
+    }
+    return projectedPayload(pod, v.projected ?? {}, opts);
+  }
+
+  /** Sets up one volume. Returns whether it was set up before (so a failure leaves it usable). */
+  async function setUp(pod: Pod, v: Volume): Promise<void> {
+    const plugin = pluginOf(v);
+    const dir = volumePath(pod, v);
+    if (plugin === 'hostPath') return checkHostPathType(dir, v.hostPath?.type);
+    if (plugin === 'emptyDir') {
+      const memory = v.emptyDir?.medium === 'Memory';
+      const limit = v.emptyDir?.sizeLimit;
+      return setUpDir(dir, memory, limit ? Number(quantityValue(parseQuantity(limit))) : undefined);
+    }
+    // The payload first: a missing configMap must not leave an empty directory behind.
+    const payload = await payloadOf(pod, v);
+    await setUpDir(dir, plugin === 'secret' || plugin === 'projected');
+    await writeAtomically(dir, payload, opts.now());
+  }
+
+  /** Whether a volume was set up before (by this kubelet or the one before it). */
+  async function wasSetUp(pod: Pod, v: Volume): Promise<boolean> {
+    const plugin = pluginOf(v);
+    if (!plugin || plugin === 'hostPath') return false;
+    const dir = volumePath(pod, v);
+    return plugin === 'emptyDir' ? exists(dir) : exists(join(dir, '..data'));
+  }
+
+  async function removeVolumes(uid: string): Promise<void> {
+    const dir = join(podDir(uid), 'volumes');
+    if (!(await exists(dir))) return;
+    await unmountUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  return {
+    podDir,
+
+    async mountPod(pod) {
+      const unmounted: string[] = [];
+      for (const v of pod.spec?.volumes ?? []) {
+        try {
+          await setUp(pod, v);
+        } catch (err) {
+          const message =
+            err instanceof VolumeSetUpError ? err.message : String((err as Error)?.message ?? err);
+          opts.recorder.event(
+            pod,
+            'Warning',
+            'FailedMount',
+            `MountVolume.SetUp failed for volume "${v.name}" : ${message}`,
+          );
+          log('volume set-up failed', {
+            pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+            volume: v.name,
+            error: message,
+          });
+          if (!(await wasSetUp(pod, v))) unmounted.push(v.name ?? '');
+        }
+      }
+      if (unmounted.length) {
+        throw new VolumeSetUpError(
+          `unable to attach or mount volumes: unmounted volumes=[${unmounted.join(' ')}]`,
+        );
+      }
+    },
+
+    async mounts(pod, container, env = []) {
+      const out: Mount[] = [];
+      const lookup = (name: string) => env.find((e) => e.key === name)?.value;
+      for (const vm of container.volumeMounts ?? []) {
+        const v = (pod.spec?.volumes ?? []).find((x) => x.name === vm.name);
+        if (!v) {
+          throw new ContainerConfigError(
+            `cannot find volume "${vm.name}" to mount into container "${container.name}"`,
+          );
+        }
+        let hostPath = volumePath(pod, v);
+        const subPath = vm.subPathExpr ? expand(vm.subPathExpr, lookup) : vm.subPath;
+        if (subPath) {
+          if (isAbsolute(subPath) || subPath.split('/').includes('..')) {
+            throw new ContainerConfigError(
+              `failed to prepare subPath for volumeMount "${vm.name}" of container "${container.name}": invalid subpath "${subPath}"`,
+            );
+          }
+          const full = join(hostPath, subPath);
+          // A missing subPath is made, as a directory (upstream SafeMakeDir).
+          if (!(await exists(full))) await mkdir(full, { recursive: true, mode: 0o755 });
+          const [real, base] = await Promise.all([realpath(full), realpath(hostPath)]);
+          // Symlinks in the volume must not lead a subPath out of it.
+          if (real !== base && !real.startsWith(`${base}/`)) {
+            throw new ContainerConfigError(
+              `failed to prepare subPath for volumeMount "${vm.name}" of container "${container.name}": subpath "${real}" not within volume path "${base}"`,
+            );
+          }
+          hostPath = real;
+        }
+        out.push({
+          containerPath: vm.mountPath ?? '',
+          hostPath,
+          readonly: !!vm.readOnly || isAPIDataVolume(v),
+          selinuxRelabel: false,
+          propagation: PROPAGATION[vm.mountPropagation ?? 'None'] ?? 'PROPAGATION_PRIVATE',
+        });
+      }
+      return out;
+    },
+
+    async unmountPod(uid, { removePodDir = false } = {}) {
+      await removeVolumes(uid);
+      if (removePodDir) {
+        const dir = podDir(uid);
+        // Nothing may still be mounted in a directory about to be removed.
+        await unmountUnder(dir);
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+
+    async cleanupOrphanedPodDirs(known) {
+      const entries = await readdir(join(opts.rootDirectory, 'pods'), { withFileTypes: true }).catch(
+        () => [],
+      );
+      for (const e of entries) {
+        // Pod directories are named by uid; <namespace>_<name>_<uid> beside them holds logs, not volumes.
+        if (!e.isDirectory() || e.name.includes('_') || known(e.name)) continue;
+        log('removing the volumes of a pod that is gone', { uid: e.name });
+        await this.unmountPod(e.name, { removePodDir: true });
+      }
+    },
+  };
+}
