@@ -13,7 +13,7 @@
 
 import type { Node, Pod } from '../api/types/core-v1.ts';
 import type { PodInfo, Snapshot } from './framework.ts';
-import { NodeInfo, newPodInfo, podKey } from './nodeinfo.ts';
+import { type ImageSpread, NodeInfo, newPodInfo, normalizedImageName, podKey } from './nodeinfo.ts';
 
 /** How long an assumed pod whose binding finished may wait for its watch event. */
 export const ASSUMED_POD_TTL_MS = 30_000;
@@ -40,6 +40,8 @@ export class SchedulerCache implements Snapshot {
   /** Where each known pod is: bound (from the API) or assumed. */
   readonly #podNode = new Map<string, string>();
   readonly #assumed = new Map<string, Assumed>();
+  /** On how many (real) nodes each image is, by normalized name, for ImageLocality (upstream's imageStates). */
+  readonly #imageSpread = new Map<string, ImageSpread>();
   readonly #now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
@@ -83,7 +85,7 @@ export class SchedulerCache implements Snapshot {
 
   addOrUpdateNode(node: Node): void {
     const name = node.metadata.name ?? '';
-    const info = this.#nodes.get(name);
+    let info = this.#nodes.get(name);
     if (info) {
       info.setNode(node);
       if (info.ghost) {
@@ -91,9 +93,34 @@ export class SchedulerCache implements Snapshot {
         this.#nodeListChanged();
       }
     } else {
-      this.#nodes.set(name, new NodeInfo(node));
+      info = new NodeInfo(node);
+      this.#nodes.set(name, info);
       this.#nodeListChanged();
     }
+    this.#trackImages(info, node);
+  }
+
+  /** Re-counts the images `info` holds: those of `node`, or none once the node is gone. */
+  #trackImages(info: NodeInfo, node: Node | undefined): void {
+    for (const name of info.images.keys()) {
+      const spread = this.#imageSpread.get(name);
+      if (spread && --spread.numNodes === 0) this.#imageSpread.delete(name);
+    }
+    const images: NodeInfo['images'] = new Map();
+    for (const image of node?.status?.images ?? []) {
+      for (const raw of image.names ?? []) {
+        const name = normalizedImageName(raw);
+        if (images.has(name)) continue;
+        let spread = this.#imageSpread.get(name);
+        if (!spread) {
+          spread = { numNodes: 0 };
+          this.#imageSpread.set(name, spread);
+        }
+        spread.numNodes++;
+        images.set(name, { sizeBytes: image.sizeBytes ?? 0, spread });
+      }
+    }
+    info.images = images;
   }
 
   removeNode(name: string): void {
@@ -101,6 +128,7 @@ export class SchedulerCache implements Snapshot {
     // does that); the node is no longer a candidate.
     const info = this.#nodes.get(name);
     if (!info) return;
+    this.#trackImages(info, undefined);
     if (info.pods.size > 0) info.ghost = true;
     else this.#nodes.delete(name);
     this.#nodeListChanged();

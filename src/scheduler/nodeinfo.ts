@@ -132,6 +132,23 @@ export function hostPortsOf(pod: Pod): HostPort[] {
   return out;
 }
 
+/** Image references as the runtime reports them: busybox → docker.io/library/busybox:latest. */
+export function normalizedImageName(image: string): string {
+  let name = image;
+  const lastSlash = name.lastIndexOf('/');
+  if (!name.slice(lastSlash + 1).includes(':') && !name.includes('@')) name += ':latest';
+  const first = name.split('/')[0]!;
+  const hasRegistry =
+    name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (!hasRegistry) name = name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
+  return name;
+}
+
+/** On how many nodes an image is: one object per image, shared by the NodeInfos holding it (upstream's ImageStateSummary). */
+export interface ImageSpread {
+  numNodes: number;
+}
+
 /** What label-counting plugins read of each pod on a node, in one shape. */
 export interface PodLabelsSummary {
   namespace: string;
@@ -155,6 +172,8 @@ export class NodeInfo {
   /** Known only through pods bound to it: the Node object is absent (not yet seen, or deleted). */
   ghost = false;
   #podLabels: PodLabelsSummary[] | undefined;
+  /** The node's images by normalized name; kept by the SchedulerCache, which counts their spread. */
+  images = new Map<string, { sizeBytes: number; spread: ImageSpread }>();
 
   constructor(node: Node) {
     this.node = node;
@@ -238,6 +257,7 @@ export class NodeInfo {
   /** A deep-enough copy for a snapshot or a preemption what-if. */
   clone(): NodeInfo {
     const c = new NodeInfo(this.node);
+    c.images = this.images;
     for (const info of this.pods.values()) c.addPod(info);
     c.generation = this.generation;
     return c;

@@ -245,6 +245,29 @@ describe('ImageLocality and PrioritySort', () => {
     );
   });
 
+  it('weights an image by the share of nodes holding it, counted as nodes come and go', () => {
+    const withRedis = (name: string) => {
+      const n = makeNode(name);
+      n.status!.images = [{ names: ['docker.io/library/redis:latest'], sizeBytes: 500 * 1024 * 1024 }];
+      return n;
+    };
+    const snap = snapshot([withRedis('has'), makeNode('lacks')]);
+    const pod = makePod('p', { containers: [{ name: 'c', image: 'redis' }] });
+    const scoreOfHas = () => {
+      const state = new CycleState();
+      imageLocality.preScore(state, pod, snap.nodes(), snap);
+      return imageLocality.score(state, pod, snap.get('has')!);
+    };
+    const onHalf = scoreOfHas();
+    assert.ok(onHalf > 0);
+    snap.addOrUpdateNode(withRedis('also'));
+    assert.ok(scoreOfHas() > onHalf, 'on two of three nodes the image weighs more');
+    snap.removeNode('also');
+    assert.equal(scoreOfHas(), onHalf);
+    snap.addOrUpdateNode(makeNode('has'));
+    assert.equal(scoreOfHas(), 0, 'the image left the node');
+  });
+
   it('sorts by priority, then arrival', () => {
     const q = (priority: number, t: number) => ({
       info: newPodInfo(makePod('x', { priority })),

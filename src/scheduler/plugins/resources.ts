@@ -19,7 +19,7 @@ import {
   SUCCESS,
   unschedulable,
 } from '../framework.ts';
-import { type HostPort, hostPortsOf, type NodeInfo, newPodInfo } from '../nodeinfo.ts';
+import { type HostPort, hostPortsOf, type NodeInfo, newPodInfo, normalizedImageName } from '../nodeinfo.ts';
 
 const FIT_STATE = 'PreFilterNodeResourcesFit';
 
@@ -160,28 +160,21 @@ export const nodePorts: PreFilterPlugin & FilterPlugin & EnqueueExtensions = {
 
 // ImageLocality: nodes that already have the pod's images score higher,
 // weighted by how widely each image is spread (so one node does not attract
-// every pod of a popular image).
+// every pod of a popular image). As upstream, the spread comes from the
+// cache (NodeInfo.images, counted as nodes come and go) rather than from a
+// scan of every node per pod: at 5,000 nodes that scan was a tenth of the
+// scheduler's own time.
 const MB = 1024 * 1024;
 const MIN_THRESHOLD = 23 * MB;
 const MAX_CONTAINER_THRESHOLD = 1000 * MB;
 const IMAGE_STATE = 'PreScoreImageLocality';
 
-/** Image references as the runtime reports them: busybox → docker.io/library/busybox:latest. */
-export function normalizedImageName(image: string): string {
-  let name = image;
-  const lastSlash = name.lastIndexOf('/');
-  if (!name.slice(lastSlash + 1).includes(':') && !name.includes('@')) name += ':latest';
-  const first = name.split('/')[0]!;
-  const hasRegistry =
-    name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  if (!hasRegistry) name = name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
-  return name;
-}
+export { normalizedImageName };
 
 interface ImageState {
+  /** One entry per container (init containers too), as upstream sums them. */
   images: string[];
   totalNodes: number;
-  spread: Map<string, number>;
 }
 
 export const imageLocality: PreScorePlugin & ScorePlugin = {
@@ -191,36 +184,19 @@ export const imageLocality: PreScorePlugin & ScorePlugin = {
       .map((c) => c.image)
       .filter((i): i is string => !!i)
       .map(normalizedImageName);
-    const all = snapshot.nodes();
-    const spread = new Map<string, number>();
-    for (const image of images) spread.set(image, 0);
-    let anyImages = false;
-    for (const n of all) {
-      for (const img of n.node.status?.images ?? []) {
-        for (const name of img.names ?? []) {
-          const norm = normalizedImageName(name);
-          const c = spread.get(norm);
-          if (c !== undefined) {
-            spread.set(norm, c + 1);
-            anyImages = true;
-          }
-        }
-      }
-    }
-    if (!anyImages) return SKIP;
-    state.write(IMAGE_STATE, { images, totalNodes: all.length, spread } satisfies ImageState);
+    if (!images.length) return SKIP;
+    state.write(IMAGE_STATE, { images, totalNodes: snapshot.nodes().length } satisfies ImageState);
     return SUCCESS;
   },
   score(state, _pod, node) {
     const s = state.read<ImageState>(IMAGE_STATE);
-    if (!s) return 0;
+    if (!s || node.images.size === 0) return 0;
     let sum = 0;
-    const wanted = new Set(s.images);
-    for (const img of node.node.status?.images ?? []) {
-      const hit = (img.names ?? []).map(normalizedImageName).find((n) => wanted.has(n));
-      if (hit) sum += (img.sizeBytes ?? 0) * ((s.spread.get(hit) ?? 0) / s.totalNodes);
+    for (const image of s.images) {
+      const held = node.images.get(image);
+      if (held) sum += held.sizeBytes * (held.spread.numNodes / s.totalNodes);
     }
-    const maxThreshold = MAX_CONTAINER_THRESHOLD * Math.max(1, s.images.length);
+    const maxThreshold = MAX_CONTAINER_THRESHOLD * s.images.length;
     const clamped = Math.min(Math.max(sum, MIN_THRESHOLD), maxThreshold);
     return Math.trunc((MAX_NODE_SCORE * (clamped - MIN_THRESHOLD)) / (maxThreshold - MIN_THRESHOLD));
   },
