@@ -1,0 +1,235 @@
+// Streaming end to end: the real kubectl (1.27, 1.32, 1.33) against `skiff
+// server` with its agent running busybox pods in containerd. kubectl logs,
+// exec (with stdin, with a TTY, exit codes), cp, attach and port-forward go
+// kubectl → API server (pods/log, exec, attach, portforward) → kubelet
+// server on 10250 → containerd's streaming server.
+//
+// kubectl 1.27 speaks SPDY/3.1. 1.32 and 1.33 open a WebSocket first
+// (v5.channel.k8s.io for exec/attach, SPDY tunnelled over WebSocket for
+// port-forward) and fall back to SPDY when the upgrade is refused.
+//
+// Needs root and what scripts/setup.sh installs (containerd, runc, CNI
+// plugins, Skiff's offline busybox image).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  eventually,
+  freePort,
+  KUBECTL_VERSIONS,
+  kubectlPath,
+  ok,
+  type Skiff,
+  startSkiff,
+} from './harness.ts';
+
+let skiff: Skiff;
+
+const pod = (
+  name: string,
+  command: string,
+  opts: { restartPolicy?: string; container?: string } = {},
+) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: ${opts.restartPolicy ?? 'Always'}
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, '${command}']
+${opts.container ?? ''}`;
+
+async function running(name: string): Promise<void> {
+  await eventually(
+    `pod ${name} Running`,
+    async () => (await ok(skiff, ['get', 'pod', name, '-o', 'jsonpath={.status.phase}'])) === 'Running',
+    90_000,
+  );
+}
+
+before(async () => {
+  skiff = await startSkiff(['--no-disable-agent']);
+  await eventually(
+    'the node Ready',
+    async () => (await ok(skiff, ['get', 'nodes', '--no-headers'])).includes(' Ready '),
+    120_000,
+  );
+  await ok(skiff, ['apply', '-f', '-'], {
+    input: [
+      pod('counter', 'echo to stderr >&2; sleep 1; for i in 1 2 3; do echo line $i; done; sleep 3600'),
+      pod('shell', 'sleep 3600'),
+      pod('web', 'mkdir -p /www && echo hello from httpd > /www/index.html && httpd -f -p 8080 -h /www', {
+        container: '    ports: [{containerPort: 8080}]\n',
+      }),
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: two
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: first, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo I am first; echo first > /tmp/who; sleep 3600']}
+  - {name: second, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, 'echo I am second; echo second > /tmp/who; sleep 3600']}
+`,
+    ].join('---\n'),
+  });
+  for (const name of ['counter', 'shell', 'web', 'two']) await running(name);
+});
+
+after(async () => {
+  if (skiff) {
+    await skiff.kubectl(['delete', 'pods', '--all', '--grace-period=1', '--wait=true'], {
+      timeoutMs: 60_000,
+    });
+    await skiff.stop();
+  }
+});
+
+describe('kubectl logs', () => {
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: logs, --tail, --timestamps, -c, --since and a missing container`, async () => {
+      const k = (args: string[]) => ok(skiff, args, { version });
+      await eventually('the counter output', async () => (await k(['logs', 'counter'])).includes('line 3'));
+      assert.equal(await k(['logs', 'counter']), 'to stderr\nline 1\nline 2\nline 3\n');
+      assert.equal(await k(['logs', 'counter', '--tail=2']), 'line 2\nline 3\n');
+      assert.match(
+        await k(['logs', 'counter', '--tail=1', '--timestamps']),
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line 3\n$/,
+      );
+      assert.equal(await k(['logs', 'two', '-c', 'second']), 'I am second\n');
+      assert.equal(await k(['logs', 'counter', '--since=1h']), 'to stderr\nline 1\nline 2\nline 3\n');
+      const missing = await skiff.kubectl(['logs', 'counter', '-c', 'nope'], { version });
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /container nope is not valid for pod counter/);
+    });
+  }
+
+  it('logs -f follows the output until the container exits; --previous reads the one before a restart', async () => {
+    await ok(skiff, ['apply', '-f', '-'], {
+      input: pod('ticker', 'for i in 1 2 3; do echo tick $i; sleep 1; done', { restartPolicy: 'Never' }),
+    });
+    await eventually('ticker started', async () => {
+      const phase = await ok(skiff, ['get', 'pod', 'ticker', '-o', 'jsonpath={.status.phase}']);
+      return phase === 'Running' || phase === 'Succeeded';
+    });
+    assert.equal(
+      await ok(skiff, ['logs', '-f', 'ticker'], { timeoutMs: 60_000 }),
+      'tick 1\ntick 2\ntick 3\n',
+    );
+
+    await ok(skiff, ['apply', '-f', '-'], {
+      input: pod('crasher', 'echo run $RANDOM; sleep 2; exit 1'),
+    });
+    await eventually(
+      'crasher restarted',
+      async () =>
+        Number(
+          await ok(skiff, [
+            'get',
+            'pod',
+            'crasher',
+            '-o',
+            'jsonpath={.status.containerStatuses[0].restartCount}',
+          ]),
+        ) >= 1,
+      90_000,
+    );
+    const previous = await ok(skiff, ['logs', 'crasher', '--previous']);
+    assert.match(previous, /^run \d+\n$/);
+  });
+});
+
+describe('kubectl exec, cp and attach', () => {
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: exec a command, with stdin, with its exit code, and with a TTY`, async () => {
+      assert.equal(await ok(skiff, ['exec', 'shell', '--', 'echo', 'hi'], { version }), 'hi\n');
+      assert.equal(
+        await ok(skiff, ['exec', '-i', 'shell', '--', 'cat'], { version, input: 'through stdin\n' }),
+        'through stdin\n',
+      );
+      const stderr = await skiff.kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo oops >&2; exit 3'], {
+        version,
+      });
+      assert.equal(stderr.code, 3, stderr.stderr);
+      assert.match(stderr.stderr, /oops/);
+      // Each container has its own file system: -c picks which.
+      assert.equal(
+        await ok(skiff, ['exec', 'two', '-c', 'second', '--', 'cat', '/tmp/who'], { version }),
+        'second\n',
+      );
+      // -it needs a terminal on kubectl's side: script(1) gives it one.
+      const tty = await promisify(execFile)(
+        'script',
+        ['-qec', `${kubectlPath(version)} exec -it shell -- sh -c 'tty; exit 0'`, '/dev/null'],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: join(skiff.dataDir, 'home'),
+            KUBECONFIG: skiff.kubeconfig,
+          },
+          timeout: 30_000,
+        },
+      );
+      assert.match(tty.stdout, /\/dev\/pts\/\d+/);
+    });
+
+    it(`kubectl ${version}: cp a file into the container and back`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'skiff-cp-'));
+      writeFileSync(join(dir, 'in.txt'), `copied by ${version}\n`);
+      await ok(skiff, ['cp', join(dir, 'in.txt'), `shell:/tmp/in-${version}.txt`], { version });
+      assert.equal(
+        await ok(skiff, ['exec', 'shell', '--', 'cat', `/tmp/in-${version}.txt`]),
+        `copied by ${version}\n`,
+      );
+      await ok(skiff, ['cp', `shell:/tmp/in-${version}.txt`, join(dir, 'out.txt')], { version });
+      assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), `copied by ${version}\n`);
+    });
+
+    it(`kubectl ${version}: attach -i talks to the container's own stdin`, async () => {
+      const name = `attach-${version.replace('.', '-')}`;
+      await ok(skiff, ['apply', '-f', '-'], {
+        input: pod(name, 'read line; echo got $line', {
+          restartPolicy: 'Never',
+          container: '    stdin: true\n    stdinOnce: true\n',
+        }),
+      });
+      await running(name);
+      const out = await ok(skiff, ['attach', '-i', name], { version, input: 'hello\n', timeoutMs: 60_000 });
+      assert.match(out, /got hello/);
+    });
+  }
+});
+
+describe('kubectl port-forward', () => {
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: connections reach a port of the pod`, async () => {
+      const port = await freePort();
+      const child = execFile(kubectlPath(version), ['port-forward', 'pod/web', `${port}:8080`], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: join(skiff.dataDir, 'home'),
+          KUBECONFIG: skiff.kubeconfig,
+        },
+      });
+      try {
+        await eventually(`port-forward with kubectl ${version}`, async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/`);
+          return (await res.text()) === 'hello from httpd\n';
+        });
+        // A second connection through the same session.
+        assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'hello from httpd\n');
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+  }
+});
