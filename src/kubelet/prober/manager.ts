@@ -95,7 +95,9 @@ export function createProbeManager(opts: ProbeManagerOptions): ProbeManager {
     now: opts.now,
     observe,
     startupResult(pod: Pod, name: string, containerId: string): ProbeResult | undefined {
-      const spec = pod.spec?.containers?.find((c) => c.name === name) ?? {};
+      const spec =
+        [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === name) ??
+        {};
       if (!spec.startupProbe) return undefined;
       return resultFor(pod, name, 'startup', containerId) ?? 'Unknown';
     },
