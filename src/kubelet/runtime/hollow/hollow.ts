@@ -285,6 +285,8 @@ export class HollowRuntime implements Runtime {
     if (after === 0) this.#exit(c, c.behaviour.exitCode);
     else if (after !== undefined) {
       c.timer = this.#clock.setTimeout(() => this.#exit(c, c.behaviour.exitCode), after * 1000);
+      // A pretend process must not keep the real one alive.
+      (c.timer as { unref?: () => void }).unref?.();
     }
   }
 
