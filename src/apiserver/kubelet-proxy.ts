@@ -24,7 +24,8 @@ import type { KubeObject } from '../api/meta.ts';
 import type { Node, Pod } from '../api/types/core-v1.ts';
 import { proxyUpgrade, writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import type { ApiRequest, ApiResponse } from './http.ts';
-import { parseRequestInfo } from './request-info.ts';
+import { isTrue, parseRequestInfo } from './request-info.ts';
+import { translateRemoteCommand, translationFor, tunnelPortForward } from './stream-translator.ts';
 
 export interface KubeletClientConfig {
   /** The client certificate and key presented to kubelets (CN kube-apiserver-kubelet-client). */
@@ -242,6 +243,23 @@ export function createKubeletProxy(deps: KubeletProxyDeps): KubeletProxy {
           STREAMING_SUBRESOURCES.has(info.subresource)
         ) {
           target = await streamLocation(info.namespace, info.name, info.subresource, url.searchParams);
+          // kubectl 1.30+'s WebSocket protocols are translated to the SPDY the runtime speaks.
+          const translation = translationFor(req, info.subresource);
+          if (translation === 'v5') {
+            const q = url.searchParams;
+            await translateRemoteCommand(req, socket, head, target, {
+              stdin: isTrue(q.get('stdin')),
+              stdout: isTrue(q.get('stdout')),
+              stderr: isTrue(q.get('stderr')),
+              tty: isTrue(q.get('tty')),
+              tls: tls(),
+            });
+            return;
+          }
+          if (translation === 'tunnel') {
+            await tunnelPortForward(req, socket, head, target, tls());
+            return;
+          }
         } else if (
           info.group === '' &&
           info.version === 'v1' &&
@@ -338,4 +356,3 @@ function validateLogOptions(params: URLSearchParams): void {
 }
 
 const enc = encodeURIComponent;
-const isTrue = (v: string | null) => v === 'true' || v === '1';

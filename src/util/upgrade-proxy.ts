@@ -98,3 +98,79 @@ const STATUS_TEXT: Record<number, string> = {
   502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
+
+export interface DialedUpgrade {
+  socket: Socket;
+  statusCode: number;
+  /** Response headers, names lower-case. */
+  headers: Record<string, string>;
+  /** The raw response head, through its blank line. */
+  head: Buffer;
+  /** What the backend sent after the head: the body of an error, or the first bytes of the stream. */
+  rest: Buffer;
+}
+
+/**
+ * Sends an upgrade request of our own (not a client's) and reads the
+ * response head, for a caller that speaks the protocol itself: the API
+ * server's WebSocket-to-SPDY translation.
+ */
+export function dialUpgrade(
+  target: URL,
+  opts: { method?: string; headers: Record<string, string | string[]>; tls?: ConnectionOptions },
+): Promise<DialedUpgrade> {
+  return new Promise((resolve, reject) => {
+    const secure = target.protocol === 'https:';
+    const port = Number(target.port) || (secure ? 443 : 80);
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    const onConnect = () => {
+      const lines = [
+        `${opts.method ?? 'POST'} ${target.pathname}${target.search} HTTP/1.1`,
+        `Host: ${target.host}`,
+      ];
+      for (const [name, value] of Object.entries(opts.headers)) {
+        for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
+      }
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    };
+    const socket: Socket = secure
+      ? tlsConnect({ ...opts.tls, host, port, servername: isIP(host) ? '' : host }, onConnect)
+      : netConnect({ host, port }, onConnect);
+    socket.setNoDelay(true);
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (buf.length > 1024 * 1024) fail(new Error('response head too large'));
+        return;
+      }
+      socket.off('data', onData);
+      socket.off('error', fail);
+      socket.off('close', closed);
+      socket.pause();
+      const head = buf.subarray(0, end + 4);
+      const [statusLine = '', ...headerLines] = head.toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      resolve({
+        socket,
+        statusCode: Number(statusLine.split(' ')[1]),
+        headers,
+        head,
+        rest: buf.subarray(end + 4),
+      });
+    };
+    const fail = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    const closed = () => fail(new Error('connection closed before a response'));
+    socket.on('data', onData);
+    socket.on('error', fail);
+    socket.on('close', closed);
+  });
+}

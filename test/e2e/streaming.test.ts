@@ -4,9 +4,10 @@
 // kubectl → API server (pods/log, exec, attach, portforward) → kubelet
 // server on 10250 → containerd's streaming server.
 //
-// kubectl 1.27 speaks SPDY/3.1. 1.32 and 1.33 open a WebSocket first
-// (v5.channel.k8s.io for exec/attach, SPDY tunnelled over WebSocket for
-// port-forward) and fall back to SPDY when the upgrade is refused.
+// kubectl 1.27 speaks SPDY/3.1, which is proxied through to containerd.
+// 1.32 and 1.33 speak WebSocket (v5.channel.k8s.io for exec/attach/cp, SPDY
+// tunnelled over WebSocket for port-forward), which the API server
+// translates; the tests check that they do not fall back to SPDY.
 //
 // Needs root and what scripts/setup.sh installs (containerd, runc, CNI
 // plugins, Skiff's offline busybox image).
@@ -152,6 +153,13 @@ describe('kubectl exec, cp and attach', () => {
   for (const version of KUBECTL_VERSIONS) {
     it(`kubectl ${version}: exec a command, with stdin, with its exit code, and with a TTY`, async () => {
       assert.equal(await ok(skiff, ['exec', 'shell', '--', 'echo', 'hi'], { version }), 'hi\n');
+      // 1.32+ talk WebSocket (v5.channel.k8s.io, which the API server translates to SPDY for
+      // containerd), with no fallback to SPDY.
+      if (version !== '1.27') {
+        const verbose = await skiff.kubectl(['exec', 'shell', '-v=6', '--', 'true'], { version });
+        assert.match(verbose.stderr, /subprotocol is v5\.channel\.k8s\.io/);
+        assert.doesNotMatch(verbose.stderr, /fallback/i);
+      }
       assert.equal(
         await ok(skiff, ['exec', '-i', 'shell', '--', 'cat'], { version, input: 'through stdin\n' }),
         'through stdin\n',
@@ -213,13 +221,16 @@ describe('kubectl port-forward', () => {
   for (const version of KUBECTL_VERSIONS) {
     it(`kubectl ${version}: connections reach a port of the pod`, async () => {
       const port = await freePort();
-      const child = execFile(kubectlPath(version), ['port-forward', 'pod/web', `${port}:8080`], {
+      const child = execFile(kubectlPath(version), ['port-forward', 'pod/web', `${port}:8080`, '-v=6'], {
         env: {
           PATH: process.env.PATH ?? '',
           HOME: join(skiff.dataDir, 'home'),
           KUBECONFIG: skiff.kubeconfig,
         },
       });
+      let log = '';
+      child.stderr?.on('data', (d) => (log += d));
+      child.stdout?.on('data', (d) => (log += d));
       try {
         await eventually(`port-forward with kubectl ${version}`, async () => {
           const res = await fetch(`http://127.0.0.1:${port}/`);
@@ -227,6 +238,13 @@ describe('kubectl port-forward', () => {
         });
         // A second connection through the same session.
         assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'hello from httpd\n');
+        // 1.32+ tunnel SPDY through a WebSocket (a GET upgrade); 1.27 upgrades to SPDY (a POST).
+        const upgrade =
+          version === '1.27'
+            ? /POST https:\S+\/portforward/
+            : /GET"? url="?https:\S+\/portforward|GET https:\S+\/portforward/;
+        assert.match(log, upgrade);
+        assert.doesNotMatch(log, /fallback/i);
       } finally {
         child.kill('SIGTERM');
       }
