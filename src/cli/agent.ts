@@ -1,24 +1,41 @@
 // `skiff agent [flags]`: runs a node agent (the kubelet, and later the proxy,
 // network and DNS) that joins a cluster, until SIGINT or SIGTERM.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, startAgent } from '../agent/agent.ts';
+import { JoinError, joinCluster } from '../agent/join.ts';
+import { defaultNodeName } from '../kubelet/node-status.ts';
 import { createLog } from '../util/log.ts';
 
-export const agentUsage = `Usage: skiff agent --server URL --kubeconfig FILE [flags]
+export const agentUsage = `Usage: skiff agent --server URL --token TOKEN [flags]
+       skiff agent --kubeconfig FILE [flags]
 
 Joins this machine to a cluster as a node: registers the Node, keeps its
 Lease, and runs the pods the scheduler binds to it.
 
-Authentication: the agent uses a client certificate issued by the server's
-CA. \`skiff server\` writes one, in a kubeconfig, to
-<server-data-dir>/agent-kubeconfig.yaml (user system:skiff-agent, group
-system:nodes); copy that file to the node and pass it with --kubeconfig.
-Join tokens (--token) are not implemented yet.
+Joining with a token: \`skiff server\` writes the cluster's join token to
+<server-data-dir>/node-token. Its format is k3s's:
+
+  K10<sha256 of the cluster CA certificate>::node:<secret>
+
+The agent fetches the CA from <server>/cacerts, refuses to go on unless its
+sha256 is the token's (another cluster, or someone in between, never sees
+the secret), then proves the secret to the server over TLS verified against
+that CA and gets a client certificate for system:node:<node-name> in group
+system:nodes. It keeps it, with the CA, in <data-dir>/agent/kubelet.kubeconfig
+and talks to the API with it. With --hollow-nodes, every hollow node in
+the process shares that one credential, as kubemark's hollow nodes do.
+
+Joining with a kubeconfig: <server-data-dir>/agent-kubeconfig.yaml holds a
+client certificate (user system:skiff-agent, group system:nodes); copy it
+to the node and pass it with --kubeconfig.
 
 Flags:
-  --server URL                      the API server (default: the kubeconfig's)
-  --kubeconfig FILE                 credentials (a client certificate and the CA)
+  --server URL                      the API server, https://HOST:6443 (default: the kubeconfig's)
+  --token TOKEN                     the join token (or the SKIFF_TOKEN environment variable)
+  --token-file FILE                 read the join token from FILE
+  --kubeconfig FILE                 credentials (a client certificate and the CA) instead of a token
   --data-dir DIR                    the agent's state (default /var/lib/skiff as root, ~/.skiff otherwise)
   --node-name NAME                  the Node's name (default: the hostname, lower-cased)
   --node-ip IP                      the Node's InternalIP (default: the first non-loopback IPv4)
@@ -37,6 +54,7 @@ export async function runAgent(args: string[]): Promise<number> {
       server: { type: 'string' },
       kubeconfig: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'data-dir': { type: 'string' },
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
@@ -54,14 +72,27 @@ export async function runAgent(args: string[]): Promise<number> {
     console.log(agentUsage);
     return 0;
   }
-  if (values.token) {
+  const token =
+    values.token ??
+    (values['token-file']
+      ? readFileSync(values['token-file'], 'utf8').trim()
+      : values.kubeconfig
+        ? undefined
+        : process.env.SKIFF_TOKEN);
+  if (token && values.kubeconfig) {
+    console.error('skiff agent: give either --token or --kubeconfig, not both');
+    return 2;
+  }
+  if (token && !values.server) {
     console.error(
-      'skiff agent: join tokens are not implemented yet; use --kubeconfig <server-data-dir>/agent-kubeconfig.yaml',
+      `skiff agent: --token needs --server URL (the API server, https://HOST:6443)\n\n${agentUsage}`,
     );
     return 2;
   }
-  if (!values.kubeconfig) {
-    console.error(`skiff agent: --kubeconfig is required\n\n${agentUsage}`);
+  if (!token && !values.kubeconfig) {
+    console.error(
+      `skiff agent: --server URL --token TOKEN (or --kubeconfig FILE) is required\n\n${agentUsage}`,
+    );
     return 2;
   }
   const hollowNodes = values['hollow-nodes'] ? Number(values['hollow-nodes']) : undefined;
@@ -85,7 +116,23 @@ export async function runAgent(args: string[]): Promise<number> {
   process.on('unhandledRejection', (reason) => {
     log.error('unhandled rejection', { error: String(reason), stack: (reason as Error | undefined)?.stack });
   });
-  const clients = clientsFromKubeconfig(values.kubeconfig, values.server);
+  let kubeconfig = values.kubeconfig;
+  if (token) {
+    try {
+      kubeconfig = await joinCluster({
+        server: values.server!,
+        token,
+        nodeName: values['node-name'] ?? defaultNodeName(),
+        dataDir,
+        log,
+      });
+    } catch (err) {
+      if (!(err instanceof JoinError)) throw err;
+      console.error(`skiff agent: cannot join ${values.server}: ${err.message}`);
+      return 1;
+    }
+  }
+  const clients = clientsFromKubeconfig(kubeconfig!, values.server);
   const agent = await startAgent({
     clients,
     dataDir,

@@ -1,5 +1,6 @@
 // `skiff server [flags]`: runs the control plane until SIGINT or SIGTERM.
 
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
@@ -88,7 +89,8 @@ export async function runServer(args: string[]): Promise<number> {
     log,
   );
   console.error(
-    `\nSkiff is running. Point kubectl at it:\n\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get namespaces\n`,
+    `\nSkiff is running. Point kubectl at it:\n\n  export KUBECONFIG=${server.kubeconfig}\n  kubectl get namespaces\n` +
+      `\nJoin another machine as a node:\n\n  skiff agent --server ${server.url} --token $(cat ${join(dataDir, 'node-token')})\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

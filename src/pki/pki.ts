@@ -9,8 +9,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, networkInterfaces } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface KeyPair {
@@ -142,6 +142,20 @@ export function ensureLeaf(ca: KeyPair, dir: string, name: string, opts: LeafOpt
     rmSync(extFile, { force: true });
   }
   return load(certFile, keyFile);
+}
+
+/**
+ * Issues a fresh certificate and key signed by ca, kept nowhere: for a
+ * joining node, whose key is the node's business once it has it.
+ */
+export function issueLeaf(ca: KeyPair, opts: LeafOptions): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-leaf-'));
+  try {
+    const { cert, key } = ensureLeaf(ca, dir, 'leaf', opts);
+    return { cert, key };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // A certificate is reused when the CA signed it, it is not about to expire,

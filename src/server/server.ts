@@ -19,13 +19,14 @@ import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
-import { ensureCA, ensureLeaf, identityOf, localAddresses, localHostname } from '../pki/pki.ts';
+import { ensureCA, ensureLeaf, identityOf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import { ensureNodeToken, joinEndpoints } from './node-token.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -107,6 +108,21 @@ export async function startServer(
   await bootstrap(api, advertise, config.httpsPort, log);
   const compactor = startCompactor(store, { log });
 
+  // Joining agents prove the token's secret here for a node certificate
+  // (node-token.ts); the token itself is in <data-dir>/node-token.
+  const nodeToken = ensureNodeToken(config.dataDir, ca.cert);
+  const serveJoin = joinEndpoints({
+    token: nodeToken,
+    caPem: ca.cert,
+    issue: (nodeName) =>
+      issueLeaf(ca, {
+        commonName: `system:node:${nodeName}`,
+        organizations: ['system:nodes'],
+        usage: 'client',
+      }),
+    log,
+  });
+
   const https = createServer(
     {
       key: serving.key,
@@ -119,6 +135,7 @@ export async function startServer(
       keepAliveTimeout: 65_000,
     },
     (req, res) => {
+      if (serveJoin(req, res)) return;
       const socket = req.socket as TLSSocket;
       const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
       if (!cert?.subject) {
@@ -155,8 +172,8 @@ export async function startServer(
   const kubeconfig = join(config.dataDir, 'kubeconfig.yaml');
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
   log('apiserver listening', { url, kubeconfig });
-  // Agents on other machines authenticate with this client certificate
-  // (`skiff agent --kubeconfig`), until join tokens exist.
+  // Agents on other machines join with the token (`skiff agent --token`), or
+  // with this client certificate (`skiff agent --kubeconfig`).
   const agentCert = ensureLeaf(ca, tlsDir, 'client-agent', {
     commonName: 'system:skiff-agent',
     organizations: ['system:nodes'],

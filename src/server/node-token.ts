@@ -1,0 +1,143 @@
+// Join tokens: how a machine becomes a node of this cluster with one string,
+// as k3s's (docs.k3s.io/cli/token, "Secure" format):
+//
+//   K10<sha256 of the cluster CA certificate, hex>::node:<secret>
+//
+// The hash lets the joining agent authenticate the server before it sends
+// anything secret: it fetches the CA from /cacerts without trusting the
+// connection, and goes on only if the CA's hash is the token's. The
+// credentials (user `node`, the secret) then authenticate the agent to the
+// server, over TLS verified against that CA, and buy it a client
+// certificate for `system:node:<nodeName>` in group `system:nodes`, from
+// /v1-skiff/client-kubelet.crt (k3s: /v1-k3s/client-kubelet.crt). From then
+// on the agent talks to the API with that certificate, like any kubelet.
+//
+// The server keeps the secret in <data-dir>/server/token and writes the full
+// token to <data-dir>/node-token at every start, so the token stays the same
+// across restarts and follows the CA if that is ever remade.
+
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { isDNS1123Subdomain } from '../api/validation.ts';
+import type { Log } from '../util/log.ts';
+
+export const TOKEN_PREFIX = 'K10';
+/** The only user a join token names: the nodes' shared credential. */
+export const NODE_TOKEN_USER = 'node';
+/** Served to anyone: a CA certificate is public; the token's hash is what makes it trusted. */
+export const CACERTS_PATH = '/cacerts';
+/** Issues a node's client certificate to a caller holding the token's secret. */
+export const CLIENT_KUBELET_PATH = '/v1-skiff/client-kubelet.crt';
+/** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */
+export const NODE_NAME_HEADER = 'skiff-node-name';
+
+export interface NodeToken {
+  /** sha256 of the CA certificate's PEM bytes, lower-case hex. */
+  caHash: string;
+  user: string;
+  secret: string;
+}
+
+/** sha256 of the CA certificate exactly as served (the PEM bytes), as k3s hashes a self-signed CA. */
+export const caHashOf = (caPem: string | Buffer): string => createHash('sha256').update(caPem).digest('hex');
+
+export const formatToken = (t: NodeToken): string => `${TOKEN_PREFIX}${t.caHash}::${t.user}:${t.secret}`;
+
+/** Parses a full token; throws an Error saying what is wrong with it. */
+export function parseToken(token: string): NodeToken {
+  const t = token.trim();
+  const m = /^K10([0-9a-fA-F]{64})::([^:]+):(.+)$/.exec(t);
+  if (!m) {
+    throw new Error(
+      `the token is not a Skiff join token: expected ${TOKEN_PREFIX}<sha256 of the cluster CA>::node:<secret>` +
+        ` (copy it from <server-data-dir>/node-token)`,
+    );
+  }
+  return { caHash: m[1]!.toLowerCase(), user: m[2]!, secret: m[3]! };
+}
+
+/**
+ * The cluster's join token: the secret kept in <dataDir>/server/token (made
+ * on first start), the hash of the CA given. Writes <dataDir>/node-token.
+ */
+export function ensureNodeToken(dataDir: string, caPem: string): NodeToken {
+  const secretFile = join(dataDir, 'server', 'token');
+  let secret = existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : '';
+  if (!secret) {
+    secret = randomBytes(24).toString('hex');
+    writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  }
+  const token = { caHash: caHashOf(caPem), user: NODE_TOKEN_USER, secret };
+  writeFileSync(join(dataDir, 'node-token'), `${formatToken(token)}\n`, { mode: 0o600 });
+  return token;
+}
+
+export interface JoinEndpointOptions {
+  token: NodeToken;
+  caPem: string;
+  /** Signs a client certificate for the node (user system:node:<name>, group system:nodes). */
+  issue(nodeName: string): { cert: string; key: string };
+  log?: Log;
+}
+
+/**
+ * The join endpoints, served by the API server's HTTPS listener outside
+ * /api and /apis. Returns a request handler that answers the two paths and
+ * returns false for anything else.
+ */
+export function joinEndpoints(
+  opts: JoinEndpointOptions,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const want = createHash('sha256').update(`${opts.token.user}:${opts.token.secret}`).digest();
+  // Comparing digests of equal length in constant time: a wrong secret
+  // learns nothing from how long the refusal took.
+  const authorized = (header: string | undefined): boolean => {
+    const m = /^Basic\s+(\S+)$/i.exec(header ?? '');
+    if (!m) return false;
+    const given = createHash('sha256').update(Buffer.from(m[1]!, 'base64').toString('utf8')).digest();
+    return timingSafeEqual(given, want);
+  };
+  const send = (res: ServerResponse, code: number, body: string, type = 'text/plain; charset=utf-8') => {
+    res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  return (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === CACERTS_PATH) {
+      if (req.method !== 'GET') send(res, 405, 'Method Not Allowed\n');
+      else send(res, 200, opts.caPem, 'application/x-pem-file');
+      return true;
+    }
+    if (path !== CLIENT_KUBELET_PATH) return false;
+    // Authentication comes first: without the secret, every answer is the same 401.
+    if (!authorized(req.headers.authorization)) {
+      opts.log?.warn('join refused: wrong or missing token', { remote: req.socket.remoteAddress });
+      res.setHeader('www-authenticate', 'Basic realm="skiff"');
+      send(res, 401, 'Unauthorized\n');
+      return true;
+    }
+    if (req.method !== 'GET') {
+      send(res, 405, 'Method Not Allowed\n');
+      return true;
+    }
+    const nodeName = String(req.headers[NODE_NAME_HEADER] ?? '');
+    const invalid = isDNS1123Subdomain(nodeName);
+    if (invalid.length > 0) {
+      send(res, 400, `invalid node name ${JSON.stringify(nodeName)}: ${invalid.join('; ')}\n`);
+      return true;
+    }
+    try {
+      const { cert, key } = opts.issue(nodeName);
+      opts.log?.('node client certificate issued', { node: nodeName, remote: req.socket.remoteAddress });
+      // One PEM bundle, certificate then key, as k3s answers client-kubelet.crt.
+      send(res, 200, `${cert.trimEnd()}\n${key.trimEnd()}\n`, 'application/x-pem-file');
+    } catch (err) {
+      opts.log?.error('node client certificate not issued', { node: nodeName, error: String(err) });
+      send(res, 500, 'could not issue the certificate\n');
+    }
+    return true;
+  };
+}

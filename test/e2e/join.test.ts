@@ -1,0 +1,230 @@
+// Joining with a token (src/server/node-token.ts, src/agent/join.ts): a real
+// `skiff server` writes <data-dir>/node-token, and a separate
+// `skiff agent --server URL --token T --runtime hollow` process joins with
+// it, as k3s agents do (docs.k3s.io/cli/token). A wrong secret is refused by
+// the server; a token whose CA hash is not the server's is refused by the
+// agent before it sends the secret, so an impostor server never sees it.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { ensureCA, ensureLeaf } from '../../src/pki/pki.ts';
+import { eventually, freePort, ok, type Skiff, startSkiff } from './harness.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+let skiff: Skiff;
+let server: string;
+const scratch = mkdtempSync(join(tmpdir(), 'skiff-join-'));
+const agents: ChildProcess[] = [];
+
+before(async () => {
+  skiff = await startSkiff();
+  server = `https://127.0.0.1:${skiff.port}`;
+});
+after(async () => {
+  for (const a of agents) {
+    if (a.exitCode !== null || a.signalCode !== null) continue;
+    const exited = new Promise((r) => a.once('exit', r));
+    a.kill('SIGTERM');
+    await exited;
+  }
+  await skiff?.stop();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const nodeToken = () => readFileSync(join(skiff.dataDir, 'node-token'), 'utf8').trim();
+
+/** Starts `skiff agent` with the hollow runtime; resolves with the process and a view of its output. */
+function agent(
+  args: string[],
+  dataDir: string,
+): { proc: ChildProcess; output(): string; exit: Promise<number> } {
+  let output = '';
+  const proc = spawn(
+    process.execPath,
+    [join(root, 'src/cli/main.ts'), 'agent', '--runtime', 'hollow', '--data-dir', dataDir, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  proc.stdout?.on('data', (d) => (output += d));
+  proc.stderr?.on('data', (d) => (output += d));
+  agents.push(proc);
+  const exit = new Promise<number>((r) => proc.once('exit', (code) => r(code ?? -1)));
+  return { proc, output: () => output, exit };
+}
+
+/** A GET against the server without a client certificate. */
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+  ca?: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, ...(ca ? { ca } : { rejectUnauthorized: false }) }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const basic = (user: string, password: string) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+describe('joining with a token', () => {
+  it('the server writes K10<sha256 of the CA>::node:<secret> to <data-dir>/node-token, and serves that CA', async () => {
+    const token = nodeToken();
+    const m = /^K10([0-9a-f]{64})::node:([0-9a-f]{48})$/.exec(token);
+    assert.ok(m, token);
+    assert.equal(statSync(join(skiff.dataDir, 'node-token')).mode & 0o777, 0o600);
+    const caFile = readFileSync(join(skiff.dataDir, 'server', 'tls', 'ca.crt'));
+    assert.equal(m[1], createHash('sha256').update(caFile).digest('hex'));
+    const served = await get(`${server}/cacerts`);
+    assert.equal(served.status, 200);
+    assert.equal(served.body, caFile.toString('utf8'));
+  });
+
+  it('issues a node certificate only for the secret: anything else gets 401 and nothing else', async () => {
+    const secret = nodeToken().split(':').at(-1)!;
+    const url = `${server}/v1-skiff/client-kubelet.crt`;
+    for (const headers of [
+      {},
+      basic('node', 'wrong'),
+      basic('admin', secret),
+      { authorization: 'Bearer x' },
+    ]) {
+      const r = await get(url, { ...headers, 'skiff-node-name': 'intruder' });
+      assert.equal(r.status, 401, JSON.stringify(headers));
+      assert.doesNotMatch(r.body, /BEGIN/);
+    }
+    // The right secret, for a name that is no node name: refused too, after authentication.
+    const bad = await get(url, { ...basic('node', secret), 'skiff-node-name': 'Not_A_Name' });
+    assert.equal(bad.status, 400);
+    const good = await get(url, { ...basic('node', secret), 'skiff-node-name': 'probe-1' });
+    assert.equal(good.status, 200);
+    const cert = new X509Certificate(good.body);
+    assert.match(cert.subject, /CN=system:node:probe-1/);
+    assert.match(cert.subject, /O=system:nodes/);
+    assert.match(good.body, /BEGIN (EC )?PRIVATE KEY/);
+  });
+
+  it('a separate `skiff agent --token` process joins: its node becomes Ready and holds its Lease', async () => {
+    const dataDir = join(scratch, 'joined-1');
+    const a = agent(['--server', server, '--token', nodeToken(), '--node-name', 'joined-1'], dataDir);
+    await eventually(
+      'node joined-1 Ready',
+      async () => {
+        const r = await skiff.kubectl([
+          'get',
+          'node',
+          'joined-1',
+          '-o',
+          'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        ]);
+        return r.stdout === 'True';
+      },
+      60_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}\nagent output:\n${a.output()}`);
+    });
+    const lease = JSON.parse(
+      await ok(skiff, ['get', 'lease', '-n', 'kube-node-lease', 'joined-1', '-o', 'json']),
+    );
+    assert.equal(lease.spec.holderIdentity, 'joined-1');
+
+    // The agent's credentials: a client certificate for system:node:joined-1,
+    // signed by the cluster CA, that the real kubectl can use too.
+    const kubeconfigFile = join(dataDir, 'agent', 'kubelet.kubeconfig');
+    assert.equal(statSync(kubeconfigFile).mode & 0o777, 0o600);
+    const kubeconfig = parse(readFileSync(kubeconfigFile, 'utf8'));
+    const cert = new X509Certificate(
+      Buffer.from(kubeconfig.users[0].user['client-certificate-data'], 'base64'),
+    );
+    assert.match(cert.subject, /CN=system:node:joined-1/);
+    assert.match(cert.subject, /O=system:nodes/);
+    const ca = new X509Certificate(readFileSync(join(skiff.dataDir, 'server', 'tls', 'ca.crt')));
+    assert.ok(cert.verify(ca.publicKey), 'signed by the cluster CA');
+    const asNode = await skiff.kubectl([
+      '--kubeconfig',
+      kubeconfigFile,
+      'get',
+      'node',
+      'joined-1',
+      '-o',
+      'name',
+    ]);
+    assert.equal(asNode.stdout.trim(), 'node/joined-1', asNode.stderr);
+  });
+
+  it('a wrong secret is refused by the server, and the agent says so and exits', async () => {
+    const token = nodeToken().replace(/:[0-9a-f]+$/, ':0123456789abcdef');
+    const a = agent(
+      ['--server', server, '--token', token, '--node-name', 'wrong-secret'],
+      join(scratch, 'w'),
+    );
+    assert.equal(await a.exit, 1);
+    assert.match(a.output(), /refused the token \(401 Unauthorized\)/);
+    const r = await skiff.kubectl(['get', 'node', 'wrong-secret']);
+    assert.notEqual(r.code, 0, 'no node registered');
+  });
+
+  it('a token whose CA hash is not the server CA’s is refused before the secret is sent', async () => {
+    const tampered = nodeToken().replace(/^K10[0-9a-f]/, (s) => `K10${s.at(-1) === '0' ? '1' : '0'}`);
+    const a = agent(['--server', server, '--token', tampered, '--node-name', 'tampered'], join(scratch, 't'));
+    assert.equal(await a.exit, 1);
+    assert.match(a.output(), /CA certificate does not match the token/);
+    assert.match(a.output(), /secret was not sent/);
+
+    // An impostor with a CA of its own, given the real token: it learns nothing.
+    const pki = join(scratch, 'impostor');
+    const ca = ensureCA(pki, 'impostor-ca');
+    const serving = ensureLeaf(ca, pki, 'serving', {
+      commonName: 'impostor',
+      usage: 'server',
+      ips: ['127.0.0.1'],
+    });
+    const seen: { path: string; authorization?: string }[] = [];
+    const impostor = createServer({ key: serving.key, cert: serving.cert }, (req, res) => {
+      seen.push({
+        path: req.url ?? '',
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      });
+      if (req.url === '/cacerts') res.end(ca.cert);
+      else res.end(serving.cert + serving.key);
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => impostor.listen(port, '127.0.0.1', r));
+    try {
+      const b = agent(
+        ['--server', `https://127.0.0.1:${port}`, '--token', nodeToken(), '--node-name', 'fooled'],
+        join(scratch, 'f'),
+      );
+      assert.equal(await b.exit, 1);
+      assert.match(b.output(), /does not match the token/);
+      assert.deepEqual(seen, [{ path: '/cacerts' }]);
+    } finally {
+      impostor.closeAllConnections();
+      await new Promise((r) => impostor.close(r));
+    }
+  });
+
+  it('keeps the token across a server restart', async () => {
+    const before = nodeToken();
+    await skiff.restart();
+    assert.equal(nodeToken(), before);
+    const secret = before.split(':').at(-1)!;
+    const r = await get(`${server}/v1-skiff/client-kubelet.crt`, {
+      ...basic('node', secret),
+      'skiff-node-name': 'after-restart',
+    });
+    assert.equal(r.status, 200);
+  });
+});
