@@ -26,7 +26,14 @@ import {
   unschedulable,
 } from '../framework.ts';
 import type { NodeInfo } from '../nodeinfo.ts';
-import { type AffinityTerm, type NamespaceLabels, pairKey, parseTerm, termMatchesPod } from './topology.ts';
+import {
+  type AffinityTerm,
+  type NamespaceLabels,
+  pairKey,
+  parseTerm,
+  termMatchesLabels,
+  termMatchesPod,
+} from './topology.ts';
 
 export const ERR_AFFINITY = "node(s) didn't match pod affinity rules";
 export const ERR_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules";
@@ -124,8 +131,11 @@ export function interPodAffinity(
         for (const node of snapshot.nodes()) {
           if (node.pods.size === 0) continue;
           const labels = node.node.metadata.labels ?? {};
-          for (const { pod: existing } of node.pods.values()) {
-            if (affinity.length && affinity.every((t) => termMatchesPod(t, existing, nsLabels))) {
+          // The pods' namespaces and labels in one shape: faster to match than the Pod objects.
+          for (const existing of node.podLabels()) {
+            const matches = (t: AffinityTerm) =>
+              termMatchesLabels(t, existing.namespace, existing.labels, nsLabels);
+            if (affinity.length && affinity.every(matches)) {
               for (const t of affinity) {
                 const v = labels[t.topologyKey];
                 if (v !== undefined) bump(s.affinityCounts, pairKey(t.topologyKey, v));
@@ -133,9 +143,7 @@ export function interPodAffinity(
             }
             for (const t of antiAffinity) {
               const v = labels[t.topologyKey];
-              if (v !== undefined && termMatchesPod(t, existing, nsLabels)) {
-                bump(s.antiAffinityCounts, pairKey(t.topologyKey, v));
-              }
+              if (v !== undefined && matches(t)) bump(s.antiAffinityCounts, pairKey(t.topologyKey, v));
             }
           }
         }

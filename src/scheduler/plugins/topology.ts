@@ -57,12 +57,20 @@ export function parseTerm(pod: Pod, term: PodAffinityTerm, weight = 1): Affinity
   };
 }
 
-export function termMatchesPod(term: AffinityTerm, pod: Pod, nsLabels: NamespaceLabels): boolean {
-  const ns = pod.metadata.namespace ?? '';
-  let inNamespace = term.namespaces.has(ns);
+export const termMatchesPod = (term: AffinityTerm, pod: Pod, nsLabels: NamespaceLabels): boolean =>
+  termMatchesLabels(term, pod.metadata.namespace ?? '', pod.metadata.labels ?? {}, nsLabels);
+
+/** The same, for a pod known by its namespace and labels (NodeInfo.podLabels()). */
+export function termMatchesLabels(
+  term: AffinityTerm,
+  namespace: string,
+  labels: Record<string, string>,
+  nsLabels: NamespaceLabels,
+): boolean {
+  let inNamespace = term.namespaces.has(namespace);
   if (!inNamespace && term.namespaceSelector)
-    inNamespace = term.namespaceSelector.matches(nsLabels(ns) ?? {});
-  return inNamespace && term.selector.matches(pod.metadata.labels ?? {});
+    inNamespace = term.namespaceSelector.matches(nsLabels(namespace) ?? {});
+  return inNamespace && term.selector.matches(labels);
 }
 
 /** key=value, the index of topology counts. */
