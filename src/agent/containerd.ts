@@ -285,6 +285,11 @@ export interface RegistryHostOptions {
   endpoint: string;
   /** Skip TLS verification (self-signed registries). */
   skipVerify?: boolean;
+  /**
+   * Mirrors to try first, in order, for pulls and resolves; `endpoint` is then
+   * only the fallback (containerd's `server`). A mirror's 404 moves on to the next.
+   */
+  mirrors?: string[];
 }
 
 /**
@@ -301,14 +306,19 @@ export async function writeRegistryHost(
   const dir = join(registryConfigDir, host);
   await mkdir(dir, { recursive: true });
   const file = join(dir, 'hosts.toml');
+  const hosts = opts.mirrors ?? [opts.endpoint];
   await writeFile(
     file,
     `# Written by Skiff (src/agent/containerd.ts).
 server = ${toml(opts.endpoint)}
-
-[host.${toml(opts.endpoint)}]
+${hosts
+  .map(
+    (h) => `
+[host.${toml(h)}]
   capabilities = ["pull", "resolve"]
 ${opts.skipVerify ? '  skip_verify = true\n' : ''}`,
+  )
+  .join('')}`,
   );
   return file;
 }

@@ -79,6 +79,10 @@ export interface ImageMirror {
 export async function startImageMirror(opts: ImageMirrorOptions): Promise<ImageMirror> {
   const catalog = createCatalog(opts.imagesDir, opts.log);
   const server = createServer((req, res) => {
+    // Which pulls the node served and which it refused (SKIFF_LOG_LEVEL=debug).
+    res.once('finish', () =>
+      opts.log?.debug('image mirror', { method: req.method, url: req.url, status: res.statusCode }),
+    );
     serve(catalog, req, res).catch((err: Error) => {
       opts.log?.warn('image mirror request failed', { url: req.url, error: err.message });
       if (!res.headersSent) registryError(res, req.method, 500, 'UNKNOWN', err.message);

@@ -13,6 +13,7 @@ import { ensureSafetyRoutes, writePodNetworkConfig } from '../network/cni.ts';
 import type { Log } from '../util/log.ts';
 import { type Containerd, containerdPaths, startContainerd, writeRegistryHost } from './containerd.ts';
 import { BUILT_IMAGES_DIR, imagesDir, importImageDir } from './images.ts';
+import { type ImageMirror, startImageMirror } from './mirror.ts';
 import { ensurePackages, NODE_PACKAGES, type NodePackage } from './packages.ts';
 
 /** The registries upstream manifests pull from, which an offline node must never try to reach. */
@@ -24,8 +25,6 @@ export const PUBLIC_REGISTRIES = [
   'quay.io',
   'ghcr.io',
 ];
-/** Nothing listens on port 1 of loopback: a pull is refused on the spot. */
-export const OFFLINE_ENDPOINT = 'http://127.0.0.1:1';
 
 /** What images/build.sh needs to build Skiff's own images. */
 const IMAGE_BUILD_PACKAGES: NodePackage[] = [
@@ -47,10 +46,12 @@ export interface NodeRuntimeOptions {
   bridge?: string;
   /**
    * Offline node (default true): pulls from the public registries upstream
-   * examples name go to a closed port on loopback, so they fail at once
-   * instead of reaching out of the machine. The node runs what was imported
-   * from the airgap images, and pulls from registries named explicitly (a
-   * local one, say) still work. false lets containerd reach the public registries.
+   * examples name go to the node's embedded mirror of its airgap images
+   * (src/agent/mirror.ts) on loopback, so `image: busybox` with its default
+   * imagePullPolicy Always pulls what was imported, and an image nobody
+   * imported fails at once instead of reaching out of the machine. Pulls from
+   * registries named explicitly (a local one, say) still work. false lets
+   * containerd reach the public registries.
    */
   offline?: boolean;
   log?: Log;
@@ -59,6 +60,8 @@ export interface NodeRuntimeOptions {
 export interface NodeRuntime {
   runtime: CriRuntime;
   containerd: Containerd;
+  /** The embedded registry mirror of an offline node that runs its own containerd. */
+  mirror?: ImageMirror;
   /** Writes the pod network config for the node's spec.podCIDR (idempotent). */
   setPodCIDR(podCIDR: string): Promise<void>;
   /** Closes the CRI client and stops the containerd Skiff started; containers keep running. */
@@ -70,10 +73,19 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   const ownContainerd = !opts.containerRuntimeEndpoint;
   if (ownContainerd) await ensurePackages({ packages: NODE_PACKAGES, ...(log ? { log } : {}) });
   await ensureSafetyRoutes([opts.clusterCIDR, opts.serviceCIDR]);
+  let mirror: ImageMirror | undefined;
   if (ownContainerd && (opts.offline ?? true)) {
+    // The mirror's port is an ephemeral one, so hosts.toml is written anew at
+    // every start, before containerd (which reads it at every pull) runs.
+    mirror = await startImageMirror({ imagesDir: imagesDir(opts.dataDir), ...(log ? { log } : {}) });
     for (const host of PUBLIC_REGISTRIES) {
+      // The mirror is both the host tried and the registry itself (containerd's
+      // `server`): containerd 1.6 ignores a `server` with no [host] entries
+      // and goes to the real registry, and a closed fallback port would turn
+      // the mirror's clear "<ref>: not found" into "connection refused".
       await writeRegistryHost(containerdPaths(opts.dataDir).registryConfigDir, host, {
-        endpoint: OFFLINE_ENDPOINT,
+        endpoint: mirror.endpoint,
+        mirrors: [mirror.endpoint],
       });
     }
   }
@@ -81,6 +93,9 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     dataDir: opts.dataDir,
     ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
     ...(log ? { log } : {}),
+  }).catch(async (err: Error) => {
+    await mirror?.close();
+    throw err;
   });
   try {
     await seedBuiltImages(opts.dataDir, log);
@@ -88,6 +103,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   } catch (err) {
     // A node without its pause image cannot run a pod: fail the start, and leave no containerd behind.
     await containerd.stop();
+    await mirror?.close();
     throw err;
   }
   const runtime = criRuntime(containerd.endpoint);
@@ -96,6 +112,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   return {
     runtime,
     containerd,
+    ...(mirror ? { mirror } : {}),
     async setPodCIDR(cidr) {
       if (cidr === podCIDR) return;
       await writePodNetworkConfig(paths.cniConfDir, {
@@ -109,6 +126,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     async stop() {
       await runtime.close();
       await containerd.stop();
+      await mirror?.close();
     },
   };
 }
