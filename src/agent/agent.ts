@@ -111,19 +111,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     const runtime: Runtime = node.runtime;
     const name = opts.nodeName ?? defaultNodeName();
-    const kubelet = createKubelet({
-      clients: opts.clients,
-      runtime,
-      nodeName: name,
-      nodeIP: opts.nodeIP ?? defaultNodeIP(),
-      dataDir: opts.dataDir,
-      ...(opts.controlPlane ? { controlPlane: true } : {}),
-      ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
-      onPodCIDR: (cidr) => node.setPodCIDR(cidr),
-      log: log.with({ component: 'kubelet', node: name }),
-    });
-    await kubelet.start();
-    kubelets.push(kubelet);
+    // The kubelet server first: the Node reports the port it got.
     const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
     const kubeletServer = opts.clusterCA
       ? await startNodeKubeletServer({
@@ -136,6 +124,20 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           log: log.with({ component: 'kubelet-server', node: name }),
         })
       : undefined;
+    const kubelet = createKubelet({
+      clients: opts.clients,
+      runtime,
+      nodeName: name,
+      nodeIP: opts.nodeIP ?? defaultNodeIP(),
+      dataDir: opts.dataDir,
+      ...(opts.controlPlane ? { controlPlane: true } : {}),
+      ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+      onPodCIDR: (cidr) => node.setPodCIDR(cidr),
+      ...(kubeletServer ? { kubeletPort: kubeletServer.port } : {}),
+      log: log.with({ component: 'kubelet', node: name }),
+    });
+    await kubelet.start();
+    kubelets.push(kubelet);
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {
       await kubeletServer?.close();

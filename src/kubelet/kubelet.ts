@@ -90,6 +90,8 @@ export interface KubeletOptions {
   housekeepingIntervalMs?: number;
   leaseDurationSeconds?: number;
   nodeStatusUpdateFrequencyMs?: number;
+  /** The port the kubelet server (server/) listens on, reported in the Node (default 10250). */
+  kubeletPort?: number;
   /** Readiness from elsewhere than the prober. */
   readiness?: ContainerReadiness;
   /** Run probes and lifecycle hooks (default: unless the runtime is hollow). */
@@ -356,6 +358,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     now,
     clock,
     ...(opts.nodeStatusUpdateFrequencyMs ? { updateFrequencyMs: opts.nodeStatusUpdateFrequencyMs } : {}),
+    ...(opts.kubeletPort ? { kubeletPort: opts.kubeletPort } : {}),
     log,
   });
   const lease = createNodeLease({

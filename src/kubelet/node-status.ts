@@ -90,6 +90,8 @@ export interface NodeStatusOptions {
   /** Overrides of capacity (hollow nodes advertise what they are told). */
   capacity?: Record<string, string>;
   maxPods?: number;
+  /** Where the kubelet server listens (status.daemonEndpoints; upstream --port, 10250). */
+  kubeletPort?: number;
   /** Health of the kubelet's own parts (PLEG): a reason to report NotReady. */
   notReadyReason?(): string | undefined;
   now(): Date;
@@ -236,7 +238,7 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
         { type: 'InternalIP', address: opts.nodeIP },
         { type: 'Hostname', address: nodeName },
       ],
-      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      daemonEndpoints: { kubeletEndpoint: { Port: opts.kubeletPort ?? 10250 } },
       nodeInfo: {
         machineID: m.machineID,
         systemUUID: m.systemUUID,

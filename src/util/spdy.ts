@@ -153,6 +153,7 @@ export function spdyClientSession(socket: Duplex, initial: Buffer = Buffer.alloc
   };
   socket.on('data', onData);
   socket.on('close', shutdown);
+  socket.on('end', shutdown);
   socket.on('error', shutdown);
   socket.resume();
   if (buf.length > 0) queueMicrotask(() => onData(Buffer.alloc(0)));

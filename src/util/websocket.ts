@@ -172,6 +172,9 @@ export function acceptWebSocket(
   socket.on('data', onData);
   socket.on('close', finish);
   socket.on('error', finish);
+  // A client gone without a close frame (its end of the TCP connection shut):
+  // the server's socket is half-open and would stay so.
+  socket.on('end', finish);
   // node hands over an upgraded socket paused.
   socket.resume();
   if (buf.length > 0) queueMicrotask(() => onData(Buffer.alloc(0)));

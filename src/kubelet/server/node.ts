@@ -31,13 +31,12 @@ export interface NodeKubeletServerOptions {
 }
 
 /**
- * Starts the node's kubelet server; undefined (with a warning) when its port
- * is taken, e.g. by a second agent on the same machine: the node then runs
- * pods but cannot serve logs or exec, which should not stop it.
+ * Starts the node's kubelet server on 10250, or, when another agent on this
+ * machine has that port (tests, several nodes on one host), on a free one:
+ * the Node reports whichever port it got in status.daemonEndpoints, which
+ * is where the API server looks.
  */
-export async function startNodeKubeletServer(
-  opts: NodeKubeletServerOptions,
-): Promise<KubeletServer | undefined> {
+export async function startNodeKubeletServer(opts: NodeKubeletServerOptions): Promise<KubeletServer> {
   const dir = join(opts.dataDir, 'agent', 'kubelet-tls');
   const ca = ensureCA(dir, `${opts.nodeName}-ca`);
   const serving = ensureLeaf(ca, dir, 'kubelet', {
@@ -46,9 +45,8 @@ export async function startNodeKubeletServer(
     dnsNames: [opts.nodeName, 'localhost'],
     ips: [...(opts.nodeIP ? [opts.nodeIP] : []), '127.0.0.1'],
   });
-  const port = opts.port ?? DEFAULT_KUBELET_PORT;
-  try {
-    return await startKubeletServer({
+  const start = (port: number) =>
+    startKubeletServer({
       runtime: opts.runtime,
       // The API server's copy of the pod, with the status this kubelet wrote.
       getPod: async (ns, name) => {
@@ -65,11 +63,12 @@ export async function startNodeKubeletServer(
       ...(opts.address ? { address: opts.address } : {}),
       log: opts.log,
     });
+  const port = opts.port ?? DEFAULT_KUBELET_PORT;
+  try {
+    return await start(port);
   } catch (err) {
-    if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
-    opts.log.warn('kubelet server not started: its port is in use; logs, exec and port-forward will fail', {
-      port,
-    });
-    return undefined;
+    if ((err as { code?: string }).code !== 'EADDRINUSE' || port === 0) throw err;
+    opts.log.warn('kubelet port in use (another agent on this machine?); serving on a free port', { port });
+    return start(0);
   }
 }
