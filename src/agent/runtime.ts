@@ -1,7 +1,8 @@
 // The node's container runtime as the agent starts it, in upstream's order
-// of a node coming up: packages present, safety routes in place, containerd
-// running, offline images imported; then, once the Node has its podCIDR, the
-// pod network config, which containerd picks up by itself (until then CRI
+// of a node coming up: packages present, safety routes in place, the image
+// mirror serving the airgap images (offline nodes), containerd running,
+// offline images imported; then, once the Node has its podCIDR, the pod
+// network config, which containerd picks up by itself (until then CRI
 // reports NetworkReady=false, and the kubelet keeps the node NotReady).
 
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
@@ -42,7 +43,7 @@ export interface NodeRuntimeOptions {
   serviceCIDR: string;
   /** `--container-runtime-endpoint`: an existing containerd; Skiff then starts none and installs nothing. */
   containerRuntimeEndpoint?: string;
-  /** The pod bridge's name (default skiff0). */
+  /** The pod bridge's name (default: one per podCIDR, see podBridgeName). */
   bridge?: string;
   /**
    * Offline node (default true): pulls from the public registries upstream
@@ -118,7 +119,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
       await writePodNetworkConfig(paths.cniConfDir, {
         podCIDR: cidr,
         ipamDataDir: join(opts.dataDir, 'agent', 'cni', 'networks'),
-        ...(opts.bridge ? { bridge: opts.bridge } : {}),
+        bridge: opts.bridge ?? podBridgeName(cidr),
       });
       podCIDR = cidr;
       log?.('pod network configured', { podCIDR: cidr, confDir: paths.cniConfDir });
@@ -129,6 +130,21 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
       await mirror?.close();
     },
   };
+}
+
+/**
+ * The pod bridge of a node with this podCIDR: `skiff` and the network
+ * address in hex (10.42.0.0/24 → skiff0a2a0000, within Linux's 15
+ * characters). One bridge per podCIDR rather than one fixed name, because the
+ * bridge holds its podCIDR's gateway address and the CNI bridge plugin
+ * refuses a bridge that already holds another range's: a bridge left by an
+ * earlier cluster on this machine (or one running beside it, as tests do)
+ * with another cluster CIDR would keep every pod from starting.
+ */
+export function podBridgeName(podCIDR: string): string {
+  const octets = podCIDR.split('/')[0]?.split('.').map(Number) ?? [];
+  if (octets.length !== 4 || octets.some((o) => !(o >= 0 && o <= 255))) return 'skiff0';
+  return `skiff${octets.map((o) => o.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**
