@@ -31,6 +31,7 @@ import type {
   KeyValue,
   LinuxContainerResources,
   Mount,
+  NamespaceOption,
   PodSandboxConfig,
   PodSandboxStatus,
   PortMapping,
@@ -195,11 +196,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
       annotations: { ...meta.annotations },
       linux: {
         securityContext: {
-          namespaceOptions: {
-            network: spec.hostNetwork ? 'NODE' : 'POD',
-            pid: spec.hostPID ? 'NODE' : spec.shareProcessNamespace ? 'POD' : 'CONTAINER',
-            ipc: spec.hostIPC ? 'NODE' : 'POD',
-          },
+          namespaceOptions: namespacesForPod(pod),
           ...(sc.runAsUser !== undefined ? { runAsUser: { value: sc.runAsUser } } : {}),
           ...(sc.runAsGroup !== undefined ? { runAsGroup: { value: sc.runAsGroup } } : {}),
           ...(sc.supplementalGroups ? { supplementalGroups: sc.supplementalGroups } : {}),
@@ -273,6 +270,10 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
       linux: {
         resources: linuxResources(pod, c),
         securityContext: {
+          // The container joins the sandbox's namespaces as the pod asks
+          // (upstream NamespacesForPod); left out, CRI's default (POD) would
+          // put every container in the pause container's PID namespace.
+          namespaceOptions: namespacesForPod(pod),
           ...(sc.privileged ? { privileged: true } : {}),
           ...(sc.capabilities
             ? {
@@ -547,4 +548,14 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
   }
 
   return { getPodStatus, syncPod, killPod, removePod };
+}
+
+/** upstream NamespacesForPod: which namespaces the sandbox and its containers share with the node or each other. */
+function namespacesForPod(pod: Pod): NamespaceOption {
+  const spec = pod.spec ?? {};
+  return {
+    network: spec.hostNetwork ? 'NODE' : 'POD',
+    pid: spec.hostPID ? 'NODE' : spec.shareProcessNamespace ? 'POD' : 'CONTAINER',
+    ipc: spec.hostIPC ? 'NODE' : 'POD',
+  };
 }

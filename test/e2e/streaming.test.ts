@@ -169,6 +169,12 @@ describe('kubectl exec, cp and attach', () => {
       });
       assert.equal(stderr.code, 3, stderr.stderr);
       assert.match(stderr.stderr, /oops/);
+      // Each container has its own PID namespace (no shareProcessNamespace):
+      // PID 1 is the container's own command, not the sandbox's pause.
+      assert.doesNotMatch(
+        await ok(skiff, ['exec', 'shell', '--', 'cat', '/proc/1/cmdline'], { version }),
+        /pause/,
+      );
       // Each container has its own file system: -c picks which.
       assert.equal(
         await ok(skiff, ['exec', 'two', '-c', 'second', '--', 'cat', '/tmp/who'], { version }),
