@@ -76,17 +76,26 @@ export function createStatusManager(opts: StatusManagerOptions): StatusManager {
       if (jsonEqual(normalize(pod.status ?? {}), normalize(merged))) return pod.status ?? {};
       try {
         // A merge patch replaces lists whole, so the conditions written are
-        // exactly the merged ones.
+        // exactly the merged ones. The uid makes the API server refuse the
+        // patch (422) if the pod was deleted and recreated under the same
+        // name: this status belongs to the old one.
         const written = await clients.pods.patch(
           pod.metadata.namespace,
           pod.metadata.name ?? '',
           'merge',
-          { status: merged },
+          { metadata: { uid: pod.metadata.uid }, status: merged },
           { subresource: 'status' },
         );
         return written.status ?? merged;
       } catch (err) {
         if (isApiError(err, 'NotFound')) return merged;
+        if (isApiError(err, 'Invalid') && err.message.includes('metadata.uid')) {
+          opts.log?.('pod was deleted and then recreated, skipping status update', {
+            pod: `${pod.metadata.namespace}/${pod.metadata.name}`,
+            uid: pod.metadata.uid,
+          });
+          return merged;
+        }
         throw err;
       }
     },
