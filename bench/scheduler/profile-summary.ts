@@ -44,4 +44,5 @@ const row = ([name, micros]: [string, number]) =>
 console.log(`total ${(total / 1e6).toFixed(1)} s\n\nby area:`);
 for (const r of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(row(r));
 console.log('\nself time:');
-for (const r of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 25))) console.log(row(r));
+for (const r of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 25)))
+  console.log(row(r));
