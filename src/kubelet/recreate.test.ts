@@ -21,7 +21,7 @@ describe('kubelet: same name, new pod', () => {
     assert.notEqual(fresh.metadata.uid, old.metadata.uid);
     const running = await t.until('new Running', async () => {
       const p = await t.getPod('reborn');
-      return p?.metadata.uid === fresh.metadata.uid && p.status?.phase === 'Running' ? p : undefined;
+      return p?.metadata.uid === fresh.metadata.uid && p?.status?.phase === 'Running' ? p : undefined;
     });
     const id = running.status?.containerStatuses?.[0]?.containerID;
     // Let housekeeping and the old pod's worker run their course.
