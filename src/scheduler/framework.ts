@@ -186,7 +186,7 @@ export interface FrameworkHandle {
   runPreFilterExtensionRemovePod(state: CycleState, pod: Pod, victim: PodInfo, node: NodeInfo): Status;
   runPreFilterExtensionAddPod(state: CycleState, pod: Pod, added: PodInfo, node: NodeInfo): Status;
   /** Pending pods nominated to run on `nodeName` (status.nominatedNodeName or a preemption of this scheduler). */
-  nominatedPodsForNode(nodeName: string): PodInfo[];
+  nominatedPodsForNode(nodeName: string): readonly PodInfo[];
   rand(): number;
   now(): Date;
 }

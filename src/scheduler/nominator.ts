@@ -56,10 +56,14 @@ export class Nominator {
     return this.#nodeOf.get(podKey(pod));
   }
 
-  podsForNode(nodeName: string): PodInfo[] {
-    return [...(this.#byNode.get(nodeName)?.values() ?? [])];
+  /** The pods nominated to `nodeName`; a shared empty array when there are none (the common case, per node per cycle). */
+  podsForNode(nodeName: string): readonly PodInfo[] {
+    const pods = this.#byNode.get(nodeName);
+    return pods?.size ? [...pods.values()] : NONE;
   }
 }
+
+const NONE: readonly PodInfo[] = Object.freeze([]);
 
 const priorityOf = (pod: Pod) => pod.spec?.priority ?? 0;
 
@@ -103,7 +107,7 @@ export function runFiltersWithNominatedPods(
   state: CycleState,
   pod: Pod,
   node: NodeInfo,
-  nominated: PodInfo[],
+  nominated: readonly PodInfo[],
 ): Status {
   const others = nominated.filter(
     (p) => p.pod.metadata.uid !== pod.metadata.uid && priorityOf(p.pod) >= priorityOf(pod),
