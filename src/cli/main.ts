@@ -41,6 +41,13 @@ const commands: Record<string, Command> = {
       return runAgent(args);
     },
   },
+  kubectl: {
+    summary: "Run kubectl against this machine's cluster (skiff kubectl get nodes)",
+    async run(args) {
+      const { runKubectl } = await import('./kubectl.ts');
+      return runKubectl(args);
+    },
+  },
   help: {
     summary: 'Show this help',
     async run() {
