@@ -23,6 +23,7 @@ import { createKubelet, type Kubelet } from '../kubelet/kubelet.ts';
 import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/node-status.ts';
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
+import { sharedSources } from '../kubelet/sources.ts';
 import { createLog, type Log } from '../util/log.ts';
 
 export type RuntimeKind = 'cri' | 'hollow';
@@ -56,6 +57,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+const HOLLOW_START_CONCURRENCY = 32;
+
 /** What a hollow node says it is: a modest machine, whatever this one is. */
 const hollowMachine = (name: string): MachineInfo => ({
   cpu: 4,
@@ -77,7 +80,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const names = opts.hollowNodes
       ? Array.from({ length: opts.hollowNodes }, (_, i) => `hollow-${i}`)
       : [opts.nodeName ?? defaultNodeName()];
-    for (const name of names) {
+    // Hollow nodes share one watch of Nodes, pods and Services (sources.ts).
+    const shared = opts.hollowNodes ? sharedSources(opts.clients) : undefined;
+    if (shared) {
+      await shared.start();
+      stops.push(async () => shared.stop());
+    }
+    const startOne = async (name: string) => {
       let kubelet: Kubelet | undefined;
       const runtime = new HollowRuntime({ podCIDR: () => kubelet?.podCIDR() });
       kubelet = createKubelet({
@@ -89,6 +98,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         dataDir: opts.dataDir,
         ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
         ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+        ...(shared ? { sources: shared.forNode(name) } : {}),
         log: log.with({ component: 'kubelet', node: name }),
       });
       await kubelet.start();
@@ -98,7 +108,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         await k.stop();
         await runtime.close();
       });
-    }
+    };
+    // Registration is a few requests per node: a few dozen nodes at a time
+    // keep the connection pool busy without queueing a thousand at once.
+    const queue = [...names];
+    await Promise.all(
+      Array.from({ length: Math.min(HOLLOW_START_CONCURRENCY, names.length) }, async () => {
+        for (let name = queue.shift(); name !== undefined; name = queue.shift()) await startOne(name);
+      }),
+    );
   } else {
     // Loaded only when used: it brings gRPC and containerd management.
     const { startNodeRuntime } = await import('./runtime.ts');

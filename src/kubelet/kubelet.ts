@@ -21,10 +21,10 @@
 
 import { isApiError } from '../api/errors.ts';
 import { jsonEqual } from '../api/meta.ts';
-import type { Node, Pod, Service } from '../api/types/core-v1.ts';
+import type { Node, Pod } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { createEventRecorder } from '../client/events.ts';
-import { createInformer, type Informer, keyOf } from '../client/informer.ts';
+import { keyOf } from '../client/informer.ts';
 import { type Clock, realClock } from '../client/workqueue.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { Backoff } from './backoff.ts';
@@ -45,6 +45,7 @@ import { createPodWorkers, type PodWorkers } from './pod-workers.ts';
 import { createLifecycleHandlers } from './prober/lifecycle.ts';
 import { createProbeManager, type ProbeManager } from './prober/manager.ts';
 import type { Runtime } from './runtime/runtime.ts';
+import { type KubeletSources, ownSources } from './sources.ts';
 import { createStatusManager } from './status-manager.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
 
@@ -108,6 +109,12 @@ export interface KubeletOptions {
    * config then.
    */
   onPodCIDR?(podCIDR: string): void | Promise<void>;
+  /**
+   * Where the Node, the pods and the Services are read from (default: the
+   * kubelet's own watches). Many kubelets in one process share one watch of
+   * each (sharedSources in sources.ts).
+   */
+  sources?: KubeletSources;
 }
 
 export interface Kubelet {
@@ -133,17 +140,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   let nodeUID: string | undefined;
   const timers: NodeJS.Timeout[] = [];
 
-  const nodeInformer: Informer<Node> = createInformer(clients.nodes, {
-    fieldSelector: `metadata.name=${nodeName}`,
-  });
-  const podInformer: Informer<Pod> = createInformer(clients.pods, {
-    fieldSelector: `spec.nodeName=${nodeName}`,
-  });
-  const serviceInformer: Informer<Service> = createInformer(clients.services);
-  const node = () => nodeInformer.indexer.get(nodeName);
+  const sources = opts.sources ?? ownSources(clients, nodeName);
+  const node = () => sources.node.get(nodeName);
   /** The informer's newest copy of a pod (the one a worker holds may be older). */
   const latest = (pod: Pod): Pod => {
-    const cur = podInformer.indexer.get(keyOf(pod));
+    const cur = sources.pods.get(keyOf(pod));
     return cur && cur.metadata.uid === pod.metadata.uid ? cur : pod;
   };
 
@@ -225,7 +226,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     envSources: (pod, podIPs) => ({
       getConfigMap,
       getSecret,
-      services: () => serviceInformer.indexer.list(),
+      services: () => sources.services.list(),
       podIPs,
       hostIPs: [nodeIP],
       nodeAllocatable: node()?.status?.allocatable ?? {},
@@ -355,6 +356,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(opts.controlPlane ? { controlPlane: true } : {}),
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
     notReadyReason: () => (pleg.healthy() ? undefined : 'PLEG is not healthy'),
+    cachedNode: node,
     now,
     clock,
     ...(opts.nodeStatusUpdateFrequencyMs ? { updateFrequencyMs: opts.nodeStatusUpdateFrequencyMs } : {}),
@@ -382,7 +384,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // its own) are removed.
   async function housekeeping(): Promise<void> {
     const known = new Set<string>(podWorkers.uids());
-    for (const p of podInformer.indexer.list()) known.add(p.metadata.uid ?? '');
+    for (const p of sources.pods.list()) known.add(p.metadata.uid ?? '');
     const [sandboxes, containers] = await Promise.all([runtime.listPodSandbox(), runtime.listContainers()]);
     const orphans = new Set<string>();
     for (const o of [...sandboxes, ...containers]) {
@@ -412,7 +414,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       nodeUID = registered.metadata.uid;
       lease.start();
       nodeStatus.start();
-      podInformer.on({
+      sources.pods.on({
         add: (pod) => podWorkers.updatePod(pod),
         update: (old, pod) => {
           // As upstream's pod config (checkAndUpdatePod): a change to the status
@@ -432,9 +434,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           log.error('podCIDR not applied', { podCIDR: cidr, error: String(err) }),
         );
       };
-      nodeInformer.on({ add: podCIDRChanged, update: (_old, n) => podCIDRChanged(n) });
-      await Promise.all([nodeInformer.start(), serviceInformer.start()]);
-      await podInformer.start();
+      sources.node.on({ add: podCIDRChanged, update: (_old, n) => podCIDRChanged(n) });
+      await Promise.all([sources.node.start(), sources.services.start()]);
+      await sources.pods.start();
       pleg.start();
       const every = (ms: number, fn: () => Promise<void> | void) => {
         const t = setInterval(() => {
@@ -447,7 +449,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
       every(opts.resyncIntervalMs ?? 60_000, () => {
-        for (const pod of podInformer.indexer.list()) podWorkers.updatePod(pod);
+        for (const pod of sources.pods.list()) podWorkers.updatePod(pod);
       });
       log('kubelet started', { node: nodeName, runtime: runtimeName, nodeIP });
     },
@@ -458,9 +460,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       lease.stop();
       nodeStatus.stop();
       podWorkers.stop();
-      podInformer.stop();
-      nodeInformer.stop();
-      serviceInformer.stop();
+      sources.pods.stop();
+      sources.node.stop();
+      sources.services.stop();
       await recorder.flush();
     },
   };

@@ -98,6 +98,11 @@ export interface NodeStatusOptions {
   clock: Clock;
   updateFrequencyMs?: number;
   reportFrequencyMs?: number;
+  /**
+   * The Node as the kubelet's cache has it: compared against instead of a
+   * GET at every update, which for 1,000 hollow nodes was 100 GETs/s.
+   */
+  cachedNode?(): Node | undefined;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -264,7 +269,7 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
   });
 
   async function update(force = false): Promise<void> {
-    const node = await clients.nodes.get(undefined, nodeName);
+    const node = opts.cachedNode?.() ?? (await clients.nodes.get(undefined, nodeName));
     const status = await desiredStatus(node.status);
     const due = clock.now() - lastReport >= reportEvery;
     const changed = !jsonEqual(withoutHeartbeats(status), withoutHeartbeats(node.status));

@@ -1,0 +1,244 @@
+// bench/hollow-nodes: N hollow nodes (default 1,000) in one `skiff agent`
+// process, joined with the token to a real `skiff server` on sqlite (its
+// controllers and scheduler running), both run from src/ in processes of
+// their own, as kubemark runs hollow nodes against a real control plane.
+//
+// Figures:
+//   - seconds from the agent's start until all N Nodes exist, and until all
+//     are Ready (seen through a watch);
+//   - the agent's RSS when all are Ready and its peak; both processes' CPU;
+//   - in a steady window with every node Ready: Lease writes/s (upstream's
+//     rate is N/10 s: each kubelet renews every 10 s) and Node writes/s
+//     (an unchanged status is written at most every 5 min);
+//   - pods bound round-robin to the nodes (spec.nodeName set, the scheduler
+//     out of the way): seconds until all are Running and Ready, then until
+//     all are gone after a graceful delete.
+// Headline: seconds until N hollow nodes are Ready.
+//
+// HOLLOW_NODES=N, HOLLOW_PODS=N, HOLLOW_STEADY_S=S override the sizes; BENCH_QUICK=1 runs 200 nodes.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { clientsFromKubeconfig } from '../src/agent/agent.ts';
+import type { Node, Pod } from '../src/api/types/core-v1.ts';
+import { createInformer } from '../src/client/informer.ts';
+import { freePort } from '../test/e2e/harness.ts';
+import { round, writeResult } from './lib.ts';
+
+const quick = process.env.BENCH_QUICK === '1';
+const N = Number(process.env.HOLLOW_NODES ?? (quick ? 200 : 1000));
+const PODS = Number(process.env.HOLLOW_PODS ?? N);
+const STEADY_S = Number(process.env.HOLLOW_STEADY_S ?? (quick ? 30 : 60));
+const root = new URL('../', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-hollow-'));
+const log = (s: string) => console.log(s);
+
+function start(args: string[], ready: string): Promise<{ proc: ChildProcess; output: () => string }> {
+  let output = '';
+  const proc = spawn(process.execPath, [join(root, 'src/cli/main.ts'), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr?.on('data', (d) => {
+    output += d;
+    if (output.length > 1 << 20) output = output.slice(-(1 << 19));
+  });
+  return new Promise((resolve, reject) => {
+    const check = setInterval(() => {
+      if (output.includes(ready)) {
+        clearInterval(check);
+        resolve({ proc, output: () => output });
+      } else if (proc.exitCode !== null) {
+        clearInterval(check);
+        reject(new Error(`${args[0]} exited (${proc.exitCode}):\n${output.slice(-4000)}`));
+      }
+    }, 50);
+  });
+}
+
+const rssMiB = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return round(Number(m?.[1] ?? 0) / 1024, 1);
+};
+/** user + system CPU seconds of a process so far. */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+const until = async (what: string, check: () => boolean, ms: number): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+const isReady = (n: Node) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+const podReady = (p: Pod) =>
+  p.status?.phase === 'Running' &&
+  p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+const port = await freePort();
+log(`hollow-nodes: ${N} nodes, ${PODS} pods, steady window ${STEADY_S} s; server on sqlite in ${dir}`);
+const server = await start(
+  [
+    'server',
+    '--data-dir',
+    join(dir, 'server'),
+    '--https-listen-port',
+    String(port),
+    '--bind-address',
+    '127.0.0.1',
+    '--disable-agent',
+  ],
+  'apiserver listening',
+);
+let agent: { proc: ChildProcess; output: () => string } | undefined;
+// Interrupted: leave no server or agent behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const p of [agent?.proc, server.proc]) p?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+const clients = clientsFromKubeconfig(join(dir, 'server', 'kubeconfig.yaml'));
+const nodes = createInformer(clients.nodes);
+const leases = createInformer(clients.leases, { namespace: 'kube-node-lease' });
+const pods = createInformer(clients.pods, { namespace: 'default' });
+try {
+  await Promise.all([nodes.start(), leases.start(), pods.start()]);
+  let nodeWrites = 0;
+  let leaseWrites = 0;
+  nodes.on({ update: () => nodeWrites++ });
+  leases.on({ update: () => leaseWrites++ });
+
+  const token = readFileSync(join(dir, 'server', 'node-token'), 'utf8').trim();
+  const t0 = performance.now();
+  const agentStart = start(
+    [
+      'agent',
+      '--server',
+      `https://127.0.0.1:${port}`,
+      '--token',
+      token,
+      '--hollow-nodes',
+      String(N),
+      '--data-dir',
+      join(dir, 'agent'),
+    ],
+    'joined the cluster',
+  );
+  agent = await agentStart;
+  const pid = agent.proc.pid!;
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakRss = Math.max(peakRss, rssMiB(pid));
+    } catch {}
+  }, 500);
+  const hollow = () => nodes.indexer.list().filter((n) => n.metadata.name?.startsWith('hollow-'));
+  await until(`${N} nodes registered`, () => hollow().length === N, 15 * 60_000);
+  const registeredS = round((performance.now() - t0) / 1000);
+  log(`  all ${N} nodes registered after ${registeredS} s`);
+  await until(`${N} nodes Ready`, () => hollow().filter(isReady).length === N, 15 * 60_000);
+  const readyS = round((performance.now() - t0) / 1000);
+  const rssAtReady = rssMiB(pid);
+  log(`  all ${N} nodes Ready after ${readyS} s; agent RSS ${rssAtReady} MiB`);
+
+  // Steady state: every node Ready, nothing else happening.
+  await new Promise((r) => setTimeout(r, 15_000)); // registration's tail settles
+  nodeWrites = 0;
+  leaseWrites = 0;
+  const cpu0 = { agent: cpuSeconds(pid), server: cpuSeconds(server.proc.pid!) };
+  const s0 = performance.now();
+  await new Promise((r) => setTimeout(r, STEADY_S * 1000));
+  const steadyS = (performance.now() - s0) / 1000;
+  const steady = {
+    seconds: round(steadyS, 1),
+    leaseWritesPerSec: round(leaseWrites / steadyS, 1),
+    expectedLeaseWritesPerSec: round(N / 10, 1),
+    nodeWritesPerSec: round(nodeWrites / steadyS, 2),
+    agentCpuPercent: round(((cpuSeconds(pid) - cpu0.agent) / steadyS) * 100, 1),
+    serverCpuPercent: round(((cpuSeconds(server.proc.pid!) - cpu0.server) / steadyS) * 100, 1),
+    agentRssMiB: rssMiB(pid),
+    serverRssMiB: rssMiB(server.proc.pid!),
+    notReadyNodes: N - hollow().filter(isReady).length,
+  };
+  log(`  steady ${steady.seconds} s: ${JSON.stringify(steady)}`);
+
+  // Pods, bound round-robin: Pending → Running and Ready, then graceful deletion.
+  const p0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < PODS) {
+        const i = next++;
+        await clients.pods.create('default', {
+          metadata: { name: `bench-${i}`, labels: { app: 'hollow-bench' } },
+          spec: {
+            nodeName: `hollow-${i % N}`,
+            containers: [{ name: 'app', image: 'busybox', command: ['sleep', '3600'] }],
+            terminationGracePeriodSeconds: 1,
+          },
+        });
+      }
+    }),
+  );
+  const createdS = round((performance.now() - p0) / 1000);
+  await until(`${PODS} pods Ready`, () => pods.indexer.list().filter(podReady).length === PODS, 15 * 60_000);
+  const podsReadyS = round((performance.now() - p0) / 1000);
+  log(`  ${PODS} pods created in ${createdS} s, all Running and Ready after ${podsReadyS} s`);
+  const d0 = performance.now();
+  const names = pods.indexer.list().map((p) => p.metadata.name ?? '');
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      for (let name = names.pop(); name !== undefined; name = names.pop()) {
+        await clients.pods.delete('default', name);
+      }
+    }),
+  );
+  await until('pods gone', () => pods.indexer.list().length === 0, 15 * 60_000);
+  const podsGoneS = round((performance.now() - d0) / 1000);
+  log(`  deleted; all gone after ${podsGoneS} s`);
+  clearInterval(sampler);
+
+  writeResult(
+    'hollow-nodes',
+    { metric: `seconds until ${N} hollow nodes are Ready`, value: readyS, unit: 's' },
+    {
+      nodes: N,
+      datastore: 'sqlite',
+      secondsUntilRegistered: registeredS,
+      secondsUntilReady: readyS,
+      agentRssMiBAtReady: rssAtReady,
+      agentPeakRssMiB: peakRss,
+      steady,
+      pods: {
+        count: PODS,
+        createSeconds: createdS,
+        secondsUntilReady: podsReadyS,
+        secondsUntilDeleted: podsGoneS,
+      },
+    },
+  );
+} catch (err) {
+  console.error(String(err));
+  if (agent) console.error(`agent log tail:\n${agent.output().slice(-3000)}`);
+  console.error(`server log tail:\n${server.output().slice(-3000)}`);
+  process.exitCode = 1;
+} finally {
+  nodes.stop();
+  leases.stop();
+  pods.stop();
+  clients.close();
+  for (const p of [agent?.proc, server.proc]) {
+    if (!p || p.exitCode !== null) continue;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
