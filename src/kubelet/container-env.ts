@@ -85,7 +85,11 @@ export async function makeEnvironmentVariables(
   }
 
   for (const v of container.env ?? []) {
-    env.set(v.name ?? '', await envValue(pod, container, v, src, lookup));
+    const value = await envValue(pod, container, v, src, lookup);
+    // An optional configMap or secret reference that finds nothing leaves the
+    // variable out altogether, as upstream's makeEnvironmentVariables
+    // (`if optional { continue }`), rather than setting it empty.
+    if (value !== undefined) env.set(v.name ?? '', value);
   }
 
   const out: KeyValue[] = [...env].map(([key, value]) => ({ key, value }));
@@ -99,7 +103,7 @@ async function envValue(
   v: EnvVar,
   src: EnvSources,
   lookup: (name: string) => string | undefined,
-): Promise<string> {
+): Promise<string | undefined> {
   const namespace = pod.metadata.namespace ?? 'default';
   if (v.value) return expand(v.value, lookup);
   const from = v.valueFrom;
@@ -118,12 +122,12 @@ async function envValue(
     const { name = '', key = '', optional } = from.configMapKeyRef;
     const cm = await src.getConfigMap(namespace, name);
     if (!cm) {
-      if (optional) return '';
+      if (optional) return undefined;
       throw new ContainerConfigError(`configmap "${name}" not found`);
     }
     const value = cm.data?.[key];
     if (value === undefined) {
-      if (optional) return '';
+      if (optional) return undefined;
       throw new ContainerConfigError(`couldn't find key ${key} in ConfigMap ${namespace}/${name}`);
     }
     return value;
@@ -132,12 +136,12 @@ async function envValue(
     const { name = '', key = '', optional } = from.secretKeyRef;
     const secret = await src.getSecret(namespace, name);
     if (!secret) {
-      if (optional) return '';
+      if (optional) return undefined;
       throw new ContainerConfigError(`secret "${name}" not found`);
     }
     const value = decodeSecret(secret)[key];
     if (value === undefined) {
-      if (optional) return '';
+      if (optional) return undefined;
       throw new ContainerConfigError(`couldn't find key ${key} in Secret ${namespace}/${name}`);
     }
     return value;
