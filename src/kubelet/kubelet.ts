@@ -28,6 +28,7 @@ import { keyOf } from '../client/informer.ts';
 import { type Clock, realClock } from '../client/workqueue.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { Backoff } from './backoff.ts';
+import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
 import { createImageManager } from './image-manager.ts';
 import { createRuntimeManager, type RuntimeManagerHooks } from './kuberuntime-manager.ts';
 import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
@@ -99,6 +100,12 @@ export interface KubeletOptions {
   probes?: boolean;
   /** Overrides of the runtime manager's hooks (the defaults: volumes, lifecycle hooks, probes). */
   hooks?: RuntimeManagerHooks;
+  /** --cluster-dns: the cluster DNS addresses written into ClusterFirst pods' resolv.conf (dns.ts). */
+  clusterDNS?: string[];
+  /** --cluster-domain (default cluster.local). */
+  clusterDomain?: string;
+  /** --resolv-conf: the node's resolver configuration for pods (default /etc/resolv.conf). */
+  resolvConf?: string;
   /** The kubelet's root directory, for pods' volumes under <root>/pods/<uid> (default: dataDir). */
   rootDirectory?: string;
   /** Set up and mount the pods' volumes (default: unless the runtime is hollow). */
@@ -206,6 +213,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ? { postStart: lifecycle.postStart, preStop: lifecycle.preStop, unhealthy: probes.unhealthy }
       : {}),
     ...(volumes ? { mounts: volumes.mounts } : {}),
+    dnsConfig: podDNSConfigurer({
+      clusterDNS: opts.clusterDNS ?? [],
+      clusterDomain: opts.clusterDomain ?? 'cluster.local',
+      hostResolvConf: hostResolvConfReader(opts.resolvConf ?? '/etc/resolv.conf'),
+      warn: (pod, reason, message) => recorder.event(pod, 'Warning', reason, message),
+    }),
     ...opts.hooks,
   };
 
