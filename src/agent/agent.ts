@@ -19,6 +19,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type Clientset, createClientset } from '../client/clientset.ts';
 import { createHttpTransport } from '../client/http-transport.ts';
+import { clusterDNSIP, DEFAULT_CLUSTER_DOMAIN, startClusterDNS } from '../dns/node.ts';
+import { hostResolvConfPath } from '../dns/resolv-conf.ts';
 import { createKubelet, type Kubelet } from '../kubelet/kubelet.ts';
 import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/node-status.ts';
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
@@ -49,6 +51,10 @@ export interface AgentOptions {
    * (logs, exec, attach, port-forward) to the API server's client certificate.
    */
   clusterCA?: string;
+  /** --cluster-dns: the cluster DNS address (default: the Service CIDR's tenth address, 10.43.0.10). */
+  clusterDNS?: string;
+  /** --cluster-domain (default cluster.local). */
+  clusterDomain?: string;
   log?: Log;
 }
 
@@ -75,6 +81,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? createLog({ component: 'agent' });
   const stops: (() => Promise<void>)[] = [];
   const kubelets: Kubelet[] = [];
+  const clusterDNS = opts.clusterDNS ?? clusterDNSIP(opts.serviceCIDR ?? '10.43.0.0/16');
+  const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
+  const dnsOptions = { clusterDNS: [clusterDNS], clusterDomain, resolvConf: hostResolvConfPath() };
 
   if (opts.runtime === 'hollow') {
     const names = opts.hollowNodes
@@ -86,7 +95,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await shared.start();
       stops.push(async () => shared.stop());
     }
-    const startOne = async (name: string) => {
+    const startOne = async (name: string, i: number) => {
       let kubelet: Kubelet | undefined;
       const runtime = new HollowRuntime({ podCIDR: () => kubelet?.podCIDR() });
       kubelet = createKubelet({
@@ -98,7 +107,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         dataDir: opts.dataDir,
         ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
         ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
-        ...(shared ? { sources: shared.forNode(name) } : {}),
+        ...(shared ? { sources: shared.forNode(name), leasePhase: (i + 1) / names.length } : {}),
+        ...dnsOptions,
         log: log.with({ component: 'kubelet', node: name }),
       });
       await kubelet.start();
@@ -111,10 +121,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     };
     // Registration is a few requests per node: a few dozen nodes at a time
     // keep the connection pool busy without queueing a thousand at once.
-    const queue = [...names];
+    const queue = names.map((name, i) => [name, i] as const);
     await Promise.all(
       Array.from({ length: Math.min(HOLLOW_START_CONCURRENCY, names.length) }, async () => {
-        for (let name = queue.shift(); name !== undefined; name = queue.shift()) await startOne(name);
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) await startOne(...next);
       }),
     );
   } else {
@@ -152,10 +162,27 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
       onPodCIDR: (cidr) => node.setPodCIDR(cidr),
       ...(kubeletServer ? { kubeletPort: kubeletServer.port } : {}),
+      ...dnsOptions,
       log: log.with({ component: 'kubelet', node: name }),
     });
     await kubelet.start();
     kubelets.push(kubelet);
+    // Cluster DNS on this node, on the cluster DNS address itself (src/dns/node.ts).
+    // Pods still start without it, so a failure is logged, not fatal.
+    const dnsLog = log.with({ component: 'dns', node: name });
+    const dns = await startClusterDNS({
+      clients: opts.clients,
+      address: clusterDNS,
+      clusterDomain,
+      ownAddress: true,
+      log: dnsLog,
+    }).catch((err: Error) => {
+      dnsLog.error('cluster DNS did not start', { address: clusterDNS, error: String(err?.message ?? err) });
+      return undefined;
+    });
+    stops.push(async () => {
+      await dns?.stop();
+    });
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {
       await kubeletServer?.close();

@@ -3,8 +3,8 @@
 //
 // The agent answers on the cluster DNS address itself (kubelet --cluster-dns,
 // 10.43.0.10 by default: the Service CIDR's tenth address, as k3s), which it
-// puts on a dummy interface of its own, as NodeLocal DNSCache does with the
-// kube-dns address: a pod's query to 10.43.0.10:53 is delivered on its own
+// puts on a dummy interface of its own (or on lo, where the kernel has no
+// dummy driver), as NodeLocal DNSCache does with the kube-dns address: a pod's query to 10.43.0.10:53 is delivered on its own
 // node without any DNAT, so DNS works before (and without) the service
 // proxy. The kube-dns Service in kube-system (src/server/server.ts) has that
 // same address as its one endpoint, so a proxy that does translate it
@@ -87,19 +87,27 @@ export function informerClusterState(clients: Clientset): InformerClusterState {
 
 /**
  * Puts `ip` on the node's DNS dummy interface (made if missing), so the
- * node owns the cluster DNS address. Idempotent; needs root.
+ * node owns the cluster DNS address. Kernels without the dummy driver (some
+ * VMs' minimal kernels) get it on the loopback device instead, as a /32 that
+ * the node accepts from its pods all the same. Idempotent; needs root.
+ * Returns the device used.
  */
-export async function ensureDNSAddress(ip: string): Promise<void> {
+export async function ensureDNSAddress(ip: string): Promise<string> {
+  let dev = DNS_INTERFACE;
   await run('ip', ['link', 'add', DNS_INTERFACE, 'type', 'dummy']).catch((err: { stderr?: string }) => {
-    if (!/File exists/.test(err.stderr ?? '')) throw err;
+    if (/File exists/.test(err.stderr ?? '')) return;
+    if (/Unknown device type|not supported/i.test(err.stderr ?? '')) dev = 'lo';
+    else throw err;
   });
-  await run('ip', ['addr', 'replace', `${ip}/32`, 'dev', DNS_INTERFACE]);
-  await run('ip', ['link', 'set', DNS_INTERFACE, 'up']);
+  await run('ip', ['addr', 'replace', `${ip}/32`, 'dev', dev]);
+  await run('ip', ['link', 'set', dev, 'up']);
+  return dev;
 }
 
-/** Removes the DNS dummy interface (`skiff agent --cleanup`); a missing one is fine. */
-export async function cleanupDNSInterface(): Promise<void> {
+/** Removes the cluster DNS address and the dummy interface (`skiff agent --cleanup`); missing ones are fine. */
+export async function cleanupDNSAddress(ip: string): Promise<void> {
   await run('ip', ['link', 'delete', DNS_INTERFACE]).catch(() => undefined);
+  await run('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
 }
 
 /** The node's upstream resolvers: its resolv.conf's name servers, on port 53, minus the cluster DNS itself. */

@@ -18,6 +18,8 @@ import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
+import { ensureKubeDNSService } from '../dns/bootstrap.ts';
+import { clusterDNSIP } from '../dns/node.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { ensureCA, ensureLeaf, identityOf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -106,6 +108,7 @@ export async function startServer(
   });
   await api.start();
   await bootstrap(api, advertise, config.httpsPort, log);
+  await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
 
   // Joining agents prove the token's secret here for a node certificate
