@@ -20,10 +20,6 @@ export const CONTROLLER_INDEX = 'controller';
 /** Pods only: by spec.nodeName. */
 export const NODE_INDEX = 'node';
 
-type ObjectOf<R extends ResourceName> = Clientset[R] extends { get(...a: never[]): Promise<infer T> }
-  ? T
-  : never;
-
 export interface InformerFactory {
   readonly clients: Clientset;
   /** The shared informer of a resource, created on first use. */

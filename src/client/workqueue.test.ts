@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { FakeClock } from './fake-clock.ts';
 import {
   bucketRateLimiter,
-  type Clock,
   createWorkQueue,
   defaultControllerRateLimiter,
   exponentialFailureRateLimiter,
