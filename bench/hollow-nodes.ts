@@ -111,7 +111,15 @@ try {
   let nodeWrites = 0;
   let leaseWrites = 0;
   nodes.on({ update: () => nodeWrites++ });
-  leases.on({ update: () => leaseWrites++ });
+  // Lease writes per second of the steady window: the stream's evenness.
+  const leaseSeconds = new Map<number, number>();
+  leases.on({
+    update: () => {
+      leaseWrites++;
+      const sec = Math.floor(performance.now() / 1000);
+      leaseSeconds.set(sec, (leaseSeconds.get(sec) ?? 0) + 1);
+    },
+  });
 
   const token = readFileSync(join(dir, 'server', 'node-token'), 'utf8').trim();
   const t0 = performance.now();
@@ -150,7 +158,9 @@ try {
   await new Promise((r) => setTimeout(r, 15_000)); // registration's tail settles
   nodeWrites = 0;
   leaseWrites = 0;
+  leaseSeconds.clear();
   const cpu0 = { agent: cpuSeconds(pid), server: cpuSeconds(server.proc.pid!) };
+  const rssAtSteadyStart = rssMiB(pid);
   const s0 = performance.now();
   await new Promise((r) => setTimeout(r, STEADY_S * 1000));
   const steadyS = (performance.now() - s0) / 1000;
@@ -158,9 +168,17 @@ try {
     seconds: round(steadyS, 1),
     leaseWritesPerSec: round(leaseWrites / steadyS, 1),
     expectedLeaseWritesPerSec: round(N / 10, 1),
+    // Whole seconds only (the first and last are partial).
+    maxLeaseWritesInOneSecond: Math.max(
+      ...[...leaseSeconds.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .slice(1, -1)
+        .map(([, n]) => n),
+    ),
     nodeWritesPerSec: round(nodeWrites / steadyS, 2),
     agentCpuPercent: round(((cpuSeconds(pid) - cpu0.agent) / steadyS) * 100, 1),
     serverCpuPercent: round(((cpuSeconds(server.proc.pid!) - cpu0.server) / steadyS) * 100, 1),
+    agentRssMiBAtStart: rssAtSteadyStart,
     agentRssMiB: rssMiB(pid),
     serverRssMiB: rssMiB(server.proc.pid!),
     notReadyNodes: N - hollow().filter(isReady).length,

@@ -107,7 +107,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         dataDir: opts.dataDir,
         ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
         ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
-        ...(shared ? { sources: shared.forNode(name), leasePhase: (i + 1) / names.length } : {}),
+        ...(shared ? { sources: shared.forNode(name), leasePhase: i / names.length } : {}),
         ...dnsOptions,
         log: log.with({ component: 'kubelet', node: name }),
       });

@@ -91,6 +91,8 @@ export interface KubeletOptions {
   /** How often orphaned sandboxes and containers are looked for (upstream housekeeping, 2 s). */
   housekeepingIntervalMs?: number;
   leaseDurationSeconds?: number;
+  /** Where in the renew interval this node's renewals fall (lease.ts `phase`). */
+  leasePhase?: number;
   nodeStatusUpdateFrequencyMs?: number;
   /** The port the kubelet server (server/) listens on, reported in the Node (default 10250). */
   kubeletPort?: number;
@@ -383,6 +385,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     clock,
     now,
     ...(opts.leaseDurationSeconds ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
+    ...(opts.leasePhase !== undefined ? { phase: opts.leasePhase } : {}),
     log,
   });
   const pleg = createPLEG({

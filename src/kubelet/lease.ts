@@ -26,6 +26,13 @@ export interface NodeLeaseOptions {
   leaseDurationSeconds?: number;
   /** Upstream renews at a quarter of the duration: 10 s. */
   renewIntervalMs?: number;
+  /**
+   * In [0, 1): renewals fall at this fraction of each interval, counted on
+   * the clock (the first one still comes at once). Nodes started together
+   * (hollow nodes) get evenly spread phases, so their renewals reach the API
+   * server as a steady stream rather than a burst every 10 s.
+   */
+  phase?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -96,7 +103,13 @@ export function createNodeLease(opts: NodeLeaseOptions): NodeLease {
     renew().then(
       () => {
         failures = 0;
-        if (!stopped) timer = clock.setTimeout(loop, interval);
+        // With a phase, the next renewal is at the next phase point, so a slow
+        // renewal does not push the later ones along.
+        const next =
+          opts.phase === undefined
+            ? interval
+            : (((opts.phase * interval - clock.now()) % interval) + interval) % interval || interval;
+        if (!stopped) timer = clock.setTimeout(loop, next);
       },
       (err: unknown) => {
         failures++;
