@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import type { Node } from '../../src/api/types/core-v1.ts';
 import { ensureCA, ensureLeaf } from '../../src/pki/pki.ts';
 import { eventually, freePort, ok, type Skiff, startSkiff } from './harness.ts';
 
@@ -162,6 +163,36 @@ describe('joining with a token', () => {
       'name',
     ]);
     assert.equal(asNode.stdout.trim(), 'node/joined-1', asNode.stderr);
+  });
+
+  it('`skiff agent --hollow-nodes 3 --token` joins hollow-0 … hollow-2 with one node credential', async () => {
+    const dataDir = join(scratch, 'fleet');
+    const a = agent(
+      ['--server', server, '--token', nodeToken(), '--hollow-nodes', '3', '--node-name', 'fleet'],
+      dataDir,
+    );
+    const ready = async () => {
+      const r = await skiff.kubectl(['get', 'nodes', '-o', 'json']);
+      const items = r.code === 0 ? (JSON.parse(r.stdout).items as Node[]) : [];
+      return items
+        .filter((n) => n.metadata.name?.startsWith('hollow-'))
+        .filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        .map((n) => n.metadata.name)
+        .sort();
+    };
+    await eventually('hollow-0 … hollow-2 Ready', async () => (await ready()).length === 3, 60_000).catch(
+      (err) => {
+        throw new Error(`${err.message}\nagent output:\n${a.output()}`);
+      },
+    );
+    assert.deepEqual(await ready(), ['hollow-0', 'hollow-1', 'hollow-2']);
+    const kubeconfig = parse(readFileSync(join(dataDir, 'agent', 'kubelet.kubeconfig'), 'utf8'));
+    const cert = new X509Certificate(
+      Buffer.from(kubeconfig.users[0].user['client-certificate-data'], 'base64'),
+    );
+    assert.match(cert.subject, /CN=system:node:fleet/);
+    a.proc.kill('SIGTERM');
+    assert.equal(await a.exit, 0);
   });
 
   it('a wrong secret is refused by the server, and the agent says so and exits', async () => {
