@@ -207,6 +207,20 @@ try {
   await until(`${PODS} pods Ready`, () => pods.indexer.list().filter(podReady).length === PODS, 15 * 60_000);
   const podsReadyS = round((performance.now() - p0) / 1000);
   log(`  ${PODS} pods created in ${createdS} s, all Running and Ready after ${podsReadyS} s`);
+  // With every pod running: the kubelets' periodic work (PLEG relists,
+  // housekeeping, status checks) over a pod each.
+  const podCpu0 = { agent: cpuSeconds(pid), server: cpuSeconds(server.proc.pid!) };
+  const w0 = performance.now();
+  await new Promise((r) => setTimeout(r, (STEADY_S / 2) * 1000));
+  const withPodsS = (performance.now() - w0) / 1000;
+  const withPods = {
+    seconds: round(withPodsS, 1),
+    agentCpuPercent: round(((cpuSeconds(pid) - podCpu0.agent) / withPodsS) * 100, 1),
+    serverCpuPercent: round(((cpuSeconds(server.proc.pid!) - podCpu0.server) / withPodsS) * 100, 1),
+    agentRssMiB: rssMiB(pid),
+    notReadyPods: PODS - pods.indexer.list().filter(podReady).length,
+  };
+  log(`  with ${PODS} pods running, ${withPods.seconds} s: ${JSON.stringify(withPods)}`);
   const d0 = performance.now();
   const names = pods.indexer.list().map((p) => p.metadata.name ?? '');
   await Promise.all(
@@ -236,6 +250,7 @@ try {
         count: PODS,
         createSeconds: createdS,
         secondsUntilReady: podsReadyS,
+        running: withPods,
         secondsUntilDeleted: podsGoneS,
       },
     },
