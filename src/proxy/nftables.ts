@@ -9,21 +9,24 @@
 // Per service port (H = a hash of its name, then the readable name):
 //   service-H-ns/name/proto/port   cluster IP traffic: masquerade it when it
 //                                  comes from outside the cluster CIDR, then
-//                                  pick an endpoint (session affinity first,
-//                                  else `numgen random mod N`)
+//                                  pick an endpoint and DNAT
 //   cluster-H-...                  all endpoints (only when internal traffic
 //                                  is Local but external traffic is Cluster)
 //   local-H-...                    this node's endpoints (Local external policy)
 //   external-H-...                 node ports, external IPs, load balancer IPs
-//   endpoint-E-.../ip/port         hairpin masquerade, affinity, DNAT
-// The maps:
+//   endpoint-E-.../ip/port         session affinity only: remember, then DNAT
+// The maps and sets:
 //   service-ips             daddr . proto . port -> goto service/external chain
 //   service-nodeports       proto . port (to any local address) -> goto external chain
 //   no-endpoint-services    daddr . proto . port -> reject (no endpoints) or drop
 //                           (Local policy without local endpoints)
 //   no-endpoint-nodeports   proto . port -> reject or drop
-//   cluster-ips (set)       rejects other ports of a cluster IP; the rest of the
+//   cluster-ips             rejects other ports of a cluster IP; the rest of the
 //                           service CIDR is rejected too (nothing serves it)
+//   hairpin-endpoints       endpoint . endpoint: a pod that reached itself
+//                           through a Service is masqueraded
+//   endpoints-tcp/udp/sctp  slot -> endpoint address . port, for balancing
+//                           (see portProgram's dispatch)
 
 import {
   applyNodeSysctls,
@@ -57,8 +60,45 @@ export interface NftablesOptions extends ProxyConfig {
 export interface PortProgram {
   chains: { name: string; rules: string[] }[];
   affinitySets: { name: string; timeout: number }[];
+  /** The chains that own a block of slots in the `endpoints-<proto>` maps. */
+  slotOwners: string[];
   /** `map` is a map or set name, `element` its element text. */
   elements: { map: string; element: string }[];
+}
+
+/**
+ * Each chain that balances (service, cluster, local) owns a block of this
+ * many slots in the `endpoints-<proto>` map: slot base+i is its i-th endpoint.
+ * Chains with more endpoints use the first SLOT_BLOCK.
+ */
+export const SLOT_BLOCK = 4096;
+
+/** Hands out slot blocks; a block is reused once its chain is gone. */
+export interface SlotAllocator {
+  base(owner: string): number;
+  release(owner: string): void;
+}
+
+export function createSlotAllocator(): SlotAllocator {
+  const bases = new Map<string, number>();
+  const free: number[] = [];
+  let next = 1;
+  return {
+    base(owner) {
+      let b = bases.get(owner);
+      if (b === undefined) {
+        b = free.pop() ?? SLOT_BLOCK * next++;
+        bases.set(owner, b);
+      }
+      return b;
+    },
+    release(owner) {
+      const b = bases.get(owner);
+      if (b === undefined) return;
+      bases.delete(owner);
+      free.push(b);
+    },
+  };
 }
 
 const proto = (sp: ServicePort) => sp.protocol.toLowerCase();
@@ -74,43 +114,70 @@ const affinitySet = (sp: ServicePort, ep: ProxyEndpoint) =>
   `affinity-${shortHash(`${sp.key}/${sp.protocol}/${ep.ip}:${ep.port}/${sp.affinitySeconds}`, 16)}`;
 
 /** The rules, chains, sets and map elements of one service port. */
-export function portProgram(sp: ServicePort, cfg: ProxyConfig): PortProgram {
+export function portProgram(sp: ServicePort, cfg: ProxyConfig, slots: SlotAllocator): PortProgram {
   const p = proto(sp);
   const suffix = chainSuffix(sp);
-  const program: PortProgram = { chains: [], affinitySets: [], elements: [] };
+  const program: PortProgram = { chains: [], affinitySets: [], slotOwners: [], elements: [] };
   const endpointChains = new Map<string, string>();
 
-  // Endpoint chains first: the dispatch rules below refer to them.
+  // Hairpin: a pod reaching itself through its own Service must see the
+  // reply come from the Service, so the node masquerades it. One set of
+  // `endpoint . endpoint` pairs, checked after DNAT (see baseCommands),
+  // instead of a rule per endpoint.
+  for (const ep of new Map(sp.endpoints.map((e) => [e.ip, e])).values())
+    program.elements.push({ map: 'hairpin-endpoints', element: `${ep.ip} . ${ep.ip}` });
+
+  // Endpoint chains exist only for session affinity, which needs a
+  // per-endpoint set of recent clients. Without affinity the service chain
+  // DNATs directly: fewer chains, which keeps both the kernel's commit and
+  // nft's cache (it lists every chain) small at 10,000 Services.
   const endpointChainOf = (ep: ProxyEndpoint): string => {
     const k = `${ep.ip}:${ep.port}`;
     let name = endpointChains.get(k);
     if (name) return name;
     name = endpointChain(sp, ep);
     endpointChains.set(k, name);
-    const rules = [
-      // Hairpin: a pod reaching itself through its own Service must see the
-      // reply come from the Service, so the node has to be in the path.
-      `ip saddr ${ep.ip} jump mark-for-masquerade`,
-    ];
-    if (sp.affinitySeconds !== undefined) {
-      const set = affinitySet(sp, ep);
-      program.affinitySets.push({ name: set, timeout: sp.affinitySeconds });
-      rules.push(`update @${set} { ip saddr }`);
-    }
-    rules.push(`meta l4proto ${p} dnat to ${ep.ip}:${ep.port}`);
-    program.chains.push({ name, rules });
+    const set = affinitySet(sp, ep);
+    program.affinitySets.push({ name: set, timeout: sp.affinitySeconds! });
+    program.chains.push({
+      name,
+      rules: [`update @${set} { ip saddr }`, `meta l4proto ${p} dnat to ${ep.ip}:${ep.port}`],
+    });
     return name;
   };
-  const dispatch = (eps: ProxyEndpoint[]): string[] => {
-    const names = eps.map(endpointChainOf);
-    const rules: string[] = [];
-    if (sp.affinitySeconds !== undefined) {
-      // A client seen within the timeout goes back to the endpoint it had.
-      for (const [i, ep] of eps.entries()) rules.push(`ip saddr @${affinitySet(sp, ep)} goto ${names[i]}`);
+  /**
+   * Random balancing. Without affinity, one rule: `dnat to numgen random mod
+   * N offset BASE map @endpoints-<proto>`, where slots BASE..BASE+N-1 of
+   * that one map hold the chain's endpoints. An endpoint replaced by
+   * another is then two map elements and no rule at all: rules that DNAT or
+   * jump make the kernel re-validate every chain of the table at commit,
+   * which at 10,000 Services is most of an update's cost. (Upstream's
+   * `numgen ... vmap { }` also makes an anonymous set per rule, and the
+   * kernel names each new one by scanning the table's sets: quadratic in a
+   * full sync. A named map per Service is no better: nft reads every set
+   * into its cache on each run.)
+   * With affinity, rule i takes 1/(n-i) of what the rules before it left
+   * (the iptables statistic chain's arithmetic), towards endpoint chains.
+   */
+  const dispatch = (chain: string, all: ProxyEndpoint[]): string[] => {
+    if (sp.affinitySeconds === undefined) {
+      const eps = all.slice(0, SLOT_BLOCK);
+      const base = slots.base(chain);
+      program.slotOwners.push(chain);
+      for (const [i, ep] of eps.entries())
+        program.elements.push({ map: `endpoints-${p}`, element: `${base + i} : ${ep.ip} . ${ep.port}` });
+      return [
+        `meta l4proto ${p} dnat ip to numgen random mod ${eps.length} offset ${base} map @endpoints-${p}`,
+      ];
     }
-    rules.push(
-      `numgen random mod ${names.length} vmap { ${names.map((n, i) => `${i} : goto ${n}`).join(', ')} }`,
-    );
+    const eps = all;
+    // A client seen within the timeout goes back to the endpoint it had.
+    const rules = eps.map((ep) => `ip saddr @${affinitySet(sp, ep)} goto ${endpointChainOf(ep)}`);
+    eps.forEach((ep, i) => {
+      const left = eps.length - i;
+      const target = `goto ${endpointChainOf(ep)}`;
+      rules.push(left > 1 ? `numgen random mod ${left} == 0 ${target}` : target);
+    });
     return rules;
   };
 
@@ -126,7 +193,7 @@ export function portProgram(sp: ServicePort, cfg: ProxyConfig): PortProgram {
         // masqueraded so replies come back through this node (upstream's
         // --cluster-cidr masquerading).
         `ip daddr ${sp.clusterIP} ${p} dport ${sp.port} ip saddr != ${cfg.clusterCIDR} jump mark-for-masquerade`,
-        ...dispatch(internal),
+        ...dispatch(serviceChain, internal),
       ],
     });
   }
@@ -160,14 +227,14 @@ export function portProgram(sp: ServicePort, cfg: ProxyConfig): PortProgram {
     let clusterTarget = serviceChain;
     if (sp.internalPolicyLocal) {
       clusterTarget = `cluster-${suffix}`;
-      program.chains.push({ name: clusterTarget, rules: dispatch(all) });
+      program.chains.push({ name: clusterTarget, rules: dispatch(clusterTarget, all) });
     }
     let localTarget: string | undefined;
     if (sp.externalPolicyLocal && external.length > 0) {
       if (sp.internalPolicyLocal) localTarget = serviceChain;
       else {
         localTarget = `local-${suffix}`;
-        program.chains.push({ name: localTarget, rules: dispatch(external) });
+        program.chains.push({ name: localTarget, rules: dispatch(localTarget, external) });
       }
     }
     const externalChain = `external-${suffix}`;
@@ -217,6 +284,12 @@ export function baseCommands(table: string, cfg: ProxyConfig): string[] {
     `add map ${t} no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
     `add map ${t} no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }`,
     `add set ${t} cluster-ips { type ipv4_addr ; }`,
+    `add set ${t} hairpin-endpoints { type ipv4_addr . ipv4_addr ; }`,
+    // One endpoints map per protocol: nft refuses a rule matching tcp that
+    // maps to a map declared with the protocol-neutral `th dport`.
+    ...['tcp', 'udp', 'sctp'].map(
+      (p) => `add map ${t} endpoints-${p} { typeof numgen random mod 1 : ip daddr . ${p} dport ; }`,
+    ),
     ...chain('mark-for-masquerade', [`meta mark set meta mark or ${MASQUERADE_MARK}`]),
     ...chain('masquerading', [
       `meta mark & ${MASQUERADE_MARK} == 0 return`,
@@ -247,7 +320,12 @@ export function baseCommands(table: string, cfg: ProxyConfig): string[] {
     // pods and other hosts, output for the node's own.
     ...chain('nat-prerouting', ['jump services'], 'type nat hook prerouting priority -100'),
     ...chain('nat-output', ['jump services'], 'type nat hook output priority -100'),
-    ...chain('nat-postrouting', ['jump masquerading'], 'type nat hook postrouting priority 100'),
+    ...chain(
+      'nat-postrouting',
+      // A DNATed packet going back to its own source is a pod reaching itself.
+      ['ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade', 'jump masquerading'],
+      'type nat hook postrouting priority 100',
+    ),
     // Rejects from input, forward and output (reject is not allowed in
     // prerouting on older kernels), just before the filter priority.
     ...chain(
@@ -274,88 +352,151 @@ export function baseCommands(table: string, cfg: ProxyConfig): string[] {
   ];
 }
 
-/** Commands that add one port's program to a table that does not have it. */
-function addCommands(
+/**
+ * Sets whose elements several ports share (a cluster IP with many ports, an
+ * endpoint behind many Services): counted, so an element leaves only with
+ * its last user.
+ */
+const SHARED_SETS = new Set(['cluster-ips', 'hairpin-endpoints']);
+export type ElementRefs = Map<string, number>;
+const refKey = (e: { map: string; element: string }) => `${e.map}|${e.element}`;
+
+/** `add element` commands, one per map, for many elements at once (one lookup of the map each). */
+function elementCommands(
   t: string,
-  prog: PortProgram,
-  existingChains: ReadonlySet<string> = new Set(),
+  verb: 'add' | 'delete',
+  elements: { map: string; element: string }[],
 ): string[] {
+  const byMap = new Map<string, string[]>();
+  for (const e of elements) {
+    const list = byMap.get(e.map) ?? [];
+    // A map element is deleted by its key alone.
+    list.push(verb === 'delete' ? e.element.split(' : ')[0]! : e.element);
+    byMap.set(e.map, list);
+  }
+  return [...byMap].map(([map, list]) => `${verb} element ${t} ${map} { ${list.join(', ')} }`);
+}
+
+const addSet = (t: string, s: { name: string; timeout: number }) =>
+  `add set ${t} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`;
+
+/** Chains, sets and rules of one port (its elements are added separately, batched). */
+function addCommands(t: string, prog: PortProgram): string[] {
   const out: string[] = [];
-  for (const s of prog.affinitySets)
-    out.push(`add set ${t} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`);
-  for (const c of prog.chains) if (!existingChains.has(c.name)) out.push(`add chain ${t} ${c.name}`);
+  for (const s of prog.affinitySets) out.push(addSet(t, s));
+  for (const c of prog.chains) out.push(`add chain ${t} ${c.name}`);
   for (const c of prog.chains) for (const r of c.rules) out.push(`add rule ${t} ${c.name} ${r}`);
-  for (const e of prog.elements) out.push(`add element ${t} ${e.map} { ${e.element} }`);
   return out;
 }
 
-/** The whole table, replacing whatever is there, in one transaction. */
-export function fullSyncScript(table: string, cfg: ProxyConfig, programs: Iterable<PortProgram>): string {
+/** Counts a port's shared elements in; answers the ones new to the table. */
+function countIn(elements: { map: string; element: string }[], refs: ElementRefs) {
+  return elements.filter((e) => {
+    if (!SHARED_SETS.has(e.map)) return true;
+    const n = refs.get(refKey(e)) ?? 0;
+    refs.set(refKey(e), n + 1);
+    return n === 0;
+  });
+}
+
+/** Counts a port's shared elements out; answers the ones to delete from the table. */
+function countOut(elements: { map: string; element: string }[], refs: ElementRefs) {
+  return elements.filter((e) => {
+    if (!SHARED_SETS.has(e.map)) return true;
+    const n = (refs.get(refKey(e)) ?? 1) - 1;
+    if (n > 0) refs.set(refKey(e), n);
+    else refs.delete(refKey(e));
+    return n <= 0;
+  });
+}
+
+/** The whole table, replacing whatever is there, in one transaction. `refs` is filled in. */
+export function fullSyncScript(
+  table: string,
+  cfg: ProxyConfig,
+  programs: Iterable<PortProgram>,
+  refs: ElementRefs = new Map(),
+): string {
   const t = `ip ${table}`;
   const lines = [`add table ${t}`, `delete table ${t}`, `add table ${t}`, ...baseCommands(table, cfg)];
-  for (const prog of programs) lines.push(...addCommands(t, prog));
+  const elements: { map: string; element: string }[] = [];
+  for (const prog of programs) {
+    lines.push(...addCommands(t, prog));
+    elements.push(...countIn(prog.elements, refs));
+  }
+  lines.push(...elementCommands(t, 'add', elements));
   return `${lines.join('\n')}\n`;
 }
 
 /**
- * The transaction that turns `before` into `after` for the changed ports
- * only: their old map elements out, their chains flushed (and deleted when
- * gone), the new chains, rules and elements in. `clusterIPRefs` counts, per
- * cluster IP, the ports in the table that use it (several ports share one),
- * so the cluster-ips set keeps an address while any port still has it.
+ * The transaction that turns `before` into `after` for the changed ports,
+ * touching only what differs: map elements that changed, chains whose rules
+ * changed. An endpoint replaced by another is then its `endpoints-<proto>` slot and
+ * hairpin pair, and nothing else. `refs` (the shared sets' counts) is updated.
  */
 export function partialSyncScript(
   table: string,
   changes: { before: PortProgram | undefined; after: PortProgram | undefined }[],
-  clusterIPRefs: Map<string, number>,
+  refs: ElementRefs,
 ): string {
   const t = `ip ${table}`;
-  const delElements: string[] = [];
-  const flush: string[] = [];
+  const delElements: { map: string; element: string }[] = [];
+  const addElements: { map: string; element: string }[] = [];
+  const flushChains: string[] = [];
   const delChains: string[] = [];
-  const delSets: string[] = [];
-  const adds: string[] = [];
+  const delSetsAndMaps: string[] = [];
+  const addSetsAndMaps: string[] = [];
+  const addChains: string[] = [];
+  const addRules: string[] = [];
   for (const { before, after } of changes) {
-    const afterChains = new Set(after?.chains.map((c) => c.name));
-    const afterSets = new Set(after?.affinitySets.map((s) => s.name));
-    const beforeChains = new Set(before?.chains.map((c) => c.name));
-    const beforeSets = new Set(before?.affinitySets.map((s) => s.name));
-    for (const e of before?.elements ?? []) {
-      if (e.map === 'cluster-ips') {
-        const n = (clusterIPRefs.get(e.element) ?? 1) - 1;
-        if (n > 0) clusterIPRefs.set(e.element, n);
-        else {
-          clusterIPRefs.delete(e.element);
-          delElements.push(`delete element ${t} cluster-ips { ${e.element} }`);
-        }
-        continue;
+    const oldElements = new Set((before?.elements ?? []).map(refKey));
+    const newElements = new Set((after?.elements ?? []).map(refKey));
+    delElements.push(
+      ...countOut(
+        (before?.elements ?? []).filter((e) => !newElements.has(refKey(e))),
+        refs,
+      ),
+    );
+    addElements.push(
+      ...countIn(
+        (after?.elements ?? []).filter((e) => !oldElements.has(refKey(e))),
+        refs,
+      ),
+    );
+
+    const oldChains = new Map((before?.chains ?? []).map((c) => [c.name, c.rules.join('\n')]));
+    const newChains = new Set((after?.chains ?? []).map((c) => c.name));
+    for (const [name] of oldChains) {
+      if (!newChains.has(name)) {
+        flushChains.push(`flush chain ${t} ${name}`);
+        delChains.push(`delete chain ${t} ${name}`);
       }
-      // Only the key: a map element is deleted by its key.
-      delElements.push(`delete element ${t} ${e.map} { ${e.element.split(' : ')[0]} }`);
     }
-    for (const c of before?.chains ?? []) {
-      flush.push(`flush chain ${t} ${c.name}`);
-      if (!afterChains.has(c.name)) delChains.push(`delete chain ${t} ${c.name}`);
+    for (const c of after?.chains ?? []) {
+      const old = oldChains.get(c.name);
+      if (old === c.rules.join('\n')) continue;
+      if (old === undefined) addChains.push(`add chain ${t} ${c.name}`);
+      else flushChains.push(`flush chain ${t} ${c.name}`);
+      for (const r of c.rules) addRules.push(`add rule ${t} ${c.name} ${r}`);
     }
-    for (const s of before?.affinitySets ?? [])
-      if (!afterSets.has(s.name)) delSets.push(`delete set ${t} ${s.name}`);
-    if (after) {
-      const prog: PortProgram = {
-        ...after,
-        affinitySets: after.affinitySets.filter((s) => !beforeSets.has(s.name)),
-        elements: after.elements.filter((e) => {
-          if (e.map !== 'cluster-ips') return true;
-          const n = clusterIPRefs.get(e.element) ?? 0;
-          clusterIPRefs.set(e.element, n + 1);
-          return n === 0;
-        }),
-      };
-      adds.push(...addCommands(t, prog, beforeChains));
-    }
+
+    const oldSets = new Set((before?.affinitySets ?? []).map((x) => x.name));
+    const newSets = new Set((after?.affinitySets ?? []).map((x) => x.name));
+    for (const name of oldSets) if (!newSets.has(name)) delSetsAndMaps.push(`delete set ${t} ${name}`);
+    for (const x of after?.affinitySets ?? []) if (!oldSets.has(x.name)) addSetsAndMaps.push(addSet(t, x));
   }
   // Order matters within the transaction: nothing may be deleted while
-  // something still refers to it.
-  const lines = [...delElements, ...flush, ...delChains, ...delSets, ...adds];
+  // something still refers to it, nor referred to before it exists.
+  const lines = [
+    ...elementCommands(t, 'delete', delElements),
+    ...flushChains,
+    ...delChains,
+    ...delSetsAndMaps,
+    ...addSetsAndMaps,
+    ...addChains,
+    ...addRules,
+    ...elementCommands(t, 'add', addElements),
+  ];
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
@@ -365,7 +506,8 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
   const cfg: ProxyConfig = { clusterCIDR: opts.clusterCIDR, serviceCIDR: opts.serviceCIDR };
   /** What the table holds now, per port key; undefined until a full sync succeeded. */
   let applied: Map<string, PortProgram> | undefined;
-  let clusterIPRefs = new Map<string, number>();
+  let refs: ElementRefs = new Map();
+  let slots = createSlotAllocator();
   let prepared = false;
   let routed = false;
 
@@ -380,26 +522,30 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
       }
       if (!changed || !applied) {
         const programs = new Map<string, PortProgram>();
-        const refs = new Map<string, number>();
-        for (const [key, sp] of ports) {
-          programs.set(key, portProgram(sp, cfg));
-          refs.set(sp.clusterIP, (refs.get(sp.clusterIP) ?? 0) + 1);
-        }
+        slots = createSlotAllocator();
+        for (const [key, sp] of ports) programs.set(key, portProgram(sp, cfg, slots));
         applied = undefined;
-        await nft(fullSyncScript(table, cfg, programs.values()));
+        const nextRefs: ElementRefs = new Map();
+        await nft(fullSyncScript(table, cfg, programs.values(), nextRefs));
         if (!routed) await routeServiceCIDR(exec, cfg.serviceCIDR);
         routed = true;
         applied = programs;
-        clusterIPRefs = refs;
+        refs = nextRefs;
         return;
       }
       const changes: { key: string; before: PortProgram | undefined; after: PortProgram | undefined }[] = [];
       for (const key of changed) {
         const sp = ports.get(key);
-        changes.push({ key, before: applied.get(key), after: sp ? portProgram(sp, cfg) : undefined });
+        changes.push({ key, before: applied.get(key), after: sp ? portProgram(sp, cfg, slots) : undefined });
       }
-      const refs = new Map(clusterIPRefs);
-      const script = partialSyncScript(table, changes, refs);
+      // Blocks of chains that are gone go back to the allocator (after the
+      // new programs took theirs, so no block is reused within one transaction).
+      for (const c of changes) {
+        const kept = new Set(c.after?.slotOwners);
+        for (const owner of c.before?.slotOwners ?? []) if (!kept.has(owner)) slots.release(owner);
+      }
+      const nextRefs = new Map(refs);
+      const script = partialSyncScript(table, changes, nextRefs);
       if (!script) return;
       try {
         await nft(script);
@@ -412,7 +558,7 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
         if (c.after) applied.set(c.key, c.after);
         else applied.delete(c.key);
       }
-      clusterIPRefs = refs;
+      refs = nextRefs;
     },
     async cleanup() {
       await nft(`add table ip ${table}\ndelete table ip ${table}\n`);

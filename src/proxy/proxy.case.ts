@@ -12,6 +12,7 @@ import type { Pod, Service } from '../api/types/core-v1.ts';
 import type { EndpointSlice } from '../api/types/discovery-v1.ts';
 import { endpointSliceController } from '../controllers/endpointslice.ts';
 import { type ControllerTest, startControllerTest } from '../controllers/testing.ts';
+import { createLog } from '../util/log.ts';
 import type { ProxyBackend } from './backend.ts';
 import {
   type ConnectResult,
@@ -72,6 +73,9 @@ export function proxyContract(name: string, make: (lab: Lab) => BackendUnderTest
         backend: under.backend,
         nodeName: NODE,
         minSyncIntervalMs: 10,
+        log: createLog({ component: 'proxy' }, (l) => {
+          if (process.env.SKIFF_TEST_LOG) process.stderr.write(l);
+        }),
       });
       await proxy.start();
     });
@@ -401,6 +405,7 @@ export function proxyContract(name: string, make: (lab: Lab) => BackendUnderTest
       const [gone] = await lab.connect(lab.node, 'tcp', svc.spec!.clusterIP!, 80, 1, 3000);
       assert.ok(gone!.error && gone!.error !== 'TIMEOUT', JSON.stringify(gone));
       assert.equal(proxy.syncs.full, full, 'still no full resync');
+      assert.equal(proxy.syncs.failed, 0, 'no sync failed');
     });
 
     it('masquerades traffic from outside the cluster CIDR to a cluster IP', async () => {
@@ -420,6 +425,7 @@ export function proxyContract(name: string, make: (lab: Lab) => BackendUnderTest
     });
 
     it('cleanup removes everything the backend added', async () => {
+      assert.equal(proxy.syncs.failed, 0, 'no sync failed in the whole suite');
       await proxy.stop();
       await under.backend.cleanup();
       assert.equal((await under.leftovers()).trim(), '');

@@ -36,9 +36,9 @@ export interface ServiceProxy {
   stop(): Promise<void>;
   /** The ServicePorts the kernel is programmed with, by key (for tests and the benchmark). */
   readonly ports: ReadonlyMap<string, ServicePort>;
-  /** Completed syncs: full and incremental. */
-  readonly syncs: { full: number; partial: number };
-  /** Resolves once every change seen so far is in the kernel. */
+  /** Completed syncs, full and incremental, and failed ones. */
+  readonly syncs: { full: number; partial: number; failed: number };
+  /** Resolves once every change seen so far is in the kernel, or the sync trying failed. */
   flushed(): Promise<void>;
 }
 
@@ -68,9 +68,10 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
   let backoffMs = 0;
   let stopped = false;
   let started = false;
-  const syncs = { full: 0, partial: 0 };
+  const syncs = { full: 0, partial: 0, failed: 0 };
   let waiters: (() => void)[] = [];
   let firstAttempt: (() => void) | undefined;
+  let failed = false;
 
   const markDirty = (key: string) => {
     dirty.add(key);
@@ -86,7 +87,9 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
         firstAttempt?.();
         firstAttempt = undefined;
         if (dirty.size > 0 || needFull) schedule(backoffMs || undefined);
-        else {
+        // Waiters hear of a failure too (they would otherwise wait for the
+        // retry); they can tell by syncs and the log.
+        if ((dirty.size === 0 && !needFull) || failed) {
           const w = waiters;
           waiters = [];
           for (const f of w) f();
@@ -134,6 +137,7 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
     if (!full && changed.size === 0) return;
     const started = performance.now();
     lastRun = Date.now();
+    failed = false;
     try {
       await opts.backend.sync(ports, full ? undefined : changed);
       needFull = false;
@@ -150,6 +154,8 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
     } catch (err) {
       // The kernel may hold part of it: rewrite all next time.
       needFull = true;
+      failed = true;
+      syncs.failed++;
       backoffMs = Math.min(Math.max(backoffMs * 2, 500), 30_000);
       log?.error('syncing proxy rules failed', {
         mode: opts.backend.mode,
