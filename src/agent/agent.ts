@@ -1,6 +1,6 @@
 // The node agent: everything a node runs, assembled. Today that is the
-// kubelet on a container runtime; kube-proxy, the pod network's routes, DNS
-// and ingress join here as they land.
+// kubelet on a container runtime, cluster DNS and the service proxy
+// (kube-proxy); the pod network's routes and ingress join here as they land.
 //
 // The agent reaches the cluster only through a Clientset, so the same code
 // runs inside `skiff server` (in-process transport) and on another machine
@@ -44,6 +44,8 @@ export interface AgentOptions {
   serviceCIDR?: string;
   /** --container-runtime-endpoint: use this containerd instead of starting one. */
   containerRuntimeEndpoint?: string;
+  /** The service proxy's backend on a cri node (src/proxy/): nftables (default) or iptables. */
+  proxyMode?: 'nftables' | 'iptables';
   /** With the hollow runtime: run this many nodes (hollow-0 ...) instead of one named after the host. */
   hollowNodes?: number;
   /**
@@ -182,6 +184,25 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     stops.push(async () => {
       await dns?.stop();
+    });
+    // The service proxy (src/proxy/node.ts). Its rules stay in the kernel
+    // when the agent stops, as kube-proxy's do, so Services keep working
+    // for the pods that keep running; `skiff agent --cleanup` removes them.
+    const { startNodeProxy } = await import('../proxy/node.ts');
+    const proxyLog = log.with({ component: 'proxy', node: name });
+    const proxy = await startNodeProxy({
+      clients: opts.clients,
+      nodeName: name,
+      clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
+      serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
+      ...(opts.proxyMode ? { mode: opts.proxyMode } : {}),
+      log: proxyLog,
+    }).catch((err: Error) => {
+      proxyLog.error('the service proxy did not start', { error: String(err?.message ?? err) });
+      return undefined;
+    });
+    stops.push(async () => {
+      await proxy?.stop();
     });
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {

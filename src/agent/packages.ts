@@ -32,8 +32,9 @@ export const NODE_PACKAGES: NodePackage[] = [
   {
     name: 'iptables',
     provides: ['/usr/sbin/iptables'],
-    why: 'the portmap CNI plugin programs hostPorts with it',
+    why: 'the portmap CNI plugin programs hostPorts with it (and the service proxy on hosts without nft)',
   },
+  { name: 'nftables', provides: ['/usr/sbin/nft'], why: 'the service proxy programs the kernel with it' },
   { name: 'iproute2', provides: ['/usr/sbin/ip', '/bin/ip'], why: 'routes for the pod network' },
 ];
 

@@ -1,5 +1,6 @@
-// `skiff agent [flags]`: runs a node agent (the kubelet, and later the proxy,
-// network and DNS) that joins a cluster, until SIGINT or SIGTERM.
+// `skiff agent [flags]`: runs a node agent (the kubelet, cluster DNS, the
+// service proxy, and later the network) that joins a cluster, until SIGINT
+// or SIGTERM. `skiff agent --cleanup` removes its network state.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -45,6 +46,13 @@ Flags:
   --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
   --cluster-cidr CIDR               the cluster's pod range (default 10.42.0.0/16)
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
+  --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
+
+       skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
+
+Removes what a Skiff node added to this machine's network (the proxy's
+nftables table or iptables chains, routes, pod bridges, CNI config and
+state, the cluster DNS address) and exits. Stop the agent first.
 `;
 
 export async function runAgent(args: string[]): Promise<number> {
@@ -64,6 +72,8 @@ export async function runAgent(args: string[]): Promise<number> {
       'hollow-nodes': { type: 'string' },
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
+      'proxy-mode': { type: 'string', default: 'nftables' },
+      cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -71,6 +81,23 @@ export async function runAgent(args: string[]): Promise<number> {
   if (values.help) {
     console.log(agentUsage);
     return 0;
+  }
+  if (values.cleanup) {
+    const { cleanupNode } = await import('../proxy/node.ts');
+    await cleanupNode({
+      dataDir:
+        values['data-dir'] ??
+        (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`),
+      clusterCIDR: values['cluster-cidr']!,
+      serviceCIDR: values['service-cidr']!,
+      log: createLog({ component: 'agent' }),
+    });
+    return 0;
+  }
+  const proxyMode = values['proxy-mode'];
+  if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
+    console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
+    return 2;
   }
   const token =
     values.token ??
@@ -147,6 +174,7 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(clients.clusterCA ? { clusterCA: clients.clusterCA } : {}),
     clusterCIDR: values['cluster-cidr']!,
     serviceCIDR: values['service-cidr']!,
+    proxyMode,
     log,
   });
   await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 // Every controller `skiff server` runs, by name (upstream's controller names
 // where there is one). The manager builds them in this order.
 
+import { serviceLBController } from '../proxy/servicelb.ts';
 import type { ControllerFactory } from './context.ts';
 import { cronJobController } from './cronjob.ts';
 import { daemonSetController } from './daemonset.ts';
@@ -23,6 +24,8 @@ import { ttlAfterFinishedController } from './ttlafterfinished.ts';
 export const allControllers: Record<string, ControllerFactory> = {
   endpoint: endpointsController,
   endpointslice: endpointSliceController,
+  // k3s's name: LoadBalancer Services get the nodes' addresses (src/proxy/servicelb.ts).
+  servicelb: serviceLBController,
   serviceaccount: serviceAccountController,
   deployment: deploymentController,
   replicaset: replicaSetController,

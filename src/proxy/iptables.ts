@@ -207,7 +207,9 @@ function sharedChains(cfg: ProxyConfig, rules: Iterable<PortRules>): { nat: stri
       ':KUBE-EXTERNAL-SERVICES - [0:0]',
       ':KUBE-FIREWALL - [0:0]',
       ...filterServices,
-      // Runs after DNAT: whatever still goes to the service CIDR matched no Service port.
+      // Runs after DNAT: whatever still goes to the service CIDR matched no
+      // Service port (or is an endpoint in the service range, as cluster DNS).
+      '-A KUBE-SERVICES -m conntrack --ctstate DNAT -j RETURN',
       `-A KUBE-SERVICES -m comment --comment "unallocated service IPs" -d ${cfg.serviceCIDR} -p tcp -j REJECT --reject-with tcp-reset`,
       `-A KUBE-SERVICES -m comment --comment "unallocated service IPs" -d ${cfg.serviceCIDR} -j REJECT`,
       ...filterExternal,

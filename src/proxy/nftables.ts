@@ -313,6 +313,10 @@ export function baseCommands(table: string, cfg: ProxyConfig): string[] {
     ]),
     // Runs after DNAT, so whatever still goes to the service CIDR matched no Service port.
     ...chain('cluster-ips-check', [
+      // A Service's endpoint may itself sit in the service range (cluster
+      // DNS answers on its own cluster IP, src/dns/node.ts): whatever a
+      // Service DNATed is fine.
+      'ct status dnat return',
       'ip daddr @cluster-ips goto reject-chain',
       `ip daddr ${cfg.serviceCIDR} goto reject-chain`,
     ]),

@@ -1,0 +1,119 @@
+// The service proxy as a node agent runs it (src/agent/agent.ts), and
+// `skiff agent --cleanup`, which removes everything a Skiff node added to
+// the machine's network: the proxy's nftables table or iptables chains, the
+// routes, the pod bridges, the CNI config and IPAM state, the cluster DNS
+// address.
+
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { containerdPaths } from '../agent/containerd.ts';
+import { ensurePackages, type NodePackage } from '../agent/packages.ts';
+import type { Clientset } from '../client/clientset.ts';
+import { cleanupDNSAddress, clusterDNSIP } from '../dns/node.ts';
+import type { Log } from '../util/log.ts';
+import { hostExec, type ProxyMode } from './backend.ts';
+import { iptablesBackend } from './iptables.ts';
+import { DEFAULT_TABLE, nftablesBackend, tableForServiceCIDR } from './nftables.ts';
+import { createProxy, type ServiceProxy } from './proxy.ts';
+
+export const PROXY_PACKAGES: Record<ProxyMode, NodePackage> = {
+  nftables: { name: 'nftables', provides: ['/usr/sbin/nft'], why: 'the service proxy (nftables mode)' },
+  iptables: {
+    name: 'iptables',
+    provides: ['/usr/sbin/iptables-restore'],
+    why: 'the service proxy (iptables mode) and hostPorts',
+  },
+};
+
+export interface NodeProxyOptions {
+  clients: Clientset;
+  nodeName: string;
+  clusterCIDR: string;
+  serviceCIDR: string;
+  /** nftables (default); iptables for hosts without nft. */
+  mode?: ProxyMode;
+  log?: Log;
+}
+
+/**
+ * Starts the proxy on this host. nftables, the default, falls back to
+ * iptables when nft is missing and cannot be installed (upstream's
+ * kube-proxy leaves the choice to --proxy-mode; a node that cannot run its
+ * default had better proxy some way than none).
+ */
+export async function startNodeProxy(opts: NodeProxyOptions): Promise<ServiceProxy> {
+  let mode = opts.mode ?? 'nftables';
+  const packageLog = opts.log ? { log: opts.log } : {};
+  try {
+    await ensurePackages({ packages: [PROXY_PACKAGES[mode]], ...packageLog });
+  } catch (err) {
+    if (mode !== 'nftables') throw err;
+    opts.log?.warn('nft is not available, using iptables', { error: String(err) });
+    mode = 'iptables';
+    await ensurePackages({ packages: [PROXY_PACKAGES.iptables], ...packageLog });
+  }
+  const config = { clusterCIDR: opts.clusterCIDR, serviceCIDR: opts.serviceCIDR };
+  const backend =
+    mode === 'nftables'
+      ? nftablesBackend({ ...config, table: tableForServiceCIDR(opts.serviceCIDR) })
+      : iptablesBackend(config);
+  const proxy = createProxy({
+    clients: opts.clients,
+    backend,
+    nodeName: opts.nodeName,
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  // A first sync that fails is retried by the proxy itself; the node runs on.
+  await proxy.start().then(
+    () => opts.log?.('service proxy started', { mode, ...config }),
+    (err: Error) =>
+      opts.log?.error('the service proxy could not program the kernel yet', { mode, error: err.message }),
+  );
+  return proxy;
+}
+
+export interface CleanupOptions {
+  dataDir: string;
+  clusterCIDR: string;
+  serviceCIDR: string;
+  log?: Log;
+}
+
+/**
+ * Removes Skiff's network state from this machine; what is already gone is
+ * skipped, so it can run any number of times. Containers are not stopped:
+ * stop the agent (and its pods) first.
+ */
+export async function cleanupNode(opts: CleanupOptions): Promise<void> {
+  const exec = hostExec();
+  const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+  const config = { clusterCIDR: opts.clusterCIDR, serviceCIDR: opts.serviceCIDR };
+  // nftables: every table the proxy makes (one per service CIDR).
+  if (existsSync('/usr/sbin/nft')) {
+    const tables = await exec('nft', ['list', 'tables']).catch(() => '');
+    for (const line of tables.split('\n')) {
+      const m = /^table ip (\S+)$/.exec(line.trim());
+      if (m && (m[1] === DEFAULT_TABLE || m[1]!.startsWith(`${DEFAULT_TABLE}-`))) {
+        await exec('nft', ['delete', 'table', 'ip', m[1]!]);
+        opts.log?.('removed nftables table', { table: m[1] });
+      }
+    }
+  }
+  // iptables: the chains and the jumps into them.
+  if (existsSync('/usr/sbin/iptables-restore')) await iptablesBackend(config).cleanup();
+  // Routes: the safety route of the cluster CIDR and the proxy's service CIDR route.
+  await quiet(exec('ip', ['route', 'del', opts.clusterCIDR]));
+  await quiet(exec('ip', ['route', 'del', opts.serviceCIDR]));
+  // Pod bridges (one per podCIDR, skiff<hex>) and the cluster DNS address.
+  const links = await exec('ip', ['-o', 'link', 'show', 'type', 'bridge']).catch(() => '');
+  for (const m of links.matchAll(/^\d+: (skiff[0-9a-f]*)[:@]/gm)) {
+    await quiet(exec('ip', ['link', 'delete', m[1]!]));
+    opts.log?.('removed pod bridge', { bridge: m[1] });
+  }
+  await cleanupDNSAddress(clusterDNSIP(opts.serviceCIDR));
+  // CNI: the network config and host-local's IP allocations.
+  await rm(containerdPaths(opts.dataDir).cniConfDir, { recursive: true, force: true });
+  await rm(join(opts.dataDir, 'agent', 'cni'), { recursive: true, force: true });
+  opts.log?.('cleaned up the node network', { dataDir: opts.dataDir, ...config });
+}
