@@ -14,7 +14,8 @@ import { cleanupDNSAddress, clusterDNSIP } from '../dns/node.ts';
 import type { Log } from '../util/log.ts';
 import { hostExec, type ProxyMode } from './backend.ts';
 import { iptablesBackend } from './iptables.ts';
-import { DEFAULT_TABLE, nftablesBackend, tableForServiceCIDR } from './nftables.ts';
+import { ipInCIDR } from './model.ts';
+import { nftablesBackend, tableForServiceCIDR } from './nftables.ts';
 import { createProxy, type ServiceProxy } from './proxy.ts';
 
 export const PROXY_PACKAGES: Record<ProxyMode, NodePackage> = {
@@ -89,15 +90,14 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
   const exec = hostExec();
   const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
   const config = { clusterCIDR: opts.clusterCIDR, serviceCIDR: opts.serviceCIDR };
-  // nftables: every table the proxy makes (one per service CIDR).
+  // nftables: this cluster's table (one per service CIDR; another cluster
+  // on this machine keeps its own).
   if (existsSync('/usr/sbin/nft')) {
+    const table = tableForServiceCIDR(opts.serviceCIDR);
     const tables = await exec('nft', ['list', 'tables']).catch(() => '');
-    for (const line of tables.split('\n')) {
-      const m = /^table ip (\S+)$/.exec(line.trim());
-      if (m && (m[1] === DEFAULT_TABLE || m[1]!.startsWith(`${DEFAULT_TABLE}-`))) {
-        await exec('nft', ['delete', 'table', 'ip', m[1]!]);
-        opts.log?.('removed nftables table', { table: m[1] });
-      }
+    if (tables.split('\n').some((l) => l.trim() === `table ip ${table}`)) {
+      await exec('nft', ['delete', 'table', 'ip', table]);
+      opts.log?.('removed nftables table', { table });
     }
   }
   // iptables: the chains and the jumps into them.
@@ -105,9 +105,15 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
   // Routes: the safety route of the cluster CIDR and the proxy's service CIDR route.
   await quiet(exec('ip', ['route', 'del', opts.clusterCIDR]));
   await quiet(exec('ip', ['route', 'del', opts.serviceCIDR]));
-  // Pod bridges (one per podCIDR, skiff<hex>) and the cluster DNS address.
+  // Pod bridges: one per podCIDR, skiff<network in hex> (src/agent/runtime.ts),
+  // only those of this cluster's range; and the cluster DNS address.
   const links = await exec('ip', ['-o', 'link', 'show', 'type', 'bridge']).catch(() => '');
-  for (const m of links.matchAll(/^\d+: (skiff[0-9a-f]*)[:@]/gm)) {
+  for (const m of links.matchAll(/^\d+: (skiff([0-9a-f]{8}))[:@]/gm)) {
+    const network = m[2]!
+      .match(/../g)!
+      .map((h) => Number.parseInt(h, 16))
+      .join('.');
+    if (!ipInCIDR(network, opts.clusterCIDR)) continue;
     await quiet(exec('ip', ['link', 'delete', m[1]!]));
     opts.log?.('removed pod bridge', { bridge: m[1] });
   }
