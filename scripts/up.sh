@@ -32,9 +32,12 @@ esac
 
 # The data dir is the server's: its flag if given, else skiff's default.
 data_dir=""
+with_agent=1
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
+    --disable-agent) with_agent="" ;;
+    --no-disable-agent) with_agent=1 ;;
     --data-dir) data_dir="${args[i + 1]:-}" ;;
     --data-dir=*) data_dir="${args[i]#--data-dir=}" ;;
   esac
@@ -122,6 +125,7 @@ if [ "$mode" = foreground ]; then
 fi
 
 mkdir -p "$data_dir"
+fresh_start=""
 if pid="$(running_pid)"; then
   say "[3/4] skiff server is already running (pid $pid, log $log_file)"
   log_from=$(($(stat -c %s "$log_file" 2>/dev/null || echo 0) + 1))
@@ -132,9 +136,10 @@ else
   setsid nohup bin/skiff server "$@" >>"$log_file" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$pid_file"
+  fresh_start=1
 fi
 
-say "[4/4] waiting for the node to be Ready"
+say "[4/4] waiting for ${with_agent:+the node to be Ready}${with_agent:-the API server}"
 # Progress: the server's own log lines (JSON, one per line) as they come,
 # shortened to "component: message (details)", without the bootstrap
 # objects it creates. One process follows the file, so one kill ends it.
@@ -180,9 +185,20 @@ while :; do
     exit 1
   fi
   status=""
-  [ -f "$kubeconfig" ] && status="$(node_status || true)"
+  if [ -z "$with_agent" ]; then
+    # No agent, no node: the API server answering is all there is to wait for.
+    [ -f "$kubeconfig" ] && bin/skiff kubectl --data-dir "$data_dir" get --raw /readyz >/dev/null 2>&1 && break
+  elif [ -f "$kubeconfig" ]; then
+    status="$(node_status || true)"
+  fi
   read -r node_name ready message <<<"$status" || true
-  [ "${ready:-}" = True ] && break
+  # After a restart the Node still says Ready from before the stop, until
+  # the node lifecycle controller's grace period runs out: believe it only
+  # once this server's own agent has started.
+  if [ "${ready:-}" = True ] &&
+    { [ -z "$fresh_start" ] || tail -c "+$log_from" "$log_file" | grep -q '"msg":"agent started"'; }; then
+    break
+  fi
   if [ $SECONDS -ge "$deadline" ]; then
     stop_progress
     say "the node is not Ready after ${SKIFF_UP_TIMEOUT:-300} s${message:+: $message}; the server keeps running (log $log_file)"
@@ -200,7 +216,7 @@ wait "$progress" 2>/dev/null || true
 
 cat >&2 <<EOF
 
-Skiff is up: node $node_name is Ready. Use it with
+Skiff is up${node_name:+: node $node_name is Ready}. Use it with
 
   $skiff kubectl get nodes
 
