@@ -139,7 +139,7 @@ else
   fresh_start=1
 fi
 
-say "[4/4] waiting for ${with_agent:+the node to be Ready}${with_agent:-the API server}"
+if [ -n "$with_agent" ]; then say "[4/4] waiting for the node to be Ready"; else say "[4/4] waiting for the API server"; fi
 # Progress: the server's own log lines (JSON, one per line) as they come,
 # shortened to "component: message (details)", without the bootstrap
 # objects it creates. One process follows the file, so one kill ends it.
