@@ -244,8 +244,12 @@ describe('the guestbook walkthrough', () => {
     await eventually('the message on a replica', async () => (await readMessages(nodeIP)) === message);
     // Every replica has it, whichever one the Service picks.
     for (const replica of await pods('app=redis,role=replica')) {
-      const got = await ok(skiff, ['exec', replica.metadata.name, '--', 'redis-cli', 'get', 'messages']);
-      assert.equal(got.trim(), message, replica.metadata.name);
+      await eventually(
+        `the message on ${replica.metadata.name}`,
+        async () =>
+          (await ok(skiff, ['exec', replica.metadata.name, '--', 'redis-cli', 'get', 'messages'])).trim() ===
+          message,
+      );
     }
   });
 
