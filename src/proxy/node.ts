@@ -117,6 +117,16 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
     await quiet(exec('ip', ['link', 'delete', m[1]!]));
     opts.log?.('removed pod bridge', { bridge: m[1] });
   }
+  // Before one bridge per podCIDR, every cluster used `skiff0`; one left
+  // behind keeps a route for its range and shadows the new bridge. Removed
+  // when nothing is attached to it any more.
+  if (/^\d+: skiff0[:@]/m.test(links)) {
+    const members = await exec('ip', ['-o', 'link', 'show', 'master', 'skiff0']).catch(() => '');
+    if (!members.trim()) {
+      await quiet(exec('ip', ['link', 'delete', 'skiff0']));
+      opts.log?.('removed the legacy pod bridge', { bridge: 'skiff0' });
+    }
+  }
   await cleanupDNSAddress(clusterDNSIP(opts.serviceCIDR));
   // CNI: the network config and host-local's IP allocations.
   await rm(containerdPaths(opts.dataDir).cniConfDir, { recursive: true, force: true });

@@ -138,6 +138,35 @@ export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
     },
     async stop() {
       await stopProc();
+      // A cluster with a real agent leaves its network state on the machine
+      // (nft table, routes, bridge, DNS address), as kube-proxy does: remove it.
+      if (extraArgs.includes('--no-disable-agent') && !extraArgs.includes('hollow')) {
+        const flag = (name: string, dflt: string) => {
+          const i = extraArgs.indexOf(name);
+          return i >= 0 ? (extraArgs[i + 1] ?? dflt) : dflt;
+        };
+        await new Promise<void>((resolve) => {
+          const [cmd, pre] = process.env.SKIFF_E2E_FROM_SOURCE
+            ? [process.execPath, [join(root, 'src/cli/main.ts')]]
+            : [join(root, 'bin/skiff'), []];
+          execFile(
+            cmd,
+            [
+              ...pre,
+              'agent',
+              '--cleanup',
+              '--data-dir',
+              dataDir,
+              '--cluster-cidr',
+              flag('--cluster-cidr', '10.42.0.0/16'),
+              '--service-cidr',
+              flag('--service-cidr', '10.43.0.0/16'),
+            ],
+            { timeout: 30_000 },
+            () => resolve(),
+          );
+        });
+      }
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

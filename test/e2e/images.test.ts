@@ -53,7 +53,13 @@ async function events(pod: string): Promise<string[]> {
 }
 
 before(async () => {
-  skiff = await startSkiff(['--no-disable-agent', '--cluster-cidr', CLUSTER_CIDR]);
+  skiff = await startSkiff([
+    '--no-disable-agent',
+    '--cluster-cidr',
+    CLUSTER_CIDR,
+    '--service-cidr',
+    '10.81.0.0/16',
+  ]);
   await eventually(
     'the node Ready with a podCIDR',
     async () => {

@@ -106,7 +106,13 @@ async function eventReasons(pod: string): Promise<string[]> {
 }
 
 before(async () => {
-  skiff = await startSkiff(['--no-disable-agent', '--cluster-cidr', CLUSTER_CIDR]);
+  skiff = await startSkiff([
+    '--no-disable-agent',
+    '--cluster-cidr',
+    CLUSTER_CIDR,
+    '--service-cidr',
+    '10.80.0.0/16',
+  ]);
   hostDir = mkdtempSync(join(tmpdir(), 'skiff-node-e2e-'));
   await eventually(
     'the node Ready',

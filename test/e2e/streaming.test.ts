@@ -58,7 +58,15 @@ async function running(name: string): Promise<void> {
 }
 
 before(async () => {
-  skiff = await startSkiff(['--no-disable-agent']);
+  // Its own ranges, so it never shares a bridge, nft table or DNS address
+  // with another cluster on the machine (README command 1's, for one).
+  skiff = await startSkiff([
+    '--no-disable-agent',
+    '--cluster-cidr',
+    '10.76.0.0/16',
+    '--service-cidr',
+    '10.77.0.0/16',
+  ]);
   await eventually(
     'the node Ready',
     async () => (await ok(skiff, ['get', 'nodes', '--no-headers'])).includes(' Ready '),
