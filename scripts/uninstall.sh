@@ -10,7 +10,8 @@
 # 4. removes the node's network state: `skiff agent --cleanup` (the proxy's
 #    nftables table or iptables chains, routes, pod bridges, CNI state, the
 #    cluster DNS address);
-# 5. removes the /usr/local/bin links scripts/up.sh made (only our own links);
+# 5. removes the /usr/local/bin links scripts/up.sh made (only our own links,
+#    and only with the default data dir);
 # 6. deletes the data dir, with every object of the cluster in it.
 #
 # The Debian packages, Node and npm packages it installed are left alone
@@ -23,6 +24,8 @@ cd "$SKIFF_ROOT"
 say() { echo "skiff uninstall: $*" >&2; }
 
 data_dir=""
+default_data_dir=/var/lib/skiff
+[ "$(id -u)" -eq 0 ] || default_data_dir="$HOME/.skiff"
 cluster_cidr=10.42.0.0/16
 service_cidr=10.43.0.0/16
 while [ $# -gt 0 ]; do
@@ -34,9 +37,7 @@ while [ $# -gt 0 ]; do
     *) say "unknown flag $1 (see --help)"; exit 2 ;;
   esac
 done
-if [ -z "$data_dir" ]; then
-  if [ "$(id -u)" -eq 0 ]; then data_dir=/var/lib/skiff; else data_dir="$HOME/.skiff"; fi
-fi
+data_dir="${data_dir:-$default_data_dir}"
 data_dir="$(readlink -m "$data_dir")"
 if [ ! -d "$data_dir" ]; then
   say "no cluster at $data_dir; nothing to do"
@@ -59,7 +60,7 @@ pkill -KILL -f "containerd-shim.*$data_dir/agent/containerd" 2>/dev/null || true
 pkill -KILL -f "containerd --config $data_dir/agent/containerd" 2>/dev/null || true
 
 say "[3/6] unmounting under $data_dir"
-findmnt -rn -o TARGET | grep -F "$data_dir/" | sort -r | while read -r target; do
+{ findmnt -rn -o TARGET | grep -F "$data_dir/" || true; } | sort -r | while read -r target; do
   umount -l "$target" 2>/dev/null || true
 done
 # containerd's sandbox network namespaces live in /run/netns (cni-*).
@@ -72,7 +73,10 @@ bin/skiff agent --cleanup --data-dir "$data_dir" --cluster-cidr "$cluster_cidr" 
   say "network cleanup reported an error (see above); continuing"
 
 say "[5/6] removing our links in /usr/local/bin"
-for name in skiff kubectl; do
+# They belong to the default cluster (up.sh makes them for any, but other
+# clusters on this machine may still use them).
+[ "$data_dir" = "$(readlink -m "$default_data_dir")" ] || say "not the default data dir: links kept"
+[ "$data_dir" = "$(readlink -m "$default_data_dir")" ] && for name in skiff kubectl; do
   link="/usr/local/bin/$name"
   if [ -L "$link" ] && [[ "$(readlink "$link")" == "$SKIFF_ROOT/"* ]]; then rm -f "$link"; fi
 done

@@ -103,7 +103,8 @@ fi
 # As root, put skiff (and kubectl, if the machine had none) on PATH, as k3s's
 # installer does; a file of someone else's is never replaced, only our links.
 skiff=bin/skiff
-if [ "$(id -u)" -eq 0 ] && [ -d /usr/local/bin ]; then
+# SKIFF_NO_LINKS=1 leaves /usr/local/bin alone (the test suite runs up.sh).
+if [ "$(id -u)" -eq 0 ] && [ -d /usr/local/bin ] && [ -z "${SKIFF_NO_LINKS:-}" ]; then
   link() {
     if [ ! -e "/usr/local/bin/$1" ] || [ -L "/usr/local/bin/$1" ]; then
       ln -sfn "$SKIFF_ROOT/$2" "/usr/local/bin/$1"
