@@ -33,6 +33,8 @@ describe('README command 1: scripts/up.sh, then scripts/uninstall.sh', { timeout
       {
         timeout: 540_000,
         maxBuffer: 16 * 1024 * 1024,
+        // A test cluster must not repoint the machine's /usr/local/bin/skiff.
+        env: { ...process.env, SKIFF_NO_LINKS: '1' },
       },
     );
     upOutput = up.stdout + up.stderr;
