@@ -8,6 +8,7 @@ import { startTestServer, type TestServer } from '../apiserver/testing.ts';
 import { type Clientset, createClientset } from '../client/clientset.ts';
 import type { Clock } from '../client/workqueue.ts';
 import { createLog } from '../util/log.ts';
+import { until } from '../util/until.ts';
 import type { ControllerFactory, ControllerOptions } from './context.ts';
 import { type ControllerManager, startControllerManager } from './manager.ts';
 
@@ -51,24 +52,11 @@ export async function startControllerTest(
     server,
     clients,
     manager,
-    async until(what, check, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      let last: unknown;
-      for (;;) {
-        try {
-          const v = await check();
-          if (v) return v as NonNullable<typeof v>;
-        } catch (err) {
-          last = err;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(
-            `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\n` +
-              `controller log (last 20 lines):\n${lines.slice(-20).join('')}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    until(what, check, ms = 10_000) {
+      return until(what, check, {
+        ms,
+        context: () => `controller log (last 20 lines):\n${lines.slice(-20).join('')}`,
+      });
     },
     async close() {
       await manager.stop();

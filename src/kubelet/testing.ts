@@ -11,6 +11,7 @@ import { startTestServer, type TestServer } from '../apiserver/testing.ts';
 import { type Clientset, createClientset } from '../client/clientset.ts';
 import { FakeClock } from '../client/fake-clock.ts';
 import { createLog } from '../util/log.ts';
+import { until } from '../util/until.ts';
 import { createKubelet, type Kubelet, type KubeletOptions } from './kubelet.ts';
 import type { MachineInfo } from './node-status.ts';
 import { HollowRuntime } from './runtime/hollow/hollow.ts';
@@ -110,24 +111,11 @@ export async function startKubeletTest(opts: Partial<KubeletOptions> = {}): Prom
         await new Promise((r) => setTimeout(r, 5));
       }
     },
-    async until(what, check, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      let last: unknown;
-      for (;;) {
-        try {
-          const v = await check();
-          if (v) return v as NonNullable<typeof v>;
-        } catch (err) {
-          last = err;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(
-            `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\n` +
-              `kubelet log (last 20 lines):\n${lines.slice(-20).join('')}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    until(what, check, ms = 10_000) {
+      return until(what, check, {
+        ms,
+        context: () => `kubelet log (last 20 lines):\n${lines.slice(-20).join('')}`,
+      });
     },
     pod(name, spec, meta = {}) {
       return clients.pods.create('default', {

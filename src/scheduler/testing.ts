@@ -10,6 +10,7 @@ import { createEventRecorder } from '../client/events.ts';
 import { createInformerFactory } from '../client/informer-factory.ts';
 import type { Store } from '../storage/store.ts';
 import { createLog } from '../util/log.ts';
+import { until } from '../util/until.ts';
 import type { Plugin } from './framework.ts';
 import { DEFAULT_WEIGHTS, defaultPlugins } from './plugins/index.ts';
 import { buildProfile } from './profile.ts';
@@ -68,23 +69,11 @@ export async function startSchedulerTest(opts: SchedulerTestOptions = {}): Promi
     server,
     clients,
     scheduler,
-    async until(what, check, ms = 10_000) {
-      const deadline = Date.now() + ms;
-      let last: unknown;
-      for (;;) {
-        try {
-          const v = await check();
-          if (v) return v as NonNullable<typeof v>;
-        } catch (err) {
-          last = err;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(
-            `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\n${lines.slice(-10).join('')}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    until(what, check, ms = 10_000) {
+      return until(what, check, {
+        ms,
+        context: () => `scheduler log (last 10 lines):\n${lines.slice(-10).join('')}`,
+      });
     },
     async close() {
       await scheduler.stop();
