@@ -9,12 +9,16 @@
 //   3. with TLS now verified against that CA, prove the secret (HTTP basic
 //      auth node:<secret>) to <server>/v1-skiff/client-kubelet.crt, which
 //      answers with a client certificate and key for system:node:<nodeName>;
+//      with it goes this node's own password (<data-dir>/agent/node-password,
+//      made once), which the server holds the name to from the first join
+//      on, as k3s's agents send theirs (K3s-Node-Password);
 //   4. write them, with the CA, to <data-dir>/agent/kubelet.kubeconfig: the
 //      agent talks to the API with that from then on.
 //
 // The token format and the server's side are in src/server/node-token.ts.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import {
@@ -22,6 +26,7 @@ import {
   CLIENT_KUBELET_PATH,
   caHashOf,
   NODE_NAME_HEADER,
+  NODE_PASSWORD_HEADER,
   parseToken,
 } from '../server/node-token.ts';
 import type { Log } from '../util/log.ts';
@@ -78,6 +83,26 @@ const pemBlocks = (text: string, label: RegExp): string[] =>
     .filter((m) => label.test(m[1] ?? ''))
     .map((m) => m[0].trimEnd() + '\n');
 
+/**
+ * This node's password, from <dataDir>/agent/node-password: made on first
+ * use and never changed, since the server refuses the node's name to any
+ * other password from then on (k3s keeps it in /etc/rancher/node/password).
+ */
+export function ensureNodePasswordFile(dataDir: string): string {
+  const dir = join(dataDir, 'agent');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'node-password');
+  try {
+    // 'wx': never overwrite one that exists, even if two processes race here.
+    writeFileSync(path, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const password = readFileSync(path, 'utf8').trim();
+  if (!password) throw new JoinError(`${path} is empty: delete it to make a new node password`);
+  return password;
+}
+
 /** Joins the cluster; returns the path of the kubeconfig holding the node's new credentials. */
 export async function joinCluster(opts: JoinOptions): Promise<string> {
   let token: ReturnType<typeof parseToken>;
@@ -122,7 +147,11 @@ export async function joinCluster(opts: JoinOptions): Promise<string> {
     issued = await get(
       new URL(CLIENT_KUBELET_PATH, base),
       { ca: caPem, rejectUnauthorized: true },
-      { authorization: `Basic ${credentials}`, [NODE_NAME_HEADER]: opts.nodeName },
+      {
+        authorization: `Basic ${credentials}`,
+        [NODE_NAME_HEADER]: opts.nodeName,
+        [NODE_PASSWORD_HEADER]: ensureNodePasswordFile(opts.dataDir),
+      },
     );
   } catch (err) {
     const e = err as Error & { code?: string };
@@ -138,6 +167,10 @@ export async function joinCluster(opts: JoinOptions): Promise<string> {
       `the server refused the token (401 Unauthorized): its secret is not this cluster's; ` +
         `copy the token again from <server-data-dir>/node-token`,
     );
+  }
+  if (issued.status === 403) {
+    // Another machine holds this node name (or this one was reinstalled): the server says which.
+    throw new JoinError(issued.body.toString('utf8').trim());
   }
   if (issued.status !== 200) {
     throw new JoinError(

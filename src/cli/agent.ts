@@ -28,6 +28,13 @@ system:nodes. It keeps it, with the CA, in <data-dir>/agent/kubelet.kubeconfig
 and talks to the API with it. With --hollow-nodes, every hollow node in
 the process shares that one credential, as kubemark's hollow nodes do.
 
+The token does not buy any node name: the agent also sends a password of its
+own (<data-dir>/agent/node-password, made once), and the server keeps a hash
+of it in the Secret kube-system/<node-name>.node-password.skiff from the name's
+first join on; another password for that name is refused. Deleting the Node
+keeps the Secret: to rejoin a reinstalled machine under its old name, delete
+the Secret first.
+
 Joining with a kubeconfig: <server-data-dir>/agent-kubeconfig.yaml holds a
 client certificate (user system:skiff-agent, group system:nodes); copy it
 to the node and pass it with --kubeconfig.

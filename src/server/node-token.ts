@@ -15,11 +15,22 @@
 // The server keeps the secret in <data-dir>/server/token and writes the full
 // token to <data-dir>/node-token at every start, so the token stays the same
 // across restarts and follows the CA if that is ever remade.
+//
+// The token is shared by every node, so on its own it would buy a
+// certificate for ANY node name. As k3s does (pkg/nodepassword, the
+// `<node>.node-password.k3s` Secret and the Node-Password header), each agent
+// also sends a random password of its own (<data-dir>/agent/node-password);
+// the first successful join of a name stores a salted hash of it in the
+// Secret kube-system/<name>.node-password.skiff, and later requests for that
+// name must bring the same password. The server writes that Secret for its
+// own node at start, so the server's node name cannot be taken either.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { isApiError } from '../api/errors.ts';
+import type { KubeObject } from '../api/meta.ts';
 import { isDNS1123Subdomain } from '../api/validation.ts';
 import type { Log } from '../util/log.ts';
 
@@ -32,6 +43,11 @@ export const CACERTS_PATH = '/cacerts';
 export const CLIENT_KUBELET_PATH = '/v1-skiff/client-kubelet.crt';
 /** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */
 export const NODE_NAME_HEADER = 'skiff-node-name';
+/** The request header carrying the node's own password (k3s: K3s-Node-Password). */
+export const NODE_PASSWORD_HEADER = 'skiff-node-password';
+/** The type of the Secrets holding node password hashes (k3s: k3s.cattle.io/node-password). */
+export const NODE_PASSWORD_SECRET_TYPE = 'skiff.io/node-password';
+export const nodePasswordSecretName = (nodeName: string): string => `${nodeName}.node-password.skiff`;
 
 export interface NodeToken {
   /** sha256 of the CA certificate's PEM bytes, lower-case hex. */
@@ -74,9 +90,82 @@ export function ensureNodeToken(dataDir: string, caPem: string): NodeToken {
   return token;
 }
 
+/** The Secrets a node password is checked against: kube-system's, through the API server's storage. */
+export interface NodePasswordSecrets {
+  get(namespace: string, name: string): Promise<KubeObject>;
+  create(namespace: string, obj: KubeObject): Promise<KubeObject>;
+}
+
+const scryptAsync = (password: string, salt: Buffer): Promise<Buffer> =>
+  new Promise((resolve, reject) =>
+    scrypt(password, salt, 32, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+
+/** `scrypt$<salt>$<key>`, both base64: the salt makes equal passwords hash differently. */
+async function hashNodePassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString('base64')}$${(await scryptAsync(password, salt)).toString('base64')}`;
+}
+
+async function nodePasswordMatches(password: string, stored: string): Promise<boolean> {
+  const [scheme, salt, key] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !key) return false;
+  const want = Buffer.from(key, 'base64');
+  const given = await scryptAsync(password, Buffer.from(salt, 'base64'));
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/** Why a node password was refused, in words meant for whoever runs the agent. */
+export const nodePasswordMismatch = (nodeName: string): string =>
+  `node password for ${nodeName} does not match; delete Secret kube-system/` +
+  `${nodePasswordSecretName(nodeName)} if the node was reinstalled`;
+
+/**
+ * Checks a node's password against its Secret, creating the Secret on the
+ * name's first join (as k3s's nodepassword.Ensure). Returns undefined if the
+ * password is the node's, otherwise the reason it is not.
+ */
+export async function ensureNodePassword(
+  secrets: NodePasswordSecrets,
+  nodeName: string,
+  password: string,
+): Promise<string | undefined> {
+  const name = nodePasswordSecretName(nodeName);
+  for (;;) {
+    let secret: KubeObject | undefined;
+    try {
+      secret = await secrets.get('kube-system', name);
+    } catch (err) {
+      if (!(isApiError(err) && err.code === 404)) throw err;
+    }
+    if (secret) {
+      const stored = Buffer.from(String((secret.data as Record<string, string>)?.hash ?? ''), 'base64');
+      return (await nodePasswordMatches(password, stored.toString('utf8')))
+        ? undefined
+        : nodePasswordMismatch(nodeName);
+    }
+    try {
+      await secrets.create('kube-system', {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: 'kube-system' },
+        type: NODE_PASSWORD_SECRET_TYPE,
+        immutable: true,
+        data: { hash: Buffer.from(await hashNodePassword(password)).toString('base64') },
+      });
+      return undefined;
+    } catch (err) {
+      // Another join of the same name created it first: check against that one.
+      if (!(isApiError(err) && err.code === 409)) throw err;
+    }
+  }
+}
+
 export interface JoinEndpointOptions {
   token: NodeToken;
   caPem: string;
+  /** Where the node password hashes live (kube-system Secrets). */
+  secrets: NodePasswordSecrets;
   /** Signs a client certificate for the node (user system:node:<name>, group system:nodes). */
   issue(nodeName: string): { cert: string; key: string };
   log?: Log;
@@ -129,15 +218,31 @@ export function joinEndpoints(
       send(res, 400, `invalid node name ${JSON.stringify(nodeName)}: ${invalid.join('; ')}\n`);
       return true;
     }
-    try {
-      const { cert, key } = opts.issue(nodeName);
-      opts.log?.('node client certificate issued', { node: nodeName, remote: req.socket.remoteAddress });
-      // One PEM bundle, certificate then key, as k3s answers client-kubelet.crt.
-      send(res, 200, `${cert.trimEnd()}\n${key.trimEnd()}\n`, 'application/x-pem-file');
-    } catch (err) {
-      opts.log?.error('node client certificate not issued', { node: nodeName, error: String(err) });
-      send(res, 500, 'could not issue the certificate\n');
+    const password = String(req.headers[NODE_PASSWORD_HEADER] ?? '');
+    if (!password) {
+      send(res, 400, `missing the node's password (header ${NODE_PASSWORD_HEADER}); upgrade the agent\n`);
+      return true;
     }
+    void (async () => {
+      try {
+        const refused = await ensureNodePassword(opts.secrets, nodeName, password);
+        if (refused) {
+          opts.log?.warn('join refused: wrong node password', {
+            node: nodeName,
+            remote: req.socket.remoteAddress,
+          });
+          send(res, 403, `${refused}\n`);
+          return;
+        }
+        const { cert, key } = opts.issue(nodeName);
+        opts.log?.('node client certificate issued', { node: nodeName, remote: req.socket.remoteAddress });
+        // One PEM bundle, certificate then key, as k3s answers client-kubelet.crt.
+        send(res, 200, `${cert.trimEnd()}\n${key.trimEnd()}\n`, 'application/x-pem-file');
+      } catch (err) {
+        opts.log?.error('node client certificate not issued', { node: nodeName, error: String(err) });
+        if (!res.headersSent) send(res, 500, 'could not issue the certificate\n');
+      }
+    })();
     return true;
   };
 }

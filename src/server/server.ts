@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { type RunningAgent, type RuntimeKind, startAgent } from '../agent/agent.ts';
+import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
@@ -20,6 +21,7 @@ import { allControllers } from '../controllers/index.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
+import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { ensureCA, ensureLeaf, identityOf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -28,7 +30,7 @@ import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
-import { ensureNodeToken, joinEndpoints } from './node-token.ts';
+import { ensureNodePassword, ensureNodeToken, joinEndpoints } from './node-token.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -114,9 +116,11 @@ export async function startServer(
   // Joining agents prove the token's secret here for a node certificate
   // (node-token.ts); the token itself is in <data-dir>/node-token.
   const nodeToken = ensureNodeToken(config.dataDir, ca.cert);
+  const secrets = api.storage('', 'v1', 'secrets')!;
   const serveJoin = joinEndpoints({
     token: nodeToken,
     caPem: ca.cert,
+    secrets,
     issue: (nodeName) =>
       issueLeaf(ca, {
         commonName: `system:node:${nodeName}`,
@@ -125,6 +129,11 @@ export async function startServer(
       }),
     log,
   });
+  // The server's own node name is held like any joined node's (node-token.ts),
+  // before the join endpoint listens, so no token holder can get it first.
+  const serverNodeRefused = config.disableAgent
+    ? undefined
+    : await ensureNodePassword(secrets, defaultNodeName(), ensureNodePasswordFile(config.dataDir));
 
   const https = createServer(
     {
@@ -220,6 +229,7 @@ export async function startServer(
   if (!config.disableAgent) {
     const agentLog = createLog({ component: 'agent' });
     try {
+      if (serverNodeRefused) throw new Error(serverNodeRefused);
       agent = await startAgent({
         clients: createClientset(
           createInProcessTransport(api, {

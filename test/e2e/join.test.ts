@@ -4,13 +4,15 @@
 // it, as k3s agents do (docs.k3s.io/cli/token). A wrong secret is refused by
 // the server; a token whose CA hash is not the server's is refused by the
 // agent before it sends the secret, so an impostor server never sees it.
+// Each agent's own node password (as k3s's) holds its node name: another
+// password for a joined name, or for the server's own node, gets 403.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -23,9 +25,11 @@ let skiff: Skiff;
 let server: string;
 const scratch = mkdtempSync(join(tmpdir(), 'skiff-join-'));
 const agents: ChildProcess[] = [];
+let joined1: ReturnType<typeof agent> | undefined;
 
 before(async () => {
-  skiff = await startSkiff();
+  // With the server's own (hollow) node, whose name a token holder must not get.
+  skiff = await startSkiff(['--no-disable-agent', '--runtime', 'hollow']);
   server = `https://127.0.0.1:${skiff.port}`;
 });
 after(async () => {
@@ -45,7 +49,7 @@ const nodeToken = () => readFileSync(join(skiff.dataDir, 'node-token'), 'utf8').
 function agent(
   args: string[],
   dataDir: string,
-): { proc: ChildProcess; output(): string; exit: Promise<number> } {
+): { proc: ChildProcess; output(): string; exitCode(): number | null; exit: Promise<number> } {
   let output = '';
   const proc = spawn(
     process.execPath,
@@ -56,7 +60,7 @@ function agent(
   proc.stderr?.on('data', (d) => (output += d));
   agents.push(proc);
   const exit = new Promise<number>((r) => proc.once('exit', (code) => r(code ?? -1)));
-  return { proc, output: () => output, exit };
+  return { proc, output: () => output, exitCode: () => proc.exitCode, exit };
 }
 
 /** A GET against the server without a client certificate. */
@@ -79,6 +83,10 @@ function get(
 const basic = (user: string, password: string) => ({
   authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
 });
+
+const mismatch = (name: string) =>
+  `node password for ${name} does not match; delete Secret kube-system/${name}.node-password.skiff ` +
+  `if the node was reinstalled`;
 
 describe('joining with a token', () => {
   it('the server writes K10<sha256 of the CA>::node:<secret> to <data-dir>/node-token, and serves that CA', async () => {
@@ -107,9 +115,21 @@ describe('joining with a token', () => {
       assert.doesNotMatch(r.body, /BEGIN/);
     }
     // The right secret, for a name that is no node name: refused too, after authentication.
-    const bad = await get(url, { ...basic('node', secret), 'skiff-node-name': 'Not_A_Name' });
+    const bad = await get(url, {
+      ...basic('node', secret),
+      'skiff-node-name': 'Not_A_Name',
+      'skiff-node-password': 'p',
+    });
     assert.equal(bad.status, 400);
-    const good = await get(url, { ...basic('node', secret), 'skiff-node-name': 'probe-1' });
+    // The right secret without the node's own password: refused.
+    const anonymous = await get(url, { ...basic('node', secret), 'skiff-node-name': 'probe-1' });
+    assert.equal(anonymous.status, 400);
+    assert.match(anonymous.body, /skiff-node-password/);
+    const good = await get(url, {
+      ...basic('node', secret),
+      'skiff-node-name': 'probe-1',
+      'skiff-node-password': 'probe-1-password',
+    });
     assert.equal(good.status, 200);
     const cert = new X509Certificate(good.body);
     assert.match(cert.subject, /CN=system:node:probe-1/);
@@ -120,6 +140,7 @@ describe('joining with a token', () => {
   it('a separate `skiff agent --token` process joins: its node becomes Ready and holds its Lease', async () => {
     const dataDir = join(scratch, 'joined-1');
     const a = agent(['--server', server, '--token', nodeToken(), '--node-name', 'joined-1'], dataDir);
+    joined1 = a;
     await eventually(
       'node joined-1 Ready',
       async () => {
@@ -163,6 +184,77 @@ describe('joining with a token', () => {
       'name',
     ]);
     assert.equal(asNode.stdout.trim(), 'node/joined-1', asNode.stderr);
+  });
+
+  it('a joined name is held by its node password: another agent gets 403, the node itself rejoins', async () => {
+    assert.ok(joined1, 'runs after the test that joins joined-1');
+    const dataDir = join(scratch, 'joined-1');
+    const passwordFile = join(dataDir, 'agent', 'node-password');
+    assert.equal(statSync(passwordFile).mode & 0o777, 0o600);
+    const password = readFileSync(passwordFile, 'utf8').trim();
+    assert.match(password, /^[0-9a-f]{48}$/);
+
+    // The Secret holds a salted hash, never the password itself.
+    const secret = JSON.parse(
+      await ok(skiff, ['get', 'secret', '-n', 'kube-system', 'joined-1.node-password.skiff', '-o', 'json']),
+    );
+    assert.equal(secret.type, 'skiff.io/node-password');
+    const hash = Buffer.from(secret.data.hash, 'base64').toString('utf8');
+    assert.match(hash, /^scrypt\$/);
+    assert.ok(!hash.includes(password));
+
+    // Another machine with the token, claiming the name: refused, and told why.
+    const thief = agent(
+      ['--server', server, '--token', nodeToken(), '--node-name', 'joined-1'],
+      join(scratch, 'thief'),
+    );
+    assert.equal(await thief.exit, 1);
+    assert.ok(thief.output().includes(mismatch('joined-1')), thief.output());
+    const secretOnly = nodeToken().split(':').at(-1)!;
+    const direct = await get(`${server}/v1-skiff/client-kubelet.crt`, {
+      ...basic('node', secretOnly),
+      'skiff-node-name': 'joined-1',
+      'skiff-node-password': 'not-the-password',
+    });
+    assert.equal(direct.status, 403);
+    assert.equal(direct.body.trim(), mismatch('joined-1'));
+
+    // The node itself, restarted with its own data dir (its own password), joins again.
+    joined1.proc.kill('SIGTERM');
+    assert.equal(await joined1.exit, 0);
+    const again = agent(['--server', server, '--token', nodeToken(), '--node-name', 'joined-1'], dataDir);
+    await eventually(
+      'joined-1 rejoined',
+      async () => again.output().includes('joined the cluster'),
+      60_000,
+    ).catch((err) => {
+      throw new Error(`${err.message}\nagent output:\n${again.output()}`);
+    });
+    assert.equal(again.exitCode(), null, again.output());
+    assert.equal(readFileSync(passwordFile, 'utf8').trim(), password, 'the password is made only once');
+  });
+
+  it("a token holder cannot take the server's own node name", async () => {
+    const serverNode = hostname().toLowerCase();
+    // `skiff server` writes its node's Secret before it listens: there is no window to take the name in.
+    const secret = JSON.parse(
+      await ok(skiff, [
+        'get',
+        'secret',
+        '-n',
+        'kube-system',
+        `${serverNode}.node-password.skiff`,
+        '-o',
+        'json',
+      ]),
+    );
+    assert.equal(secret.type, 'skiff.io/node-password');
+    const a = agent(
+      ['--server', server, '--token', nodeToken(), '--node-name', serverNode],
+      join(scratch, 'server-name'),
+    );
+    assert.equal(await a.exit, 1);
+    assert.ok(a.output().includes(mismatch(serverNode)), a.output());
   });
 
   it('`skiff agent --hollow-nodes 3 --token` joins hollow-0 … hollow-2 with one node credential', async () => {
@@ -255,6 +347,7 @@ describe('joining with a token', () => {
     const r = await get(`${server}/v1-skiff/client-kubelet.crt`, {
       ...basic('node', secret),
       'skiff-node-name': 'after-restart',
+      'skiff-node-password': 'after-restart-password',
     });
     assert.equal(r.status, 200);
   });
