@@ -32,8 +32,8 @@ The token does not buy any node name: the agent also sends a password of its
 own (<data-dir>/agent/node-password, made once), and the server keeps a hash
 of it in the Secret kube-system/<node-name>.node-password.skiff from the name's
 first join on; another password for that name is refused. Deleting the Node
-keeps the Secret: to rejoin a reinstalled machine under its old name, delete
-the Secret first.
+deletes the Secret (as k3s): to rejoin a reinstalled machine under its old
+name, delete its Node first.
 
 Joining with a kubeconfig: <server-data-dir>/agent-kubeconfig.yaml holds a
 client certificate (user system:skiff-agent, group system:nodes); copy it

@@ -13,6 +13,7 @@ import { jobController } from './job.ts';
 import { namespaceController } from './namespace.ts';
 import { nodeIpamController } from './nodeipam.ts';
 import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
+import { nodePasswordController } from './nodepassword.ts';
 import { podGCController } from './podgc.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
@@ -38,6 +39,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   nodeipam: nodeIpamController,
   nodelifecycle: nodeLifecycleController,
   'taint-eviction-controller': taintEvictionController,
+  nodepassword: nodePasswordController,
   podgc: podGCController,
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
