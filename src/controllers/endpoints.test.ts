@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isApiError } from '../api/errors.ts';
-import type { Container, Endpoints, Pod, Service } from '../api/types/core-v1.ts';
+import type { Endpoints } from '../api/types/core-v1.ts';
+import { endpointFixtures } from './endpoint-fixtures.ts';
 import { LAST_CHANGE_TRIGGER_TIME } from './endpoint-util.ts';
 import { endpointsController, repackSubsets, truncateToCapacity } from './endpoints.ts';
 import { type ControllerTest, startControllerTest } from './testing.ts';
@@ -27,54 +28,11 @@ const endpointsWhere = (name: string, what: string, check: (ep: Endpoints) => bo
     return ep && check(ep) ? ep : undefined;
   });
 
-async function createService(name: string, spec: Service['spec'], labels?: Record<string, string>) {
-  return t.clients.services.create(NS, { metadata: { name, ...(labels ? { labels } : {}) }, spec });
-}
-
-interface PodOpts {
-  labels: Record<string, string>;
-  ip?: string;
-  ready?: boolean;
-  phase?: string;
-  nodeName?: string;
-  ports?: Container['ports'];
-  hostname?: string;
-  subdomain?: string;
-}
-
-/** Creates a pod, then plays the kubelet: writes its IP, phase and Ready condition through /status. */
-async function createPod(name: string, o: PodOpts): Promise<Pod> {
-  await t.clients.pods.create(NS, {
-    metadata: { name, labels: o.labels },
-    spec: {
-      containers: [{ name: 'c', image: 'nginx', ...(o.ports ? { ports: o.ports } : {}) }],
-      // A pod with an IP runs on a node; a pod on no node would be deleted at once, without a grace period.
-      nodeName: o.nodeName ?? 'node-1',
-      ...(o.hostname ? { hostname: o.hostname } : {}),
-      ...(o.subdomain ? { subdomain: o.subdomain } : {}),
-    },
-  });
-  if (!o.ip) return t.clients.pods.get(NS, name);
-  return setPodStatus(name, o.ip, o.ready ?? true, o.phase);
-}
-
-const setPodStatus = (name: string, ip: string, ready: boolean, phase = 'Running') =>
-  t.clients.pods.patch(
-    NS,
-    name,
-    'merge',
-    {
-      status: {
-        phase,
-        podIP: ip,
-        podIPs: [{ ip }],
-        conditions: [
-          { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: '2025-01-01T00:00:00Z' },
-        ],
-      },
-    },
-    { subresource: 'status' },
-  );
+const { createService, createPod, setPodStatus } = endpointFixtures(() => t.clients, {
+  namespace: NS,
+  nodeName: 'node-1',
+  transitionTime: () => '2025-01-01T00:00:00Z',
+});
 
 const ips = (addrs: { ip?: string }[] | undefined) => (addrs ?? []).map((a) => a.ip).sort();
 

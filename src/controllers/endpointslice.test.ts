@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rfc3339 } from '../api/meta.ts';
-import type { Container, Pod, Service } from '../api/types/core-v1.ts';
 import type { Endpoint, EndpointSlice } from '../api/types/discovery-v1.ts';
+import { endpointFixtures } from './endpoint-fixtures.ts';
 import { LAST_CHANGE_TRIGGER_TIME } from './endpoint-util.ts';
 import {
   CONTROLLER_NAME,
@@ -53,50 +53,11 @@ const slicesWhere = (service: string, what: string, check: (s: EndpointSlice[]) 
     ms,
   );
 
-const createService = (name: string, spec: Service['spec'], labels?: Record<string, string>) =>
-  t.clients.services.create(NS, { metadata: { name, ...(labels ? { labels } : {}) }, spec });
-
-interface PodOpts {
-  labels: Record<string, string>;
-  ip?: string;
-  ready?: boolean;
-  nodeName?: string;
-  ports?: Container['ports'];
-  hostname?: string;
-  subdomain?: string;
-}
-
-/** Creates a pod on a node, then plays the kubelet: IP, phase and Ready condition through /status. */
-async function createPod(name: string, o: PodOpts): Promise<Pod> {
-  await t.clients.pods.create(NS, {
-    metadata: { name, labels: o.labels },
-    spec: {
-      nodeName: o.nodeName ?? 'node-a',
-      containers: [{ name: 'c', image: 'nginx', ...(o.ports ? { ports: o.ports } : {}) }],
-      ...(o.hostname ? { hostname: o.hostname, subdomain: o.subdomain } : {}),
-    },
-  });
-  if (!o.ip) return t.clients.pods.get(NS, name);
-  return setPodStatus(name, o.ip, o.ready ?? true);
-}
-
-const setPodStatus = (name: string, ip: string, ready: boolean) =>
-  t.clients.pods.patch(
-    NS,
-    name,
-    'merge',
-    {
-      status: {
-        phase: 'Running',
-        podIP: ip,
-        podIPs: [{ ip }],
-        conditions: [
-          { type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: rfc3339(new Date()) },
-        ],
-      },
-    },
-    { subresource: 'status' },
-  );
+const { createService, createPod, setPodStatus } = endpointFixtures(() => t.clients, {
+  namespace: NS,
+  nodeName: 'node-a',
+  transitionTime: () => rfc3339(new Date()),
+});
 
 const byAddress = (slices: EndpointSlice[]) =>
   new Map<string, Endpoint>(allEndpoints(slices).map((e) => [e.addresses?.[0] ?? '', e]));
