@@ -1,10 +1,10 @@
 // How many voluntary disruptions a PodDisruptionBudget allows right now,
 // shared by the eviction subresource and scheduler preemption.
 //
-// Upstream, the disruption controller (pkg/controller/disruption) writes
-// status.disruptionsAllowed and everyone else reads it. Skiff has no
-// disruption controller yet, so when a PDB's status is not current
-// (status.observedGeneration behind metadata.generation, or never written)
+// Upstream, the disruption controller (pkg/controller/disruption, here
+// src/controllers/disruption.ts) writes status.disruptionsAllowed and
+// everyone else reads it. Until it has caught up with a PDB (its
+// status.observedGeneration behind metadata.generation, or never written)
 // the budget is computed here from the matching pods, as that controller
 // would, with one deviation: the controller's expected pod count comes from
 // the owning controllers' desired scale; here it is the number of matching
@@ -39,7 +39,7 @@ export function pdbMatches(pdb: PodDisruptionBudget, pod: Pod): boolean {
 export { isPodReady };
 
 /** intstr.GetScaledValueFromIntOrPercent, rounding up as the disruption controller does. */
-function scaled(v: number | string, total: number): number {
+export function scaled(v: number | string, total: number): number {
   if (typeof v === 'number') return v;
   const m = /^(\d+)%$/.exec(v);
   if (!m) return Number.parseInt(v, 10) || 0;

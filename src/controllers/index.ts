@@ -6,6 +6,7 @@ import type { ControllerFactory } from './context.ts';
 import { cronJobController } from './cronjob.ts';
 import { daemonSetController } from './daemonset.ts';
 import { deploymentController } from './deployment.ts';
+import { disruptionController } from './disruption.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { garbageCollectorController } from './garbagecollector.ts';
@@ -32,6 +33,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,
   statefulset: statefulSetController,
+  disruption: disruptionController,
   daemonset: daemonSetController,
   job: jobController,
   cronjob: cronJobController,
