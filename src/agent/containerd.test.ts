@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { containerdConfig, containerdPaths, PAUSE_IMAGE, socketPath } from './containerd.ts';
+import { containerdPaths, PAUSE_IMAGE } from '../node/paths.ts';
+import { containerdConfig, socketPath } from './containerd.ts';
 
 describe('containerd config', () => {
   const paths = containerdPaths('/var/lib/skiff');

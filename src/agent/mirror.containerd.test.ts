@@ -15,8 +15,9 @@ import type { EventRecorder } from '../client/events.ts';
 import { Backoff } from '../kubelet/backoff.ts';
 import { createImageManager, type ImagePullError } from '../kubelet/image-manager.ts';
 import type { PodSandboxConfig } from '../kubelet/runtime/runtime.ts';
+import { containerdPaths } from '../node/paths.ts';
 import { createLog } from '../util/log.ts';
-import { containerdPaths, unmountUnder } from './containerd.ts';
+import { unmountUnder } from './containerd.ts';
 import { type NodeRuntime, PUBLIC_REGISTRIES, startNodeRuntime } from './runtime.ts';
 
 let dataDir: string;

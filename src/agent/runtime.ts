@@ -11,11 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type CriRuntime, criRuntime } from '../kubelet/runtime/cri/cri.ts';
 import { ensureSafetyRoutes, writePodNetworkConfig } from '../network/cni.ts';
+import { ensurePackages, NODE_PACKAGES, type NodePackage } from '../node/packages.ts';
+import { containerdPaths } from '../node/paths.ts';
 import type { Log } from '../util/log.ts';
-import { type Containerd, containerdPaths, startContainerd, writeRegistryHost } from './containerd.ts';
+import { type Containerd, startContainerd, writeRegistryHost } from './containerd.ts';
 import { BUILT_IMAGES_DIR, imagesDir, importImageDir } from './images.ts';
 import { type ImageMirror, startImageMirror } from './mirror.ts';
-import { ensurePackages, NODE_PACKAGES, type NodePackage } from './packages.ts';
 
 /** The registries upstream manifests pull from, which an offline node must never try to reach. */
 export const PUBLIC_REGISTRIES = [

@@ -3,8 +3,8 @@
 // start (k3s's airgap images). For images a node must have with no registry.
 
 import { parseArgs } from 'node:util';
-import { containerdPaths } from '../agent/containerd.ts';
 import { importImage } from '../agent/images.ts';
+import { containerdPaths } from '../node/paths.ts';
 
 export const imagesUsage = `Usage: skiff images import FILE... [flags]
 

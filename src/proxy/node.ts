@@ -7,10 +7,10 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { containerdPaths } from '../agent/containerd.ts';
-import { ensurePackages, type NodePackage } from '../agent/packages.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { cleanupDNSAddress, clusterDNSIP } from '../dns/node.ts';
+import { ensurePackages, type NodePackage } from '../node/packages.ts';
+import { containerdPaths } from '../node/paths.ts';
 import type { Log } from '../util/log.ts';
 import { hostExec, type ProxyMode } from './backend.ts';
 import { iptablesBackend } from './iptables.ts';

@@ -21,6 +21,7 @@ after(async () => {
 });
 
 const NS = 'guestbook';
+const PRIORITY_NS = 'priority';
 const k = (args: string[]) => ok(skiff, ['-n', NS, ...args]);
 
 /** A Node as a kubelet registers it: Ready, with room for pods. */
@@ -128,19 +129,25 @@ describe('priority classes', () => {
     const out = await ok(skiff, ['get', 'priorityclasses']);
     assert.match(out, /system-cluster-critical\s+2000000000\s+false/);
     assert.match(out, /system-node-critical\s+2000001000\s+false/);
+    // Its own namespace, removed at the end: the pod could otherwise be
+    // scheduled onto a Node of the guestbook tests below and, with no
+    // kubelet there to finish its termination, hold up their drain.
+    await ok(skiff, ['create', 'namespace', PRIORITY_NS]);
     await ok(skiff, [
       '-n',
-      'kube-system',
+      PRIORITY_NS,
       'run',
       'critical',
       '--image=busybox',
       '--overrides',
       JSON.stringify({ spec: { priorityClassName: 'system-cluster-critical' } }),
     ]);
-    const pod = JSON.parse(await ok(skiff, ['-n', 'kube-system', 'get', 'pod', 'critical', '-o', 'json']));
+    const pod = JSON.parse(await ok(skiff, ['-n', PRIORITY_NS, 'get', 'pod', 'critical', '-o', 'json']));
     assert.equal(pod.spec.priority, 2000000000);
     assert.equal(pod.spec.preemptionPolicy, 'PreemptLowerPriority');
     const refused = await skiff.kubectl([
+      '-n',
+      PRIORITY_NS,
       'run',
       'nope',
       '--image=busybox',
@@ -149,6 +156,21 @@ describe('priority classes', () => {
     ]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /pods "nope" is forbidden: no PriorityClass with name gold was found/);
+  });
+
+  after(async () => {
+    // No kubelet runs here, so the pod is removed at once rather than left terminating.
+    await skiff?.kubectl([
+      '-n',
+      PRIORITY_NS,
+      'delete',
+      'pod',
+      'critical',
+      '--force',
+      '--grace-period=0',
+      '--ignore-not-found',
+    ]);
+    await skiff?.kubectl(['delete', 'namespace', PRIORITY_NS, '--ignore-not-found', '--wait=false']);
   });
 });
 

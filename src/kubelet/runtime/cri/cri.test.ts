@@ -14,15 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  containerdPaths,
-  startContainerd,
-  unmountUnder,
-  writeRegistryHost,
-} from '../../../agent/containerd.ts';
+import { startContainerd, unmountUnder, writeRegistryHost } from '../../../agent/containerd.ts';
 import { CRI_NAMESPACE, imagesDir, importImage } from '../../../agent/images.ts';
 import { type NodeRuntime, startNodeRuntime } from '../../../agent/runtime.ts';
 import { deleteBridge, routeTo } from '../../../network/cni.ts';
+import { containerdPaths } from '../../../node/paths.ts';
 import { runtimeContract } from '../runtime.case.ts';
 import type { PodSandboxConfig } from '../runtime.ts';
 import type { CriRuntime } from './cri.ts';
