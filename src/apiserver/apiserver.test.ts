@@ -416,6 +416,25 @@ describe('tables and discovery', () => {
 });
 
 describe('watch', () => {
+  it('reads boolean query parameters as Go ParseBool does: watch=True is a watch, watch=yes is 400', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${s.url}${CMS}?watch=True&timeoutSeconds=1`, { signal: controller.signal });
+    assert.equal(res.status, 200);
+    await s.request('POST', CMS, cm('parsebool', {}));
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    assert.equal(JSON.parse(first.split('\n')[0]!).type, 'ADDED', 'a watch event, not a list');
+    const list = await s.request('GET', `${CMS}?watch=False`);
+    assert.equal(list.body.kind, 'ConfigMapList');
+    const bad = await s.request('GET', `${CMS}?watch=yes`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.kind, 'Status');
+    assert.equal(bad.body.reason, 'BadRequest');
+    assert.match(bad.body.message, /ParseBool/);
+    assert.equal((await s.request('GET', `${CMS}?pretty=true`)).status, 200);
+  });
+
   it('streams one JSON event per line from a resourceVersion, with selector transitions', async () => {
     const start = (await s.request('GET', CMS)).body.metadata.resourceVersion;
     const controller = new AbortController();

@@ -64,7 +64,7 @@ import {
   STREAMING_SUBRESOURCES,
 } from './kubelet-proxy.ts';
 import { admitPodPriority, preservePodPriority } from './priority.ts';
-import { isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
+import { checkBooleanParams, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
@@ -288,6 +288,7 @@ export class ApiServer {
     const started = performance.now();
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
+      checkBooleanParams(url.searchParams);
       await this.#route(req, res, info, url.searchParams, user);
     } catch (err) {
       const status = toStatus(err);

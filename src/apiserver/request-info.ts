@@ -2,6 +2,8 @@
 // RequestInfoFactory does: API group, version, namespace, resource, name,
 // subresource, and the verb (get/list/watch/create/...).
 
+import { badRequest } from '../api/errors.ts';
+
 export interface RequestInfo {
   /** False for /version, /healthz, /openapi/..., discovery roots. */
   isResourceRequest: boolean;
@@ -91,4 +93,41 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   return info;
 }
 
-export const isTrue = (v: string | null): boolean => v === 'true' || v === '1';
+// Upstream decodes every boolean query parameter with Go's strconv.ParseBool,
+// so the official Python client's `watch=True` is a watch, and `watch=yes` is
+// a 400 (see checkBooleanParams).
+const TRUE_VALUES = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE_VALUES = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+/** A boolean query parameter as Go's strconv.ParseBool reads it; absent (or invalid, refused earlier) is false. */
+export const isTrue = (v: string | null): boolean => v !== null && TRUE_VALUES.has(v);
+
+/** The boolean query parameters of upstream's ListOptions, GetOptions, DeleteOptions, PatchOptions and the pod subresources. */
+const BOOLEAN_PARAMS = [
+  'watch',
+  'allowWatchBookmarks',
+  'sendInitialEvents',
+  'force',
+  'orphanDependents',
+  'pretty',
+  'follow',
+  'previous',
+  'timestamps',
+  'insecureSkipTLSVerifyBackend',
+  'stdin',
+  'stdout',
+  'stderr',
+  'tty',
+];
+
+/** Throws 400 BadRequest, as upstream's query decoding does, for a boolean parameter ParseBool refuses. */
+export function checkBooleanParams(query: URLSearchParams): void {
+  for (const name of BOOLEAN_PARAMS) {
+    for (const v of query.getAll(name)) {
+      if (!TRUE_VALUES.has(v) && !FALSE_VALUES.has(v))
+        throw badRequest(
+          `invalid boolean value for ${name}: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`,
+        );
+    }
+  }
+}
