@@ -171,7 +171,22 @@ export async function startServer(
     }
     api.kubelet.upgrade(req, socket, head).catch(() => socket.destroy());
   });
-  https.on('clientError', (_err, socket) => socket.destroy());
+  // Node's HTTP parser refuses methods it does not know before any handler
+  // runs; upstream answers those 405 with a Status, so say so rather than
+  // drop the connection. Other malformed requests get a plain 400.
+  https.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [code, reason, message] =
+      err.code === 'HPE_INVALID_METHOD'
+        ? [405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource']
+        : [400, 'BadRequest', 'malformed HTTP request'];
+    const body = JSON.stringify(
+      new ApiError(code, reason as 'BadRequest' | 'MethodNotAllowed', message).status,
+    );
+    socket.end(
+      `HTTP/1.1 ${code} ${code === 405 ? 'Method Not Allowed' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     https.once('error', reject);
     https.listen(config.httpsPort, config.bindAddress, () => {

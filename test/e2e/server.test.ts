@@ -11,9 +11,9 @@ after(async () => {
   for (const s of servers) await s.stop();
 });
 
-function anonymous(port: number, path: string): Promise<{ status: number; body: string }> {
+function anonymous(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, rejectUnauthorized: false }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -32,6 +32,10 @@ describe('skiff server', () => {
     const status = JSON.parse(r.body);
     assert.equal(status.kind, 'Status');
     assert.equal(status.reason, 'Unauthorized');
+    // A method the HTTP parser does not know is answered, as upstream, not dropped.
+    const foo = await anonymous(s.port, '/api/v1/namespaces', 'FOO');
+    assert.equal(foo.status, 405);
+    assert.equal(JSON.parse(foo.body).reason, 'MethodNotAllowed');
   });
 
   it('keeps every object and its certificates across a restart', async () => {
