@@ -10,7 +10,7 @@
 // the owning controllers' desired scale; here it is the number of matching
 // pods that are not being deleted.
 
-import { type LabelSelector, selectorFromLabelSelector } from './labels.ts';
+import { type LabelSelector, type Selector, selectorFromLabelSelector } from './labels.ts';
 import { isPodReady } from './pod-util.ts';
 import type { Pod } from './types/core-v1.ts';
 import type { PodDisruptionBudget } from './types/policy-v1.ts';
@@ -24,16 +24,28 @@ export interface DisruptionBudget {
   disruptedPods: Record<string, string>;
 }
 
-/** Whether a PDB selects a pod: same namespace, and a non-empty selector that matches (nil or {} selects nothing). */
+/**
+ * The PDB's pod selector, as policy/v1 reads it: nil selects nothing, {}
+ * every pod of its namespace (v1beta1's "{} selects nothing" is gone); an
+ * invalid selector selects nothing. undefined for the last.
+ */
+export function pdbSelector(pdb: PodDisruptionBudget): Selector | undefined {
+  try {
+    return selectorFromLabelSelector(pdb.spec?.selector as LabelSelector | null | undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a PDB selects a pod: same namespace, and its selector matches
+ * (policy/v1, as the disruption controller and, since upstream #119732, the
+ * eviction subresource read it). Scheduler preemption still skips empty
+ * selectors upstream; see filterPodsWithPDBViolation.
+ */
 export function pdbMatches(pdb: PodDisruptionBudget, pod: Pod): boolean {
   if (pdb.metadata.namespace !== pod.metadata.namespace) return false;
-  try {
-    const selector = selectorFromLabelSelector(pdb.spec?.selector as LabelSelector | undefined);
-    return !selector.empty() && selector.matches(pod.metadata.labels ?? {});
-  } catch {
-    // An invalid selector matches nothing, as upstream.
-    return false;
-  }
+  return pdbSelector(pdb)?.matches(pod.metadata.labels ?? {}) ?? false;
 }
 
 export { isPodReady };

@@ -16,7 +16,13 @@ describe('pods/eviction', () => {
 
   const ns = '/api/v1/namespaces/default';
   /** A pod bound to a node, Running, Ready or not, as a kubelet would report it. */
-  async function runningPod(name: string, labels: Record<string, string>, ready = true) {
+  async function runningPod(
+    name: string,
+    labels: Record<string, string>,
+    ready = true,
+    namespace = 'default',
+  ) {
+    const ns = `/api/v1/namespaces/${namespace}`;
     const created = await t.request('POST', `${ns}/pods`, {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -36,11 +42,11 @@ describe('pods/eviction', () => {
     );
     assert.equal(status.status, 200, status.text);
   }
-  const evict = (name: string, dryRun = false) =>
-    t.request('POST', `${ns}/pods/${name}/eviction${dryRun ? '?dryRun=All' : ''}`, {
+  const evict = (name: string, dryRun = false, namespace = 'default') =>
+    t.request('POST', `/api/v1/namespaces/${namespace}/pods/${name}/eviction${dryRun ? '?dryRun=All' : ''}`, {
       apiVersion: 'policy/v1',
       kind: 'Eviction',
-      metadata: { name, namespace: 'default' },
+      metadata: { name, namespace },
     });
   const exists = async (name: string) => (await t.request('GET', `${ns}/pods/${name}`)).status === 200;
 
@@ -131,5 +137,30 @@ describe('pods/eviction', () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.message, 'name in URL does not match name in Eviction object');
     assert.equal((await evict('ghost')).status, 404);
+  });
+
+  it('a budget with an empty selector covers every pod of its namespace (policy/v1)', async () => {
+    // upstream #119732: before it, drain went through such a budget.
+    const created = await t.request('POST', '/api/v1/namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'whole' },
+    });
+    assert.equal(created.status, 201, created.text);
+    await runningPod('one', { app: 'one' }, true, 'whole');
+    await runningPod('two', {}, true, 'whole');
+    const pdb = await t.request('POST', '/apis/policy/v1/namespaces/whole/poddisruptionbudgets', {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'all' },
+      spec: { minAvailable: 2, selector: {} },
+    });
+    assert.equal(pdb.status, 201, pdb.text);
+    const refused = await evict('two', false, 'whole');
+    assert.equal(refused.status, 429, refused.text);
+    assert.equal(
+      refused.body.details.causes[0].message,
+      'The disruption budget all needs 2 healthy pods and has 2 currently',
+    );
   });
 });

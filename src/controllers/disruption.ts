@@ -23,14 +23,14 @@
 // eviction did not happen), and the PDB is looked at again when the oldest
 // would expire. Status is written through /status only when it changes.
 //
-// Deviations: pods with no controller are left out of a scale-based
-// expectedPods as upstream (which also records an UnmanagedPods event, not
-// here); a controller of another kind, or one not in the cache, is not an
-// error as upstream (which then fails safe with SyncFailed): expectedPods
-// falls back to the number of matching pods.
+// Pods with no controller are left out of a scale-based expectedPods, as
+// upstream (which also records an UnmanagedPods event; not here). When a
+// pod's controller cannot be resolved (a kind without a known scale, or one
+// not in the cache), the sync fails safe as upstream's failSafe: status
+// keeps its counts, disruptionsAllowed is 0 and DisruptionAllowed is False
+// with reason SyncFailed, so no eviction gets through.
 
-import { scaled } from '../api/disruption.ts';
-import { type LabelSelector, type Selector, selectorFromLabelSelector } from '../api/labels.ts';
+import { pdbMatches, pdbSelector, scaled } from '../api/disruption.ts';
 import { deepCopy, jsonEqual, rfc3339 } from '../api/meta.ts';
 import { isPodReady } from '../api/pod-util.ts';
 import type { Pod } from '../api/types/core-v1.ts';
@@ -47,19 +47,10 @@ export const DELETION_TIMEOUT_MS = 2 * 60 * 1000;
 export const DISRUPTION_ALLOWED_CONDITION = 'DisruptionAllowed';
 export const SUFFICIENT_PODS_REASON = 'SufficientPods';
 export const INSUFFICIENT_PODS_REASON = 'InsufficientPods';
+export const SYNC_FAILED_REASON = 'SyncFailed';
 
-/** The PDB's pod selector; nil selects nothing, {} everything; an invalid one nothing. */
-function pdbSelector(pdb: PodDisruptionBudget): Selector | undefined {
-  try {
-    return selectorFromLabelSelector(pdb.spec?.selector as LabelSelector | null | undefined);
-  } catch {
-    return undefined;
-  }
-}
-
-const selects = (pdb: PodDisruptionBudget, pod: Pod): boolean =>
-  pdb.metadata.namespace === pod.metadata.namespace &&
-  (pdbSelector(pdb)?.matches(pod.metadata.labels ?? {}) ?? false);
+/** A PDB whose expected pod count cannot be computed (upstream's getExpectedScale errors). */
+class ExpectedCountError extends Error {}
 
 export interface DisruptionCounts {
   expectedPods: number;
@@ -107,6 +98,7 @@ export const disruptionController: ControllerFactory = (ctx: ControllerContext) 
   const rcs = ctx.informers.informer('replicationControllers');
   const statefulSets = ctx.informers.informer('statefulSets');
   const log = ctx.log.with({ controller: 'disruption' });
+  const recorder = ctx.recorder('controllermanager');
 
   const c = queueController(ctx, { name: 'disruption', workers: 5, sync: (key) => sync(key) });
   const enqueue = (pdb: PodDisruptionBudget) => c.queue.add(keyOf(pdb));
@@ -116,7 +108,7 @@ export const disruptionController: ControllerFactory = (ctx: ControllerContext) 
   /** Every PDB selecting the pod (upstream picks the first; a pod under several is an error it warns of). */
   const enqueueFor = (pod: Pod) => {
     for (const pdb of pdbs.indexer.byIndex(NAMESPACE_INDEX, pod.metadata.namespace ?? ''))
-      if (selects(pdb, pod)) enqueue(pdb);
+      if (pdbMatches(pdb, pod)) enqueue(pdb);
   };
   pods.on({
     add: enqueueFor,
@@ -163,7 +155,7 @@ export const disruptionController: ControllerFactory = (ctx: ControllerContext) 
     for (const pod of matching) {
       if (!controllerRefOf(pod)) continue; // unmanaged: not counted
       const s = controllerScale(pod);
-      if (!s) return matching.length; // deviation: unresolvable controller
+      if (!s) throw new ExpectedCountError(`found no controllers for pod "${pod.metadata.name}"`);
       scales.set(s.uid, s.replicas);
     }
     let sum = 0;
@@ -205,10 +197,63 @@ export const disruptionController: ControllerFactory = (ctx: ControllerContext) 
         !Object.hasOwn(disruptedPods, p.metadata.name ?? '') &&
         isPodReady(p),
     ).length;
-    const counts = computeDisruption(pdb, matching.length, currentHealthy, () => expectedScale(matching));
+    let counts: DisruptionCounts;
+    try {
+      counts = computeDisruption(pdb, matching.length, currentHealthy, () => expectedScale(matching));
+    } catch (err) {
+      if (!(err instanceof ExpectedCountError)) throw err;
+      recorder.event(
+        pdb,
+        'Warning',
+        'CalculateExpectedPodCountFailed',
+        `Failed to calculate the number of expected pods: ${err.message}`,
+      );
+      return failSafe(pdb, err.message);
+    }
 
     await updateStatus(pdb, counts, disruptedPods);
     if (recheckMs !== undefined) c.queue.addAfter(key, recheckMs);
+  }
+
+  /**
+   * upstream's failSafe: no disruption is allowed until the PDB syncs again.
+   * observedGeneration stays (0 for a PDB never synced), so the eviction
+   * subresource also answers "still being processed".
+   */
+  async function failSafe(pdb: PodDisruptionBudget, message: string): Promise<void> {
+    const old = pdb.status ?? {};
+    const conditions = old.conditions ?? [];
+    const existing = conditions.find((x) => x.type === DISRUPTION_ALLOWED_CONDITION);
+    const observedGeneration = old.observedGeneration ?? 0;
+    if (
+      old.disruptionsAllowed === 0 &&
+      old.observedGeneration === observedGeneration &&
+      existing?.status === 'False' &&
+      existing.reason === SYNC_FAILED_REASON &&
+      existing.message === message
+    )
+      return;
+    const copy = deepCopy(pdb);
+    copy.status = {
+      ...old,
+      observedGeneration,
+      disruptionsAllowed: 0,
+      conditions: [
+        ...conditions.filter((x) => x.type !== DISRUPTION_ALLOWED_CONDITION),
+        {
+          type: DISRUPTION_ALLOWED_CONDITION,
+          status: 'False',
+          reason: SYNC_FAILED_REASON,
+          message,
+          observedGeneration,
+          lastTransitionTime:
+            existing?.status === 'False' && existing.lastTransitionTime
+              ? existing.lastTransitionTime
+              : rfc3339(ctx.now()),
+        },
+      ],
+    };
+    await ctx.clients.podDisruptionBudgets.updateStatus(copy);
   }
 
   async function updateStatus(

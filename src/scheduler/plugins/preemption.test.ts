@@ -193,6 +193,27 @@ describe('DefaultPreemption: victims on a node (SelectVictimsOnNode)', () => {
     assert.deepEqual(names(r.nonViolating), ['db-0', 'db-1']);
     assert.deepEqual(names(r.violating), ['db-2']);
   });
+
+  it('a budget with an empty selector protects nothing here, as upstream preemption', () => {
+    // Unlike eviction and the disruption controller (policy/v1: {} selects all).
+    const p = newPodInfo({
+      ...pod('x', 1, '1', 'n'),
+      metadata: { name: 'x', namespace: 'default', labels: { a: 'b' } },
+    });
+    const budget = {
+      expectedPods: 1,
+      desiredHealthy: 1,
+      currentHealthy: 1,
+      disruptionsAllowed: 0,
+      disruptedPods: {},
+    };
+    const pdb: PodDisruptionBudget = {
+      metadata: { name: 'all', namespace: 'default' },
+      spec: { selector: {} },
+    };
+    const r = filterPodsWithPDBViolation([p], [{ pdb, budget }]);
+    assert.deepEqual(names(r.nonViolating), ['x']);
+  });
 });
 
 describe('DefaultPreemption: candidate nodes (DryRunPreemption)', () => {

@@ -11,7 +11,7 @@
 // condition first) and nominates the node for the pod, which then waits for
 // the victims to go; the deletions requeue it.
 
-import { type DisruptionBudget, disruptionBudget, pdbMatches } from '../../api/disruption.ts';
+import { type DisruptionBudget, disruptionBudget, pdbMatches, pdbSelector } from '../../api/disruption.ts';
 import { rfc3339 } from '../../api/meta.ts';
 import type { Pod, PodCondition } from '../../api/types/core-v1.ts';
 import type { PodDisruptionBudget } from '../../api/types/policy-v1.ts';
@@ -125,7 +125,8 @@ export function filterPodsWithPDBViolation(
     let violated = false;
     if (Object.keys(info.pod.metadata.labels ?? {}).length > 0) {
       pdbs.forEach(({ pdb, budget }, i) => {
-        if (!pdbMatches(pdb, info.pod)) return;
+        // upstream: "A PDB with a nil or empty selector matches nothing" here.
+        if (pdbSelector(pdb)?.empty() !== false || !pdbMatches(pdb, info.pod)) return;
         if (info.pod.metadata.name && info.pod.metadata.name in budget.disruptedPods) return;
         allowed[i]!--;
         if (allowed[i]! < 0) violated = true;
