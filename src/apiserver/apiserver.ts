@@ -37,6 +37,7 @@ import {
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
+import type { UserInfo } from './authn/user.ts';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -69,10 +70,7 @@ import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions 
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
 
-export interface UserInfo {
-  name: string;
-  groups: string[];
-}
+export type { UserInfo };
 
 export type Logger = (msg: string, fields?: Record<string, unknown>) => void;
 

@@ -1,0 +1,147 @@
+// The RBAC authorizer (upstream's plugin/pkg/auth/authorizer/rbac and
+// pkg/registry/rbac/validation/rule.go): a request is allowed when some rule
+// of some role bound to the user covers it.
+//
+// - ClusterRoleBindings grant their ClusterRole's rules everywhere;
+// - RoleBindings grant a Role's (or a ClusterRole's) rules in their
+//   namespace only.
+// A binding applies to a user by name, to a group the user is in, or to a
+// ServiceAccount (system:serviceaccount:NS:NAME; in a RoleBinding a subject
+// without a namespace means the binding's). RBAC never denies: with no rule
+// it has no opinion, and the reason says which referenced roles are missing.
+
+import type {
+  ClusterRole,
+  ClusterRoleBinding,
+  PolicyRule,
+  Role,
+  RoleBinding,
+  RoleRef,
+  Subject,
+} from '../../api/types/rbac-v1.ts';
+import { serviceAccountUser, type UserInfo } from '../authn/user.ts';
+import type { Attributes, Authorization, Authorizer } from './authorizer.ts';
+
+/** Where the authorizer reads roles and bindings (an informer cache in the server). */
+export interface RBACSource {
+  clusterRoleBindings(): Iterable<ClusterRoleBinding>;
+  roleBindings(namespace: string): Iterable<RoleBinding>;
+  clusterRole(name: string): ClusterRole | undefined;
+  role(namespace: string, name: string): Role | undefined;
+}
+
+const has = (list: string[] | undefined, value: string, all: string) =>
+  (list ?? []).some((x) => x === all || x === value);
+
+/** upstream's ResourceMatches: "*", the exact "resource/subresource", or "*\/subresource". */
+function resourceMatches(rule: PolicyRule, resource: string, subresource: string): boolean {
+  const combined = subresource ? `${resource}/${subresource}` : resource;
+  return (rule.resources ?? []).some(
+    (r) => r === '*' || r === combined || (subresource !== '' && r === `*/${subresource}`),
+  );
+}
+
+/** upstream's NonResourceURLMatches: "*", the exact path, or a prefix ending in "*". */
+function nonResourceURLMatches(rule: PolicyRule, path: string): boolean {
+  return (rule.nonResourceURLs ?? []).some(
+    (u) => u === '*' || u === path || (u.endsWith('*') && path.startsWith(u.replace(/\*+$/, ''))),
+  );
+}
+
+/** Whether one rule covers the request (upstream's RuleAllows). */
+export function ruleAllows(attrs: Attributes, rule: PolicyRule): boolean {
+  if (!has(rule.verbs, attrs.verb, '*')) return false;
+  if (!attrs.isResourceRequest) return nonResourceURLMatches(rule, attrs.path);
+  return (
+    has(rule.apiGroups, attrs.apiGroup, '*') &&
+    resourceMatches(rule, attrs.resource, attrs.subresource) &&
+    ((rule.resourceNames ?? []).length === 0 || (rule.resourceNames ?? []).includes(attrs.name))
+  );
+}
+
+/** upstream's appliesToUser; `namespace` is the RoleBinding's ('' for a ClusterRoleBinding). */
+export function subjectMatches(user: UserInfo, subject: Subject, namespace: string): boolean {
+  switch (subject.kind) {
+    case 'User':
+      return user.name === subject.name;
+    case 'Group':
+      return user.groups.includes(subject.name ?? '');
+    case 'ServiceAccount': {
+      const ns = subject.namespace || namespace;
+      return ns !== '' && user.name === serviceAccountUser(ns, subject.name ?? '');
+    }
+    default:
+      return false;
+  }
+}
+
+const describeSubject = (s: Subject, bindingNamespace: string) =>
+  s.namespace && s.namespace !== bindingNamespace
+    ? `${s.kind} ${JSON.stringify(`${s.namespace}/${s.name}`)}`
+    : `${s.kind} ${JSON.stringify(s.name)}`;
+
+/** A rule with where it came from, for the reason of an allow. */
+export interface SourcedRule {
+  rule: PolicyRule;
+  /** e.g. ClusterRoleBinding "admins" of ClusterRole "cluster-admin" to Group "ops" */
+  source: string;
+}
+
+export class RBACAuthorizer implements Authorizer {
+  readonly #source: RBACSource;
+
+  constructor(source: RBACSource) {
+    this.#source = source;
+  }
+
+  authorize(attrs: Attributes): Authorization {
+    const errors: string[] = [];
+    for (const r of this.rulesFor(attrs.user, attrs.namespace, errors)) {
+      if (ruleAllows(attrs, r.rule)) return { decision: 'allow', reason: `RBAC: allowed by ${r.source}` };
+    }
+    // upstream aggregates the lookup errors: one as is, several in brackets.
+    const reason =
+      errors.length === 0 ? '' : `RBAC: ${errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`}`;
+    return { decision: 'noOpinion', reason };
+  }
+
+  /**
+   * Every rule granted to the user in `namespace` ('' for cluster scope
+   * only), cluster-wide bindings first (upstream's VisitRulesFor). Missing
+   * roles are reported into `errors`; the rest still count.
+   */
+  *rulesFor(user: UserInfo, namespace: string, errors: string[] = []): Generator<SourcedRule> {
+    for (const b of this.#source.clusterRoleBindings()) {
+      const subject = (b.subjects ?? []).find((s) => subjectMatches(user, s, ''));
+      if (!subject) continue;
+      const rules = this.#roleRules(b.roleRef, '', errors);
+      const source = `ClusterRoleBinding ${JSON.stringify(b.metadata.name)} of ${b.roleRef?.kind} ${JSON.stringify(b.roleRef?.name)} to ${describeSubject(subject, '')}`;
+      for (const rule of rules) yield { rule, source };
+    }
+    if (!namespace) return;
+    for (const b of this.#source.roleBindings(namespace)) {
+      const subject = (b.subjects ?? []).find((s) => subjectMatches(user, s, namespace));
+      if (!subject) continue;
+      const rules = this.#roleRules(b.roleRef, namespace, errors);
+      const source = `RoleBinding ${JSON.stringify(`${namespace}/${b.metadata.name}`)} of ${b.roleRef?.kind} ${JSON.stringify(b.roleRef?.name)} to ${describeSubject(subject, namespace)}`;
+      for (const rule of rules) yield { rule, source };
+    }
+  }
+
+  /** upstream's GetRoleReferenceRules, with its lister's NotFound messages. */
+  #roleRules(ref: RoleRef | undefined, namespace: string, errors: string[]): PolicyRule[] {
+    const name = ref?.name ?? '';
+    if (ref?.kind === 'ClusterRole') {
+      const role = this.#source.clusterRole(name);
+      if (!role) errors.push(`clusterrole.rbac.authorization.k8s.io ${JSON.stringify(name)} not found`);
+      return role?.rules ?? [];
+    }
+    if (ref?.kind === 'Role') {
+      const role = namespace ? this.#source.role(namespace, name) : undefined;
+      if (!role) errors.push(`role.rbac.authorization.k8s.io ${JSON.stringify(name)} not found`);
+      return role?.rules ?? [];
+    }
+    errors.push(`unsupported role reference kind: ${JSON.stringify(ref?.kind ?? '')}`);
+    return [];
+  }
+}
