@@ -30,6 +30,7 @@ import type {
 } from '../api/types/core-v1.ts';
 import type { EndpointSlice } from '../api/types/discovery-v1.ts';
 import type { PodDisruptionBudget } from '../api/types/policy-v1.ts';
+import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from '../api/types/rbac-v1.ts';
 import type { PriorityClass } from '../api/types/scheduling-v1.ts';
 import { ResourceClient, type ResourceRef } from './client.ts';
 import type { Transport } from './transport.ts';
@@ -68,6 +69,10 @@ export const resources = {
   endpointSlices: ref('discovery.k8s.io', 'v1', 'endpointslices'),
   podDisruptionBudgets: ref('policy', 'v1', 'poddisruptionbudgets'),
   priorityClasses: ref('scheduling.k8s.io', 'v1', 'priorityclasses', false),
+  clusterRoles: ref('rbac.authorization.k8s.io', 'v1', 'clusterroles', false),
+  clusterRoleBindings: ref('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', false),
+  roles: ref('rbac.authorization.k8s.io', 'v1', 'roles'),
+  roleBindings: ref('rbac.authorization.k8s.io', 'v1', 'rolebindings'),
 } as const;
 
 /** Which TypeScript type each resource's objects have. */
@@ -97,6 +102,10 @@ export interface ResourceTypes {
   endpointSlices: EndpointSlice;
   podDisruptionBudgets: PodDisruptionBudget;
   priorityClasses: PriorityClass;
+  clusterRoles: ClusterRole;
+  clusterRoleBindings: ClusterRoleBinding;
+  roles: Role;
+  roleBindings: RoleBinding;
 }
 
 export type ResourceName = keyof typeof resources;

@@ -2,6 +2,7 @@
 // where there is one). The manager builds them in this order.
 
 import { serviceLBController } from '../proxy/servicelb.ts';
+import { clusterRoleAggregationController } from './clusterrole-aggregation.ts';
 import type { ControllerFactory } from './context.ts';
 import { cronJobController } from './cronjob.ts';
 import { daemonSetController } from './daemonset.ts';
@@ -46,4 +47,5 @@ export const allControllers: Record<string, ControllerFactory> = {
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,
+  'clusterrole-aggregation': clusterRoleAggregationController,
 };
