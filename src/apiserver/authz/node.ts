@@ -15,6 +15,7 @@ import type { PolicyRule } from '../../api/types/rbac-v1.ts';
 import type { UserInfo } from '../authn/user.ts';
 import type { Attributes, Authorization, Authorizer } from './authorizer.ts';
 import { ruleAllows } from './rbac.ts';
+import type { RuleList, RuleResolver } from './reviews.ts';
 
 export const NODES_GROUP = 'system:nodes';
 const NODE_USER_PREFIX = 'system:node:';
@@ -154,7 +155,7 @@ export interface NodeAttributes extends Attributes {
   fieldSelector?: readonly FieldRequirement[];
 }
 
-export class NodeAuthorizer implements Authorizer {
+export class NodeAuthorizer implements Authorizer, RuleResolver {
   readonly #graph: NodeGraph;
   readonly #nodeRules: PolicyRule[];
 
@@ -162,6 +163,13 @@ export class NodeAuthorizer implements Authorizer {
   constructor(graph: NodeGraph, nodeRules: PolicyRule[]) {
     this.#graph = graph;
     this.#nodeRules = nodeRules;
+  }
+
+  /** A node's permissions depend on its pods: they cannot be listed (upstream says the same). */
+  rulesFor(user: UserInfo): RuleList {
+    const none = { resourceRules: [], nonResourceRules: [] };
+    if (nodeIdentity(user) === undefined) return { ...none, incomplete: false, errors: [] };
+    return { ...none, incomplete: true, errors: ['node authorizer does not support user rule resolution'] };
   }
 
   authorize(attrs: NodeAttributes): Authorization {

@@ -21,6 +21,7 @@ import type {
 } from '../../api/types/rbac-v1.ts';
 import { serviceAccountUser, type UserInfo } from '../authn/user.ts';
 import type { Attributes, Authorization, Authorizer } from './authorizer.ts';
+import { type RuleList, type RuleResolver, ruleList } from './reviews.ts';
 
 /** Where the authorizer reads roles and bindings (an informer cache in the server). */
 export interface RBACSource {
@@ -87,7 +88,7 @@ export interface SourcedRule {
   source: string;
 }
 
-export class RBACAuthorizer implements Authorizer {
+export class RBACAuthorizer implements Authorizer, RuleResolver {
   readonly #source: RBACSource;
 
   constructor(source: RBACSource) {
@@ -96,7 +97,7 @@ export class RBACAuthorizer implements Authorizer {
 
   authorize(attrs: Attributes): Authorization {
     const errors: string[] = [];
-    for (const r of this.rulesFor(attrs.user, attrs.namespace, errors)) {
+    for (const r of this.visitRules(attrs.user, attrs.namespace, errors)) {
       if (ruleAllows(attrs, r.rule)) return { decision: 'allow', reason: `RBAC: allowed by ${r.source}` };
     }
     // upstream aggregates the lookup errors: one as is, several in brackets.
@@ -110,7 +111,7 @@ export class RBACAuthorizer implements Authorizer {
    * only), cluster-wide bindings first (upstream's VisitRulesFor). Missing
    * roles are reported into `errors`; the rest still count.
    */
-  *rulesFor(user: UserInfo, namespace: string, errors: string[] = []): Generator<SourcedRule> {
+  *visitRules(user: UserInfo, namespace: string, errors: string[] = []): Generator<SourcedRule> {
     for (const b of this.#source.clusterRoleBindings()) {
       const subject = (b.subjects ?? []).find((s) => subjectMatches(user, s, ''));
       if (!subject) continue;
@@ -126,6 +127,13 @@ export class RBACAuthorizer implements Authorizer {
       const source = `RoleBinding ${JSON.stringify(`${namespace}/${b.metadata.name}`)} of ${b.roleRef?.kind} ${JSON.stringify(b.roleRef?.name)} to ${describeSubject(subject, namespace)}`;
       for (const rule of rules) yield { rule, source };
     }
+  }
+
+  /** Every rule the user holds in `namespace`, for SelfSubjectRulesReview (upstream's RulesFor). */
+  rulesFor(user: UserInfo, namespace: string): RuleList {
+    const errors: string[] = [];
+    const rules = [...this.visitRules(user, namespace, errors)].map((r) => r.rule);
+    return { ...ruleList(rules), incomplete: false, errors };
   }
 
   /** upstream's GetRoleReferenceRules, with its lister's NotFound messages. */
