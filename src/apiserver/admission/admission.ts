@@ -1,0 +1,68 @@
+// Admission: the plugins a write passes through after authorization and
+// before the registry stores it, as upstream's k8s.io/apiserver admission
+// chain. Mutating plugins run first, in order, and may change the object;
+// validating plugins then run and may only refuse (throw an ApiError, e.g.
+// 403 Forbidden) or add warnings and audit annotations.
+//
+// Each plugin is one file in this folder with its own tests.
+
+import type { KubeObject } from '../../api/meta.ts';
+import type { UserInfo } from '../authn/user.ts';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+export interface AdmissionAttributes {
+  operation: Operation;
+  /** API group ('' for core), version and kind of the object. */
+  group: string;
+  version: string;
+  kind: string;
+  /** The resource's plural name and the subresource ('' for the main resource). */
+  resource: string;
+  subresource: string;
+  /** '' for cluster-scoped objects. */
+  namespace: string;
+  name: string;
+  /** The object being written (CREATE, UPDATE); mutating plugins change it in place. */
+  object?: KubeObject;
+  /** What is stored now (UPDATE, DELETE). */
+  oldObject?: KubeObject;
+  user: UserInfo;
+  dryRun: boolean;
+}
+
+export interface AdmissionResponse {
+  /** Sent back as `Warning: 299 - "<text>"` headers (kubectl prints them). */
+  warnings?: string[];
+  /** Recorded on the audit event, as upstream's audit annotations. */
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface MutatingPlugin {
+  readonly name: string;
+  handles(attrs: AdmissionAttributes): boolean;
+  admit(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined>;
+}
+
+export interface ValidatingPlugin {
+  readonly name: string;
+  handles(attrs: AdmissionAttributes): boolean;
+  validate(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined>;
+}
+
+/** Runs the chain: every mutating plugin that handles the request, then every validating one. */
+export async function runAdmission(
+  attrs: AdmissionAttributes,
+  mutating: readonly MutatingPlugin[],
+  validating: readonly ValidatingPlugin[],
+): Promise<Required<AdmissionResponse>> {
+  const out: Required<AdmissionResponse> = { warnings: [], auditAnnotations: {} };
+  const collect = (r: AdmissionResponse | undefined, plugin: string) => {
+    out.warnings.push(...(r?.warnings ?? []));
+    for (const [k, v] of Object.entries(r?.auditAnnotations ?? {}))
+      out.auditAnnotations[`${plugin}/${k}`] = v;
+  };
+  for (const p of mutating) if (p.handles(attrs)) collect(await p.admit(attrs), p.name);
+  for (const p of validating) if (p.handles(attrs)) collect(await p.validate(attrs), p.name);
+  return out;
+}
