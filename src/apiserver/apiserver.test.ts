@@ -958,3 +958,28 @@ describe('service nodePort rules', () => {
     assert.equal(r.body.spec.ports[0].nodePort, undefined);
   });
 });
+
+describe('paths', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer();
+  });
+  after(() => t.close());
+
+  it('percent-escaped names are decoded, as Go decodes URL.Path (client-go escapes ":")', async () => {
+    const created = await t.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'system:escaped' },
+    });
+    assert.equal(created.status, 201, created.text);
+    const got = await t.request('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Aescaped');
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.body.metadata.name, 'system:escaped');
+    // A malformed escape finds nothing rather than failing the request.
+    assert.equal(
+      (await t.request('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/bad%E0%A4')).status,
+      404,
+    );
+  });
+});

@@ -27,6 +27,7 @@ import {
   PatchError,
 } from '../api/patch/index.ts';
 import { groupVersion, type Registry, type ResourceType } from '../api/registry.ts';
+import { isReview } from '../api/resources/auth.ts';
 import { builtinTypeModel, type TypeModel } from '../api/schema/index.ts';
 import { kindMessage, openAPIV2Document, openAPIV3Document, openAPIV3Index } from '../api/schema/openapi.ts';
 import {
@@ -38,6 +39,9 @@ import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
 import type { UserInfo } from './authn/user.ts';
+import { requestAttributes } from './authz/attributes.ts';
+import { type Authorizer, forbiddenFor } from './authz/authorizer.ts';
+import { alwaysAllow, answerReview, type RuleResolver } from './authz/reviews.ts';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -88,6 +92,10 @@ export interface ApiServerOptions {
   bookmarkIntervalMs?: number;
   /** The client certificate for kubelets: pods/log, exec, attach, portforward and nodes/proxy (kubelet-proxy.ts). */
   kubeletClient?: KubeletClientConfig;
+  /** Decides every request (authz/); AlwaysAllow when unset. */
+  authorizer?: Authorizer;
+  /** Lists a user's rules for SelfSubjectRulesReview; AlwaysAllow's when unset. */
+  ruleResolver?: RuleResolver;
 }
 
 export interface VersionInfo {
@@ -124,6 +132,8 @@ export class ApiServer {
   #openapi = new Map<string, { body: string; hash: string }>();
   /** pods/log, exec, attach, portforward and nodes/proxy: to the node's kubelet. */
   readonly kubelet: KubeletProxy;
+  readonly #authorizer: Authorizer;
+  readonly #ruleResolver: RuleResolver;
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -133,6 +143,8 @@ export class ApiServer {
     this.#advertise = opts.advertiseAddress ?? '127.0.0.1:6443';
     this.#version = opts.version ?? defaultVersion();
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 15_000;
+    this.#authorizer = opts.authorizer ?? alwaysAllow;
+    this.#ruleResolver = opts.ruleResolver ?? alwaysAllow;
     this.kubelet = createKubeletProxy({
       getPod: (ns, name) => this.storage('', 'v1', 'pods')!.get(ns, name),
       getNode: (name) => this.storage('', 'v1', 'nodes')!.get(undefined, name),
@@ -287,6 +299,7 @@ export class ApiServer {
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
       checkBooleanParams(url.searchParams);
+      this.#authorize(info, user, url.searchParams);
       await this.#route(req, res, info, url.searchParams, user);
     } catch (err) {
       const status = toStatus(err);
@@ -332,9 +345,9 @@ export class ApiServer {
     if (!rt.namespaced && info.namespace !== undefined) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     }
+    if (isReview(rt)) return this.#review(req, res, info, rt, user);
     const storage = this.storage(info.group, info.version, info.resource)!;
     checkAcceptable(accept);
-    void user;
 
     if (info.subresource) return this.#subresource(req, res, info, query, rt, storage);
 
@@ -841,6 +854,26 @@ export class ApiServer {
       throw badRequest(`invalid gracePeriodSeconds: ${grace}`);
     }
     return opts;
+  }
+
+  /** Authorization, after authentication and before anything else (upstream's WithAuthorization): 403 unless allowed. */
+  #authorize(info: RequestInfo, user: UserInfo, query: URLSearchParams): void {
+    const attrs = requestAttributes(info, user, query);
+    const r = this.#authorizer.authorize(attrs);
+    if (r.decision !== 'allow') throw forbiddenFor(attrs, r.reason);
+  }
+
+  /** A POST of a review kind: answered from the authorizer, never stored. */
+  async #review(req: ApiRequest, res: ApiResponse, info: RequestInfo, rt: ResourceType, user: UserInfo) {
+    if (info.verb !== 'create' || info.name !== '') throw methodNotAllowed(req.method ?? '', rt.kind);
+    const body = await this.#readObject(req, rt);
+    const answer = answerReview(rt.plural, body as unknown as Record<string, unknown>, {
+      user,
+      namespace: info.namespace ?? '',
+      authorizer: this.#authorizer,
+      resolver: this.#ruleResolver,
+    });
+    return writeJSON(res, 201, answer);
   }
 
   async #subresource(

@@ -36,8 +36,22 @@ const itemVerbs: Record<string, string> = {
   POST: 'create', // subresources such as binding and eviction
 };
 
+/** A malformed escape is left as it is (the lookup then finds nothing). */
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export function parseRequestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
-  const segments = path.split('/').filter((s) => s !== '');
+  // Segments are percent-decoded, as Go's URL.Path is: client-go sends
+  // system:node:n1 as system%3Anode%3An1.
+  const segments = path
+    .split('/')
+    .filter((s) => s !== '')
+    .map(decodeSegment);
   const info: RequestInfo = {
     isResourceRequest: false,
     path,

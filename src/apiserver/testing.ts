@@ -2,11 +2,11 @@
 // listener on loopback, driven with fetch. Real HTTP, real handler chain; only
 // TLS and client-certificate authentication are left to the e2e tests.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { createMemoryStore } from '../storage/memory/memory.ts';
 import type { Store } from '../storage/store.ts';
-import { ApiServer } from './apiserver.ts';
+import { ApiServer, type ApiServerOptions, type UserInfo } from './apiserver.ts';
 
 export interface TestServer {
   api: ApiServer;
@@ -28,14 +28,32 @@ export interface TestResponse {
   text: string;
 }
 
-export async function startTestServer(store: Store = createMemoryStore()): Promise<TestServer> {
-  const api = new ApiServer({ registry: builtinRegistry(), store, bookmarkIntervalMs: 200 });
+export interface TestServerOptions {
+  authorizer?: ApiServerOptions['authorizer'];
+  ruleResolver?: ApiServerOptions['ruleResolver'];
+  /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
+  user?: (req: IncomingMessage) => UserInfo;
+}
+
+const ADMIN: UserInfo = { name: 'test-admin', groups: ['system:masters'] };
+
+export async function startTestServer(
+  store: Store = createMemoryStore(),
+  opts: TestServerOptions = {},
+): Promise<TestServer> {
+  const api = new ApiServer({
+    registry: builtinRegistry(),
+    store,
+    bookmarkIntervalMs: 200,
+    ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
+    ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
+  });
   await api.start();
   for (const name of ['default', 'kube-system']) {
     await api.storage('', 'v1', 'namespaces')!.create(undefined, { metadata: { name } });
   }
   const http: Server = createServer((req, res) => {
-    void api.handle(req, res, { name: 'test-admin', groups: ['system:masters'] });
+    void api.handle(req, res, opts.user?.(req) ?? ADMIN);
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(http.address() as { port: number }).port}`;

@@ -2,12 +2,19 @@
 
 import { Registry } from '../registry.ts';
 import { appsResources, batchResources } from './apps.ts';
+import { reviewResources } from './auth.ts';
 import { coreResources } from './core.ts';
 import { otherResources } from './other.ts';
 
 export function builtinRegistry(): Registry {
   const registry = new Registry();
-  for (const rt of [...coreResources, ...appsResources, ...batchResources, ...otherResources])
+  for (const rt of [
+    ...coreResources,
+    ...appsResources,
+    ...batchResources,
+    ...otherResources,
+    ...reviewResources,
+  ])
     registry.add(rt);
   return registry;
 }

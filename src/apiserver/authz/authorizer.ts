@@ -75,7 +75,7 @@ export function forbiddenMessage(attrs: Attributes): string {
 }
 
 /** The 403 Status for a refused request, as upstream's responsewriters.Forbidden and errors.NewForbidden. */
-export function forbidden(attrs: Attributes, reason: string): ApiError {
+export function forbiddenFor(attrs: Attributes, reason: string): ApiError {
   const msg = reason ? `${forbiddenMessage(attrs)}: ${reason}` : forbiddenMessage(attrs);
   if (!attrs.isResourceRequest) return new ApiError(403, 'Forbidden', `forbidden: ${msg}`, {});
   const qualified = attrs.apiGroup ? `${attrs.resource}.${attrs.apiGroup}` : attrs.resource;

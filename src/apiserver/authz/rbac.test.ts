@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from '../../api/types/rbac-v1.ts';
 import type { UserInfo } from '../authn/user.ts';
-import { type Attributes, forbidden, privilegedGroups, unionAuthorizer } from './authorizer.ts';
+import { type Attributes, forbiddenFor, privilegedGroups, unionAuthorizer } from './authorizer.ts';
 import { RBACAuthorizer, type RBACSource, ruleAllows } from './rbac.ts';
 
 function source(objs: {
@@ -225,7 +225,7 @@ describe('RBAC authorizer', () => {
 
 describe('403 Forbidden', () => {
   it('names the user, verb, resource, group and namespace as upstream', () => {
-    const e = forbidden(attrs({ verb: 'list', resource: 'secrets', namespace: 'kube-system' }), '');
+    const e = forbiddenFor(attrs({ verb: 'list', resource: 'secrets', namespace: 'kube-system' }), '');
     assert.equal(e.status.code, 403);
     assert.equal(e.status.reason, 'Forbidden');
     assert.equal(
@@ -236,7 +236,7 @@ describe('403 Forbidden', () => {
   });
 
   it('a named object of a group, at the cluster scope, with the reason appended', () => {
-    const e = forbidden(
+    const e = forbiddenFor(
       attrs({ verb: 'delete', apiGroup: 'apps', resource: 'deployments', name: 'web', namespace: '' }),
       'RBAC: clusterrole.rbac.authorization.k8s.io "gone" not found',
     );
@@ -248,12 +248,12 @@ describe('403 Forbidden', () => {
   });
 
   it('a subresource and a non-resource path', () => {
-    const log = forbidden(attrs({ subresource: 'log', name: 'web-1' }), '');
+    const log = forbiddenFor(attrs({ subresource: 'log', name: 'web-1' }), '');
     assert.equal(
       log.status.message,
       'pods "web-1" is forbidden: User "bob" cannot get resource "pods/log" in API group "" in the namespace "default"',
     );
-    const path = forbidden(attrs({ isResourceRequest: false, path: '/metrics', resource: '' }), '');
+    const path = forbiddenFor(attrs({ isResourceRequest: false, path: '/metrics', resource: '' }), '');
     assert.equal(path.status.message, 'forbidden: User "bob" cannot get path "/metrics"');
   });
 });

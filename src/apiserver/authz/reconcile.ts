@@ -140,3 +140,42 @@ export function reconcileClusterRoleBinding(
     return { action: 'none' };
   return { action: 'update', binding };
 }
+
+/** What ensureBootstrapPolicy needs of a client: get (undefined when missing), create, update, delete. */
+export interface PolicyClient<T> {
+  get(name: string): Promise<T | undefined>;
+  create(obj: T): Promise<unknown>;
+  update(obj: T): Promise<unknown>;
+  delete(name: string): Promise<unknown>;
+}
+
+/**
+ * Creates the bootstrap roles and bindings that are missing and adds back
+ * what was taken from the others (upstream's PostStartHook
+ * rbac/bootstrap-roles). Returns the names written, for the log.
+ */
+export async function ensureBootstrapPolicy(
+  roles: PolicyClient<ClusterRole>,
+  bindings: PolicyClient<ClusterRoleBinding>,
+  wanted: { roles: ClusterRole[]; bindings: ClusterRoleBinding[] },
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const want of wanted.roles) {
+    const name = want.metadata.name ?? '';
+    const existing = await roles.get(name);
+    const next = reconcileClusterRole(existing, want);
+    if (!next) continue;
+    await (existing ? roles.update(next) : roles.create(next));
+    written.push(`clusterrole/${name}`);
+  }
+  for (const want of wanted.bindings) {
+    const name = want.metadata.name ?? '';
+    const r = reconcileClusterRoleBinding(await bindings.get(name), want);
+    if (r.action === 'none') continue;
+    if (r.action === 'recreate') await bindings.delete(name);
+    const { resourceVersion: _rv, uid: _uid, ...metadata } = r.binding.metadata;
+    await (r.action === 'update' ? bindings.update(r.binding) : bindings.create({ ...r.binding, metadata }));
+    written.push(`clusterrolebinding/${name}`);
+  }
+  return written;
+}

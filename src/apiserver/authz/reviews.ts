@@ -258,3 +258,41 @@ export function selfSubjectReview(
     },
   };
 }
+
+/** upstream's AlwaysAllow authorizer, with its rules (everything) for the rules review. */
+export const alwaysAllow: Authorizer & RuleResolver = {
+  authorize: () => ({ decision: 'allow', reason: '' }),
+  rulesFor: () => ({
+    resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+    nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+    incomplete: false,
+    errors: [],
+  }),
+};
+
+export interface ReviewContext {
+  user: UserInfo & { uid?: string; extra?: Record<string, string[]> };
+  /** The namespace of the URL (LocalSubjectAccessReview). */
+  namespace: string;
+  authorizer: Authorizer;
+  resolver: RuleResolver;
+}
+
+/** Answers a POST of one of the review kinds (src/api/resources/auth.ts), by plural. */
+export function answerReview(plural: string, body: Record<string, unknown>, ctx: ReviewContext): object {
+  const review = body as AccessReview;
+  switch (plural) {
+    case 'selfsubjectaccessreviews':
+      return selfSubjectAccessReview(review, ctx.user, ctx.authorizer);
+    case 'subjectaccessreviews':
+      return subjectAccessReview(review, ctx.authorizer);
+    case 'localsubjectaccessreviews':
+      return localSubjectAccessReview(review, ctx.namespace, ctx.authorizer);
+    case 'selfsubjectrulesreviews':
+      return selfSubjectRulesReview(body, ctx.user, ctx.resolver);
+    case 'selfsubjectreviews':
+      return selfSubjectReview(body, ctx.user);
+    default:
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+}
