@@ -46,6 +46,11 @@ import {
   apiResourceList,
   apiVersions,
 } from './discovery.ts';
+import {
+  ephemeralContainersResetFields,
+  ephemeralContainersStrategy,
+  isEphemeralContainers,
+} from './ephemeral.ts';
 import { evictPod } from './eviction.ts';
 import {
   type ApiRequest,
@@ -767,7 +772,13 @@ export class ApiServer {
    */
   #fieldScope(rt: ResourceType, subresource: string | undefined) {
     const rootMessage = kindMessage(this.model, rt);
-    const resetFields = subresource === 'status' ? [['spec']] : rt.status && !subresource ? [['status']] : [];
+    const resetFields = isEphemeralContainers(rt, subresource)
+      ? ephemeralContainersResetFields(this.model)
+      : subresource === 'status'
+        ? [['spec']]
+        : rt.status && !subresource
+          ? [['status']]
+          : [];
     return {
       ...(rootMessage ? { rootMessage } : {}),
       model: this.model,
@@ -795,6 +806,7 @@ export class ApiServer {
     return {
       dryRun: isDryRun(query),
       ...(subresource ? { subresource } : {}),
+      ...(isEphemeralContainers(rt, subresource) ? { strategy: ephemeralContainersStrategy } : {}),
       trackFields: (live, next) => {
         const managedFields = trackUpdate({
           live,
@@ -856,22 +868,17 @@ export class ApiServer {
     const ns = rt.namespaced ? info.namespace : undefined;
     const accept = req.headers.accept;
     const sub = info.subresource;
-    if (sub === 'status' && rt.status) {
+    // Both answer and take the whole object; what a write may change is the subresource's (rest.ts, ephemeral.ts).
+    if ((sub === 'status' && rt.status) || isEphemeralContainers(rt, sub)) {
       if (info.verb === 'get')
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
         const body = await this.#readObject(req, rt);
-        const r = await this.#update(
-          storage,
-          ns,
-          info.name,
-          body,
-          this.#writeOptions(req, query, rt, 'status'),
-        );
+        const r = await this.#update(storage, ns, info.name, body, this.#writeOptions(req, query, rt, sub));
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
       if (info.verb === 'patch') {
-        const r = await this.#patch(req, res, storage, rt, ns, info.name, query, 'status');
+        const r = await this.#patch(req, res, storage, rt, ns, info.name, query, sub);
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
     }
