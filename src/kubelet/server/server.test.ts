@@ -487,6 +487,49 @@ describe('exec, attach and port-forward through the API server and the kubelet',
     pf.socket.destroy();
   });
 
+  it('exec and attach reach a running ephemeral container by its name', async () => {
+    await runningPod('debugged', { app: [] });
+    await clients.pods.patch(
+      'default',
+      'debugged',
+      'strategic',
+      {
+        spec: { ephemeralContainers: [{ name: 'dbg', image: 'busybox', terminationMessagePolicy: 'File' }] },
+      },
+      { subresource: 'ephemeralcontainers' },
+    );
+    await clients.pods.patch(
+      'default',
+      'debugged',
+      'merge',
+      {
+        status: {
+          ephemeralContainerStatuses: [
+            {
+              name: 'dbg',
+              containerID: 'containerd://debugged-dbg-1',
+              ready: false,
+              restartCount: 0,
+              image: 'busybox',
+              imageID: '',
+              state: { running: { startedAt: '2026-01-02T03:04:00Z' } },
+            },
+          ],
+        },
+      },
+      { subresource: 'status' },
+    );
+    for (const verb of ['attach', 'exec']) {
+      const r = await upgrade(
+        `/api/v1/namespaces/default/pods/debugged/${verb}?container=dbg&command=sh&stdin=true&stdout=true`,
+      );
+      assert.equal(r.status, 101, r.head);
+      assert.equal(lastStreaming?.verb, verb);
+      assert.equal((lastStreaming?.req as { containerId?: string }).containerId, 'debugged-dbg-1');
+      r.socket.destroy();
+    }
+  });
+
   it('answers with upstream errors before any upgrade', async () => {
     const invalid = await upgrade('/api/v1/namespaces/default/pods/shell/exec?command=ls&container=nope');
     assert.equal(invalid.status, 400);

@@ -241,9 +241,11 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     const container = parts[parts.length - 1] ?? '';
     if (!ns || !name || parts.length < 3) throw badRequest('expected /<verb>/<namespace>/<pod>/<container>');
     const p = await pod(ns, name, uid);
-    const s = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].find(
-      (c) => c.name === container,
-    );
+    const s = [
+      ...(p.status?.initContainerStatuses ?? []),
+      ...(p.status?.containerStatuses ?? []),
+      ...(p.status?.ephemeralContainerStatuses ?? []),
+    ].find((c) => c.name === container);
     const id = s?.state?.running ? runtimeContainerId(s.containerID) : '';
     if (!id) throw notFound(`container not found (${JSON.stringify(container)})`);
     return id;
