@@ -525,7 +525,10 @@ describe('exec, attach and port-forward through the API server and the kubelet',
       );
       assert.equal(r.status, 101, r.head);
       assert.equal(lastStreaming?.verb, verb);
-      assert.equal((lastStreaming?.req as { containerId?: string }).containerId, 'debugged-dbg-1');
+      assert.equal(
+        (lastStreaming?.req as { containerId?: string } | undefined)?.containerId,
+        'debugged-dbg-1',
+      );
       r.socket.destroy();
     }
   });
