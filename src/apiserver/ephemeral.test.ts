@@ -157,6 +157,30 @@ describe('pods/ephemeralcontainers', () => {
     assert.equal(stored.body.spec.ephemeralContainers.length, 3);
   });
 
+  it('server-side apply through the subresource owns only the ephemeral containers it applies', async () => {
+    await runningPod('applied');
+    const r = await t.request(
+      'PATCH',
+      `${sub('applied')}?fieldManager=debugger`,
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'applied', labels: { taken: 'no' } },
+        spec: { containers: [{ name: 'app', image: 'redis' }], ephemeralContainers: [debugger_('dbg')] },
+      },
+      { 'content-type': 'application/apply-patch+yaml' },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.spec.ephemeralContainers[0].name, 'dbg');
+    assert.equal(r.body.spec.containers[0].image, 'busybox');
+    assert.deepEqual(r.body.metadata.labels, { app: 'applied' });
+    const entry = r.body.metadata.managedFields.find((m: { manager: string }) => m.manager === 'debugger');
+    assert.equal(entry.operation, 'Apply');
+    assert.equal(entry.subresource, 'ephemeralcontainers');
+    assert.deepEqual(Object.keys(entry.fieldsV1), ['f:spec']);
+    assert.deepEqual(Object.keys(entry.fieldsV1['f:spec']), ['f:ephemeralContainers']);
+  });
+
   it('an ephemeral container may not be removed or changed', async () => {
     await runningPod('keep');
     assert.equal((await addDebugger('keep', debugger_('dbg'))).status, 200);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EphemeralContainer, Pod } from '../api/types/core-v1.ts';
+import { KUBERNETES_POD_NAME_LABEL } from './labels.ts';
 import type { ContainerConfig } from './runtime/runtime.ts';
 import { type KubeletTest, startKubeletTest } from './testing.ts';
 
@@ -22,7 +23,11 @@ before(async () => {
 });
 after(() => t.close());
 
-const configOf = (name: string) => created.filter((c) => c.config.metadata.name === name);
+/** The configs the runtime got for one container of one pod (by the pod's name label). */
+const configOf = (pod: string, name: string) =>
+  created.filter(
+    (c) => c.config.metadata.name === name && c.config.labels?.[KUBERNETES_POD_NAME_LABEL] === pod,
+  );
 
 async function runningPod(name: string, spec: Partial<NonNullable<Pod['spec']>> = {}): Promise<Pod> {
   await t.pod(name, {
@@ -53,7 +58,7 @@ describe('kubelet: ephemeral containers', () => {
   it('starts one in the running pod, in its target PID namespace, leaving the other containers alone', async () => {
     const pod = await runningPod('debugged');
     const app = pod.status?.containerStatuses?.[0];
-    const appConfig = configOf('app').at(-1)!;
+    const appConfig = configOf('debugged', 'app').at(-1)!;
     await addEphemeral('debugged', {
       name: 'dbg',
       image: 'busybox',
@@ -73,7 +78,7 @@ describe('kubelet: ephemeral containers', () => {
     assert.match(status.imageID ?? '', /^sha256:/);
     assert.match(status.containerID ?? '', /^hollow:\/\/[0-9a-f]{64}$/);
 
-    const [dbg, ...more] = configOf('dbg');
+    const [dbg, ...more] = configOf('debugged', 'dbg');
     assert.equal(more.length, 0);
     assert.equal(dbg?.sandboxId, appConfig.sandboxId, 'in the pod sandbox');
     assert.deepEqual(dbg?.config.linux?.securityContext?.namespaceOptions, {
@@ -92,7 +97,7 @@ describe('kubelet: ephemeral containers', () => {
     const appNow = after.status?.containerStatuses?.[0];
     assert.equal(appNow?.containerID, app?.containerID);
     assert.equal(appNow?.restartCount, 0);
-    assert.equal(configOf('app').length, 1);
+    assert.equal(configOf('debugged', 'app').length, 1);
     assert.equal(after.status?.phase, 'Running');
     assert.equal(after.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
     assert.equal((await t.runtime.listPodSandbox()).filter((s) => s.state === 'SANDBOX_READY').length, 1);
@@ -112,7 +117,7 @@ describe('kubelet: ephemeral containers', () => {
     await t.restartKubelet();
     await t.advance(20_000, 5_000);
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(configOf('quit').length, 1);
+    assert.equal(configOf('oneshot', 'quit').length, 1);
     const s = await ephemeralStatus('oneshot', 'quit')();
     assert.equal(s?.restartCount, 0);
     assert.equal(s?.state?.terminated?.exitCode, 3);
@@ -124,7 +129,10 @@ describe('kubelet: ephemeral containers', () => {
     await runningPod('plain');
     await addEphemeral('plain', { name: 'look', image: 'busybox', command: ['sleep', 'infinity'] });
     await t.until('look running', async () => (await ephemeralStatus('plain', 'look')())?.state?.running);
-    assert.equal(configOf('look')[0]?.config.linux?.securityContext?.namespaceOptions?.pid, 'CONTAINER');
+    assert.equal(
+      configOf('plain', 'look')[0]?.config.linux?.securityContext?.namespaceOptions?.pid,
+      'CONTAINER',
+    );
 
     await runningPod('shared', { shareProcessNamespace: true });
     await addEphemeral('shared', {
@@ -134,9 +142,31 @@ describe('kubelet: ephemeral containers', () => {
       targetContainerName: 'app',
     });
     await t.until('peek running', async () => (await ephemeralStatus('shared', 'peek')())?.state?.running);
-    const ns = configOf('peek')[0]?.config.linux?.securityContext?.namespaceOptions;
+    const ns = configOf('shared', 'peek')[0]?.config.linux?.securityContext?.namespaceOptions;
     assert.equal(ns?.pid, 'POD');
     assert.equal(ns?.targetId, undefined);
+  });
+
+  it('are not started again in a new sandbox when the pod sandbox is recreated', async () => {
+    const pod = await runningPod('resandboxed');
+    await addEphemeral('resandboxed', { name: 'dbg', image: 'busybox', command: ['sleep', 'infinity'] });
+    await t.until('dbg running', async () => (await ephemeralStatus('resandboxed', 'dbg')())?.state?.running);
+    const [sandbox] = await t.runtime.listPodSandbox({
+      labelSelector: { 'io.kubernetes.pod.uid': pod.metadata.uid ?? '' },
+    });
+    await t.runtime.stopPodSandbox(sandbox!.id);
+    // The app container comes back in the new sandbox; the ephemeral one stays exited.
+    await t.until('app running in a new sandbox', async () => {
+      const p = await t.getPod('resandboxed');
+      const app = p?.status?.containerStatuses?.[0];
+      return app?.state?.running && (app.restartCount ?? 0) >= 1 ? p : undefined;
+    });
+    const dbg = await t.until('dbg terminated', async () => {
+      const s = await ephemeralStatus('resandboxed', 'dbg')();
+      return s?.state?.terminated ? s : undefined;
+    });
+    assert.equal(dbg.restartCount, 0);
+    assert.equal(configOf('resandboxed', 'dbg').length, 1);
   });
 
   it('are stopped with the pod when it is deleted', async () => {
