@@ -768,22 +768,19 @@ export class ApiServer {
   /**
    * Which message a kind's fields are typed by, and which fields a write
    * through this endpoint does not own: status for the main resource of a
-   * kind with a status subresource, everything but status through /status.
+   * kind with a status subresource, everything but status through /status,
+   * everything but spec.ephemeralContainers through pods/ephemeralcontainers.
    */
   #fieldScope(rt: ResourceType, subresource: string | undefined) {
     const rootMessage = kindMessage(this.model, rt);
-    const resetFields = isEphemeralContainers(rt, subresource)
-      ? ephemeralContainersResetFields(this.model)
-      : subresource === 'status'
-        ? [['spec']]
-        : rt.status && !subresource
-          ? [['status']]
-          : [];
+    const resetFields = subresource === 'status' ? [['spec']] : rt.status && !subresource ? [['status']] : [];
     return {
       ...(rootMessage ? { rootMessage } : {}),
       model: this.model,
       patchSchema: kubernetesPatchSchema,
-      resetFields,
+      resetFields: isEphemeralContainers(rt, subresource)
+        ? ephemeralContainersResetFields(this.model)
+        : resetFields,
       ...(subresource ? { subresource } : {}),
     };
   }
