@@ -51,6 +51,11 @@ import {
   apiResourceList,
   apiVersions,
 } from './discovery.ts';
+import {
+  ephemeralContainersResetFields,
+  ephemeralContainersStrategy,
+  isEphemeralContainers,
+} from './ephemeral.ts';
 import { evictPod } from './eviction.ts';
 import {
   type ApiRequest,
@@ -774,7 +779,8 @@ export class ApiServer {
   /**
    * Which message a kind's fields are typed by, and which fields a write
    * through this endpoint does not own: status for the main resource of a
-   * kind with a status subresource, everything but status through /status.
+   * kind with a status subresource, everything but status through /status,
+   * everything but spec.ephemeralContainers through pods/ephemeralcontainers.
    */
   #fieldScope(rt: ResourceType, subresource: string | undefined) {
     const rootMessage = kindMessage(this.model, rt);
@@ -783,7 +789,9 @@ export class ApiServer {
       ...(rootMessage ? { rootMessage } : {}),
       model: this.model,
       patchSchema: kubernetesPatchSchema,
-      resetFields,
+      resetFields: isEphemeralContainers(rt, subresource)
+        ? ephemeralContainersResetFields(this.model)
+        : resetFields,
       ...(subresource ? { subresource } : {}),
     };
   }
@@ -806,6 +814,7 @@ export class ApiServer {
     return {
       dryRun: isDryRun(query),
       ...(subresource ? { subresource } : {}),
+      ...(isEphemeralContainers(rt, subresource) ? { strategy: ephemeralContainersStrategy } : {}),
       trackFields: (live, next) => {
         const managedFields = trackUpdate({
           live,
@@ -887,22 +896,17 @@ export class ApiServer {
     const ns = rt.namespaced ? info.namespace : undefined;
     const accept = req.headers.accept;
     const sub = info.subresource;
-    if (sub === 'status' && rt.status) {
+    // Both answer and take the whole object; what a write may change is the subresource's (rest.ts, ephemeral.ts).
+    if ((sub === 'status' && rt.status) || isEphemeralContainers(rt, sub)) {
       if (info.verb === 'get')
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
         const body = await this.#readObject(req, rt);
-        const r = await this.#update(
-          storage,
-          ns,
-          info.name,
-          body,
-          this.#writeOptions(req, query, rt, 'status'),
-        );
+        const r = await this.#update(storage, ns, info.name, body, this.#writeOptions(req, query, rt, sub));
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
       if (info.verb === 'patch') {
-        const r = await this.#patch(req, res, storage, rt, ns, info.name, query, 'status');
+        const r = await this.#patch(req, res, storage, rt, ns, info.name, query, sub);
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
     }

@@ -32,7 +32,7 @@ import {
   randomSuffix,
   rfc3339,
 } from '../api/meta.ts';
-import { groupVersion, type ResourceType, storageSegment } from '../api/registry.ts';
+import { type FieldErrorLike, groupVersion, type ResourceType, storageSegment } from '../api/registry.ts';
 import { immutableField } from '../api/resources/checks.ts';
 import { encodeContinue, isStorageError, type Store } from '../storage/store.ts';
 import { TooOldResourceVersionError, WatchCache } from './watch-cache.ts';
@@ -56,6 +56,19 @@ export interface WriteOptions {
    * as upstream's field manager does it.
    */
   trackFields?: (live: KubeObject | undefined, next: KubeObject) => void;
+  /** A subresource's own update rules, in place of the kind's (pods/ephemeralcontainers). */
+  strategy?: UpdateStrategy;
+}
+
+/**
+ * Upstream's per-subresource update strategy (a RESTUpdateStrategy such as
+ * podEphemeralContainersStrategy): which part of the request's object is
+ * kept, and how the result is validated.
+ */
+export interface UpdateStrategy {
+  /** The object to write: the stored one with what this endpoint may change taken from the request. */
+  prepareForUpdate(next: KubeObject, current: KubeObject): KubeObject;
+  validateUpdate(next: KubeObject, current: KubeObject): FieldErrorLike[];
 }
 
 export interface DeleteOptions {
@@ -461,8 +474,8 @@ export class ResourceStorage {
     }
   }
 
-  #validate(obj: KubeObject, old?: KubeObject): void {
-    const errs = this.rt.validate?.(obj, old) ?? [];
+  #validate(obj: KubeObject, old?: KubeObject, strategy?: UpdateStrategy): void {
+    const errs = (old && strategy ? strategy.validateUpdate(obj, old) : this.rt.validate?.(obj, old)) ?? [];
     if (errs.length > 0) throw invalid(this.rt.group, this.rt.kind, obj.metadata.name ?? '', errs);
   }
 
@@ -524,7 +537,12 @@ export class ResourceStorage {
       if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) {
         throw optimisticLockConflict(this.gr, name);
       }
-      const next = this.#prepareUpdate(mutate(deepCopy(current)), current, opts.subresource);
+      const mutated = mutate(deepCopy(current));
+      const next = this.#prepareUpdate(
+        opts.strategy ? opts.strategy.prepareForUpdate(mutated, current) : mutated,
+        current,
+        opts.subresource,
+      );
       opts.trackFields?.(current, next);
       if (opts.markDeleted && !current.metadata.deletionTimestamp) {
         next.metadata.deletionTimestamp = rfc3339(this.#now());
@@ -532,7 +550,7 @@ export class ResourceStorage {
       }
       if (jsonEqual(withoutVolatile(next), withoutVolatile(current)))
         return { object: current, created: false };
-      this.#validate(next, current);
+      this.#validate(next, current, opts.strategy);
       // Removing the last finalizer of an object marked for deletion deletes it.
       if (next.metadata.deletionTimestamp && pendingFinalizers(next) === 0 && !this.#graceful(next)) {
         if (opts.dryRun) return { object: next, created: false };

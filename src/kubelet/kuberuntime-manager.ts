@@ -9,7 +9,7 @@
 
 import { milliValue, parseQuantity, value as quantityValue } from '../api/quantity.ts';
 import { qosClass } from '../api/resources/core.ts';
-import type { Container as ContainerSpec, Pod } from '../api/types/core-v1.ts';
+import type { Container as ContainerSpec, EphemeralContainer, Pod } from '../api/types/core-v1.ts';
 import type { EventRecorder } from '../client/events.ts';
 import type { Backoff } from './backoff.ts';
 import { ContainerConfigError, type EnvSources, expand, makeEnvironmentVariables } from './container-env.ts';
@@ -134,6 +134,15 @@ export function shouldRestart(pod: Pod, container: ContainerSpec, exitCode: numb
   return false;
 }
 
+/**
+ * An ephemeral container as the container it runs as (upstream converts its
+ * EphemeralContainerCommon to a Container): everything but the target.
+ */
+export function ephemeralContainerSpec(ec: EphemeralContainer): ContainerSpec {
+  const { targetContainerName: _, ...common } = ec;
+  return common;
+}
+
 export interface RuntimeManager {
   getPodStatus(uid: string): Promise<PodRuntimeStatus>;
   syncPod(pod: Pod, status: PodRuntimeStatus): Promise<SyncResult>;
@@ -244,6 +253,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     c: ContainerSpec,
     restartCount: number,
     podIPs: string[],
+    targetId?: string,
   ): Promise<ContainerConfig> {
     const envs = await makeEnvironmentVariables(pod, c, opts.envSources(pod, podIPs));
     const env = new Map(envs.map((e) => [e.key, e.value]));
@@ -273,7 +283,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
           // The container joins the sandbox's namespaces as the pod asks
           // (upstream NamespacesForPod); left out, CRI's default (POD) would
           // put every container in the pause container's PID namespace.
-          namespaceOptions: namespacesForPod(pod),
+          namespaceOptions: namespacesForContainer(pod, targetId),
           ...(sc.privileged ? { privileged: true } : {}),
           ...(sc.capabilities
             ? {
@@ -327,6 +337,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     podIPs: string[],
     history: ContainerStatus[],
     result: SyncResult,
+    targetId?: string,
   ): Promise<boolean> {
     const name = c.name ?? '';
     const last = history[0];
@@ -344,7 +355,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     }
     let config: ContainerConfig;
     try {
-      config = await containerConfig(pod, c, restartCount, podIPs);
+      config = await containerConfig(pod, c, restartCount, podIPs, targetId);
     } catch (err) {
       if (err instanceof ContainerConfigError) {
         recorder.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
@@ -393,14 +404,53 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
 
   async function killContainer(pod: Pod, c: ContainerStatus, gracePeriodSeconds: number, message?: string) {
     const name = containerNameOf(c);
-    const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find(
-      (s) => s.name === name,
-    );
+    const spec = [
+      ...(pod.spec?.initContainers ?? []),
+      ...(pod.spec?.containers ?? []),
+      ...(pod.spec?.ephemeralContainers ?? []).map(ephemeralContainerSpec),
+    ].find((s) => s.name === name);
     recorder.event(pod, 'Normal', 'Killing', message ?? `Stopping container ${name}`);
     const started = opts.now();
     if (spec) await opts.hooks?.preStop?.(pod, spec, c.id, gracePeriodSeconds);
     const left = Math.max(0, gracePeriodSeconds - Math.floor((opts.now() - started) / 1000));
     await runtime.stopContainer(c.id, left);
+  }
+
+  /**
+   * Starts each ephemeral container the runtime has never had for this pod
+   * (upstream computePodActions' EphemeralContainersToStart): one that ran,
+   * whatever its end, is never started again. With targetContainerName it
+   * joins that container's PID namespace (CRI NamespaceMode TARGET).
+   */
+  async function startEphemeralContainers(
+    pod: Pod,
+    status: PodRuntimeStatus,
+    sandboxId: string,
+    sbConfig: PodSandboxConfig,
+    podIPs: string[],
+    result: SyncResult,
+  ): Promise<void> {
+    for (const ec of pod.spec?.ephemeralContainers ?? []) {
+      const name = ec.name ?? '';
+      const history = containerHistory(status, name);
+      if (history[0]?.state === 'CONTAINER_CREATED') await runtime.startContainer(history[0].id);
+      if (history.length > 0) continue;
+      let targetId: string | undefined;
+      if (ec.targetContainerName) {
+        targetId = containerHistory(status, ec.targetContainerName)[0]?.id;
+        if (!targetId) {
+          // Upstream getTargetID: the target has to exist first; try again shortly.
+          result.errors.set(name, {
+            reason: 'CreateContainerConfigError',
+            message: `unable to find target container ${ec.targetContainerName}`,
+          });
+          result.requeueAfterMs = Math.min(result.requeueAfterMs ?? Number.POSITIVE_INFINITY, 1000);
+          continue;
+        }
+      }
+      const c = ephemeralContainerSpec(ec);
+      await startContainer(pod, c, sandboxId, sbConfig, podIPs, history, result, targetId);
+    }
   }
 
   async function syncPod(pod: Pod, status: PodRuntimeStatus): Promise<SyncResult> {
@@ -446,6 +496,10 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     const podIPs = sandbox.network?.ip
       ? [sandbox.network.ip, ...(sandbox.network.additionalIps ?? []).map((i) => i.ip)]
       : [];
+
+    // Ephemeral containers first, as upstream, so that one can debug a pod
+    // whose init containers fail.
+    await startEphemeralContainers(pod, status, sandbox.id, sbConfig, podIPs, result);
 
     // Init containers, in order: each must succeed before the next starts.
     // Sidecars (restartPolicy Always) start in order too, but keep running.
@@ -548,6 +602,18 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
   }
 
   return { getPodStatus, syncPod, killPod, removePod };
+}
+
+/**
+ * A container's namespaces: the pod's, except that one with a target
+ * (an ephemeral container's targetContainerName) shares that container's
+ * PID namespace when the pod does not share one (upstream
+ * determineEffectiveSecurityContext's nsTarget).
+ */
+function namespacesForContainer(pod: Pod, targetId: string | undefined): NamespaceOption {
+  const ns = namespacesForPod(pod);
+  if (targetId && ns.pid === 'CONTAINER') return { ...ns, pid: 'TARGET', targetId };
+  return ns;
 }
 
 /** upstream NamespacesForPod: which namespaces the sandbox and its containers share with the node or each other. */

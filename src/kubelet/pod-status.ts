@@ -16,6 +16,7 @@ import type {
 import {
   type ContainerError,
   containerHistory,
+  ephemeralContainerSpec,
   type PodRuntimeStatus,
   restartCountOf,
   sandboxReady,
@@ -120,6 +121,23 @@ function containerStatus(
     out.started = false;
   }
   return out;
+}
+
+/**
+ * An ephemeral container's status: as any container's, but never ready, and
+ * without `started`, which upstream's prober sets only for the containers
+ * it knows (ephemeral ones have no probes). It plays no part in the phase
+ * or the pod's conditions.
+ */
+function ephemeralContainerStatus(
+  pod: Pod,
+  spec: ContainerSpec,
+  rs: PodRuntimeStatus,
+  opts: GenerateOptions,
+  defaultWaiting: string,
+): APIContainerStatus {
+  const { started: _, ...status } = containerStatus(pod, spec, rs, opts, defaultWaiting);
+  return { ...status, ready: false };
 }
 
 /**
@@ -289,5 +307,10 @@ export function generateAPIPodStatus(pod: Pod, rs: PodRuntimeStatus, opts: Gener
     containerStatuses: appStatuses,
   };
   if (hasInit) status.initContainerStatuses = initStatuses;
+  if (spec.ephemeralContainers?.length) {
+    status.ephemeralContainerStatuses = spec.ephemeralContainers.map((ec) =>
+      ephemeralContainerStatus(pod, ephemeralContainerSpec(ec), rs, opts, defaultWaiting),
+    );
+  }
   return status;
 }

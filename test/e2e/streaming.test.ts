@@ -231,6 +231,117 @@ describe('kubectl exec, cp and attach', () => {
   }
 });
 
+describe('kubectl debug', () => {
+  // The target runs a command no other container runs, so seeing it proves
+  // the debug container shares the target's PID namespace.
+  const jsonpath = (path: string) => ['get', 'pod', 'debugee', '-o', `jsonpath={${path}}`];
+  const ephemeral = (name: string, field: string) =>
+    ok(skiff, jsonpath(`.status.ephemeralContainerStatuses[?(@.name=="${name}")].${field}`));
+  let appID = '';
+  before(async () => {
+    await ok(skiff, ['apply', '-f', '-'], {
+      input: pod('debugee', 'exec sleep 7777').replace('name: main', 'name: app'),
+    });
+    await running('debugee');
+    appID = await ok(skiff, jsonpath('.status.containerStatuses[0].containerID'));
+    assert.match(appID, /^containerd:\/\//);
+  });
+
+  async function appUntouched(): Promise<void> {
+    assert.equal(await ok(skiff, jsonpath('.status.containerStatuses[0].containerID')), appID);
+    assert.equal(await ok(skiff, jsonpath('.status.containerStatuses[0].restartCount')), '0');
+    assert.equal(await ok(skiff, jsonpath('.status.phase')), 'Running');
+  }
+
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: debug --target adds a running ephemeral container that sees the target's processes`, async () => {
+      const name = `dbg-${version.replace('.', '-')}`;
+      await ok(
+        skiff,
+        [
+          'debug',
+          'debugee',
+          '--image=busybox',
+          `--container=${name}`,
+          '--target=app',
+          '--',
+          'sh',
+          '-c',
+          'echo hello from debug; ps -o pid,args; sleep 3600',
+        ],
+        { version },
+      );
+      await eventually(
+        `${name} running`,
+        async () => (await ephemeral(name, 'state.running.startedAt')) !== '',
+      );
+      assert.equal(await ephemeral(name, 'ready'), 'false');
+      assert.equal(await ephemeral(name, 'restartCount'), '0');
+      assert.match(await ephemeral(name, 'containerID'), /^containerd:\/\/[0-9a-f]{64}$/);
+      assert.match(await ephemeral(name, 'image'), /busybox/);
+      assert.match(await ephemeral(name, 'imageID'), /sha256:/);
+      await eventually(`${name} logs`, async () =>
+        /sleep 7777/.test(await ok(skiff, ['logs', 'debugee', '-c', name], { version })),
+      );
+      const logs = await ok(skiff, ['logs', 'debugee', '-c', name], { version });
+      assert.match(logs, /^hello from debug\n/);
+      // PID 1 of the shared namespace is the target's own command.
+      assert.match(logs, /\n\s*1 sleep 7777\n/);
+      // exec reaches the ephemeral container too.
+      assert.equal(
+        await ok(skiff, ['exec', 'debugee', '-c', name, '--', 'cat', '/proc/1/cmdline'], { version }),
+        'sleep\u00007777\u0000',
+      );
+      await appUntouched();
+    });
+  }
+
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: debug -i attaches to the new container; once it exits it is never started again`, async () => {
+      const name = `dbg-i-${version.replace('.', '-')}`;
+      const child = execFile(
+        kubectlPath(version),
+        ['debug', '-i', 'debugee', '--image=busybox', `--container=${name}`, '--target=app', '--', 'sh'],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: join(skiff.dataDir, 'home'),
+            KUBECONFIG: skiff.kubeconfig,
+          },
+          timeout: 90_000,
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d) => (stdout += d));
+      child.stderr?.on('data', (d) => (stderr += d));
+      // stdin stays open until the shell exits: containerd (as docker) ends
+      // an attach to a container without stdinOnce when its stdin closes.
+      child.stdin?.write('echo attached; ps -o pid,args; exit 0\n');
+      const code = await new Promise((r) => child.on('exit', r));
+      child.stdin?.destroy();
+      assert.equal(code, 0, stderr);
+      // Attached, not kubectl's fallback to the container's logs.
+      assert.doesNotMatch(stderr, /couldn't attach/);
+      assert.match(stdout, /attached/, stderr);
+      assert.match(stdout, /\n\s*1 sleep 7777\n/);
+      await eventually(
+        `${name} terminated`,
+        async () => (await ephemeral(name, 'state.terminated.reason')) !== '',
+      );
+      assert.equal(await ephemeral(name, 'state.terminated.exitCode'), '0');
+      // A container of this pod (restartPolicy Always) that exited for the
+      // first time would be started again at once, at the kubelet's next
+      // relist; an ephemeral one never is.
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.equal(await ephemeral(name, 'restartCount'), '0');
+      assert.equal(await ephemeral(name, 'state.terminated.exitCode'), '0');
+      assert.match(await ok(skiff, ['logs', 'debugee', '-c', name]), /attached/);
+      await appUntouched();
+    });
+  }
+});
+
 describe('kubectl port-forward', () => {
   for (const version of KUBECTL_VERSIONS) {
     it(`kubectl ${version}: connections reach a port of the pod`, async () => {

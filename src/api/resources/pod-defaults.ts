@@ -86,6 +86,8 @@ export function applyPodSpecDefaults(spec: Obj): Obj {
   spec.securityContext ??= {};
   for (const c of arr(spec.containers)) containerDefaults(c);
   for (const c of arr(spec.initContainers)) containerDefaults(c);
+  // SetDefaults_EphemeralContainer: an ephemeral container is defaulted as a container.
+  for (const c of arr(spec.ephemeralContainers)) containerDefaults(c);
   for (const v of arr(spec.volumes)) volumeDefaults(v);
   return spec;
 }

@@ -1020,6 +1020,97 @@ function validateInitContainers(
   return errs;
 }
 
+// ---- ephemeral containers ----
+
+// Upstream's allowedEphemeralContainerFields, the fields it forbids: an
+// ephemeral container must not become part of the pod's workload (no ports,
+// probes, lifecycle hooks or resources of its own).
+const forbiddenEphemeralContainerFields = [
+  'ports',
+  'resources',
+  'livenessProbe',
+  'readinessProbe',
+  'startupProbe',
+  'lifecycle',
+  'resizePolicy',
+  'restartPolicy',
+];
+
+// Go's zero value test (validateFieldAllowList): the defaulted `resources: {}`
+// is the zero ResourceRequirements, any other set field is not.
+function ephemeralFieldSet(c: Obj, k: string): boolean {
+  if (k === 'resources') return Object.values(obj(c.resources)).some(isSet);
+  return isSet(c[k]);
+}
+
+/** Upstream validateEphemeralContainers: the common container rules, unique names, a target that exists. */
+function validateEphemeralContainers(
+  ephemerals: Obj[],
+  containers: Obj[],
+  inits: Obj[],
+  volumes: Map<string, string>,
+  podClaims: ReadonlySet<string>,
+  field: string,
+  opts: PodSpecOptions,
+): Errs {
+  const errs: Errs = [];
+  const others = new Set([...containers, ...inits].map((c) => str(c.name)));
+  const names = new Set(others);
+  ephemerals.forEach((c, i) => {
+    const p = idx(field, i);
+    errs.push(...validateContainerCommon(c, volumes, podClaims, p, { ...opts, isPod: true }));
+    const name = str(c.name);
+    if (names.has(name)) errs.push(duplicate(at(p, 'name'), name));
+    else names.add(name);
+    const target = str(c.targetContainerName);
+    if (target && !others.has(target)) errs.push(notFound(at(p, 'targetContainerName'), target));
+    for (const k of forbiddenEphemeralContainerFields) {
+      if (ephemeralFieldSet(c, k)) errs.push(forbidden(at(p, k), 'cannot be set for an Ephemeral Container'));
+    }
+    // Sub paths are bind mounts that outlive the container until the pod goes.
+    objs(c.volumeMounts).forEach((m, j) => {
+      for (const k of ['subPath', 'subPathExpr']) {
+        if (str(m[k]))
+          errs.push(
+            forbidden(at(idx(at(p, 'volumeMounts'), j), k), 'cannot be set for an Ephemeral Container'),
+          );
+      }
+    });
+  });
+  return errs;
+}
+
+/**
+ * Upstream ValidatePodEphemeralContainersUpdate, the validation of a write
+ * to pods/ephemeralcontainers: the whole spec as for any pod, a static pod
+ * takes none, and an ephemeral container, once added, is never removed or
+ * changed (order aside: a patch may reorder the list).
+ */
+export function validatePodEphemeralContainersUpdate(pod: KubeObject, old: KubeObject): Errs {
+  if (old.metadata.annotations?.['kubernetes.io/config.mirror'] !== undefined)
+    return [forbidden('', 'static pods do not support ephemeral containers')];
+  const errs = validatePodSpec(obj(pod.spec), 'spec', { isPod: true });
+  const field = 'spec.ephemeralContainers';
+  const next = new Map(objs(obj(pod.spec).ephemeralContainers).map((c) => [str(c.name), c]));
+  for (const before of objs(obj(old.spec).ephemeralContainers)) {
+    const name = str(before.name);
+    const after = next.get(name);
+    if (!after) {
+      errs.push(forbidden(field, `existing ephemeral containers "${name}" may not be removed\n`));
+    } else if (!semanticEqual(before, after)) {
+      const diff: string[] = [];
+      specDiff(before, after, `${field}[${name}]`, diff);
+      errs.push(
+        forbidden(
+          `${field}[${name}]`,
+          `existing ephemeral containers "${name}" may not be changed\n${diff.join('\n')}`,
+        ),
+      );
+    }
+  }
+  return errs;
+}
+
 // ---- scheduling ----
 
 export const tolerationOperators = ['Equal', 'Exists'];
@@ -1316,6 +1407,17 @@ export function validatePodSpec(spec: Obj, field: string, opts: PodSpecOptions =
       podClaims,
       grace,
       at(field, 'initContainers'),
+      opts,
+    ),
+  );
+  errs.push(
+    ...validateEphemeralContainers(
+      objs(spec.ephemeralContainers),
+      containers,
+      objs(spec.initContainers),
+      volumes,
+      podClaims,
+      at(field, 'ephemeralContainers'),
       opts,
     ),
   );

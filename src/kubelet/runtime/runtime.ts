@@ -39,6 +39,8 @@ export interface NamespaceOption {
   network?: NamespaceMode;
   pid?: NamespaceMode;
   ipc?: NamespaceMode;
+  /** The container whose namespace a TARGET mode joins (CRI target_id). */
+  targetId?: string;
 }
 
 export interface PodSandboxConfig {

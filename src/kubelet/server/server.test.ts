@@ -42,6 +42,7 @@ let lastStreaming:
   | { verb: string; req: StreamingRequest | { podSandboxId: string; ports: number[] } }
   | undefined;
 let lastUpgrade: { url: string; headers: IncomingMessage['headers'] } | undefined;
+const runtimeOnly: Array<{ uid: string; name: string; id: string }> = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -73,6 +74,13 @@ function standInRuntime(): Runtime {
     async portForward(podSandboxId: string, ports: number[]) {
       lastStreaming = { verb: 'portforward', req: { podSandboxId, ports } };
       return `${base()}/portforward/token-pf`;
+    },
+    // Running containers the pod's status does not show yet.
+    async listContainers(filter?: { labelSelector?: Record<string, string> }) {
+      const name = filter?.labelSelector?.['io.kubernetes.container.name'];
+      return [...runtimeOnly]
+        .filter((c) => c.name === name && c.uid === filter?.labelSelector?.['io.kubernetes.pod.uid'])
+        .map((c) => ({ id: c.id, createdAt: 1n, labels: {}, annotations: {}, state: 'CONTAINER_RUNNING' }));
     },
     async listPodSandbox(filter?: { labelSelector?: Record<string, string> }) {
       const uid = filter?.labelSelector?.['io.kubernetes.pod.uid'];
@@ -485,6 +493,72 @@ describe('exec, attach and port-forward through the API server and the kubelet',
     pf.socket.write('through the tunnel');
     assert.equal(await readMore(pf.socket, pf.rest, 18), 'through the tunnel');
     pf.socket.destroy();
+  });
+
+  it('exec and attach reach a running ephemeral container by its name', async () => {
+    await runningPod('debugged', { app: [] });
+    await clients.pods.patch(
+      'default',
+      'debugged',
+      'strategic',
+      {
+        spec: { ephemeralContainers: [{ name: 'dbg', image: 'busybox', terminationMessagePolicy: 'File' }] },
+      },
+      { subresource: 'ephemeralcontainers' },
+    );
+    await clients.pods.patch(
+      'default',
+      'debugged',
+      'merge',
+      {
+        status: {
+          ephemeralContainerStatuses: [
+            {
+              name: 'dbg',
+              containerID: 'containerd://debugged-dbg-1',
+              ready: false,
+              restartCount: 0,
+              image: 'busybox',
+              imageID: '',
+              state: { running: { startedAt: '2026-01-02T03:04:00Z' } },
+            },
+          ],
+        },
+      },
+      { subresource: 'status' },
+    );
+    for (const verb of ['attach', 'exec']) {
+      const r = await upgrade(
+        `/api/v1/namespaces/default/pods/debugged/${verb}?container=dbg&command=sh&stdin=true&stdout=true`,
+      );
+      assert.equal(r.status, 101, r.head);
+      assert.equal(lastStreaming?.verb, verb);
+      assert.equal(
+        (lastStreaming?.req as { containerId?: string } | undefined)?.containerId,
+        'debugged-dbg-1',
+      );
+      r.socket.destroy();
+    }
+  });
+
+  it("finds a running container in the runtime when the pod's status does not show it yet", async () => {
+    const pod = await runningPod('fresh', { app: [] });
+    await clients.pods.patch(
+      'default',
+      'fresh',
+      'strategic',
+      {
+        spec: { ephemeralContainers: [{ name: 'new', image: 'busybox', terminationMessagePolicy: 'File' }] },
+      },
+      { subresource: 'ephemeralcontainers' },
+    );
+    const path = '/api/v1/namespaces/default/pods/fresh/attach?container=new&stdin=true&stdout=true';
+    assert.equal((await upgrade(path)).status, 404, 'not in the runtime either');
+    runtimeOnly.push({ uid: pod.metadata.uid ?? '', name: 'new', id: 'fresh-new-1' });
+    const r = await upgrade(path);
+    assert.equal(r.status, 101, r.head);
+    assert.equal((lastStreaming?.req as { containerId?: string } | undefined)?.containerId, 'fresh-new-1');
+    r.socket.destroy();
   });
 
   it('answers with upstream errors before any upgrade', async () => {

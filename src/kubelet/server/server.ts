@@ -27,7 +27,7 @@ import type { Pod } from '../../api/types/core-v1.ts';
 import { identityOf } from '../../pki/pki.ts';
 import { createLog, type Log } from '../../util/log.ts';
 import { proxyUpgrade, writeUpgradeResponse } from '../../util/upgrade-proxy.ts';
-import { KUBERNETES_POD_UID_LABEL } from '../labels.ts';
+import { KUBERNETES_CONTAINER_NAME_LABEL, KUBERNETES_POD_UID_LABEL } from '../labels.ts';
 import type { Runtime } from '../runtime/runtime.ts';
 import { parseRFC3339Nano, type ReadLogsOptions, readLogs } from './logs.ts';
 
@@ -241,12 +241,28 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     const container = parts[parts.length - 1] ?? '';
     if (!ns || !name || parts.length < 3) throw badRequest('expected /<verb>/<namespace>/<pod>/<container>');
     const p = await pod(ns, name, uid);
-    const s = [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])].find(
-      (c) => c.name === container,
-    );
-    const id = s?.state?.running ? runtimeContainerId(s.containerID) : '';
+    const s = [
+      ...(p.status?.initContainerStatuses ?? []),
+      ...(p.status?.containerStatuses ?? []),
+      ...(p.status?.ephemeralContainerStatuses ?? []),
+    ].find((c) => c.name === container);
+    const id = s?.state?.running ? runtimeContainerId(s.containerID) : await runningInRuntime(p, container);
     if (!id) throw notFound(`container not found (${JSON.stringify(container)})`);
     return id;
+  }
+
+  // Upstream's findContainer asks the runtime, not the pod's status: a
+  // client that saw the status say running (kubectl debug -i attaching to
+  // its new container) can be faster than this kubelet's own copy of it.
+  async function runningInRuntime(p: Pod, container: string): Promise<string> {
+    const running = await opts.runtime.listContainers({
+      state: 'CONTAINER_RUNNING',
+      labelSelector: {
+        [KUBERNETES_POD_UID_LABEL]: p.metadata.uid ?? '',
+        [KUBERNETES_CONTAINER_NAME_LABEL]: container,
+      },
+    });
+    return running.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0]?.id ?? '';
   }
 
   async function podSandboxId(parts: string[]): Promise<string> {
