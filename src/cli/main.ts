@@ -41,6 +41,13 @@ const commands: Record<string, Command> = {
       return runAgent(args);
     },
   },
+  kubeconfig: {
+    summary: 'Write a kubeconfig for a new user (skiff kubeconfig --user NAME --group G)',
+    async run(args) {
+      const { runKubeconfig } = await import('./kubeconfig.ts');
+      return runKubeconfig(args);
+    },
+  },
   kubectl: {
     summary: "Run kubectl against this machine's cluster (skiff kubectl get nodes)",
     async run(args) {

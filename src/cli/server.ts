@@ -2,6 +2,7 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
 
@@ -24,6 +25,9 @@ Flags:
   --runtime cri|hollow        the agent's container runtime: containerd (default),
                               or hollow (no containers, for tests and scale)
   --hollow-nodes N            the agent runs N hollow nodes (hollow-0 ...) instead
+  --authorization-mode MODES  comma-separated, in order: Node, RBAC, AlwaysAllow
+                              (default AlwaysAllow for now; system:masters is
+                              always allowed)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -40,6 +44,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-agent': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
       'hollow-nodes': { type: 'string' },
+      'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -65,6 +70,13 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: --runtime must be cri or hollow, not ${values.runtime}`);
     return 2;
   }
+  let authorizationModes: AuthorizationMode[];
+  try {
+    authorizationModes = parseAuthorizationModes(values['authorization-mode']!);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -83,6 +95,7 @@ export async function runServer(args: string[]): Promise<number> {
       clusterCIDR: values['cluster-cidr']!,
       disableAgent: values['disable-agent']!,
       agentRuntime,
+      authorizationModes,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

@@ -23,6 +23,7 @@ import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
+import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, identityOf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
@@ -30,6 +31,7 @@ import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { ensureNodePassword, ensureNodeToken, joinEndpoints } from './node-token.ts';
 
 export interface ServerConfig {
@@ -50,6 +52,12 @@ export interface ServerConfig {
   agentRuntime?: RuntimeKind;
   /** Run this many hollow nodes in the in-process agent instead of one real node. */
   hollowNodes?: number;
+  /**
+   * --authorization-mode, in order after system:masters. AlwaysAllow until
+   * every component has its own least-privilege identity (issue 13); then
+   * Node,RBAC becomes the default.
+   */
+  authorizationModes?: AuthorizationMode[];
 }
 
 export interface RunningServer {
@@ -100,6 +108,7 @@ export async function startServer(
   log('datastore open', { datastore: description, revision: await store.currentRevision() });
 
   const advertise = config.advertiseAddress ?? '127.0.0.1';
+  const authorization = new ServerAuthorization(config.authorizationModes ?? ['AlwaysAllow']);
   const api = new ApiServer({
     registry: builtinRegistry(),
     store,
@@ -107,8 +116,11 @@ export async function startServer(
     advertiseAddress: `${advertise}:${config.httpsPort}`,
     log: (msg, fields) => (msg === 'request' ? log.debug(msg, fields) : log(msg, fields)),
     kubeletClient: { cert: kubeletClient.cert, key: kubeletClient.key },
+    authorizer: authorization,
+    ruleResolver: authorization,
   });
   await api.start();
+  await authorization.start(api, log);
   await bootstrap(api, advertise, config.httpsPort, log);
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
@@ -218,9 +230,12 @@ export async function startServer(
   if (config.controllers !== false) {
     manager = await startControllerManager({
       clients: createClientset(
+        // Interim: the controllers act as system:masters until each has its
+        // own ServiceAccount and system:controller:* role, as upstream's
+        // --use-service-account-credentials (issue 13).
         createInProcessTransport(api, {
           name: 'system:kube-controller-manager',
-          groups: ['system:authenticated'],
+          groups: ['system:masters', 'system:authenticated'],
         }),
       ),
       log: createLog({ component: 'controller-manager' }),
@@ -281,6 +296,7 @@ export async function startServer(
       await scheduler?.stop();
       await manager?.stop();
       compactor.stop();
+      authorization.stop();
       api.stop();
       https.closeAllConnections();
       await new Promise<void>((r) => https.close(() => r()));
@@ -357,28 +373,4 @@ export function firstServiceIP(cidr: string): string {
   const parts = addr.split('.').map(Number);
   parts[3] = (parts[3] ?? 0) + 1;
   return parts.join('.');
-}
-
-function kubeconfigYaml(server: string, caPem: string, certPem: string, keyPem: string): string {
-  const b64 = (s: string) => Buffer.from(s).toString('base64');
-  return `apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: ${b64(caPem)}
-    server: ${server}
-  name: skiff
-contexts:
-- context:
-    cluster: skiff
-    user: admin
-  name: skiff
-current-context: skiff
-preferences: {}
-users:
-- name: admin
-  user:
-    client-certificate-data: ${b64(certPem)}
-    client-key-data: ${b64(keyPem)}
-`;
 }

@@ -29,6 +29,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The skiff CLI as a user runs it: the built bin/skiff, or src/ with SKIFF_E2E_FROM_SOURCE=1. */
+export function skiffCommand(): [string, string[]] {
+  return process.env.SKIFF_E2E_FROM_SOURCE
+    ? [process.execPath, [join(root, 'src/cli/main.ts')]]
+    : [join(root, 'bin/skiff'), []];
+}
+
+/** Runs `skiff ARGS` and resolves with its exit code and output. */
+export function skiffCli(args: string[], timeoutMs = 30_000): Promise<KubectlResult> {
+  const [command, prefix] = skiffCommand();
+  return new Promise((resolve) => {
+    execFile(command, [...prefix, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 export interface Skiff {
   dataDir: string;
   kubeconfig: string;
