@@ -4,7 +4,8 @@ import { ApiError } from '../../api/errors.ts';
 import type { KubeObject } from '../../api/meta.ts';
 import type { Namespace, Pod, PodSpec } from '../../api/types/core-v1.ts';
 import { type AdmissionAttributes, runAdmission } from './admission.ts';
-import { type PodSecurityOptions, podSecurityPlugin } from './pod-security.ts';
+import { existingPodWarnings } from './pod-security/namespace-pods.ts';
+import { POD_SECURITY_CHECKS, type PodSecurityOptions, podSecurityPlugin } from './pod-security.ts';
 
 const ns = (name: string, labels?: Record<string, string>): Namespace => ({
   metadata: { name, ...(labels ? { labels } : {}) },
@@ -297,7 +298,16 @@ describe('PodSecurity admission: defaults and scope', () => {
   it('a namespace that cannot be found is an internal error', async () => {
     const pod = plainPod();
     pod.metadata.namespace = 'gone';
-    await assert.rejects(plugin.validate(attrs(pod)), refusal(500, 'failed to lookup namespace gone'));
+    await assert.rejects(
+      plugin.validate(attrs(pod)),
+      refusal(500, 'Internal error occurred: failed to lookup namespace gone'),
+    );
+    // A workload is never refused by PodSecurity, so it only gets a note.
+    const d = deployment(plainPod().spec ?? {});
+    d.metadata.namespace = 'gone';
+    assert.deepEqual(await plugin.validate(attrs(d, asDeployment)), {
+      auditAnnotations: { error: 'failed to lookup namespace gone: namespaces "gone" not found' },
+    });
   });
 });
 
@@ -328,8 +338,21 @@ describe('PodSecurity admission: namespaces', () => {
       ),
       refusal(
         422,
-        '[metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted, metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: "1.30": must be "latest" or "v1.x"]',
+        'Namespace "team" is invalid: [metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted, metadata.labels[pod-security.kubernetes.io/warn-version]: Invalid value: "1.30": must be "latest" or "v1.x"]',
       ),
+    );
+    await assert.rejects(
+      plugin.validate(nsAttrs({ 'pod-security.kubernetes.io/audit': 'loud' })),
+      (e: ApiError) =>
+        e.status.reason === 'Invalid' &&
+        JSON.stringify(e.status.details?.causes) ===
+          JSON.stringify([
+            {
+              reason: 'FieldValueInvalid',
+              message: 'Invalid value: "loud": must be one of privileged, baseline, restricted',
+              field: 'metadata.labels[pod-security.kubernetes.io/audit]',
+            },
+          ]),
     );
     assert.deepEqual(
       await plugin.validate(nsAttrs({ 'pod-security.kubernetes.io/enforce-version': 'v1.31' })),
@@ -359,5 +382,46 @@ describe('PodSecurity admission: namespaces', () => {
   it('an already-bad label does not block other label changes', async () => {
     const bad = { 'pod-security.kubernetes.io/audit': 'loud' };
     assert.deepEqual(await plugin.validate(nsAttrs({ ...bad, team: 'x' }, bad)), {});
+  });
+});
+
+describe('PodSecurity admission: checking existing pods', () => {
+  const replica = (name: string, uid: string): Pod => {
+    const p = plainPod(name);
+    p.metadata.ownerReferences = [
+      { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: uid, uid, controller: true },
+    ];
+    return p;
+  };
+
+  it('checks one pod per controller first when it cannot check them all', () => {
+    const pods = [replica('web-1', 'rs-web'), replica('web-2', 'rs-web'), privilegedPod('agent')];
+    const warnings = existingPodWarnings(
+      'team',
+      { level: 'baseline', version: 'latest' },
+      pods,
+      POD_SECURITY_CHECKS,
+      () => false,
+      2,
+    );
+    assert.deepEqual(warnings, [
+      'new PodSecurity enforce level only checked against the first 2 of 3 existing pods',
+      'existing pods in namespace "team" violate the new PodSecurity enforce level "baseline:latest"',
+      'agent: host namespaces, privileged',
+    ]);
+  });
+
+  it('folds three or more pods into one line', () => {
+    const warnings = existingPodWarnings(
+      'team',
+      { level: 'restricted', version: 'latest' },
+      [plainPod('c'), plainPod('a'), plainPod('b')],
+      POD_SECURITY_CHECKS,
+      () => false,
+    );
+    assert.equal(
+      warnings[1],
+      'a (and 2 other pods): allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile',
+    );
   });
 });

@@ -14,13 +14,14 @@
 // The audit annotations are named `pod-security.kubernetes.io/<key>` by the
 // chain, which prefixes each plugin's keys with its name, hence the name.
 
-import { ApiError } from '../../api/errors.ts';
+import { ApiError, internalError, invalid } from '../../api/errors.ts';
 import type { Namespace, Pod } from '../../api/types/core-v1.ts';
 import type { AdmissionAttributes, AdmissionResponse, ValidatingPlugin } from './admission.ts';
 import { BASELINE_CHECKS } from './pod-security/baseline.ts';
 import {
   compareLevels,
   DEFAULT_POLICY,
+  labelErrorCause,
   labelErrorsString,
   type Policy,
   policyFromLabels,
@@ -81,10 +82,15 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   const exemptRuntimeClass = (spec: PodView['spec']) =>
     !!spec.runtimeClassName && exempt.runtimeClasses.has(spec.runtimeClassName);
 
+  /** The namespace's policy, or why it could not be looked up. */
   const namespacePolicy = async (name: string) => {
-    const ns = await opts.getNamespace(name);
-    if (!ns) throw new ApiError(500, 'InternalError', `failed to lookup namespace ${name}`);
-    return policyFromLabels(ns.metadata.labels, defaults);
+    try {
+      const ns = await opts.getNamespace(name);
+      if (!ns) return { lookupError: `namespaces ${JSON.stringify(name)} not found` };
+      return policyFromLabels(ns.metadata.labels, defaults);
+    } catch (e) {
+      return { lookupError: e instanceof Error ? e.message : String(e) };
+    }
   };
 
   /** Why a request is not evaluated at all, if it is exempt. */
@@ -98,25 +104,21 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   async function validateNamespace(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined> {
     if (attrs.subresource !== '' || !attrs.object) return allowed;
     const next = policyFromLabels(attrs.object.metadata.labels, defaults);
-    const invalid = () =>
-      new ApiError(422, 'Invalid', labelErrorsString(next.errors), {
-        name: attrs.name,
-        group: '',
-        kind: 'namespaces',
-      });
+    const refuse = () => invalid('', 'Namespace', attrs.name, next.errors.map(labelErrorCause));
     if (attrs.operation === 'CREATE') {
-      if (next.errors.length > 0) throw invalid();
+      if (next.errors.length > 0) throw refuse();
       return allowed;
     }
     const prev = policyFromLabels(attrs.oldObject?.metadata.labels, defaults);
     // A bad label that was already there does not block unrelated updates.
     if (next.errors.length > 0 && labelErrorsString(next.errors) !== labelErrorsString(prev.errors))
-      throw invalid();
+      throw refuse();
     const enforce = next.policy.enforce;
     const old = prev.policy.enforce;
     if (sameLevelVersion(enforce, old) || enforce.level === 'privileged') return allowed;
     if (enforce.version === old.version && compareLevels(enforce.level, old.level) <= 0) return allowed;
-    if (exempt.namespaces.has(attrs.name) || !opts.listPods) return allowed;
+    if (exempt.namespaces.has(attrs.name)) return { auditAnnotations: { exempt: 'namespace' } };
+    if (!opts.listPods) return allowed;
     const pods = await opts.listPods(attrs.name);
     const warnings = existingPodWarnings(attrs.name, enforce, pods, POD_SECURITY_CHECKS, (p) =>
       exemptRuntimeClass(p.spec ?? {}),
@@ -128,7 +130,9 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     if (IGNORED_POD_SUBRESOURCES.has(attrs.subresource)) return allowed;
     const why = exemption(attrs);
     if (why) return { auditAnnotations: { exempt: why } };
-    const { policy, errors } = await namespacePolicy(attrs.namespace);
+    const found = await namespacePolicy(attrs.namespace);
+    if ('lookupError' in found) throw internalError(`failed to lookup namespace ${attrs.namespace}`);
+    const { policy, errors } = found;
     const pod = attrs.object as Pod | undefined;
     if (!pod) return allowed;
     if (errors.length === 0 && allPrivileged(policy, ['enforce', 'audit', 'warn']))
@@ -146,7 +150,13 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     if (attrs.subresource !== '' || !attrs.object) return allowed;
     const why = exemption(attrs);
     if (why) return { auditAnnotations: { exempt: why } };
-    const { policy, errors } = await namespacePolicy(attrs.namespace);
+    const found = await namespacePolicy(attrs.namespace);
+    // Templates are never refused, so a failed lookup only leaves a note.
+    if ('lookupError' in found)
+      return {
+        auditAnnotations: { error: `failed to lookup namespace ${attrs.namespace}: ${found.lookupError}` },
+      };
+    const { policy, errors } = found;
     if (errors.length === 0 && allPrivileged(policy, ['audit', 'warn'])) return allowed;
     const template = podTemplateOf(attrs.group, attrs.resource, attrs.object);
     if (!template) return allowed;

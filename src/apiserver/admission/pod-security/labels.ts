@@ -6,6 +6,7 @@
 // level enforces restricted (fail closed), a bad audit or warn level turns
 // that mode off (fail open), a bad version means latest.
 
+import type { InvalidCause } from '../../../api/errors.ts';
 import type { Level, LevelVersion, Version } from './policy.ts';
 
 export const LABEL_PREFIX = 'pod-security.kubernetes.io/';
@@ -27,8 +28,17 @@ export interface LabelError {
   message: string;
 }
 
-export const labelErrorString = (e: LabelError) =>
-  `metadata.labels[${e.label}]: Invalid value: ${JSON.stringify(e.value)}: ${e.message}`;
+/** As a field error (FieldValueInvalid on metadata.labels[<label>]). */
+export const labelErrorCause = (e: LabelError): InvalidCause => ({
+  type: 'FieldValueInvalid',
+  field: `metadata.labels[${e.label}]`,
+  message: `Invalid value: ${JSON.stringify(e.value)}: ${e.message}`,
+});
+
+export const labelErrorString = (e: LabelError) => {
+  const c = labelErrorCause(e);
+  return `${c.field}: ${c.message}`;
+};
 
 /** Several errors print as upstream's aggregate: `[a, b]`. */
 export const labelErrorsString = (errs: readonly LabelError[]) =>

@@ -28,10 +28,10 @@ export function existingPodWarnings(
   skip: (pod: Pod) => boolean,
   maxPods = MAX_PODS_TO_CHECK,
 ): string[] {
-  const checked = pods.slice(0, maxPods);
+  const candidates = prioritized(pods.filter((p) => !skip(p)));
+  const checked = candidates.slice(0, maxPods);
   const byWarning = new Map<string, Seen>();
   for (const pod of checked) {
-    if (skip(pod)) continue;
     const violations = evaluatePod(enforce, { metadata: pod.metadata, spec: pod.spec ?? {} }, checks);
     if (violations.length === 0) continue;
     const warning = forbiddenReasons(violations);
@@ -44,9 +44,9 @@ export function existingPodWarnings(
     }
   }
   const out: string[] = [];
-  if (checked.length < pods.length)
+  if (checked.length < candidates.length)
     out.push(
-      `new PodSecurity enforce level only checked against the first ${checked.length} of ${pods.length} existing pods`,
+      `new PodSecurity enforce level only checked against the first ${checked.length} of ${candidates.length} existing pods`,
     );
   if (byWarning.size > 0)
     out.push(
@@ -54,6 +54,25 @@ export function existingPodWarnings(
     );
   const lines = [...byWarning].map(([warning, seen]) => `${podsPrefix(seen)}: ${warning}`).sort();
   return [...out, ...lines];
+}
+
+/**
+ * One pod per controller first, then the other replicas: when there are more
+ * pods than are checked, each workload still gets looked at.
+ */
+function prioritized(pods: readonly Pod[]): Pod[] {
+  const first: Pod[] = [];
+  const replicas: Pod[] = [];
+  const seenControllers = new Set<string>();
+  for (const pod of pods) {
+    const owner = pod.metadata.ownerReferences?.find((r) => r.controller === true);
+    if (owner && seenControllers.has(owner.uid)) replicas.push(pod);
+    else {
+      if (owner) seenControllers.add(owner.uid);
+      first.push(pod);
+    }
+  }
+  return [...first, ...replicas];
 }
 
 const podsPrefix = ({ firstPod, count }: Seen) =>
