@@ -379,6 +379,16 @@ describe('PodSecurity admission: namespaces', () => {
     assert.deepEqual(await plugin.validate(nsAttrs({}, restricted)), {});
   });
 
+  it('a failed pod list is a warning, not a refusal', async () => {
+    const failing = setup([], {
+      listPods: async () => {
+        throw new Error('etcd is down');
+      },
+    });
+    const r = await failing.validate(nsAttrs({ 'pod-security.kubernetes.io/enforce': 'baseline' }, {}));
+    assert.deepEqual(r?.warnings, ['failed to list pods while checking new PodSecurity enforce level']);
+  });
+
   it('an already-bad label does not block other label changes', async () => {
     const bad = { 'pod-security.kubernetes.io/audit': 'loud' };
     assert.deepEqual(await plugin.validate(nsAttrs({ ...bad, team: 'x' }, bad)), {});

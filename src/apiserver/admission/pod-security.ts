@@ -21,6 +21,7 @@ import { BASELINE_CHECKS } from './pod-security/baseline.ts';
 import {
   compareLevels,
   DEFAULT_POLICY,
+  type LabelError,
   labelErrorCause,
   labelErrorsString,
   type Policy,
@@ -119,7 +120,12 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     if (enforce.version === old.version && compareLevels(enforce.level, old.level) <= 0) return allowed;
     if (exempt.namespaces.has(attrs.name)) return { auditAnnotations: { exempt: 'namespace' } };
     if (!opts.listPods) return allowed;
-    const pods = await opts.listPods(attrs.name);
+    let pods: Pod[];
+    try {
+      pods = await opts.listPods(attrs.name);
+    } catch {
+      return { warnings: ['failed to list pods while checking new PodSecurity enforce level'] };
+    }
     const warnings = existingPodWarnings(attrs.name, enforce, pods, POD_SECURITY_CHECKS, (p) =>
       exemptRuntimeClass(p.spec ?? {}),
     );
@@ -166,7 +172,7 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   function evaluate(
     attrs: AdmissionAttributes,
     policy: Policy,
-    errors: ReturnType<typeof policyFromLabels>['errors'],
+    errors: readonly LabelError[],
     pod: PodView,
     enforce: boolean,
   ): AdmissionResponse {
