@@ -3,7 +3,7 @@
 // forbidden reason and detail text, so kubectl users see the same messages.
 // https://kubernetes.io/docs/concepts/security/pod-security-standards/#baseline
 
-import type { Container, LifecycleHandler, Probe } from '../../../api/types/core-v1.ts';
+import type { Container, LifecycleHandler, PodSpec, Probe } from '../../../api/types/core-v1.ts';
 import {
   allContainers,
   type Check,
@@ -14,6 +14,7 @@ import {
   pluralize,
   setters,
   sortedSet,
+  type Violation,
 } from './policy.ts';
 
 const APPARMOR_ANNOTATION_PREFIX = 'container.apparmor.security.beta.kubernetes.io/';
@@ -189,26 +190,31 @@ const privileged: Check = {
   },
 };
 
-// Upstream relaxes this for user-namespaced pods only when the apiserver opts
-// in (RelaxPolicyForUserNamespacePods), which is off by default.
+/** A pod in its own user namespace (hostUsers: false): its root is not the node's root. */
+export const inUserNamespace = (spec: PodSpec) => spec.hostUsers === false;
+
+/** The procMount rule itself; restricted applies it even to user-namespaced pods. */
+export function procMountViolation(spec: PodSpec): Violation | undefined {
+  const types: string[] = [];
+  const bad = containersWhere(spec, (c) => {
+    const t = c.securityContext?.procMount;
+    if (t === undefined || t === 'Default') return false;
+    types.push(t);
+    return true;
+  });
+  if (bad.length === 0) return undefined;
+  return {
+    reason: 'procMount',
+    detail: `${containersNamed(bad)} must not set securityContext.procMount to ${joinQuote(sortedSet(types))}`,
+  };
+}
+
+/** From v1.35 baseline lets a user-namespaced pod unmask /proc, which then only exposes its own namespace. */
 const procMount: Check = {
   id: 'procMount',
   level: 'baseline',
   since: 0,
-  run({ spec }) {
-    const types: string[] = [];
-    const bad = containersWhere(spec, (c) => {
-      const t = c.securityContext?.procMount;
-      if (t === undefined || t === 'Default') return false;
-      types.push(t);
-      return true;
-    });
-    if (bad.length === 0) return undefined;
-    return {
-      reason: 'procMount',
-      detail: `${containersNamed(bad)} must not set securityContext.procMount to ${joinQuote(sortedSet(types))}`,
-    };
-  },
+  run: ({ spec }, minor) => (minor >= 35 && inUserNamespace(spec) ? undefined : procMountViolation(spec)),
 };
 
 const seLinuxTypes = (minor: number) =>
@@ -308,6 +314,7 @@ const SAFE_SYSCTLS: readonly [since: number, names: readonly string[]][] = [
     ],
   ],
   [32, ['net.ipv4.tcp_rmem', 'net.ipv4.tcp_wmem']],
+  [37, ['net.ipv4.tcp_slow_start_after_idle', 'net.ipv4.tcp_notsent_lowat']],
 ];
 
 const safeSysctls = (minor: number) =>

@@ -182,13 +182,34 @@ describe('PodSecurity baseline checks', () => {
     );
   });
 
-  it('procMount: only Default', () => {
+  it('procMount: only Default, unless the pod has its own user namespace (from v1.35)', () => {
     assert.equal(check('procMount', { containers: [named('a', { procMount: 'Default' })] }), undefined);
     expectViolation(
       check('procMount', { containers: [named('a', { procMount: 'Unmasked' })] }),
       'procMount',
       'container "a" must not set securityContext.procMount to "Unmasked"',
     );
+    const userns: PodSpec = { hostUsers: false, containers: [named('a', { procMount: 'Unmasked' })] };
+    assert.equal(check('procMount', userns), undefined);
+    assert.equal(check('procMount', userns, {}, 'v1.34')?.reason, 'procMount');
+    // Restricted replaces the relaxed check with the strict one.
+    const hardened: PodSpec = {
+      ...compliant(),
+      hostUsers: false,
+      containers: [
+        named('c', {
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+          procMount: 'Unmasked',
+        }),
+      ],
+    };
+    const at = (level: 'baseline' | 'restricted') =>
+      evaluatePod({ level, version: 'latest' }, { metadata: {}, spec: hardened }, POD_SECURITY_CHECKS);
+    assert.deepEqual(at('baseline'), []);
+    assert.deepEqual(at('restricted'), [
+      { reason: 'procMount', detail: 'container "c" must not set securityContext.procMount to "Unmasked"' },
+    ]);
   });
 
   it('seLinuxOptions: container types only, no user or role', () => {
@@ -260,6 +281,15 @@ describe('PodSecurity baseline checks', () => {
       'forbidden sysctls',
       'net.ipv4.ip_local_reserved_ports',
     );
+    assert.equal(
+      check('sysctls', { securityContext: { sysctls: [{ name: 'net.ipv4.tcp_wmem' }] } }, {}, 'v1.32'),
+      undefined,
+    );
+    assert.equal(
+      check('sysctls', { securityContext: { sysctls: [{ name: 'net.ipv4.tcp_wmem' }] } }, {}, 'v1.31')
+        ?.detail,
+      'net.ipv4.tcp_wmem',
+    );
   });
 
   it('windowsHostProcess', () => {
@@ -330,6 +360,7 @@ describe('PodSecurity restricted checks', () => {
           { name: 'd', persistentVolumeClaim: { claimName: 'x' } },
           { name: 'e', projected: { sources: [] } },
           { name: 'f', downwardAPI: {} },
+          { name: 'g', image: { reference: 'registry.example/data:1' } },
         ],
       }),
       undefined,
@@ -363,6 +394,14 @@ describe('PodSecurity restricted checks', () => {
       'runAsNonRoot != true',
       'pod or containers "a", "b" must set securityContext.runAsNonRoot=true',
     );
+  });
+
+  it('runAsNonRoot and runAsUser: not required of a pod in its own user namespace, from v1.35', () => {
+    const root: PodSpec = { hostUsers: false, securityContext: { runAsUser: 0 }, containers: [named('a')] };
+    assert.equal(check('runAsNonRoot', root), undefined);
+    assert.equal(check('runAsUser', root), undefined);
+    assert.equal(check('runAsNonRoot', root, {}, 'v1.34')?.reason, 'runAsNonRoot != true');
+    assert.equal(check('runAsUser', root, {}, 'v1.34')?.reason, 'runAsUser=0');
   });
 
   it('runAsUser: not 0', () => {

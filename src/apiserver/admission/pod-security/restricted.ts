@@ -4,7 +4,7 @@
 // https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
 
 import type { Volume } from '../../../api/types/core-v1.ts';
-import { seccompTypeAllowed } from './baseline.ts';
+import { inUserNamespace, procMountViolation, seccompTypeAllowed } from './baseline.ts';
 import {
   type Check,
   containersNamed,
@@ -74,6 +74,7 @@ const ALLOWED_VOLUME_SOURCES = [
   'downwardAPI',
   'emptyDir',
   'ephemeral',
+  'image',
   'persistentVolumeClaim',
   'projected',
   'secret',
@@ -128,11 +129,27 @@ const restrictedVolumes: Check = {
   },
 };
 
+// From v1.35 a pod in its own user namespace (hostUsers: false) may run as
+// uid 0: that root maps to an unprivileged uid on the node.
+const USER_NAMESPACE_RELAXED_SINCE = 35;
+const runsInUserNamespace = (spec: Parameters<typeof inUserNamespace>[0], minor: number) =>
+  minor >= USER_NAMESPACE_RELAXED_SINCE && inUserNamespace(spec);
+
+/** Baseline relaxes procMount for user-namespaced pods from v1.35; restricted keeps the rule for everyone. */
+const procMountRestricted: Check = {
+  id: 'procMount_restricted',
+  level: 'restricted',
+  since: 35,
+  overrides: ['procMount'],
+  run: ({ spec }) => procMountViolation(spec),
+};
+
 const runAsNonRoot: Check = {
   id: 'runAsNonRoot',
   level: 'restricted',
   since: 0,
-  run({ spec }) {
+  run({ spec }, minor) {
+    if (runsInUserNamespace(spec, minor)) return undefined;
     const podValue = spec.securityContext?.runAsNonRoot;
     const explicitlyBad = containersWhere(spec, (c) => c.securityContext?.runAsNonRoot === false);
     const who = setters(podValue === false, explicitlyBad);
@@ -156,7 +173,8 @@ const runAsUser: Check = {
   id: 'runAsUser',
   level: 'restricted',
   since: 23,
-  run({ spec }) {
+  run({ spec }, minor) {
+    if (runsInUserNamespace(spec, minor)) return undefined;
     const podBad = spec.securityContext?.runAsUser === 0;
     const containers = containersWhere(spec, (c) => c.securityContext?.runAsUser === 0);
     const who = setters(podBad, containers);
@@ -204,6 +222,7 @@ const seccompProfileRestricted: Check = {
 export const RESTRICTED_CHECKS: readonly Check[] = [
   allowPrivilegeEscalation,
   capabilitiesRestricted,
+  procMountRestricted,
   restrictedVolumes,
   runAsNonRoot,
   runAsUser,
