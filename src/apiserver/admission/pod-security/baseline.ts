@@ -11,6 +11,7 @@ import {
   containersWhere,
   goQuote,
   joinQuote,
+  type PodView,
   pluralize,
   setters,
   sortedSet,
@@ -248,10 +249,12 @@ const seLinuxOptions: Check = {
     const who = setters(podBad, containers);
     if (who.length === 0) return undefined;
     const types = sortedSet(badTypes);
+    // Before v1.31 upstream only mentioned user and role next to a bad type.
+    const sayUserRole = minor >= 31 || types.length > 0;
     const what = [
       ...(types.length > 0 ? [`${pluralize('type', 'types', types.length)} ${joinQuote(types)}`] : []),
-      ...(user ? ['user may not be set'] : []),
-      ...(role ? ['role may not be set'] : []),
+      ...(user && sayUserRole ? ['user may not be set'] : []),
+      ...(role && sayUserRole ? ['role may not be set'] : []),
     ];
     return {
       reason: 'seLinuxOptions',
@@ -262,16 +265,39 @@ const seLinuxOptions: Check = {
 
 export const seccompTypeAllowed = (t: string | undefined) => t === 'RuntimeDefault' || t === 'Localhost';
 
-/**
- * Baseline forbids only an explicit Unconfined (or unknown) seccomp profile.
- * Upstream checks the alpha annotations instead before v1.19; here the field
- * is checked at every version.
- */
+export const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
+export const SECCOMP_CONTAINER_ANNOTATION_PREFIX = 'container.seccomp.security.alpha.kubernetes.io/';
+const seccompAnnotationAllowed = (v: string) =>
+  v === 'runtime/default' || v === 'docker/default' || v.startsWith('localhost/');
+
+/** Before v1.19 (no seccompProfile field yet) the profile was set by alpha annotations. */
+function seccompAnnotationsViolation({ metadata, spec }: PodView): Violation | undefined {
+  const ann = metadata.annotations ?? {};
+  const keys = [
+    SECCOMP_POD_ANNOTATION,
+    ...allContainers(spec).map((c) => SECCOMP_CONTAINER_ANNOTATION_PREFIX + (c.name ?? '')),
+  ];
+  const bad = sortedSet(
+    keys.flatMap((k) => {
+      const v = ann[k];
+      return v !== undefined && !seccompAnnotationAllowed(v) ? [`${k}=${goQuote(v)}`] : [];
+    }),
+  );
+  if (bad.length === 0) return undefined;
+  return {
+    reason: 'seccompProfile',
+    detail: `forbidden ${pluralize('annotation', 'annotations', bad.length)} ${bad.join(', ')}`,
+  };
+}
+
+/** Baseline forbids only an explicit Unconfined (or unknown) seccomp profile. */
 const seccompProfileBaseline: Check = {
   id: 'seccompProfile_baseline',
   level: 'baseline',
   since: 0,
-  run({ spec }) {
+  run(pod, minor) {
+    if (minor < 19) return seccompAnnotationsViolation(pod);
+    const { spec } = pod;
     const values: string[] = [];
     const podProfile = spec.securityContext?.seccompProfile;
     const podBad = podProfile !== undefined && !seccompTypeAllowed(podProfile.type);

@@ -243,6 +243,17 @@ describe('PodSecurity baseline checks', () => {
       'seLinuxOptions',
       'container "d" set forbidden securityContext.seLinuxOptions: type "container_engine_t"',
     );
+    // Before v1.31 user and role were only named next to a bad type, as upstream's 1.0 check.
+    expectViolation(
+      check('seLinuxOptions', { securityContext: { seLinuxOptions: { user: 'bad' } } }, {}, 'v1.30'),
+      'seLinuxOptions',
+      'pod set forbidden securityContext.seLinuxOptions: ',
+    );
+    expectViolation(
+      check('seLinuxOptions', { securityContext: { seLinuxOptions: { user: 'bad' } } }),
+      'seLinuxOptions',
+      'pod set forbidden securityContext.seLinuxOptions: user may not be set',
+    );
   });
 
   it('seccompProfile_baseline: not Unconfined', () => {
@@ -254,6 +265,23 @@ describe('PodSecurity baseline checks', () => {
       }),
       'seccompProfile',
       'pod and container "a" must not set securityContext.seccompProfile.type to "Unconfined"',
+    );
+    // Before v1.19 the alpha annotations are what counts.
+    const annotated = {
+      annotations: {
+        'seccomp.security.alpha.kubernetes.io/pod': 'unconfined',
+        'container.seccomp.security.alpha.kubernetes.io/a': 'localhost/p',
+        'container.seccomp.security.alpha.kubernetes.io/b': 'unconfined',
+      },
+    };
+    expectViolation(
+      check('seccompProfile_baseline', { containers: [named('a'), named('b')] }, annotated, 'v1.18'),
+      'seccompProfile',
+      'forbidden annotations container.seccomp.security.alpha.kubernetes.io/b="unconfined", seccomp.security.alpha.kubernetes.io/pod="unconfined"',
+    );
+    assert.equal(
+      check('seccompProfile_baseline', { containers: [named('a'), named('b')] }, annotated),
+      undefined,
     );
   });
 

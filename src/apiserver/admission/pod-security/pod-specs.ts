@@ -4,6 +4,7 @@
 
 import type { KubeObject } from '../../../api/meta.ts';
 import type { Container, Pod, PodTemplateSpec } from '../../../api/types/core-v1.ts';
+import { SECCOMP_CONTAINER_ANNOTATION_PREFIX, SECCOMP_POD_ANNOTATION } from './baseline.ts';
 import type { PodView } from './policy.ts';
 
 /** The workload resources whose pod template is warned and audited on (never enforced). */
@@ -30,9 +31,6 @@ export function podTemplateOf(group: string, resource: string, obj: KubeObject):
   if (!template) return undefined;
   return { metadata: template.metadata ?? {}, spec: template.spec ?? {} };
 }
-
-const SECCOMP_POD_ANNOTATION = 'seccomp.security.alpha.kubernetes.io/pod';
-const SECCOMP_CONTAINER_ANNOTATION_PREFIX = 'container.seccomp.security.alpha.kubernetes.io/';
 
 /**
  * Whether an update can change the verdict. A pod's security fields are
