@@ -202,3 +202,31 @@ describe('reconciliation', () => {
     assert.equal(reconcileClusterRoleBinding(moved, want).action, 'recreate');
   });
 });
+
+describe('controller roles', () => {
+  it('one role and binding per controller ServiceAccount; every Skiff controller mapped to one', async () => {
+    const { controllerClusterRoles, controllerClusterRoleBindings, CONTROLLER_SERVICE_ACCOUNTS } =
+      await import('./controller-roles.ts');
+    const { allControllers } = await import('../../controllers/index.ts');
+    const names = controllerClusterRoles().map((r) => r.metadata.name);
+    assert.equal(new Set(names).size, names.length);
+    for (const b of controllerClusterRoleBindings()) {
+      assert.ok(names.includes(b.roleRef?.name), b.metadata.name);
+      assert.equal(b.subjects?.[0]?.namespace, 'kube-system');
+    }
+    for (const c of Object.keys(allControllers)) {
+      if (c === 'nodepassword') continue; // k3s's node-password controller: its own role comes with node identities
+      const sa = CONTROLLER_SERVICE_ACCOUNTS[c];
+      assert.ok(sa && names.includes(`system:controller:${sa}`), `controller ${c} has a role`);
+    }
+  });
+
+  it('the ReplicaSet controller creates pods but cannot read secrets', async () => {
+    const { controllerClusterRoles } = await import('./controller-roles.ts');
+    const rs = controllerClusterRoles().find(
+      (r) => r.metadata.name === 'system:controller:replicaset-controller',
+    )!;
+    assert.deepEqual(missingRules(rs.rules ?? [], [rule('create delete', 'core', 'pods')]), []);
+    assert.equal(missingRules(rs.rules ?? [], [rule('get', 'core', 'secrets')]).length, 1);
+  });
+});

@@ -3,6 +3,7 @@
 import { isApiError } from '../../api/errors.ts';
 import type { Clientset } from '../../client/clientset.ts';
 import { bootstrapClusterRoleBindings, bootstrapClusterRoles } from './bootstrap-policy.ts';
+import { controllerClusterRoleBindings, controllerClusterRoles } from './controller-roles.ts';
 import { ensureBootstrapPolicy, type PolicyClient } from './reconcile.ts';
 
 function policyClient<T>(c: {
