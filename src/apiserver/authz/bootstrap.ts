@@ -30,8 +30,8 @@ export function ensureBootstrapPolicyWith(clients: Clientset): Promise<string[]>
     policyClient(clients.clusterRoles),
     policyClient(clients.clusterRoleBindings),
     {
-      roles: bootstrapClusterRoles(),
-      bindings: bootstrapClusterRoleBindings(),
+      roles: [...bootstrapClusterRoles(), ...controllerClusterRoles()],
+      bindings: [...bootstrapClusterRoleBindings(), ...controllerClusterRoleBindings()],
     },
   );
 }
