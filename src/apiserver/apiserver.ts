@@ -74,6 +74,7 @@ import {
   STREAMING_SUBRESOURCES,
 } from './kubelet-proxy.ts';
 import { admitPodPriority, preservePodPriority } from './priority.ts';
+import { createResourceProxy, proxyPath, type ResourceProxy } from './proxy.ts';
 import { checkBooleanParams, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
@@ -101,6 +102,8 @@ export interface ApiServerOptions {
   authorizer?: Authorizer;
   /** Lists a user's rules for SelfSubjectRulesReview; AlwaysAllow's when unset. */
   ruleResolver?: RuleResolver;
+  /** Which pod IPs pods/proxy and services/proxy may reach (default: global unicast only, as upstream). */
+  proxyAllowAddress?: (ip: string) => boolean;
 }
 
 export interface VersionInfo {
@@ -139,6 +142,8 @@ export class ApiServer {
   readonly kubelet: KubeletProxy;
   readonly #authorizer: Authorizer;
   readonly #ruleResolver: RuleResolver;
+  /** pods/proxy and services/proxy: to a pod. */
+  readonly #proxy: ResourceProxy;
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -148,6 +153,12 @@ export class ApiServer {
     this.#advertise = opts.advertiseAddress ?? '127.0.0.1:6443';
     this.#version = opts.version ?? defaultVersion();
     this.#bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 15_000;
+    this.#proxy = createResourceProxy({
+      getPod: (ns, name) => this.storage('', 'v1', 'pods')!.get(ns, name),
+      getService: (ns, name) => this.storage('', 'v1', 'services')!.get(ns, name),
+      getEndpoints: (ns, name) => this.storage('', 'v1', 'endpoints')!.get(ns, name),
+      ...(opts.proxyAllowAddress ? { allowAddress: opts.proxyAllowAddress } : {}),
+    });
     this.#authorizer = opts.authorizer ?? alwaysAllow;
     this.#ruleResolver = opts.ruleResolver ?? alwaysAllow;
     this.kubelet = createKubeletProxy({
@@ -352,7 +363,8 @@ export class ApiServer {
     }
     if (isReview(rt)) return this.#review(req, res, info, rt, user);
     const storage = this.storage(info.group, info.version, info.resource)!;
-    checkAcceptable(accept);
+    // A proxied response is the backend's: no content negotiation for it.
+    if (!/^proxy(\/|$)/.test(info.subresource)) checkAcceptable(accept);
 
     if (info.subresource) return this.#subresource(req, res, info, query, rt, storage);
 
@@ -986,6 +998,11 @@ export class ApiServer {
     }
     // Streams arrive as upgrades (server.ts hands those to this.kubelet.upgrade).
     if (rt.kind === 'Pod' && STREAMING_SUBRESOURCES.has(sub)) throw badRequest('Upgrade request required');
+    if ((rt.kind === 'Pod' || rt.kind === 'Service') && rt.group === '' && /^proxy(\/|$)/.test(sub)) {
+      const { base, path } = proxyPath(req.url ?? '', rt.plural, info.name);
+      const serve = rt.kind === 'Pod' ? this.#proxy.pod : this.#proxy.service;
+      return serve(req, res, ns ?? '', info.name, base, path, query);
+    }
     if (rt.kind === 'Node' && rt.group === '' && /^proxy(\/|$)/.test(sub)) {
       return this.kubelet.nodeProxy(req, res, info.name, sub.replace(/^proxy\/?/, ''), query);
     }

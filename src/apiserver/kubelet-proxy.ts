@@ -18,11 +18,11 @@
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { ApiError, badRequest, type Status, type StatusReason } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import type { Node, Pod } from '../api/types/core-v1.ts';
 import { proxyUpgrade, writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import { forward, streamBody } from './forward.ts';
 import type { ApiRequest, ApiResponse } from './http.ts';
 import { isTrue, parseRequestInfo } from './request-info.ts';
 import { translateRemoteCommand, translationFor, tunnelPortForward } from './stream-translator.ts';
@@ -206,28 +206,7 @@ export function createKubeletProxy(deps: KubeletProxyDeps): KubeletProxy {
       const url = await kubeletURL(node);
       url.pathname = `/${path}`;
       url.search = query.toString();
-      const upstream = await new Promise<IncomingMessage>((resolve, reject) => {
-        const headers = { ...req.headers };
-        delete headers.host;
-        delete headers.authorization;
-        const r = httpsRequest(url, { method: req.method ?? 'GET', headers, ...tls() }, resolve);
-        r.on('error', (err) =>
-          reject(new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${err.message}`)),
-        );
-        res.on('close', () => r.destroy());
-        (async () => {
-          for await (const chunk of req) r.write(chunk);
-          r.end();
-        })().catch(() => r.destroy());
-      });
-      const headers: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(upstream.headers)) {
-        if (v !== undefined && !['connection', 'transfer-encoding', 'content-length'].includes(k))
-          headers[k] = v;
-      }
-      res.writeHead(upstream.statusCode ?? 502, headers);
-      res.on('close', () => upstream.destroy());
-      await streamBody(upstream, res);
+      await forward(req, res, url, { tls: tls() });
     },
 
     async upgrade(req, socket, head) {
@@ -288,33 +267,6 @@ export function createKubeletProxy(deps: KubeletProxyDeps): KubeletProxy {
       }
     },
   };
-}
-
-/** Copies a kubelet response to the client as it comes (followed logs must not wait for the end). */
-async function streamBody(upstream: IncomingMessage, res: ApiResponse): Promise<void> {
-  // node's ServerResponse takes bytes; the in-process response takes text.
-  const raw = res as unknown as {
-    write(chunk: Uint8Array): boolean;
-    once?(e: string, l: () => void): unknown;
-  };
-  const bytes = typeof (res as { socket?: unknown }).socket === 'object';
-  const decoder = new StringDecoder('utf8');
-  try {
-    for await (const chunk of upstream as AsyncIterable<Buffer>) {
-      if (!bytes) {
-        res.write(decoder.write(chunk));
-        continue;
-      }
-      if (!raw.write(chunk)) await new Promise<void>((r) => (raw.once ? raw.once('drain', r) : r()));
-    }
-  } catch {
-    // The kubelet went away mid-stream: what was sent stands, as upstream.
-  }
-  if (!bytes) {
-    const rest = decoder.end();
-    if (rest) res.write(rest);
-  }
-  res.end();
 }
 
 /** Upstream validateContainer: the named container must be in the pod; with one container it may be left out. */

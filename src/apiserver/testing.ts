@@ -31,6 +31,7 @@ export interface TestResponse {
 export interface TestServerOptions {
   authorizer?: ApiServerOptions['authorizer'];
   ruleResolver?: ApiServerOptions['ruleResolver'];
+  proxyAllowAddress?: ApiServerOptions['proxyAllowAddress'];
   /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
   user?: (req: IncomingMessage) => UserInfo;
 }
@@ -47,6 +48,7 @@ export async function startTestServer(
     bookmarkIntervalMs: 200,
     ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
     ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
+    ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),
   });
   await api.start();
   for (const name of ['default', 'kube-system']) {

@@ -13,11 +13,11 @@
 // plugins, nft, Skiff's offline busybox image).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { eventually, ok, type Skiff, startSkiff } from './harness.ts';
+import { eventually, kubectlPath, ok, type Skiff, startSkiff } from './harness.ts';
 
 const run = promisify(execFile);
 const SERVICE_CIDR = '10.163.0.0/16';
@@ -283,5 +283,38 @@ describe('services through the proxy', () => {
     const fromPod = await inPod('client', `nc -w 10 ${ip} 80 </dev/null; true`);
     assert.match(fromPod.err, /refused/i, `${fromPod.out} ${fromPod.err}`);
     assert.ok(Date.now() - t0 < 10_000, 'the pod did not wait for its timeout');
+  });
+
+  it('kubectl proxy reaches a service and a pod through services/proxy and pods/proxy', async () => {
+    const proxy = spawn(kubectlPath('1.32'), ['proxy', '--port=0'], {
+      env: { PATH: process.env.PATH ?? '', HOME: `${skiff.dataDir}/home`, KUBECONFIG: skiff.kubeconfig },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      proxy.stdout.on('data', (d) => (out += d));
+      const port = await eventually(
+        'kubectl proxy serving',
+        async () => /Starting to serve on 127\.0\.0\.1:(\d+)/.exec(out)?.[1],
+      );
+      const base = `http://127.0.0.1:${port}/api/v1/namespaces/default`;
+      const names = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        const r = await fetch(`${base}/services/web:80/proxy/`);
+        assert.equal(r.status, 200);
+        names.add((await r.text()).trim());
+      }
+      assert.ok(
+        [...names].every((n) => n === 'web-0' || n === 'web-1'),
+        [...names].join(','),
+      );
+      const pod = await fetch(`${base}/pods/web-0:8080/proxy/index.html`);
+      assert.equal((await pod.text()).trim(), 'web-0');
+      const none = await fetch(`${base}/services/web:81/proxy/`);
+      assert.equal(none.status, 503);
+      assert.match(await none.text(), /no service port 81 found for service \\"web\\"/);
+    } finally {
+      proxy.kill();
+    }
   });
 });

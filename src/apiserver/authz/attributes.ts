@@ -34,7 +34,8 @@ export function requestAttributes(info: RequestInfo, user: UserInfo, query: URLS
     apiVersion: info.version,
     namespace: info.namespace ?? '',
     resource: info.resource,
-    subresource: info.subresource,
+    // pods/proxy/some/path is the subresource "proxy" (upstream's RequestInfo keeps one segment).
+    subresource: info.subresource.split('/')[0] ?? '',
     name,
     fieldSelector,
   };
