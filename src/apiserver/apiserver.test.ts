@@ -2,6 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createMemoryStore } from '../storage/memory/memory.ts';
+import type { Store } from '../storage/store.ts';
 import { startTestServer, type TestServer } from './testing.ts';
 
 let s: TestServer;
@@ -416,7 +418,7 @@ describe('tables and discovery', () => {
 });
 
 describe('watch', () => {
-  it('reads boolean query parameters as Go ParseBool does: watch=True is a watch, watch=yes is 400', async () => {
+  it('reads boolean query parameters as upstream: watch=True and watch=yes are watches, watch=False a list', async () => {
     const controller = new AbortController();
     const res = await fetch(`${s.url}${CMS}?watch=True&timeoutSeconds=1`, { signal: controller.signal });
     assert.equal(res.status, 200);
@@ -427,11 +429,11 @@ describe('watch', () => {
     assert.equal(JSON.parse(first.split('\n')[0]!).type, 'ADDED', 'a watch event, not a list');
     const list = await s.request('GET', `${CMS}?watch=False`);
     assert.equal(list.body.kind, 'ConfigMapList');
-    const bad = await s.request('GET', `${CMS}?watch=yes`);
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.kind, 'Status');
-    assert.equal(bad.body.reason, 'BadRequest');
-    assert.match(bad.body.message, /ParseBool/);
+    // Only "0" and "false" in any case are false (Convert_Slice_string_To_bool): never a 400.
+    const yes = await s.request('GET', `${CMS}?watch=yes&timeoutSeconds=1`);
+    assert.equal(yes.status, 200);
+    assert.equal(JSON.parse(yes.text.split('\n')[0]!).type, 'ADDED', 'a watch event, not a list');
+    assert.equal((await s.request('GET', `${CMS}?watch=FALSE`)).body.kind, 'ConfigMapList');
     assert.equal((await s.request('GET', `${CMS}?pretty=true`)).status, 200);
   });
 
@@ -956,5 +958,137 @@ describe('service nodePort rules', () => {
     );
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.spec.ports[0].nodePort, undefined);
+  });
+});
+
+describe('query parameters and methods upstream accepts', () => {
+  const statusOf = (r: { body: any }) => [r.body.kind, r.body.code, r.body.reason];
+
+  it('takes ?timeout= as a Go duration on every write, and answers 400 to one that does not parse', async () => {
+    const created = await s.request('POST', `${CMS}?timeout=30s`, cm('deadline'));
+    assert.equal(created.status, 201, created.text);
+    const cur = created.body;
+    const updated = await s.request('PUT', `${CMS}/deadline?timeout=1m0s`, { ...cur, data: { a: '2' } });
+    assert.equal(updated.status, 200, updated.text);
+    const patched = await s.request(
+      'PATCH',
+      `${CMS}/deadline?timeout=500ms`,
+      { data: { b: '3' } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal((await s.request('GET', `${CMS}/deadline?timeout=1.5s`)).status, 200);
+    assert.equal((await s.request('DELETE', `${CMS}/deadline?timeout=1m`)).status, 200);
+    const collection = await s.request('DELETE', `${CMS}?labelSelector=none%3Dhere&timeout=0s`);
+    assert.equal(collection.status, 200, collection.text);
+
+    const missingUnit = await s.request('POST', `${CMS}?timeout=30`, cm('never'));
+    assert.equal(missingUnit.status, 400);
+    assert.deepEqual(statusOf(missingUnit), ['Status', 400, 'BadRequest']);
+    assert.equal(
+      missingUnit.body.message,
+      'invalid timeout specified in the request URL - time: missing unit in duration "30"',
+    );
+    const garbage = await s.request('PUT', `${CMS}/never?timeout=soon`, cm('never'));
+    assert.equal(garbage.status, 400);
+    assert.match(garbage.body.message, /time: invalid duration "soon"/);
+    assert.equal((await s.request('GET', `${CMS}/never`)).status, 404, 'the refused create wrote nothing');
+  });
+
+  it('answers 504 Timeout to a write that outlasts its ?timeout=, and drops its late answer', async () => {
+    // A store whose create of the "slow" object waits until released.
+    const memory = createMemoryStore();
+    let release = () => {};
+    let landed: Promise<unknown> = Promise.resolve();
+    const store: Store = Object.create(memory, {
+      create: {
+        value(key: string, value: string) {
+          if (!key.endsWith('/slow')) return memory.create(key, value);
+          landed = new Promise<void>((r) => {
+            release = r;
+          }).then(() => memory.create(key, value));
+          return landed;
+        },
+      },
+    });
+    const slow = await startTestServer(store);
+    try {
+      const r = await slow.request('POST', `${CMS}?timeout=20ms`, cm('slow'));
+      assert.equal(r.status, 504);
+      assert.deepEqual(r.body, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
+        reason: 'Timeout',
+        details: {},
+        code: 504,
+      });
+      release();
+      await landed;
+      // As upstream, the write itself was not undone.
+      assert.equal((await slow.request('GET', `${CMS}/slow`)).status, 200);
+    } finally {
+      release();
+      await slow.close();
+    }
+  });
+
+  it('indents responses for ?pretty (as strconv.ParseBool reads it) and for curl, errors included', async () => {
+    await s.request('POST', CMS, cm('pretty'));
+    const compact = await s.request('GET', `${CMS}/pretty`);
+    assert.equal(compact.text, JSON.stringify(compact.body));
+    for (const value of ['true', '1', 't', 'True']) {
+      const r = await s.request('GET', `${CMS}/pretty?pretty=${value}`);
+      assert.equal(r.text, JSON.stringify(compact.body, null, 2), `pretty=${value}`);
+    }
+    // Not a boolean ParseBool knows: not pretty, and no error (upstream ignores it).
+    const yes = await s.request('GET', `${CMS}/pretty?pretty=yes`);
+    assert.equal(yes.status, 200);
+    assert.equal(yes.text, JSON.stringify(compact.body));
+    const list = await s.request('GET', `${CMS}?pretty=true`);
+    assert.equal(list.text, JSON.stringify(list.body, null, 2));
+    const missing = await s.request('GET', `${CMS}/nope?pretty=true`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, JSON.stringify(missing.body, null, 2));
+    const curl = await s.request('GET', `${CMS}/pretty`, undefined, { 'user-agent': 'curl/8.5.0' });
+    assert.equal(curl.text, JSON.stringify(compact.body, null, 2));
+    const curlCompact = await s.request('GET', `${CMS}/pretty?pretty=false`, undefined, {
+      'user-agent': 'curl/8.5.0',
+    });
+    assert.equal(curlCompact.text, JSON.stringify(compact.body));
+  });
+
+  it('answers 405 MethodNotAllowed with a Status to a method no route serves', async () => {
+    await s.request('POST', CMS, cm('methods'));
+    const paths = [CMS, `${CMS}/methods`, '/api/v1/namespaces/default/pods/p/status', '/version', '/api'];
+    for (const method of ['PROPFIND', 'MKCOL', 'LOCK', 'PURGE', 'REPORT', 'SEARCH']) {
+      for (const path of paths) {
+        const r = await s.request(method, path);
+        assert.equal(r.status, 405, `${method} ${path}`);
+        assert.deepEqual(r.body, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: 'the server does not allow this method on the requested resource',
+          reason: 'MethodNotAllowed',
+          details: {},
+          code: 405,
+        });
+      }
+    }
+    // Known methods on a path without that route: PUT or PATCH on a
+    // collection, POST on an object (it would have created one).
+    assert.equal((await s.request('PUT', CMS, cm('methods'))).status, 405);
+    assert.equal((await s.request('PATCH', CMS, {})).status, 405);
+    const post = await s.request('POST', `${CMS}/other`, cm('other'));
+    assert.deepEqual(statusOf(post), ['Status', 405, 'MethodNotAllowed']);
+    assert.equal((await s.request('GET', `${CMS}/other`)).status, 404);
+    // An unknown resource is still 404 whatever the method.
+    assert.equal((await s.request('PROPFIND', '/api/v1/namespaces/default/nothings')).status, 404);
   });
 });

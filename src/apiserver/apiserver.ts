@@ -13,6 +13,7 @@ import {
   conflict,
   forbidden,
   methodNotAllowed,
+  methodNotRouted,
   notAcceptable,
   notFound,
   successStatus,
@@ -51,6 +52,7 @@ import {
   type ApiRequest,
   type ApiResponse,
   decodeBody,
+  indentJSON,
   mediaType,
   readBody,
   toStatus,
@@ -64,7 +66,8 @@ import {
   STREAMING_SUBRESOURCES,
 } from './kubelet-proxy.ts';
 import { admitPodPriority, preservePodPriority } from './priority.ts';
-import { checkBooleanParams, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
+import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
+import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
@@ -286,10 +289,18 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://skiff');
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const started = performance.now();
+    const pretty = isPrettyPrint(url.searchParams, req.headers['user-agent']);
+    if (pretty) indentJSON(res);
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
-      checkBooleanParams(url.searchParams);
-      await this.#route(req, res, info, url.searchParams, user);
+      const route = (r: ApiResponse) => this.#route(req, r, info, url.searchParams, user);
+      const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);
+      if (timeoutMs === undefined) await route(res);
+      else
+        await serveWithin(res, timeoutMs, (gated) => {
+          if (pretty) indentJSON(gated);
+          return route(gated);
+        });
     } catch (err) {
       const status = toStatus(err);
       if (status.code >= 500)
@@ -323,7 +334,7 @@ export class ApiServer {
     const path = info.path.replace(/\/+$/, '') || '/';
     const accept = req.headers.accept;
     if (!info.isResourceRequest) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method ?? '', path);
+      if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
       return this.#nonResource(res, path, info, accept);
     }
     const rt = this.registry.get(info.group, info.version, info.resource);
@@ -334,6 +345,7 @@ export class ApiServer {
     if (!rt.namespaced && info.namespace !== undefined) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     }
+    if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
     const storage = this.storage(info.group, info.version, info.resource)!;
     checkAcceptable(accept);
     void user;
