@@ -102,7 +102,7 @@ describe('create, get, update, delete', () => {
     assert.equal(r.status, 201);
     assert.equal((await s.request('GET', `${CMS}/dry`)).status, 404);
     const bad = await s.request('POST', `${CMS}?dryRun=Some`, cm('dry'));
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422, 'upstream: ValidateCreateOptions');
   });
 });
 
@@ -1090,5 +1090,80 @@ describe('query parameters and methods upstream accepts', () => {
     assert.equal((await s.request('GET', `${CMS}/other`)).status, 404);
     // An unknown resource is still 404 whatever the method.
     assert.equal((await s.request('PROPFIND', '/api/v1/namespaces/default/nothings')).status, 404);
+  });
+});
+
+describe('write options validated as upstream', () => {
+  const MERGE = { 'content-type': 'application/merge-patch+json' };
+  const APPLY = { 'content-type': 'application/apply-patch+yaml' };
+
+  it('answers 422 Invalid on CreateOptions, UpdateOptions and PatchOptions, before reading the body', async () => {
+    const create = await s.request('POST', `${CMS}?fieldValidation=Bogus`, cm('opts'));
+    assert.equal(create.status, 422, create.text);
+    assert.equal(create.body.reason, 'Invalid');
+    assert.equal(
+      create.body.message,
+      'CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn"',
+    );
+    assert.deepEqual(create.body.details, {
+      group: 'meta.k8s.io',
+      kind: 'CreateOptions',
+      causes: [
+        {
+          reason: 'FieldValueNotSupported',
+          message: 'Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn"',
+          field: 'fieldValidation',
+        },
+      ],
+    });
+    assert.equal((await s.request('GET', `${CMS}/opts`)).status, 404);
+
+    // Validated before the body is read: even a malformed one gets the 422.
+    const update = await s.request('PUT', `${CMS}/opts?dryRun=Some`, '{not json');
+    assert.equal(update.status, 422, update.text);
+    assert.match(
+      update.body.message,
+      /^UpdateOptions\.meta\.k8s\.io "" is invalid: dryRun: Unsupported value/,
+    );
+
+    await s.request('POST', CMS, cm('opts'));
+    const forced = await s.request('PATCH', `${CMS}/opts?force=true`, { data: { b: '2' } }, MERGE);
+    assert.equal(forced.status, 422, forced.text);
+    assert.equal(
+      forced.body.message,
+      'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+    );
+    const manager = 'm'.repeat(129);
+    const both = await s.request('PATCH', `${CMS}/opts?fieldManager=${manager}`, cm('opts'), APPLY);
+    assert.equal(both.status, 422, both.text);
+    assert.deepEqual(
+      both.body.details.causes.map((c: { field: string; reason: string }) => [c.field, c.reason]),
+      [['fieldManager', 'FieldValueTooLong']],
+    );
+    const unnamed = await s.request('PATCH', `${CMS}/opts`, cm('opts'), APPLY);
+    assert.equal(unnamed.status, 422, unnamed.text);
+    assert.equal(
+      unnamed.body.message,
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    );
+    assert.equal((await s.request('GET', `${CMS}/opts`)).body.data.b, undefined, 'no patch was applied');
+  });
+
+  it('accepts the values upstream accepts', async () => {
+    for (const mode of ['Strict', 'Warn', 'Ignore']) {
+      const r = await s.request(
+        'POST',
+        `${CMS}?fieldValidation=${mode}&dryRun=All`,
+        cm(`ok-${mode.toLowerCase()}`),
+      );
+      assert.equal(r.status, 201, `${mode}: ${r.text}`);
+    }
+    const applied = await s.request(
+      'PATCH',
+      `${CMS}/applied-opts?fieldManager=me&force=false`,
+      cm('applied-opts'),
+      APPLY,
+    );
+    assert.equal(applied.status, 201, applied.text);
   });
 });

@@ -71,6 +71,7 @@ import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestIn
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+import { validateWriteOptions } from './write-options.ts';
 
 export interface UserInfo {
   name: string;
@@ -372,6 +373,7 @@ export class ApiServer {
       case 'watch':
         return this.#watch(req, res, rt, storage, ns, info.name, query, accept);
       case 'create': {
+        validateWriteOptions('CreateOptions', query);
         const body = await this.#readObject(req, rt);
         this.#checkFields(rt, body, query, res);
         const created = await this.#create(
@@ -384,6 +386,7 @@ export class ApiServer {
         return this.#respondObject(res, 201, rt, created, accept, query);
       }
       case 'update': {
+        validateWriteOptions('UpdateOptions', query);
         const body = await this.#readObject(req, rt);
         this.#checkFields(rt, body, query, res);
         const result = await this.#update(
@@ -668,6 +671,7 @@ export class ApiServer {
         `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
       );
     }
+    validateWriteOptions('PatchOptions', query, type);
     const raw = await readBody(req);
     const patch = decodeBody(raw, type.endsWith('yaml') ? 'application/yaml' : 'application/json', [
       'application/json',
