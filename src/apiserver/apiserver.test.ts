@@ -1167,3 +1167,15 @@ describe('write options validated as upstream', () => {
     assert.equal(applied.status, 201, applied.text);
   });
 });
+
+describe('list options decoded as upstream', () => {
+  it('answers 400 to a timeoutSeconds that is not an integer, on a list and on a watch', async () => {
+    for (const query of ['timeoutSeconds=soon', 'watch=true&timeoutSeconds=1.5']) {
+      const r = await s.request('GET', `${CMS}?${query}`);
+      assert.equal(r.status, 400, `${query}: ${r.text}`);
+      assert.equal(r.body.reason, 'BadRequest');
+      assert.match(r.body.message, /^strconv\.ParseInt: parsing ".*": invalid syntax$/);
+    }
+    assert.equal((await s.request('GET', `${CMS}?timeoutSeconds=5`)).body.kind, 'ConfigMapList');
+  });
+});

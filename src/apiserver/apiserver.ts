@@ -1248,6 +1248,11 @@ function listQuery(query: URLSearchParams): ListQuery {
     if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid limit: ${limit}`);
     q.limit = n;
   }
+  // An int64 of ListOptions, as upstream's parameter codec decodes it.
+  const timeoutSeconds = query.get('timeoutSeconds');
+  if (timeoutSeconds && !/^[-+]?[0-9]+$/.test(timeoutSeconds)) {
+    throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(timeoutSeconds)}: invalid syntax`);
+  }
   if (cont) q.continue = cont;
   if (rv !== null) q.resourceVersion = rv;
   if (rvm) q.resourceVersionMatch = rvm;
