@@ -1179,3 +1179,42 @@ describe('list options decoded as upstream', () => {
     assert.equal((await s.request('GET', `${CMS}?timeoutSeconds=5`)).body.kind, 'ConfigMapList');
   });
 });
+
+describe('the bindings resource', () => {
+  const PODS = '/api/v1/namespaces/default/pods';
+  const BINDINGS = '/api/v1/namespaces/default/bindings';
+  const binding = (pod: string, node: string) => ({
+    apiVersion: 'v1',
+    kind: 'Binding',
+    metadata: { name: pod },
+    target: { apiVersion: 'v1', kind: 'Node', name: node },
+  });
+
+  it('binds the pod its body names, once, as pods/binding does', async () => {
+    await s.request('POST', PODS, {
+      metadata: { name: 'bound-by-name' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    const r = await s.request('POST', BINDINGS, binding('bound-by-name', 'node-a'));
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.status, 'Success');
+    const pod = (await s.request('GET', `${PODS}/bound-by-name`)).body;
+    assert.equal(pod.spec.nodeName, 'node-a');
+    assert.ok(pod.status.conditions.some((c: { type: string }) => c.type === 'PodScheduled'));
+    const again = await s.request('POST', BINDINGS, binding('bound-by-name', 'node-b'));
+    assert.equal(again.status, 409);
+    assert.equal(again.body.reason, 'Conflict');
+    const missing = await s.request('POST', BINDINGS, binding('no-such-pod', 'node-a'));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.message, 'pods "no-such-pod" not found');
+  });
+
+  it('is create-only: in discovery, and 405 for every other verb', async () => {
+    const v1 = (await s.request('GET', '/api/v1')).body;
+    const entry = v1.resources.find((r: { name: string }) => r.name === 'bindings');
+    assert.deepEqual([entry.kind, entry.namespaced, entry.verbs], ['Binding', true, ['create']]);
+    assert.equal((await s.request('GET', BINDINGS)).status, 405);
+    assert.equal((await s.request('GET', `${BINDINGS}/x`)).status, 405);
+    assert.equal((await s.request('DELETE', `${BINDINGS}/x`)).status, 405);
+  });
+});

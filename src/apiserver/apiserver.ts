@@ -347,6 +347,8 @@ export class ApiServer {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     }
     if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
+    // A kind that serves only some verbs has no route for the others.
+    if (rt.verbs && !info.subresource && !rt.verbs.includes(info.verb)) throw methodNotRouted();
     const storage = this.storage(info.group, info.version, info.resource)!;
     checkAcceptable(accept);
     void user;
@@ -375,6 +377,10 @@ export class ApiServer {
       case 'create': {
         validateWriteOptions('CreateOptions', query);
         const body = await this.#readObject(req, rt);
+        if (rt.group === '' && rt.plural === 'bindings') {
+          const pods = this.storage('', 'v1', 'pods')!;
+          return this.#bindPod(res, pods, ns, body.metadata.name ?? '', body, query);
+        }
         this.#checkFields(rt, body, query, res);
         const created = await this.#create(
           storage,
@@ -908,48 +914,7 @@ export class ApiServer {
     }
     if (sub === 'binding' && rt.kind === 'Pod' && info.verb === 'create') {
       const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
-      const target = (body as { target?: { name?: string; kind?: string } }).target;
-      if (!target?.name)
-        throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
-      await storage.guaranteedUpdate(
-        ns,
-        info.name,
-        (pod) => {
-          const spec = (pod.spec ?? {}) as { nodeName?: string };
-          if (spec.nodeName) {
-            throw new ApiError(
-              409,
-              'Conflict',
-              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${spec.nodeName}"`,
-            );
-          }
-          if (pod.metadata.deletionTimestamp) {
-            throw new ApiError(
-              409,
-              'Conflict',
-              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`,
-            );
-          }
-          pod.spec = { ...spec, nodeName: target.name };
-          const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
-          pod.status = {
-            ...status,
-            conditions: [
-              ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
-              {
-                type: 'PodScheduled',
-                status: 'True',
-                lastProbeTime: null,
-                lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
-              },
-            ],
-          };
-          return pod;
-        },
-        // Binding writes spec.nodeName and the PodScheduled condition together.
-        { dryRun: isDryRun(query), subresource: 'binding' },
-      );
-      return writeJSON(res, 201, successStatus());
+      return this.#bindPod(res, storage, ns, info.name, body, query);
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
       const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
@@ -971,6 +936,59 @@ export class ApiServer {
       return this.kubelet.nodeProxy(req, res, info.name, sub.replace(/^proxy\/?/, ''), query);
     }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  /** Binds a pod to the Binding's target node (pods/binding, and the bindings resource). */
+  async #bindPod(
+    res: ApiResponse,
+    storage: ResourceStorage,
+    ns: string | undefined,
+    podName: string,
+    body: KubeObject,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const target = (body as { target?: { name?: string; kind?: string } }).target;
+    if (!target?.name)
+      throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
+    await storage.guaranteedUpdate(
+      ns,
+      podName,
+      (pod) => {
+        const spec = (pod.spec ?? {}) as { nodeName?: string };
+        if (spec.nodeName) {
+          throw new ApiError(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is already assigned to node "${spec.nodeName}"`,
+          );
+        }
+        if (pod.metadata.deletionTimestamp) {
+          throw new ApiError(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is being deleted, cannot be assigned to a host`,
+          );
+        }
+        pod.spec = { ...spec, nodeName: target.name };
+        const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
+        pod.status = {
+          ...status,
+          conditions: [
+            ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
+            {
+              type: 'PodScheduled',
+              status: 'True',
+              lastProbeTime: null,
+              lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
+            },
+          ],
+        };
+        return pod;
+      },
+      // Binding writes spec.nodeName and the PodScheduled condition together.
+      { dryRun: isDryRun(query), subresource: 'binding' },
+    );
+    return writeJSON(res, 201, successStatus());
   }
 
   async #scale(

@@ -1,8 +1,9 @@
 // The official Python client (Debian's python3-kubernetes, run with the
 // system /usr/bin/python3) against a real `skiff server`: watch from a list's
 // resourceVersion, pagination, the four patch kinds, Conflict and NotFound
-// Statuses, and upstream's Deployment defaults. The client calls are in
-// python/client.py; each scenario prints what it saw, asserted here.
+// Statuses, a bind through the bindings resource, and upstream's Deployment
+// defaults. The client calls are in python/client.py; each scenario prints
+// what it saw, asserted here.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -148,6 +149,15 @@ describe('the official Python client', () => {
     assert.equal(r.deployment.status, 404);
     assert.equal(r.deployment.body.message, 'deployments.apps "missing" not found');
     assert.deepEqual(r.deployment.body.details, { name: 'missing', group: 'apps', kind: 'deployments' });
+  });
+
+  it('binds a pod through the bindings resource, as a Python scheduler does', async () => {
+    const r = await scenario('bind');
+    assert.equal(r.status, 201);
+    assert.equal(r.answer.kind, 'Status');
+    assert.equal(r.answer.status, 'Success');
+    assert.equal(r.nodeName, 'py-node');
+    assert.ok(r.scheduled.includes('PodScheduled'), `conditions: ${r.scheduled}`);
   });
 
   it("returns a minimal Deployment with upstream's defaults", async () => {

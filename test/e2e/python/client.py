@@ -245,7 +245,36 @@ def deployment_defaults(ns, _workdir):
     }
 
 
+def bind(ns, _workdir):
+    """A custom scheduler's bind: POST .../bindings naming the pod."""
+    core = client.CoreV1Api()
+    core.create_namespaced_pod(
+        ns,
+        {
+            'metadata': {'name': 'to-bind'},
+            # Not the default scheduler's: nothing else binds it.
+            'spec': {'schedulerName': 'py-scheduler', 'containers': [{'name': 'c', 'image': 'busybox'}]},
+        },
+    )
+    body = client.V1Binding(
+        metadata=client.V1ObjectMeta(name='to-bind'),
+        target=client.V1ObjectReference(api_version='v1', kind='Node', name='py-node'),
+    )
+    # The answer is a Status, as upstream's, which this client cannot read
+    # as a V1Binding: take it raw, as Python schedulers do.
+    answer = core.create_namespaced_binding(ns, body, _preload_content=False)
+    pod = core.read_namespaced_pod('to-bind', ns)
+    core.delete_namespaced_pod('to-bind', ns, grace_period_seconds=0)
+    return {
+        'status': answer.status,
+        'answer': json.loads(answer.data),
+        'nodeName': pod.spec.node_name,
+        'scheduled': [c.type for c in pod.status.conditions or [] if c.status == 'True'],
+    }
+
+
 SCENARIOS = {
+    'bind': bind,
     'watch': watch_from_list,
     'paginate': paginate,
     'patches': patches,
