@@ -1,7 +1,7 @@
 // The official Python client (Debian's python3-kubernetes, run with the
 // system /usr/bin/python3) against a real `skiff server`: watch from a list's
 // resourceVersion, pagination, the four patch kinds, Conflict and NotFound
-// Statuses, a bind through the bindings resource, and upstream's Deployment
+// Statuses, a bind through the bindings resource, pretty output and upstream's Deployment
 // defaults. The client calls are in python/client.py; each scenario prints
 // what it saw, asserted here.
 
@@ -158,6 +158,13 @@ describe('the official Python client', () => {
     assert.equal(r.answer.status, 'Success');
     assert.equal(r.nodeName, 'py-node');
     assert.ok(r.scheduled.includes('PodScheduled'), `conditions: ${r.scheduled}`);
+  });
+
+  it("indents the answer for pretty='true'", async () => {
+    const r = await scenario('pretty');
+    const object = JSON.parse(r.compact);
+    assert.equal(r.compact, JSON.stringify(object));
+    assert.equal(r.pretty, JSON.stringify(object, null, 2));
   });
 
   it("returns a minimal Deployment with upstream's defaults", async () => {

@@ -273,8 +273,18 @@ def bind(ns, _workdir):
     }
 
 
+def pretty(ns, _workdir):
+    """pretty='true', the raw answer as the client receives it."""
+    core = client.CoreV1Api()
+    core.create_namespaced_config_map(ns, configmap('pretty', data={'a': '1'}))
+    indented = core.read_namespaced_config_map('pretty', ns, pretty='true', _preload_content=False)
+    compact = core.read_namespaced_config_map('pretty', ns, _preload_content=False)
+    return {'pretty': indented.data.decode(), 'compact': compact.data.decode()}
+
+
 SCENARIOS = {
     'bind': bind,
+    'pretty': pretty,
     'watch': watch_from_list,
     'paginate': paginate,
     'patches': patches,
