@@ -1,9 +1,9 @@
 // The official Python client (Debian's python3-kubernetes, run with the
 // system /usr/bin/python3) against a real `skiff server`: watch from a list's
 // resourceVersion, pagination, the four patch kinds, Conflict and NotFound
-// Statuses, a bind through the bindings resource, pretty output and upstream's Deployment
-// defaults. The client calls are in python/client.py; each scenario prints
-// what it saw, asserted here.
+// Statuses, a bind through the bindings resource, pretty output and
+// upstream's Deployment defaults. The client calls are in python/client.py;
+// each scenario prints what it saw, asserted here.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
