@@ -1218,3 +1218,46 @@ describe('the bindings resource', () => {
     assert.equal((await s.request('DELETE', `${BINDINGS}/x`)).status, 405);
   });
 });
+
+describe('delete options validated as upstream', () => {
+  it('answers 422 Invalid on DeleteOptions for a bad propagationPolicy, dryRun or both orphan settings', async () => {
+    await s.request('POST', CMS, cm('del-opts'));
+    const policy = await s.request('DELETE', `${CMS}/del-opts?propagationPolicy=Nope`);
+    assert.equal(policy.status, 422, policy.text);
+    assert.equal(
+      policy.body.message,
+      'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Nope": supported values: "Foreground", "Background", "Orphan", "nil"',
+    );
+    const both = await s.request('DELETE', `${CMS}/del-opts`, {
+      kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      propagationPolicy: 'Foreground',
+      orphanDependents: false,
+    });
+    assert.equal(both.status, 422, both.text);
+    assert.equal(
+      both.body.message,
+      'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Foreground": orphanDependents and deletionPropagation cannot be both set',
+    );
+    const dryRun = await s.request('DELETE', `${CMS}/del-opts`, { kind: 'DeleteOptions', dryRun: ['Some'] });
+    assert.equal(dryRun.status, 422, dryRun.text);
+    assert.deepEqual(
+      dryRun.body.details.causes.map((c: { field: string }) => c.field),
+      ['dryRun'],
+    );
+    const collection = await s.request('DELETE', `${CMS}?dryRun=Some`);
+    assert.equal(collection.status, 422, collection.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 200, 'nothing was deleted');
+  });
+
+  it('takes a negative gracePeriodSeconds as 1 s, and a dryRun in the body as a dry run', async () => {
+    const dry = await s.request('DELETE', `${CMS}/del-opts`, { kind: 'DeleteOptions', dryRun: ['All'] });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 200, 'a dry run deletes nothing');
+    const r = await s.request('DELETE', `${CMS}/del-opts?gracePeriodSeconds=-5`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 404);
+    const nan = await s.request('DELETE', `${CMS}/del-opts?gracePeriodSeconds=soon`);
+    assert.equal(nan.status, 400);
+  });
+});

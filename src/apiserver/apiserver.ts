@@ -71,7 +71,7 @@ import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestIn
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
-import { validateWriteOptions } from './write-options.ts';
+import { validateDeleteOptions, validateWriteOptions } from './write-options.ts';
 
 export interface UserInfo {
   name: string;
@@ -844,26 +844,15 @@ export class ApiServer {
     const policy = query.get('propagationPolicy');
     if (policy) opts.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
     if (query.get('orphanDependents') !== null) opts.orphanDependents = isTrue(query.get('orphanDependents'));
-    if (
-      isDryRun(query) ||
-      (Array.isArray((opts as { dryRun?: unknown }).dryRun) &&
-        ((opts as { dryRun?: unknown[] }).dryRun ?? []).length > 0)
-    ) {
-      opts.dryRun = true;
-    } else opts.dryRun = false;
-    if (opts.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(opts.propagationPolicy)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`,
-      );
-    }
-    if (
-      opts.gracePeriodSeconds !== undefined &&
-      (!Number.isFinite(opts.gracePeriodSeconds) || opts.gracePeriodSeconds < 0)
-    ) {
+    const bodyDryRun = (opts as { dryRun?: unknown }).dryRun;
+    const dryRun = [...query.getAll('dryRun'), ...(Array.isArray(bodyDryRun) ? bodyDryRun : [])];
+    validateDeleteOptions({ ...opts, dryRun });
+    opts.dryRun = dryRun.length > 0;
+    if (opts.gracePeriodSeconds !== undefined && !Number.isFinite(opts.gracePeriodSeconds)) {
       throw badRequest(`invalid gracePeriodSeconds: ${grace}`);
     }
+    // Negative values will be treated as the value `1s` on the delete path (rest.BeforeDelete).
+    if (opts.gracePeriodSeconds !== undefined && opts.gracePeriodSeconds < 0) opts.gracePeriodSeconds = 1;
     return opts;
   }
 
