@@ -1261,3 +1261,34 @@ describe('delete options validated as upstream', () => {
     assert.equal(nan.status, 400);
   });
 });
+
+describe('subresource write options validated as upstream', () => {
+  it('answers 422 Invalid to bad options on a status update, a binding and an eviction', async () => {
+    await s.request('POST', CMS, cm('sub-opts'));
+    const pod = (
+      await s.request('POST', '/api/v1/namespaces/default/pods', {
+        metadata: { name: 'sub-opts' },
+        spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      })
+    ).body;
+    const POD = '/api/v1/namespaces/default/pods/sub-opts';
+    const status = await s.request('PUT', `${POD}/status?fieldValidation=Loose`, pod);
+    assert.equal(status.status, 422, status.text);
+    assert.match(status.body.message, /^UpdateOptions\.meta\.k8s\.io "" is invalid: fieldValidation/);
+    const binding = await s.request('POST', `${POD}/binding?dryRun=Maybe`, {
+      metadata: { name: 'sub-opts' },
+      target: { kind: 'Node', name: 'n' },
+    });
+    assert.equal(binding.status, 422, binding.text);
+    assert.match(binding.body.message, /^CreateOptions\.meta\.k8s\.io "" is invalid: dryRun/);
+    const eviction = await s.request('POST', `${POD}/eviction?dryRun=Maybe`, {
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: { name: 'sub-opts' },
+    });
+    assert.equal(eviction.status, 422, eviction.text);
+    const after = (await s.request('GET', POD)).body;
+    assert.equal(after.spec.nodeName, undefined, 'not bound');
+    assert.equal(after.metadata.deletionTimestamp, undefined, 'not evicted');
+  });
+});

@@ -871,6 +871,7 @@ export class ApiServer {
       if (info.verb === 'get')
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
+        validateWriteOptions('UpdateOptions', query);
         const body = await this.#readObject(req, rt);
         const r = await this.#update(
           storage,
@@ -902,10 +903,12 @@ export class ApiServer {
       return this.#respondObject(res, 200, rt, r.object, accept, query);
     }
     if (sub === 'binding' && rt.kind === 'Pod' && info.verb === 'create') {
+      validateWriteOptions('CreateOptions', query);
       const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
       return this.#bindPod(res, storage, ns, info.name, body, query);
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
+      validateWriteOptions('CreateOptions', query);
       const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
       await evictPod(
         { pods: storage, pdbs: this.storage('policy', 'v1', 'poddisruptionbudgets')!, now: this.#now },
