@@ -137,6 +137,20 @@ export const badRequest = (message: string) => new ApiError(400, 'BadRequest', m
 export const methodNotAllowed = (verb: string, what: string) =>
   new ApiError(405, 'MethodNotAllowed', `${verb} is not supported on resources of kind "${what}"`);
 
+/**
+ * 405 for a method no route serves on the path (PROPFIND, or PUT on a
+ * collection): what go-restful answers through upstream's service error
+ * handler. The API server and the HTTPS server (for methods Node's parser
+ * refuses) both send it.
+ */
+export const methodNotRouted = () =>
+  new ApiError(
+    405,
+    'MethodNotAllowed',
+    'the server does not allow this method on the requested resource',
+    {},
+  );
+
 /** 410 for a watch or list from a resourceVersion that has been compacted. */
 export const expired = (message: string) => new ApiError(410, 'Expired', message);
 

@@ -2,6 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createMemoryStore } from '../storage/memory/memory.ts';
+import type { Store } from '../storage/store.ts';
 import { startTestServer, type TestServer } from './testing.ts';
 
 let s: TestServer;
@@ -100,7 +102,7 @@ describe('create, get, update, delete', () => {
     assert.equal(r.status, 201);
     assert.equal((await s.request('GET', `${CMS}/dry`)).status, 404);
     const bad = await s.request('POST', `${CMS}?dryRun=Some`, cm('dry'));
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422, 'upstream: ValidateCreateOptions');
   });
 });
 
@@ -416,7 +418,7 @@ describe('tables and discovery', () => {
 });
 
 describe('watch', () => {
-  it('reads boolean query parameters as Go ParseBool does: watch=True is a watch, watch=yes is 400', async () => {
+  it('reads boolean query parameters as upstream: watch=True and watch=yes are watches, watch=False a list', async () => {
     const controller = new AbortController();
     const res = await fetch(`${s.url}${CMS}?watch=True&timeoutSeconds=1`, { signal: controller.signal });
     assert.equal(res.status, 200);
@@ -427,11 +429,11 @@ describe('watch', () => {
     assert.equal(JSON.parse(first.split('\n')[0]!).type, 'ADDED', 'a watch event, not a list');
     const list = await s.request('GET', `${CMS}?watch=False`);
     assert.equal(list.body.kind, 'ConfigMapList');
-    const bad = await s.request('GET', `${CMS}?watch=yes`);
-    assert.equal(bad.status, 400);
-    assert.equal(bad.body.kind, 'Status');
-    assert.equal(bad.body.reason, 'BadRequest');
-    assert.match(bad.body.message, /ParseBool/);
+    // Only "0" and "false" in any case are false (Convert_Slice_string_To_bool): never a 400.
+    const yes = await s.request('GET', `${CMS}?watch=yes&timeoutSeconds=1`);
+    assert.equal(yes.status, 200);
+    assert.equal(JSON.parse(yes.text.split('\n')[0]!).type, 'ADDED', 'a watch event, not a list');
+    assert.equal((await s.request('GET', `${CMS}?watch=FALSE`)).body.kind, 'ConfigMapList');
     assert.equal((await s.request('GET', `${CMS}?pretty=true`)).status, 200);
   });
 
@@ -981,5 +983,337 @@ describe('paths', () => {
       (await t.request('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/bad%E0%A4')).status,
       404,
     );
+  });
+});
+
+describe('query parameters and methods upstream accepts', () => {
+  const statusOf = (r: { body: any }) => [r.body.kind, r.body.code, r.body.reason];
+
+  it('takes ?timeout= as a Go duration on every write, and answers 400 to one that does not parse', async () => {
+    const created = await s.request('POST', `${CMS}?timeout=30s`, cm('deadline'));
+    assert.equal(created.status, 201, created.text);
+    const cur = created.body;
+    const updated = await s.request('PUT', `${CMS}/deadline?timeout=1m0s`, { ...cur, data: { a: '2' } });
+    assert.equal(updated.status, 200, updated.text);
+    const patched = await s.request(
+      'PATCH',
+      `${CMS}/deadline?timeout=500ms`,
+      { data: { b: '3' } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(patched.status, 200, patched.text);
+    assert.equal((await s.request('GET', `${CMS}/deadline?timeout=1.5s`)).status, 200);
+    assert.equal((await s.request('DELETE', `${CMS}/deadline?timeout=1m`)).status, 200);
+    const collection = await s.request('DELETE', `${CMS}?labelSelector=none%3Dhere&timeout=0s`);
+    assert.equal(collection.status, 200, collection.text);
+
+    const missingUnit = await s.request('POST', `${CMS}?timeout=30`, cm('never'));
+    assert.equal(missingUnit.status, 400);
+    assert.deepEqual(statusOf(missingUnit), ['Status', 400, 'BadRequest']);
+    assert.equal(
+      missingUnit.body.message,
+      'invalid timeout specified in the request URL - time: missing unit in duration "30"',
+    );
+    const garbage = await s.request('PUT', `${CMS}/never?timeout=soon`, cm('never'));
+    assert.equal(garbage.status, 400);
+    assert.match(garbage.body.message, /time: invalid duration "soon"/);
+    assert.equal((await s.request('GET', `${CMS}/never`)).status, 404, 'the refused create wrote nothing');
+  });
+
+  it('answers 504 Timeout to a write that outlasts its ?timeout=, and drops its late answer', async () => {
+    // A store whose create of the "slow" object waits until released.
+    const memory = createMemoryStore();
+    let release = () => {};
+    let landed: Promise<unknown> = Promise.resolve();
+    const store: Store = Object.create(memory, {
+      create: {
+        value(key: string, value: string) {
+          if (!key.endsWith('/slow')) return memory.create(key, value);
+          landed = new Promise<void>((r) => {
+            release = r;
+          }).then(() => memory.create(key, value));
+          return landed;
+        },
+      },
+    });
+    const slow = await startTestServer(store);
+    try {
+      const r = await slow.request('POST', `${CMS}?timeout=20ms`, cm('slow'));
+      assert.equal(r.status, 504);
+      assert.deepEqual(r.body, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'Timeout: request did not complete within requested timeout - context deadline exceeded',
+        reason: 'Timeout',
+        details: {},
+        code: 504,
+      });
+      release();
+      await landed;
+      // As upstream, the write itself was not undone.
+      assert.equal((await slow.request('GET', `${CMS}/slow`)).status, 200);
+    } finally {
+      release();
+      await slow.close();
+    }
+  });
+
+  it('indents responses for ?pretty (as strconv.ParseBool reads it) and for curl, errors included', async () => {
+    await s.request('POST', CMS, cm('pretty'));
+    const compact = await s.request('GET', `${CMS}/pretty`);
+    assert.equal(compact.text, JSON.stringify(compact.body));
+    for (const value of ['true', '1', 't', 'True']) {
+      const r = await s.request('GET', `${CMS}/pretty?pretty=${value}`);
+      assert.equal(r.text, JSON.stringify(compact.body, null, 2), `pretty=${value}`);
+    }
+    // Not a boolean ParseBool knows: not pretty, and no error (upstream ignores it).
+    const yes = await s.request('GET', `${CMS}/pretty?pretty=yes`);
+    assert.equal(yes.status, 200);
+    assert.equal(yes.text, JSON.stringify(compact.body));
+    const list = await s.request('GET', `${CMS}?pretty=true`);
+    assert.equal(list.text, JSON.stringify(list.body, null, 2));
+    const missing = await s.request('GET', `${CMS}/nope?pretty=true`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.text, JSON.stringify(missing.body, null, 2));
+    const curl = await s.request('GET', `${CMS}/pretty`, undefined, { 'user-agent': 'curl/8.5.0' });
+    assert.equal(curl.text, JSON.stringify(compact.body, null, 2));
+    const curlCompact = await s.request('GET', `${CMS}/pretty?pretty=false`, undefined, {
+      'user-agent': 'curl/8.5.0',
+    });
+    assert.equal(curlCompact.text, JSON.stringify(compact.body));
+  });
+
+  it('answers 405 MethodNotAllowed with a Status to a method no route serves', async () => {
+    await s.request('POST', CMS, cm('methods'));
+    const paths = [CMS, `${CMS}/methods`, '/api/v1/namespaces/default/pods/p/status', '/version', '/api'];
+    for (const method of ['PROPFIND', 'MKCOL', 'LOCK', 'PURGE', 'REPORT', 'SEARCH']) {
+      for (const path of paths) {
+        const r = await s.request(method, path);
+        assert.equal(r.status, 405, `${method} ${path}`);
+        assert.deepEqual(r.body, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: 'the server does not allow this method on the requested resource',
+          reason: 'MethodNotAllowed',
+          details: {},
+          code: 405,
+        });
+      }
+    }
+    // Known methods on a path without that route: PUT or PATCH on a
+    // collection, POST on an object (it would have created one).
+    assert.equal((await s.request('PUT', CMS, cm('methods'))).status, 405);
+    assert.equal((await s.request('PATCH', CMS, {})).status, 405);
+    const post = await s.request('POST', `${CMS}/other`, cm('other'));
+    assert.deepEqual(statusOf(post), ['Status', 405, 'MethodNotAllowed']);
+    assert.equal((await s.request('GET', `${CMS}/other`)).status, 404);
+    // An unknown resource is still 404 whatever the method.
+    assert.equal((await s.request('PROPFIND', '/api/v1/namespaces/default/nothings')).status, 404);
+  });
+});
+
+describe('write options validated as upstream', () => {
+  const MERGE = { 'content-type': 'application/merge-patch+json' };
+  const APPLY = { 'content-type': 'application/apply-patch+yaml' };
+
+  it('answers 422 Invalid on CreateOptions, UpdateOptions and PatchOptions, before reading the body', async () => {
+    const create = await s.request('POST', `${CMS}?fieldValidation=Bogus`, cm('opts'));
+    assert.equal(create.status, 422, create.text);
+    assert.equal(create.body.reason, 'Invalid');
+    assert.equal(
+      create.body.message,
+      'CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn"',
+    );
+    assert.deepEqual(create.body.details, {
+      group: 'meta.k8s.io',
+      kind: 'CreateOptions',
+      causes: [
+        {
+          reason: 'FieldValueNotSupported',
+          message: 'Unsupported value: "Bogus": supported values: "Ignore", "Strict", "Warn"',
+          field: 'fieldValidation',
+        },
+      ],
+    });
+    assert.equal((await s.request('GET', `${CMS}/opts`)).status, 404);
+
+    // Validated before the body is read: even a malformed one gets the 422.
+    const update = await s.request('PUT', `${CMS}/opts?dryRun=Some`, '{not json');
+    assert.equal(update.status, 422, update.text);
+    assert.match(
+      update.body.message,
+      /^UpdateOptions\.meta\.k8s\.io "" is invalid: dryRun: Unsupported value/,
+    );
+
+    await s.request('POST', CMS, cm('opts'));
+    const forced = await s.request('PATCH', `${CMS}/opts?force=true`, { data: { b: '2' } }, MERGE);
+    assert.equal(forced.status, 422, forced.text);
+    assert.equal(
+      forced.body.message,
+      'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+    );
+    const manager = 'm'.repeat(129);
+    const both = await s.request('PATCH', `${CMS}/opts?fieldManager=${manager}`, cm('opts'), APPLY);
+    assert.equal(both.status, 422, both.text);
+    assert.deepEqual(
+      both.body.details.causes.map((c: { field: string; reason: string }) => [c.field, c.reason]),
+      [['fieldManager', 'FieldValueTooLong']],
+    );
+    const unnamed = await s.request('PATCH', `${CMS}/opts`, cm('opts'), APPLY);
+    assert.equal(unnamed.status, 422, unnamed.text);
+    assert.equal(
+      unnamed.body.message,
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    );
+    assert.equal((await s.request('GET', `${CMS}/opts`)).body.data.b, undefined, 'no patch was applied');
+  });
+
+  it('accepts the values upstream accepts', async () => {
+    for (const mode of ['Strict', 'Warn', 'Ignore']) {
+      const r = await s.request(
+        'POST',
+        `${CMS}?fieldValidation=${mode}&dryRun=All`,
+        cm(`ok-${mode.toLowerCase()}`),
+      );
+      assert.equal(r.status, 201, `${mode}: ${r.text}`);
+    }
+    const applied = await s.request(
+      'PATCH',
+      `${CMS}/applied-opts?fieldManager=me&force=false`,
+      cm('applied-opts'),
+      APPLY,
+    );
+    assert.equal(applied.status, 201, applied.text);
+  });
+});
+
+describe('list options decoded as upstream', () => {
+  it('answers 400 to a timeoutSeconds that is not an integer, on a list and on a watch', async () => {
+    for (const query of ['timeoutSeconds=soon', 'watch=true&timeoutSeconds=1.5']) {
+      const r = await s.request('GET', `${CMS}?${query}`);
+      assert.equal(r.status, 400, `${query}: ${r.text}`);
+      assert.equal(r.body.reason, 'BadRequest');
+      assert.match(r.body.message, /^strconv\.ParseInt: parsing ".*": invalid syntax$/);
+    }
+    assert.equal((await s.request('GET', `${CMS}?timeoutSeconds=5`)).body.kind, 'ConfigMapList');
+  });
+});
+
+describe('the bindings resource', () => {
+  const PODS = '/api/v1/namespaces/default/pods';
+  const BINDINGS = '/api/v1/namespaces/default/bindings';
+  const binding = (pod: string, node: string) => ({
+    apiVersion: 'v1',
+    kind: 'Binding',
+    metadata: { name: pod },
+    target: { apiVersion: 'v1', kind: 'Node', name: node },
+  });
+
+  it('binds the pod its body names, once, as pods/binding does', async () => {
+    await s.request('POST', PODS, {
+      metadata: { name: 'bound-by-name' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    const r = await s.request('POST', BINDINGS, binding('bound-by-name', 'node-a'));
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.status, 'Success');
+    const pod = (await s.request('GET', `${PODS}/bound-by-name`)).body;
+    assert.equal(pod.spec.nodeName, 'node-a');
+    assert.ok(pod.status.conditions.some((c: { type: string }) => c.type === 'PodScheduled'));
+    const again = await s.request('POST', BINDINGS, binding('bound-by-name', 'node-b'));
+    assert.equal(again.status, 409);
+    assert.equal(again.body.reason, 'Conflict');
+    const missing = await s.request('POST', BINDINGS, binding('no-such-pod', 'node-a'));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.message, 'pods "no-such-pod" not found');
+  });
+
+  it('is create-only: in discovery, and 405 for every other verb', async () => {
+    const v1 = (await s.request('GET', '/api/v1')).body;
+    const entry = v1.resources.find((r: { name: string }) => r.name === 'bindings');
+    assert.deepEqual([entry.kind, entry.namespaced, entry.verbs], ['Binding', true, ['create']]);
+    assert.equal((await s.request('GET', BINDINGS)).status, 405);
+    assert.equal((await s.request('GET', `${BINDINGS}/x`)).status, 405);
+    assert.equal((await s.request('DELETE', `${BINDINGS}/x`)).status, 405);
+  });
+});
+
+describe('delete options validated as upstream', () => {
+  it('answers 422 Invalid on DeleteOptions for a bad propagationPolicy, dryRun or both orphan settings', async () => {
+    await s.request('POST', CMS, cm('del-opts'));
+    const policy = await s.request('DELETE', `${CMS}/del-opts?propagationPolicy=Nope`);
+    assert.equal(policy.status, 422, policy.text);
+    assert.equal(
+      policy.body.message,
+      'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Nope": supported values: "Foreground", "Background", "Orphan", "nil"',
+    );
+    const both = await s.request('DELETE', `${CMS}/del-opts`, {
+      kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      propagationPolicy: 'Foreground',
+      orphanDependents: false,
+    });
+    assert.equal(both.status, 422, both.text);
+    assert.equal(
+      both.body.message,
+      'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Foreground": orphanDependents and deletionPropagation cannot be both set',
+    );
+    const dryRun = await s.request('DELETE', `${CMS}/del-opts`, { kind: 'DeleteOptions', dryRun: ['Some'] });
+    assert.equal(dryRun.status, 422, dryRun.text);
+    assert.deepEqual(
+      dryRun.body.details.causes.map((c: { field: string }) => c.field),
+      ['dryRun'],
+    );
+    const collection = await s.request('DELETE', `${CMS}?dryRun=Some`);
+    assert.equal(collection.status, 422, collection.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 200, 'nothing was deleted');
+  });
+
+  it('takes a negative gracePeriodSeconds as 1 s, and a dryRun in the body as a dry run', async () => {
+    const dry = await s.request('DELETE', `${CMS}/del-opts`, { kind: 'DeleteOptions', dryRun: ['All'] });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 200, 'a dry run deletes nothing');
+    const r = await s.request('DELETE', `${CMS}/del-opts?gracePeriodSeconds=-5`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await s.request('GET', `${CMS}/del-opts`)).status, 404);
+    const nan = await s.request('DELETE', `${CMS}/del-opts?gracePeriodSeconds=soon`);
+    assert.equal(nan.status, 400);
+  });
+});
+
+describe('subresource write options validated as upstream', () => {
+  it('answers 422 Invalid to bad options on a status update, a binding and an eviction', async () => {
+    await s.request('POST', CMS, cm('sub-opts'));
+    const pod = (
+      await s.request('POST', '/api/v1/namespaces/default/pods', {
+        metadata: { name: 'sub-opts' },
+        spec: { containers: [{ name: 'c', image: 'busybox' }] },
+      })
+    ).body;
+    const POD = '/api/v1/namespaces/default/pods/sub-opts';
+    const status = await s.request('PUT', `${POD}/status?fieldValidation=Loose`, pod);
+    assert.equal(status.status, 422, status.text);
+    assert.match(status.body.message, /^UpdateOptions\.meta\.k8s\.io "" is invalid: fieldValidation/);
+    const binding = await s.request('POST', `${POD}/binding?dryRun=Maybe`, {
+      metadata: { name: 'sub-opts' },
+      target: { kind: 'Node', name: 'n' },
+    });
+    assert.equal(binding.status, 422, binding.text);
+    assert.match(binding.body.message, /^CreateOptions\.meta\.k8s\.io "" is invalid: dryRun/);
+    const eviction = await s.request('POST', `${POD}/eviction?dryRun=Maybe`, {
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: { name: 'sub-opts' },
+    });
+    assert.equal(eviction.status, 422, eviction.text);
+    const after = (await s.request('GET', POD)).body;
+    assert.equal(after.spec.nodeName, undefined, 'not bound');
+    assert.equal(after.metadata.deletionTimestamp, undefined, 'not evicted');
   });
 });

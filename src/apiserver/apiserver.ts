@@ -13,6 +13,7 @@ import {
   conflict,
   forbidden,
   methodNotAllowed,
+  methodNotRouted,
   notAcceptable,
   notFound,
   successStatus,
@@ -61,6 +62,7 @@ import {
   type ApiRequest,
   type ApiResponse,
   decodeBody,
+  indentJSON,
   mediaType,
   readBody,
   toStatus,
@@ -75,10 +77,12 @@ import {
 } from './kubelet-proxy.ts';
 import { admitPodPriority, preservePodPriority } from './priority.ts';
 import { createResourceProxy, proxyPath, type ResourceProxy } from './proxy.ts';
-import { checkBooleanParams, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
+import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
+import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+import { validateDeleteOptions, validateWriteOptions } from './write-options.ts';
 
 export type { UserInfo };
 
@@ -312,11 +316,19 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://skiff');
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     const started = performance.now();
+    const pretty = isPrettyPrint(url.searchParams, req.headers['user-agent']);
+    if (pretty) indentJSON(res);
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
-      checkBooleanParams(url.searchParams);
       this.#authorize(info, user, url.searchParams);
-      await this.#route(req, res, info, url.searchParams, user);
+      const route = (r: ApiResponse) => this.#route(req, r, info, url.searchParams, user);
+      const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);
+      if (timeoutMs === undefined) await route(res);
+      else
+        await serveWithin(res, timeoutMs, (gated) => {
+          if (pretty) indentJSON(gated);
+          return route(gated);
+        });
     } catch (err) {
       const status = toStatus(err);
       if (status.code >= 500)
@@ -350,7 +362,7 @@ export class ApiServer {
     const path = info.path.replace(/\/+$/, '') || '/';
     const accept = req.headers.accept;
     if (!info.isResourceRequest) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req.method ?? '', path);
+      if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
       return this.#nonResource(res, path, info, accept);
     }
     const rt = this.registry.get(info.group, info.version, info.resource);
@@ -361,6 +373,9 @@ export class ApiServer {
     if (!rt.namespaced && info.namespace !== undefined) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     }
+    if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
+    // A kind that serves only some verbs has no route for the others.
+    if (rt.verbs && !info.subresource && !rt.verbs.includes(info.verb)) throw methodNotRouted();
     if (isReview(rt)) return this.#review(req, res, info, rt, user);
     const storage = this.storage(info.group, info.version, info.resource)!;
     // A proxied response is the backend's: no content negotiation for it.
@@ -388,7 +403,12 @@ export class ApiServer {
       case 'watch':
         return this.#watch(req, res, rt, storage, ns, info.name, query, accept);
       case 'create': {
+        validateWriteOptions('CreateOptions', query);
         const body = await this.#readObject(req, rt);
+        if (rt.group === '' && rt.plural === 'bindings') {
+          const pods = this.storage('', 'v1', 'pods')!;
+          return this.#bindPod(res, pods, ns, body.metadata.name ?? '', body, query);
+        }
         this.#checkFields(rt, body, query, res);
         const created = await this.#create(
           storage,
@@ -400,6 +420,7 @@ export class ApiServer {
         return this.#respondObject(res, 201, rt, created, accept, query);
       }
       case 'update': {
+        validateWriteOptions('UpdateOptions', query);
         const body = await this.#readObject(req, rt);
         this.#checkFields(rt, body, query, res);
         const result = await this.#update(
@@ -684,6 +705,7 @@ export class ApiServer {
         `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
       );
     }
+    validateWriteOptions('PatchOptions', query, type);
     const raw = await readBody(req);
     const patch = decodeBody(raw, type.endsWith('yaml') ? 'application/yaml' : 'application/json', [
       'application/json',
@@ -854,26 +876,15 @@ export class ApiServer {
     const policy = query.get('propagationPolicy');
     if (policy) opts.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
     if (query.get('orphanDependents') !== null) opts.orphanDependents = isTrue(query.get('orphanDependents'));
-    if (
-      isDryRun(query) ||
-      (Array.isArray((opts as { dryRun?: unknown }).dryRun) &&
-        ((opts as { dryRun?: unknown[] }).dryRun ?? []).length > 0)
-    ) {
-      opts.dryRun = true;
-    } else opts.dryRun = false;
-    if (opts.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(opts.propagationPolicy)) {
-      throw new ApiError(
-        422,
-        'Invalid',
-        `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`,
-      );
-    }
-    if (
-      opts.gracePeriodSeconds !== undefined &&
-      (!Number.isFinite(opts.gracePeriodSeconds) || opts.gracePeriodSeconds < 0)
-    ) {
+    const bodyDryRun = (opts as { dryRun?: unknown }).dryRun;
+    const dryRun = [...query.getAll('dryRun'), ...(Array.isArray(bodyDryRun) ? bodyDryRun : [])];
+    validateDeleteOptions({ ...opts, dryRun });
+    opts.dryRun = dryRun.length > 0;
+    if (opts.gracePeriodSeconds !== undefined && !Number.isFinite(opts.gracePeriodSeconds)) {
       throw badRequest(`invalid gracePeriodSeconds: ${grace}`);
     }
+    // Negative values will be treated as the value `1s` on the delete path (rest.BeforeDelete).
+    if (opts.gracePeriodSeconds !== undefined && opts.gracePeriodSeconds < 0) opts.gracePeriodSeconds = 1;
     return opts;
   }
 
@@ -913,6 +924,7 @@ export class ApiServer {
       if (info.verb === 'get')
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
+        validateWriteOptions('UpdateOptions', query);
         const body = await this.#readObject(req, rt);
         const r = await this.#update(storage, ns, info.name, body, this.#writeOptions(req, query, rt, sub));
         return this.#respondObject(res, 200, rt, r.object, accept, query);
@@ -938,51 +950,12 @@ export class ApiServer {
       return this.#respondObject(res, 200, rt, r.object, accept, query);
     }
     if (sub === 'binding' && rt.kind === 'Pod' && info.verb === 'create') {
+      validateWriteOptions('CreateOptions', query);
       const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
-      const target = (body as { target?: { name?: string; kind?: string } }).target;
-      if (!target?.name)
-        throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
-      await storage.guaranteedUpdate(
-        ns,
-        info.name,
-        (pod) => {
-          const spec = (pod.spec ?? {}) as { nodeName?: string };
-          if (spec.nodeName) {
-            throw new ApiError(
-              409,
-              'Conflict',
-              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${spec.nodeName}"`,
-            );
-          }
-          if (pod.metadata.deletionTimestamp) {
-            throw new ApiError(
-              409,
-              'Conflict',
-              `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`,
-            );
-          }
-          pod.spec = { ...spec, nodeName: target.name };
-          const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
-          pod.status = {
-            ...status,
-            conditions: [
-              ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
-              {
-                type: 'PodScheduled',
-                status: 'True',
-                lastProbeTime: null,
-                lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
-              },
-            ],
-          };
-          return pod;
-        },
-        // Binding writes spec.nodeName and the PodScheduled condition together.
-        { dryRun: isDryRun(query), subresource: 'binding' },
-      );
-      return writeJSON(res, 201, successStatus());
+      return this.#bindPod(res, storage, ns, info.name, body, query);
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
+      validateWriteOptions('CreateOptions', query);
       const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
       await evictPod(
         { pods: storage, pdbs: this.storage('policy', 'v1', 'poddisruptionbudgets')!, now: this.#now },
@@ -1007,6 +980,59 @@ export class ApiServer {
       return this.kubelet.nodeProxy(req, res, info.name, sub.replace(/^proxy\/?/, ''), query);
     }
     throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  /** Binds a pod to the Binding's target node (pods/binding, and the bindings resource). */
+  async #bindPod(
+    res: ApiResponse,
+    storage: ResourceStorage,
+    ns: string | undefined,
+    podName: string,
+    body: KubeObject,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const target = (body as { target?: { name?: string; kind?: string } }).target;
+    if (!target?.name)
+      throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
+    await storage.guaranteedUpdate(
+      ns,
+      podName,
+      (pod) => {
+        const spec = (pod.spec ?? {}) as { nodeName?: string };
+        if (spec.nodeName) {
+          throw new ApiError(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is already assigned to node "${spec.nodeName}"`,
+          );
+        }
+        if (pod.metadata.deletionTimestamp) {
+          throw new ApiError(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on pods/binding "${podName}": pod ${podName} is being deleted, cannot be assigned to a host`,
+          );
+        }
+        pod.spec = { ...spec, nodeName: target.name };
+        const status = (pod.status ?? {}) as { conditions?: Array<{ type: string }> };
+        pod.status = {
+          ...status,
+          conditions: [
+            ...(status.conditions ?? []).filter((c) => c.type !== 'PodScheduled'),
+            {
+              type: 'PodScheduled',
+              status: 'True',
+              lastProbeTime: null,
+              lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
+            },
+          ],
+        };
+        return pod;
+      },
+      // Binding writes spec.nodeName and the PodScheduled condition together.
+      { dryRun: isDryRun(query), subresource: 'binding' },
+    );
+    return writeJSON(res, 201, successStatus());
   }
 
   async #scale(
@@ -1283,6 +1309,11 @@ function listQuery(query: URLSearchParams): ListQuery {
     const n = Number(limit);
     if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid limit: ${limit}`);
     q.limit = n;
+  }
+  // An int64 of ListOptions, as upstream's parameter codec decodes it.
+  const timeoutSeconds = query.get('timeoutSeconds');
+  if (timeoutSeconds && !/^[-+]?[0-9]+$/.test(timeoutSeconds)) {
+    throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(timeoutSeconds)}: invalid syntax`);
   }
   if (cont) q.continue = cont;
   if (rv !== null) q.resourceVersion = rv;

@@ -103,13 +103,20 @@ export function decodeBody(body: Buffer, contentType: string | undefined, allowe
   }
 }
 
+const indentedResponses = new WeakSet<ApiResponse>();
+
+/** From now on, JSON written to res is indented (upstream's ?pretty=true). */
+export function indentJSON(res: ApiResponse): void {
+  indentedResponses.add(res);
+}
+
 export function writeJSON(
   res: ApiResponse,
   code: number,
   body: unknown,
   contentType = 'application/json',
 ): void {
-  const text = JSON.stringify(body);
+  const text = indentedResponses.has(res) ? JSON.stringify(body, null, 2) : JSON.stringify(body);
   res.writeHead(code, {
     'Content-Type': contentType,
     'Content-Length': Buffer.byteLength(text),

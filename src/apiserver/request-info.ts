@@ -2,8 +2,6 @@
 // RequestInfoFactory does: API group, version, namespace, resource, name,
 // subresource, and the verb (get/list/watch/create/...).
 
-import { badRequest } from '../api/errors.ts';
-
 export interface RequestInfo {
   /** False for /version, /healthz, /openapi/..., discovery roots. */
   isResourceRequest: boolean;
@@ -107,41 +105,36 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   return info;
 }
 
-// Upstream decodes every boolean query parameter with Go's strconv.ParseBool,
-// so the official Python client's `watch=True` is a watch, and `watch=yes` is
-// a 400 (see checkBooleanParams).
-const TRUE_VALUES = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_VALUES = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+// Upstream decodes the boolean options of a request (watch, force,
+// orphanDependents, follow, ...) with runtime.Convert_Slice_string_To_bool:
+// only "0" and "false" in any case are false; any other value, even "yes" or
+// an empty one, is true, and none is an error. So the official Python
+// client's watch=True is a watch.
+/** A boolean query parameter as upstream's parameter codec reads it; absent is false. */
+export const isTrue = (v: string | null): boolean => v !== null && v !== '0' && v.toLowerCase() !== 'false';
 
-/** A boolean query parameter as Go's strconv.ParseBool reads it; absent (or invalid, refused earlier) is false. */
-export const isTrue = (v: string | null): boolean => v !== null && TRUE_VALUES.has(v);
+/**
+ * Whether a response is indented, as upstream's isPrettyPrint: ?pretty as
+ * Go's strconv.ParseBool reads it (an invalid value is false, not an error),
+ * else by default for curl, Wget and browsers.
+ */
+export function isPrettyPrint(query: URLSearchParams, userAgent: string | undefined): boolean {
+  const pretty = query.get('pretty');
+  if (pretty) return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(pretty);
+  return /^(curl|Wget|Mozilla\/5\.0)/.test(userAgent ?? '');
+}
 
-/** The boolean query parameters of upstream's ListOptions, GetOptions, DeleteOptions, PatchOptions and the pod subresources. */
-const BOOLEAN_PARAMS = [
-  'watch',
-  'allowWatchBookmarks',
-  'sendInitialEvents',
-  'force',
-  'orphanDependents',
-  'pretty',
-  'follow',
-  'previous',
-  'timestamps',
-  'insecureSkipTLSVerifyBackend',
-  'stdin',
-  'stdout',
-  'stderr',
-  'tty',
-];
+// The methods go-restful routes for each kind of resource path; any other
+// gets its 405. Subresources take every method their handlers might serve
+// (nodes/proxy forwards them all) and refuse the rest themselves.
+const COLLECTION_METHODS = new Set(['GET', 'POST', 'DELETE']);
+const ITEM_METHODS = new Set(['GET', 'PUT', 'PATCH', 'DELETE']);
+const SUBRESOURCE_METHODS = new Set(['GET', 'PUT', 'PATCH', 'POST', 'DELETE', 'HEAD', 'OPTIONS']);
+const NON_RESOURCE_METHODS = new Set(['GET', 'HEAD']);
 
-/** Throws 400 BadRequest, as upstream's query decoding does, for a boolean parameter ParseBool refuses. */
-export function checkBooleanParams(query: URLSearchParams): void {
-  for (const name of BOOLEAN_PARAMS) {
-    for (const v of query.getAll(name)) {
-      if (!TRUE_VALUES.has(v) && !FALSE_VALUES.has(v))
-        throw badRequest(
-          `invalid boolean value for ${name}: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`,
-        );
-    }
-  }
+/** Whether upstream has a route for this method on the path the request addresses. */
+export function isRoutedMethod(info: RequestInfo, method: string): boolean {
+  if (!info.isResourceRequest) return NON_RESOURCE_METHODS.has(method);
+  if (info.subresource) return SUBRESOURCE_METHODS.has(method);
+  return (info.name ? ITEM_METHODS : COLLECTION_METHODS).has(method);
 }

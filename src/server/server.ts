@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { type RunningAgent, type RuntimeKind, startAgent } from '../agent/agent.ts';
 import { ensureNodePasswordFile } from '../agent/join.ts';
-import { ApiError } from '../api/errors.ts';
+import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { ApiServer } from '../apiserver/apiserver.ts';
@@ -188,13 +188,11 @@ export async function startServer(
   // drop the connection. Other malformed requests get a plain 400.
   https.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const [code, reason, message] =
-      err.code === 'HPE_INVALID_METHOD'
-        ? [405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource']
-        : [400, 'BadRequest', 'malformed HTTP request'];
-    const body = JSON.stringify(
-      new ApiError(code, reason as 'BadRequest' | 'MethodNotAllowed', message).status,
-    );
+    const status = (
+      err.code === 'HPE_INVALID_METHOD' ? methodNotRouted() : badRequest('malformed HTTP request')
+    ).status;
+    const code = status.code;
+    const body = JSON.stringify(status);
     socket.end(
       `HTTP/1.1 ${code} ${code === 405 ? 'Method Not Allowed' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );

@@ -906,8 +906,21 @@ const podtemplates = kind({
   },
 });
 
+// POST /api/v1/namespaces/<ns>/bindings binds the pod the Binding names, as
+// pods/<name>/binding does (the older form; Python schedulers use it).
+const bindings: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Binding',
+  plural: 'bindings',
+  singular: 'binding',
+  namespaced: true,
+  verbs: ['create'],
+};
+
 export const coreResources: ResourceType[] = [
   pods,
+  bindings,
   services,
   namespaces,
   nodes,

@@ -7,6 +7,8 @@
 // time.LoadLocation, and schedule times are computed in a zone's wall clock
 // through Intl as well.
 
+import { parseGoDuration } from '../duration.ts';
+
 interface Bounds {
   min: number;
   max: number;
@@ -100,39 +102,6 @@ function getRange(expr: string, r: Bounds): bigint {
   let bits = extra;
   for (let v = start; v <= end; v += step) bits |= 1n << v;
   return bits;
-}
-
-// Go's time.ParseDuration: the error for s, or its value in milliseconds.
-function parseGoDuration(s: string): { error: string } | { ms: number } {
-  const quoted = goQuote(s);
-  const negative = s.startsWith('-');
-  let rest = s.replace(/^[-+]/, '');
-  if (rest === '0') return { ms: 0 };
-  if (rest === '') return { error: `time: invalid duration ${quoted}` };
-  const unitMs: Record<string, number> = {
-    ns: 1e-6,
-    us: 1e-3,
-    µs: 1e-3,
-    μs: 1e-3,
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-  };
-  let ms = 0;
-  while (rest !== '') {
-    const m = /^([0-9]*)(\.[0-9]*)?/.exec(rest) as RegExpExecArray;
-    const [whole, intPart = '', frac = ''] = m;
-    if (intPart === '' && frac.length <= 1) return { error: `time: invalid duration ${quoted}` };
-    rest = rest.slice(whole.length);
-    const unit = /^[^0-9.]*/.exec(rest)?.[0] ?? '';
-    if (unit === '') return { error: `time: missing unit in duration ${quoted}` };
-    const scale = unitMs[unit];
-    if (scale === undefined) return { error: `time: unknown unit ${goQuote(unit)} in duration ${quoted}` };
-    ms += Number(`${intPart || '0'}${frac}`) * scale;
-    rest = rest.slice(unit.length);
-  }
-  return { ms: negative ? -ms : ms };
 }
 
 /** Set for "*" and "?" (not "*\/2"): robfig's starBit, which changes how days match. */
