@@ -18,7 +18,14 @@ import {
 } from './context.ts';
 
 export interface ControllerManagerOptions {
+  /** The manager's own identity: the shared informers list and watch with it. */
   clients: Clientset;
+  /**
+   * Each controller's clients for its writes and events, as upstream's
+   * --use-service-account-credentials (one ServiceAccount per controller);
+   * the manager's own when unset.
+   */
+  clientsFor?: (controller: string) => Clientset;
   log: Log;
   /** Which controllers to run, by name (default: all of `controllers`). */
   controllers: Record<string, ControllerFactory>;
@@ -49,8 +56,18 @@ export async function startControllerManager(opts: ControllerManagerOptions): Pr
     clock: opts.clock ?? realClock,
     options: { ...defaultControllerOptions, ...opts.options },
   };
+  const contextFor = (name: string): ControllerContext => {
+    const clients = opts.clientsFor?.(name);
+    if (!clients) return context;
+    return {
+      ...context,
+      clients,
+      recorder: (component) =>
+        createEventRecorder(clients, { component, now, log: (msg, fields) => log.warn(msg, fields) }),
+    };
+  };
   const controllers = Object.entries(opts.controllers).map(([name, factory]) => {
-    const c = factory(context);
+    const c = factory(contextFor(name));
     if (c.name !== name) throw new Error(`controller ${name} calls itself ${c.name}`);
     return c;
   });

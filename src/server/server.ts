@@ -13,7 +13,9 @@ import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
-import { ApiServer } from '../apiserver/apiserver.ts';
+import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
+import { serviceAccountUser } from '../apiserver/authn/user.ts';
+import { CONTROLLER_SERVICE_ACCOUNTS } from '../apiserver/authz/controller-roles.ts';
 import { toStatus, writeStatus } from '../apiserver/http.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
@@ -227,15 +229,17 @@ export async function startServer(
   let manager: ControllerManager | undefined;
   if (config.controllers !== false) {
     manager = await startControllerManager({
+      // The informers list and watch as system:kube-controller-manager; each
+      // controller writes as its own ServiceAccount bound to its
+      // system:controller:* role, as upstream's --use-service-account-credentials.
       clients: createClientset(
-        // Interim: the controllers act as system:masters until each has its
-        // own ServiceAccount and system:controller:* role, as upstream's
-        // --use-service-account-credentials (issue 13).
         createInProcessTransport(api, {
           name: 'system:kube-controller-manager',
-          groups: ['system:masters', 'system:authenticated'],
+          groups: ['system:authenticated'],
         }),
       ),
+      clientsFor: (controller) =>
+        createClientset(createInProcessTransport(api, controllerIdentity(controller))),
       log: createLog({ component: 'controller-manager' }),
       controllers: allControllers,
       options: { clusterCIDR: config.clusterCIDR, apiServerAddress: { ip: advertise, port } },
@@ -300,6 +304,17 @@ export async function startServer(
       await new Promise<void>((r) => https.close(() => r()));
       await store.close();
     },
+  };
+}
+
+/** The ServiceAccount user a controller acts as (kube-system/<its upstream name>). */
+function controllerIdentity(controller: string): UserInfo {
+  const sa = CONTROLLER_SERVICE_ACCOUNTS[controller];
+  if (!sa)
+    throw new Error(`controller ${controller} has no ServiceAccount (add it to authz/controller-roles.ts)`);
+  return {
+    name: serviceAccountUser('kube-system', sa),
+    groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
   };
 }
 

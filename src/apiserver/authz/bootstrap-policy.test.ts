@@ -215,7 +215,6 @@ describe('controller roles', () => {
       assert.equal(b.subjects?.[0]?.namespace, 'kube-system');
     }
     for (const c of Object.keys(allControllers)) {
-      if (c === 'nodepassword') continue; // k3s's node-password controller: its own role comes with node identities
       const sa = CONTROLLER_SERVICE_ACCOUNTS[c];
       assert.ok(sa && names.includes(`system:controller:${sa}`), `controller ${c} has a role`);
     }

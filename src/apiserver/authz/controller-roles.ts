@@ -139,6 +139,12 @@ const roles: Record<string, PolicyRule[]> = {
   ],
   'ttl-after-finished-controller': [rule(`${READ} delete`, 'batch', 'jobs'), EVENTS],
   'root-ca-cert-publisher': [rule('create update', 'core', 'configmaps'), EVENTS],
+  // Skiff's (k3s's) node-password controller: the <node>.node-password.skiff Secrets of deleted Nodes.
+  'node-password-controller': [
+    rule(READ, 'core', 'nodes'),
+    rule(`${READ} delete`, 'core', 'secrets'),
+    EVENTS,
+  ],
 };
 
 export function controllerClusterRoles(): ClusterRole[] {
@@ -191,4 +197,5 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   namespace: 'namespace-controller',
   garbagecollector: 'generic-garbage-collector',
   'clusterrole-aggregation': 'clusterrole-aggregation-controller',
+  nodepassword: 'node-password-controller',
 };
