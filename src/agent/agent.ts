@@ -31,7 +31,12 @@ import { createLog, type Log } from '../util/log.ts';
 export type RuntimeKind = 'cri' | 'hollow';
 
 export interface AgentOptions {
+  /** The kubelet's clients (the node's identity, system:node:<name>). */
   clients: Clientset;
+  /** The service proxy's (system:kube-proxy); the kubelet's when unset. */
+  proxyClients?: Clientset;
+  /** Cluster DNS's (kube-system/coredns); the kubelet's when unset. */
+  dnsClients?: Clientset;
   dataDir: string;
   runtime: RuntimeKind;
   /** Defaults to this machine's hostname, lower-cased (as upstream's kubelet). */
@@ -173,7 +178,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // Pods still start without it, so a failure is logged, not fatal.
     const dnsLog = log.with({ component: 'dns', node: name });
     const dns = await startClusterDNS({
-      clients: opts.clients,
+      clients: opts.dnsClients ?? opts.clients,
       address: clusterDNS,
       clusterDomain,
       ownAddress: true,
@@ -191,7 +196,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const { startNodeProxy } = await import('../proxy/node.ts');
     const proxyLog = log.with({ component: 'proxy', node: name });
     const proxy = await startNodeProxy({
-      clients: opts.clients,
+      clients: opts.proxyClients ?? opts.clients,
       nodeName: name,
       clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
       serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',

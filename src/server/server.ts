@@ -269,6 +269,16 @@ export async function startServer(
             groups: ['system:nodes', 'system:authenticated'],
           }),
         ),
+        // The proxy and DNS as their own users, each with its role (system:node-proxier, system:coredns).
+        proxyClients: createClientset(
+          createInProcessTransport(api, { name: 'system:kube-proxy', groups: ['system:authenticated'] }),
+        ),
+        dnsClients: createClientset(
+          createInProcessTransport(api, {
+            name: serviceAccountUser('kube-system', 'coredns'),
+            groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+          }),
+        ),
         dataDir: config.dataDir,
         runtime: config.agentRuntime ?? 'cri',
         controlPlane: true,

@@ -190,6 +190,11 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule('create', 'core', 'serviceaccounts/token'),
     ]),
     role('system:kube-dns', [rule('list watch', 'core', 'endpoints services')]),
+    // k3s's role for its CoreDNS (not upstream's bootstrap): Skiff's cluster DNS reads EndpointSlices.
+    role('system:coredns', [
+      rule('list watch', 'core', 'endpoints services pods namespaces'),
+      rule('list watch', 'discovery.k8s.io', 'endpointslices'),
+    ]),
     role('system:kube-scheduler', [
       EVENTS,
       rule('create', 'coordination.k8s.io', 'leases'),
@@ -295,6 +300,7 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     same('system:discovery', [group('system:authenticated')]),
     same('system:kube-controller-manager', [user('system:kube-controller-manager')]),
     same('system:kube-dns', [{ kind: 'ServiceAccount', name: 'kube-dns', namespace: 'kube-system' }]),
+    same('system:coredns', [{ kind: 'ServiceAccount', name: 'coredns', namespace: 'kube-system' }]),
     same('system:kube-scheduler', [user('system:kube-scheduler')]),
     same('system:monitoring', [group('system:monitoring')]),
     // No subjects: nodes are authorized by the Node authorizer, not this binding (upstream since 1.8).
