@@ -6,11 +6,18 @@
 // each receiving one event; server RSS. Each API figure is printed beside
 // the store's own figure as a ratio.
 // Headline: create p99 (ms) at 100 concurrent clients (goal: <= 50 ms).
+// The machine is often shared, so the JSON also records the load average at
+// start and end and skiff's creates/s as a fraction of the store's, measured
+// in the same run (the ratio moves far less with the load than either figure).
+//
+// BENCH_FROM_SOURCE=1 runs the server from src/ (no build needed);
+// BENCH_CPU_PROF=DIR runs it under `node --cpu-prof` and writes its profile
+// into DIR when it exits (read it with bench/api-profile.ts).
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
@@ -42,10 +49,23 @@ const pod = (name: string) => ({
   },
 });
 
+const loadAverage = () => loadavg().map((l) => round(l));
+const loadAtStart = loadAverage();
+log(`load average at start: ${loadAtStart.join(' ')}`);
+
+const cpuProfDir = process.env.BENCH_CPU_PROF;
+const fromSource = process.env.BENCH_FROM_SOURCE === '1' || cpuProfDir !== undefined;
+const [command, prefix] = fromSource
+  ? [
+      process.execPath,
+      [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), join(root, 'src/cli/main.ts')],
+    ]
+  : [join(root, 'bin/skiff'), []];
 const port = await freePort();
 const server = spawn(
-  join(root, 'bin/skiff'),
+  command,
   [
+    ...prefix,
     'server',
     '--data-dir',
     dir,
@@ -230,17 +250,25 @@ try {
   );
 
   await store.close();
-  const headline = (results.clients100 as { createP99Ms: number }).createP99Ms;
-  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick };
+  const c100 = results.clients100 as { createP99Ms: number; createRateVsStore: number };
+  const headline = c100.createP99Ms;
+  results.createRateVsStoreAt100 = c100.createRateVsStore;
+  results.loadAverage = { start: loadAtStart, end: loadAverage() };
+  log(
+    `skiff creates/s / store creates/s at 100 clients: ${c100.createRateVsStore}; load average ${loadAtStart.join(' ')} at start, ${(results.loadAverage as { end: number[] }).end.join(' ')} at end`,
+  );
+  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick, fromSource };
   writeResult(
     'api',
     { metric: 'create p99 at 100 concurrent clients', value: headline, unit: 'ms' },
     results,
   );
 } finally {
+  const exited = new Promise((r) => server.once('exit', r));
   server.kill('SIGTERM');
   agent.destroy();
-  await new Promise((r) => setTimeout(r, 500));
+  // A profile is written as the server exits; wait for it (bounded).
+  await Promise.race([exited, new Promise((r) => setTimeout(r, cpuProfDir ? 30_000 : 500))]);
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
