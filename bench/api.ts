@@ -10,9 +10,12 @@
 // start and end and skiff's creates/s as a fraction of the store's, measured
 // in the same run (the ratio moves far less with the load than either figure).
 //
+// The server's CPU time per create is recorded too: it is the figure to
+// compare two versions by when the machine is busy.
+//
 // BENCH_FROM_SOURCE=1 runs the server from src/ (no build needed);
 // BENCH_CPU_PROF=DIR runs it under `node --cpu-prof` and writes its profile
-// into DIR when it exits (read it with bench/api-profile.ts).
+// into DIR when it exits (summarize it with bench/scheduler/profile-summary.ts).
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -131,6 +134,14 @@ const rssMB = () => {
   return round(kb / 1024, 1);
 };
 
+// The server's CPU time (user + system, all threads) in ms. Per request it
+// moves far less with other load on the machine than latency or throughput
+// do, so it is what to compare between two versions on a busy machine.
+const serverCpuMs = () => {
+  const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+};
+
 const results: Record<string, unknown> = {};
 try {
   const base = '/api/v1/namespaces/default/pods';
@@ -154,7 +165,9 @@ try {
     // Open the clients' connections first: real clients keep theirs, and
     // 100 TLS handshakes at once would otherwise dominate the tail.
     await load(c, c, () => call('GET', '/version'));
+    const cpuBefore = serverCpuMs();
     const cr = await load(N, c, (i) => call('POST', base, pod(`c${c}-${i}`)));
+    const cpuUsPerCreate = round(((serverCpuMs() - cpuBefore) * 1000) / N, 0);
     const gt = await load(N, c, (i) => call('GET', `${base}/c${c}-${i}`));
     const ls = await load(Math.max(50, N / 20), c, () =>
       call('GET', `${base}?labelSelector=app%3Dbench&limit=50`),
@@ -164,6 +177,7 @@ try {
       createPerSec: cr.opsPerSec,
       createP50Ms: percentile(cr.latencies, 50),
       createP99Ms: percentile(cr.latencies, 99),
+      serverCpuUsPerCreate: cpuUsPerCreate,
       getPerSec: gt.opsPerSec,
       getP50Ms: percentile(gt.latencies, 50),
       getP99Ms: percentile(gt.latencies, 99),
@@ -176,7 +190,7 @@ try {
     };
     results[`clients${c}`] = row;
     log(
-      `${String(c).padStart(3)} clients: create ${row.createPerSec}/s p50 ${row.createP50Ms} p99 ${row.createP99Ms} ms (store p99 ${s.createP99} ms, ${row.createP99VsStore}x) | get ${row.getPerSec}/s p99 ${row.getP99Ms} ms | list(50) p99 ${row.list50P99Ms} ms`,
+      `${String(c).padStart(3)} clients: create ${row.createPerSec}/s p50 ${row.createP50Ms} p99 ${row.createP99Ms} ms (store p99 ${s.createP99} ms, ${row.createP99VsStore}x), server CPU ${cpuUsPerCreate} us/create | get ${row.getPerSec}/s p99 ${row.getP99Ms} ms | list(50) p99 ${row.list50P99Ms} ms`,
     );
   }
 
