@@ -6,11 +6,21 @@
 // each receiving one event; server RSS. Each API figure is printed beside
 // the store's own figure as a ratio.
 // Headline: create p99 (ms) at 100 concurrent clients (goal: <= 50 ms).
+// The machine is often shared, so the JSON also records the load average at
+// start and end and skiff's creates/s as a fraction of the store's, measured
+// in the same run (the ratio moves far less with the load than either figure).
+//
+// The server's CPU time per create is recorded too: it is the figure to
+// compare two versions by when the machine is busy.
+//
+// BENCH_FROM_SOURCE=1 runs the server from src/ (no build needed);
+// BENCH_CPU_PROF=DIR runs it under `node --cpu-prof` and writes its profile
+// into DIR when it exits (summarize it with bench/scheduler/profile-summary.ts).
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
@@ -42,10 +52,23 @@ const pod = (name: string) => ({
   },
 });
 
+const loadAverage = () => loadavg().map((l) => round(l));
+const loadAtStart = loadAverage();
+log(`load average at start: ${loadAtStart.join(' ')}`);
+
+const cpuProfDir = process.env.BENCH_CPU_PROF;
+const fromSource = process.env.BENCH_FROM_SOURCE === '1' || cpuProfDir !== undefined;
+const [command, prefix] = fromSource
+  ? [
+      process.execPath,
+      [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), join(root, 'src/cli/main.ts')],
+    ]
+  : [join(root, 'bin/skiff'), []];
 const port = await freePort();
 const server = spawn(
-  join(root, 'bin/skiff'),
+  command,
   [
+    ...prefix,
     'server',
     '--data-dir',
     dir,
@@ -111,6 +134,14 @@ const rssMB = () => {
   return round(kb / 1024, 1);
 };
 
+// The server's CPU time (user + system, all threads) in ms. Per request it
+// moves far less with other load on the machine than latency or throughput
+// do, so it is what to compare between two versions on a busy machine.
+const serverCpuMs = () => {
+  const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+};
+
 const results: Record<string, unknown> = {};
 try {
   const base = '/api/v1/namespaces/default/pods';
@@ -134,7 +165,9 @@ try {
     // Open the clients' connections first: real clients keep theirs, and
     // 100 TLS handshakes at once would otherwise dominate the tail.
     await load(c, c, () => call('GET', '/version'));
+    const cpuBefore = serverCpuMs();
     const cr = await load(N, c, (i) => call('POST', base, pod(`c${c}-${i}`)));
+    const cpuUsPerCreate = round(((serverCpuMs() - cpuBefore) * 1000) / N, 0);
     const gt = await load(N, c, (i) => call('GET', `${base}/c${c}-${i}`));
     const ls = await load(Math.max(50, N / 20), c, () =>
       call('GET', `${base}?labelSelector=app%3Dbench&limit=50`),
@@ -144,6 +177,7 @@ try {
       createPerSec: cr.opsPerSec,
       createP50Ms: percentile(cr.latencies, 50),
       createP99Ms: percentile(cr.latencies, 99),
+      serverCpuUsPerCreate: cpuUsPerCreate,
       getPerSec: gt.opsPerSec,
       getP50Ms: percentile(gt.latencies, 50),
       getP99Ms: percentile(gt.latencies, 99),
@@ -156,7 +190,7 @@ try {
     };
     results[`clients${c}`] = row;
     log(
-      `${String(c).padStart(3)} clients: create ${row.createPerSec}/s p50 ${row.createP50Ms} p99 ${row.createP99Ms} ms (store p99 ${s.createP99} ms, ${row.createP99VsStore}x) | get ${row.getPerSec}/s p99 ${row.getP99Ms} ms | list(50) p99 ${row.list50P99Ms} ms`,
+      `${String(c).padStart(3)} clients: create ${row.createPerSec}/s p50 ${row.createP50Ms} p99 ${row.createP99Ms} ms (store p99 ${s.createP99} ms, ${row.createP99VsStore}x), server CPU ${cpuUsPerCreate} us/create | get ${row.getPerSec}/s p99 ${row.getP99Ms} ms | list(50) p99 ${row.list50P99Ms} ms`,
     );
   }
 
@@ -230,17 +264,25 @@ try {
   );
 
   await store.close();
-  const headline = (results.clients100 as { createP99Ms: number }).createP99Ms;
-  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick };
+  const c100 = results.clients100 as { createP99Ms: number; createRateVsStore: number };
+  const headline = c100.createP99Ms;
+  results.createRateVsStoreAt100 = c100.createRateVsStore;
+  results.loadAverage = { start: loadAtStart, end: loadAverage() };
+  log(
+    `skiff creates/s / store creates/s at 100 clients: ${c100.createRateVsStore}; load average ${loadAtStart.join(' ')} at start, ${(results.loadAverage as { end: number[] }).end.join(' ')} at end`,
+  );
+  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick, fromSource };
   writeResult(
     'api',
     { metric: 'create p99 at 100 concurrent clients', value: headline, unit: 'ms' },
     results,
   );
 } finally {
+  const exited = new Promise((r) => server.once('exit', r));
   server.kill('SIGTERM');
   agent.destroy();
-  await new Promise((r) => setTimeout(r, 500));
+  // A profile is written as the server exits; wait for it (bounded).
+  await Promise.race([exited, new Promise((r) => setTimeout(r, cpuProfDir ? 30_000 : 500))]);
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);

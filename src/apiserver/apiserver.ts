@@ -82,6 +82,7 @@ import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestIn
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+import { watchEventLine } from './watch-cache.ts';
 import { validateDeleteOptions, validateWriteOptions } from './write-options.ts';
 
 export type { UserInfo };
@@ -1152,7 +1153,8 @@ export class ApiServer {
     let headersSent = false;
     let ended = false;
     let first = true;
-    const writeLine = (event: unknown) => {
+    const writeLine = (event: unknown) => writeText(`${JSON.stringify(event)}\n`);
+    const writeText = (line: string) => {
       if (ended) return;
       if (!headersSent) {
         res.writeHead(200, {
@@ -1162,7 +1164,7 @@ export class ApiServer {
         });
         headersSent = true;
       }
-      res.write(`${JSON.stringify(event)}\n`);
+      res.write(line);
     };
     const encode = (type: string, object: KubeObject): unknown => {
       if (!table) return { type, object };
@@ -1214,7 +1216,10 @@ export class ApiServer {
         ns,
         q,
         (events) => {
-          for (const e of events) writeLine(encode(e.type, e.object));
+          for (const e of events) {
+            if (table) writeLine(encode(e.type, e.object));
+            else writeText(watchEventLine(e.type, e.object));
+          }
         },
         (reason) => {
           writeLine({ type: 'ERROR', object: new ApiError(410, 'Expired', reason).status });

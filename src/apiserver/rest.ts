@@ -191,7 +191,10 @@ export class ResourceStorage {
   }
 
   /** Builds the filter for label and field selectors (400 on bad syntax or unsupported fields). */
-  filter(query: Pick<ListQuery, 'labelSelector' | 'fieldSelector'>): ObjectFilter {
+  filter(
+    query: Pick<ListQuery, 'labelSelector' | 'fieldSelector'>,
+    { cachedObjects = false }: { cachedObjects?: boolean } = {},
+  ): ObjectFilter {
     let labels: ReturnType<typeof parseSelector> | undefined;
     let fields: ReturnType<typeof parseFieldSelector> | undefined;
     try {
@@ -219,8 +222,22 @@ export class ResourceStorage {
     const fieldSel = fields && fields.requirements.length > 0 ? fields : undefined;
     const fn = (obj: KubeObject) =>
       (!labelSel || labelSel.matches(obj.metadata.labels ?? {})) &&
-      (!fieldSel || fieldSel.matches(this.fieldsOf(obj)));
+      (!fieldSel || fieldSel.matches(cachedObjects ? this.#cachedFieldsOf(obj) : this.fieldsOf(obj)));
     return Object.assign(fn, { everything: !labelSel && !fieldSel });
+  }
+
+  // The watch cache's objects are shared and never mutated, so their
+  // selectable fields are worked out once, not once per watcher per event:
+  // every kubelet watches pods with a field selector (spec.nodeName).
+  readonly #fieldsOfCached = new WeakMap<KubeObject, Record<string, string>>();
+
+  #cachedFieldsOf(obj: KubeObject): Record<string, string> {
+    let fields = this.#fieldsOfCached.get(obj);
+    if (!fields) {
+      fields = this.fieldsOf(obj);
+      this.#fieldsOfCached.set(obj, fields);
+    }
+    return fields;
   }
 
   fieldsOf(obj: KubeObject): Record<string, string> {
@@ -373,7 +390,7 @@ export class ResourceStorage {
     send: (events: Array<{ type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject }>) => void,
     close: (reason: string) => void,
   ): Promise<{ stop: () => void; revision: () => number }> {
-    const filter = this.filter(query);
+    const filter = this.filter(query, { cachedObjects: true });
     const scope = this.scopePrefix(namespace);
     await this.cache.start();
     let from: number;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../api/meta.ts';
 import { createMemoryStore } from '../storage/memory/memory.ts';
-import { type CacheEvent, TooOldResourceVersionError, WatchCache } from './watch-cache.ts';
+import { type CacheEvent, TooOldResourceVersionError, WatchCache, watchEventLine } from './watch-cache.ts';
 
 const decode = (value: string, rev: number): KubeObject => {
   const obj = JSON.parse(value) as KubeObject;
@@ -72,5 +72,20 @@ describe('watch cache', () => {
     assert.equal(closed, '');
     cache.stop();
     assert.match(closed, /stopped/);
+  });
+});
+
+describe('watchEventLine', () => {
+  it('is the event as one JSON line, per type, encoded once for every watcher of the object', () => {
+    const object = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', resourceVersion: '7' } };
+    const added = watchEventLine('ADDED', object);
+    assert.equal(added, `${JSON.stringify({ type: 'ADDED', object })}\n`);
+    assert.equal(watchEventLine('ADDED', object), added);
+    // A selector transition sends the same object as DELETED to another watcher.
+    assert.deepEqual(JSON.parse(watchEventLine('DELETED', object)), { type: 'DELETED', object });
+    // Another object with the same content is encoded on its own.
+    const copy = structuredClone(object);
+    copy.metadata.resourceVersion = '8';
+    assert.equal(JSON.parse(watchEventLine('ADDED', copy)).object.metadata.resourceVersion, '8');
   });
 });

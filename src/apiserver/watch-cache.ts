@@ -21,6 +21,25 @@ export interface CacheEvent {
   key: string;
 }
 
+/**
+ * One watch event as the JSON line sent on the wire, encoded once per object
+ * and type however many watchers receive it. Cached objects are shared and
+ * never mutated, so the line stays valid for as long as the object lives.
+ * With the in-process clients (scheduler, controllers) and HTTP watchers of
+ * one resource, each event was re-serialized per watcher.
+ */
+export function watchEventLine(type: WatchEventType, object: KubeObject): string {
+  let lines = encodedLines.get(object);
+  if (!lines) {
+    lines = {};
+    encodedLines.set(object, lines);
+  }
+  lines[type] ??= `${JSON.stringify({ type, object })}\n`;
+  return lines[type];
+}
+
+const encodedLines = new WeakMap<KubeObject, Partial<Record<WatchEventType, string>>>();
+
 export interface CacheWatcher {
   /** Receives events in revision order. */
   send(events: CacheEvent[]): void;

@@ -26,7 +26,7 @@ import { clusterDNSIP } from '../dns/node.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
-import { ensureCA, ensureLeaf, identityOf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
+import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
@@ -34,6 +34,7 @@ import type { Store } from '../storage/store.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
+import { connectionUser } from './client-cert.ts';
 import { ensureNodePassword, ensureNodeToken, joinEndpoints } from './node-token.ts';
 
 export interface ServerConfig {
@@ -162,24 +163,20 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
-      const socket = req.socket as TLSSocket;
-      const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-      if (!cert?.subject) {
+      const user = connectionUser(req.socket as TLSSocket);
+      if (!user) {
         // Anonymous requests are refused (RBAC and token authentication come later).
         writeStatus(res, new ApiError(401, 'Unauthorized', 'Unauthorized').status);
         return;
       }
-      const id = identityOf(cert.subject as { CN?: string | string[]; O?: string | string[] });
-      api.handle(req, res, { name: id.user, groups: [...id.groups, 'system:authenticated'] }).catch((err) => {
+      api.handle(req, res, user).catch((err) => {
         writeStatus(res, toStatus(err));
       });
     },
   );
   // exec, attach, port-forward (SPDY or WebSocket upgrades) go to the kubelet.
   https.on('upgrade', (req, socket, head) => {
-    const tlsSocket = req.socket as TLSSocket;
-    const cert = tlsSocket.authorized ? tlsSocket.getPeerCertificate() : undefined;
-    if (!cert?.subject) {
+    if (!connectionUser(req.socket as TLSSocket)) {
       const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
       return writeUpgradeResponse(socket, 401, JSON.stringify(status));
     }
