@@ -13,6 +13,13 @@
 // The server's CPU time per create is recorded too: it is the figure to
 // compare two versions by when the machine is busy.
 //
+// The server runs as the API server alone (--disable-scheduler,
+// --disable-controller-manager, --disable-agent), as upstream benchmarks
+// kube-apiserver: with the scheduler in the process every created pod is
+// also tried, found unschedulable (there are no nodes) and written back
+// with a FailedScheduling condition and an Event, three writes per create.
+// BENCH_FULL_SERVER=1 keeps the scheduler and controllers in, for that figure.
+//
 // BENCH_FROM_SOURCE=1 runs the server from src/ (no build needed);
 // BENCH_CPU_PROF=DIR runs it under `node --cpu-prof` and writes its profile
 // into DIR when it exits (summarize it with bench/scheduler/profile-summary.ts).
@@ -64,6 +71,7 @@ const [command, prefix] = fromSource
       [...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), join(root, 'src/cli/main.ts')],
     ]
   : [join(root, 'bin/skiff'), []];
+const fullServer = process.env.BENCH_FULL_SERVER === '1';
 const port = await freePort();
 const server = spawn(
   command,
@@ -77,6 +85,7 @@ const server = spawn(
     '--bind-address',
     '127.0.0.1',
     '--disable-agent',
+    ...(fullServer ? [] : ['--disable-scheduler', '--disable-controller-manager']),
   ],
   { stdio: ['ignore', 'ignore', 'pipe'] },
 );
@@ -271,7 +280,14 @@ try {
   log(
     `skiff creates/s / store creates/s at 100 clients: ${c100.createRateVsStore}; load average ${loadAtStart.join(' ')} at start, ${(results.loadAverage as { end: number[] }).end.join(' ')} at end`,
   );
-  results.parameters = { n: N, listPods: LIST_PODS, watchers: WATCHERS, quick, fromSource };
+  results.parameters = {
+    n: N,
+    listPods: LIST_PODS,
+    watchers: WATCHERS,
+    quick,
+    fromSource,
+    server: fullServer ? 'API server, scheduler and controllers' : 'API server alone',
+  };
   writeResult(
     'api',
     { metric: 'create p99 at 100 concurrent clients', value: headline, unit: 'ms' },

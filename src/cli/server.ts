@@ -22,6 +22,8 @@ Flags:
   --service-cidr CIDR         ClusterIP range (default 10.43.0.0/16)
   --cluster-cidr CIDR         pod network range (default 10.42.0.0/16)
   --disable-agent             do not run a node agent in this process
+  --disable-scheduler         do not run the scheduler in this process (as k3s)
+  --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
                               or hollow (no containers, for tests and scale)
   --hollow-nodes N            the agent runs N hollow nodes (hollow-0 ...) instead
@@ -42,6 +44,8 @@ export async function runServer(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
       'disable-agent': { type: 'boolean', default: false },
+      'disable-scheduler': { type: 'boolean', default: false },
+      'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
       'hollow-nodes': { type: 'string' },
       'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
@@ -94,6 +98,8 @@ export async function runServer(args: string[]): Promise<number> {
       serviceCIDR: values['service-cidr']!,
       clusterCIDR: values['cluster-cidr']!,
       disableAgent: values['disable-agent']!,
+      scheduler: !values['disable-scheduler'],
+      controllers: !values['disable-controller-manager'],
       agentRuntime,
       authorizationModes,
       ...(hollowNodes ? { hollowNodes } : {}),
