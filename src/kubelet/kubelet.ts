@@ -47,6 +47,7 @@ import { createLifecycleHandlers } from './prober/lifecycle.ts';
 import { createProbeManager, type ProbeManager } from './prober/manager.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { type KubeletSources, ownSources } from './sources.ts';
+import { startupTracer, traceRuntime } from './startup-trace.ts';
 import { createStatusManager } from './status-manager.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
 
@@ -138,8 +139,10 @@ export interface Kubelet {
 }
 
 export function createKubelet(opts: KubeletOptions): Kubelet {
-  const { clients, runtime, nodeName } = opts;
+  const { clients, nodeName } = opts;
   const log = opts.log ?? createLog({ component: 'kubelet' });
+  const trace = startupTracer(log);
+  const runtime = traceRuntime(opts.runtime, trace);
   const now = opts.now ?? (() => new Date());
   const clock = opts.clock ?? realClock;
   const nodeIP = opts.nodeIP ?? defaultNodeIP();
@@ -272,6 +275,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       async syncPod(pod) {
         pod = latest(pod);
         const uid = pod.metadata.uid ?? '';
+        trace(uid, 'syncStart');
         // activeDeadlineSeconds: the pod fails once it has been active that long (upstream's
         // activeDeadlineHandler).
         const deadline = pod.spec?.activeDeadlineSeconds;
@@ -314,6 +318,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
         const status = generate(pod, await runtimeManager.getPodStatus(uid), false, result.errors);
         const written = await statusManager.setPodStatus(latest(pod), status);
+        trace(uid, 'statusWritten');
         const terminal = written.phase === 'Succeeded' || written.phase === 'Failed';
         if (!terminal && deadline !== undefined) {
           const startedAt = Date.parse(written.startTime ?? '') || now().getTime();
@@ -431,7 +436,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       lease.start();
       nodeStatus.start();
       sources.pods.on({
-        add: (pod) => podWorkers.updatePod(pod),
+        add: (pod) => {
+          trace(pod.metadata.uid ?? '', 'seen');
+          podWorkers.updatePod(pod);
+        },
         update: (old, pod) => {
           // As upstream's pod config (checkAndUpdatePod): a change to the status
           // alone, mostly the kubelet's own writes, is no reason to sync, unless
