@@ -16,29 +16,14 @@ import { createClientset } from '../src/client/clientset.ts';
 import { createHttpTransport } from '../src/client/http-transport.ts';
 import { createInformer } from '../src/client/informer.ts';
 import type { Transport } from '../src/client/transport.ts';
-import { startServer } from '../src/server/server.ts';
-import { createLog } from '../src/util/log.ts';
-import { load, percentile, ratio, writeResult } from './lib.ts';
+import { load, percentile, ratio, startBenchServer, writeResult } from './lib.ts';
 
 const quick = process.argv.includes('--quick');
 const N = quick ? 1000 : 5000;
 const LIST_OBJECTS = quick ? 1000 : 5000;
 
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-client-'));
-const server = await startServer(
-  {
-    dataDir,
-    datastoreEndpoint: `sqlite://${join(dataDir, 'state.db')}`,
-    bindAddress: '127.0.0.1',
-    httpsPort: 0,
-    serviceCIDR: '10.43.0.0/16',
-    clusterCIDR: '10.42.0.0/16',
-    disableAgent: true,
-    controllers: false,
-    scheduler: false,
-  },
-  createLog({}, () => {}),
-);
+const server = await startBenchServer(dataDir, { controllers: false, scheduler: false });
 
 const kc = parse(readFileSync(server.kubeconfig, 'utf8'));
 const b64 = (s: string) => Buffer.from(s, 'base64');
