@@ -185,7 +185,7 @@ try {
   // --- containerd alone: sandbox + container + start, through CRI -------------------------
   // No kubelet labels on these, so the agent's housekeeping leaves them be.
   const logRoot = join(dataDir, 'raw-logs');
-  const rawPod = async (i: number): Promise<{ ms: number; sandboxId: string }> => {
+  const rawPod = async (i: number): Promise<{ ms: number; sandboxId: string; steps: number[] }> => {
     const uid = `raw-${i}-${Date.now()}`;
     const sandbox: PodSandboxConfig = {
       metadata: { name: `raw-${i}`, namespace: 'bench', uid, attempt: 0 },
@@ -209,9 +209,12 @@ try {
     await mkdir(join(logRoot, uid, 'main'), { recursive: true });
     const t = performance.now();
     const sandboxId = await cri.runPodSandbox(sandbox);
+    const t1 = performance.now();
     const id = await cri.createContainer(sandboxId, container, sandbox);
+    const t2 = performance.now();
     await cri.startContainer(id);
-    return { ms: performance.now() - t, sandboxId };
+    const t3 = performance.now();
+    return { ms: t3 - t, sandboxId, steps: [t1 - t, t2 - t1, t3 - t2] };
   };
   const removeRaw = async (sandboxIds: string[]) => {
     await Promise.all(
@@ -384,6 +387,16 @@ try {
   const p = summary(pacedMs);
   const b = summary(burstMs);
   const rp = summary(rawPaced.map((r) => r.ms));
+  // The same three CRI calls, made straight, for the kubelet's beside them.
+  const rawSteps = (k: number) => {
+    const ms = rawPaced.map((r) => r.steps[k] ?? 0);
+    return { p50: round(percentile(ms, 50), 0), p99: round(percentile(ms, 99), 0) };
+  };
+  const rawPacedStepsMs = {
+    'CRI RunPodSandbox': rawSteps(0),
+    'CRI CreateContainer': rawSteps(1),
+    'CRI StartContainer': rawSteps(2),
+  };
   const rb = summary(rawBurst.map((r) => r.ms));
   const sec = (ms: number) => round(ms / 1000, 3);
   const line = (label: string, x: ReturnType<typeof summary>) =>
@@ -401,6 +414,9 @@ try {
   console.log("  where the paced pods' time goes (ms between steps, p50 / p99):");
   for (const [step, v] of Object.entries(pacedPhases)) {
     console.log(`    ${step.padEnd(34)} ${v.p50} / ${v.p99}`);
+  }
+  for (const [step, v] of Object.entries(rawPacedStepsMs)) {
+    console.log(`    raw ${step.padEnd(30)} ${v.p50} / ${v.p99}`);
   }
   console.log(`${PODS} pods created at once:`);
   line('skiff  create → Running (watch)', b);
@@ -428,6 +444,7 @@ try {
       rawCriPacedSeconds: rp,
       pacedRatio: { p50: ratio(p.p50, rp.p50), p99: ratio(p.p99, rp.p99) },
       pacedPhasesMs: pacedPhases,
+      rawCriPacedStepsMs: rawPacedStepsMs,
       burstSeconds: { ...b, wall: sec(wallMs), delete: sec(deleteBurstMs), cleanUp: sec(cleanBurstMs) },
       rawCriBurstSeconds: rb,
       burstRatio: { p50: ratio(b.p50, rb.p50), p99: ratio(b.p99, rb.p99) },
