@@ -15,20 +15,19 @@
 //   npm run bench -- controllers
 
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // Before the server starts: its components read the level when they make their logs.
 process.env.SKIFF_LOG_LEVEL ??= 'warn';
 
+import { isPodReady } from '../src/api/pod-util.ts';
 import type { Deployment } from '../src/api/types/apps-v1.ts';
 import type { Pod } from '../src/api/types/core-v1.ts';
 import { createInProcessTransport } from '../src/apiserver/in-process.ts';
 import { createClientset } from '../src/client/clientset.ts';
 import { createInformer } from '../src/client/informer.ts';
-import { startServer } from '../src/server/server.ts';
-import { createLog } from '../src/util/log.ts';
-import { load, ratio, round, writeResult } from './lib.ts';
+import { load, ratio, round, startBenchServer, until, writeResult } from './lib.ts';
 
 const REPLICAS = 1000;
 const DEPLOYMENTS = 100;
@@ -38,8 +37,6 @@ const NODES = 25;
 const GOAL = 500;
 const KWOK = 20;
 
-const la = () => loadavg().map((x) => round(x));
-const loadStart = la();
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-controllers-'));
 const log = (s: string) => console.log(s);
 const sec = (ms: number) => round(ms / 1000, 3);
@@ -52,29 +49,11 @@ const template = (app: string) => ({
   },
 });
 
-const until = async (what: string, check: () => boolean, ms: number): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-const podReady = (p: Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-
-const server = await startServer(
-  {
-    dataDir,
-    datastoreEndpoint: `sqlite://${join(dataDir, 'state.db')}`,
-    bindAddress: '127.0.0.1',
-    httpsPort: 0,
-    serviceCIDR: '10.43.0.0/16',
-    clusterCIDR: '10.42.0.0/16',
-    disableAgent: false,
-    agentRuntime: 'hollow',
-    hollowNodes: NODES,
-  },
-  createLog({}, () => {}),
-);
+const server = await startBenchServer(dataDir, {
+  disableAgent: false,
+  agentRuntime: 'hollow',
+  hollowNodes: NODES,
+});
 const admin = createClientset(
   createInProcessTransport(server.api, { name: 'bench', groups: ['system:masters'] }),
 );
@@ -108,7 +87,7 @@ try {
       seenAt.set(key, performance.now());
       c.seen++;
     }
-    if (!readyAt.has(key) && podReady(p)) {
+    if (!readyAt.has(key) && isPodReady(p)) {
       readyAt.set(key, performance.now());
       c.ready++;
     }
@@ -216,7 +195,6 @@ try {
       },
       notes:
         'one process: API server, sqlite store, controller manager, scheduler and hollow kubelets share one event loop; times are from the create request until a watch (or the Deployment informer) sees the result. The ReplicaSet pods stay while the Deployments run.',
-      loadavg: { start: loadStart, end: la() },
       rssMB: round(process.memoryUsage().rss / 1024 / 1024, 1),
     },
   );

@@ -22,10 +22,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientsFromKubeconfig } from '../src/agent/agent.ts';
+import { isPodReady } from '../src/api/pod-util.ts';
 import type { Node, Pod } from '../src/api/types/core-v1.ts';
 import { createInformer } from '../src/client/informer.ts';
 import { freePort } from '../test/e2e/harness.ts';
-import { round, writeResult } from './lib.ts';
+import { round, until, writeResult } from './lib.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const N = Number(process.env.HOLLOW_NODES ?? (quick ? 200 : 1000));
@@ -66,17 +67,8 @@ const cpuSeconds = (pid: number): number => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
-const until = async (what: string, check: () => boolean, ms: number): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 const isReady = (n: Node) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-const podReady = (p: Pod) =>
-  p.status?.phase === 'Running' &&
-  p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+const podReady = (p: Pod) => p.status?.phase === 'Running' && isPodReady(p);
 
 const port = await freePort();
 log(`hollow-nodes: ${N} nodes, ${PODS} pods, steady window ${STEADY_S} s; server on sqlite in ${dir}`);
@@ -146,10 +138,10 @@ try {
     } catch {}
   }, 500);
   const hollow = () => nodes.indexer.list().filter((n) => n.metadata.name?.startsWith('hollow-'));
-  await until(`${N} nodes registered`, () => hollow().length === N, 15 * 60_000);
+  await until(`${N} nodes registered`, () => hollow().length === N, 15 * 60_000, 100);
   const registeredS = round((performance.now() - t0) / 1000);
   log(`  all ${N} nodes registered after ${registeredS} s`);
-  await until(`${N} nodes Ready`, () => hollow().filter(isReady).length === N, 15 * 60_000);
+  await until(`${N} nodes Ready`, () => hollow().filter(isReady).length === N, 15 * 60_000, 100);
   const readyS = round((performance.now() - t0) / 1000);
   const rssAtReady = rssMiB(pid);
   log(`  all ${N} nodes Ready after ${readyS} s; agent RSS ${rssAtReady} MiB`);
@@ -204,7 +196,12 @@ try {
     }),
   );
   const createdS = round((performance.now() - p0) / 1000);
-  await until(`${PODS} pods Ready`, () => pods.indexer.list().filter(podReady).length === PODS, 15 * 60_000);
+  await until(
+    `${PODS} pods Ready`,
+    () => pods.indexer.list().filter(podReady).length === PODS,
+    15 * 60_000,
+    100,
+  );
   const podsReadyS = round((performance.now() - p0) / 1000);
   log(`  ${PODS} pods created in ${createdS} s, all Running and Ready after ${podsReadyS} s`);
   // With every pod running: the kubelets' periodic work (PLEG relists,
@@ -230,7 +227,7 @@ try {
       }
     }),
   );
-  await until('pods gone', () => pods.indexer.list().length === 0, 15 * 60_000);
+  await until('pods gone', () => pods.indexer.list().length === 0, 15 * 60_000, 100);
   const podsGoneS = round((performance.now() - d0) / 1000);
   log(`  deleted; all gone after ${podsGoneS} s`);
   clearInterval(sampler);

@@ -35,6 +35,7 @@ import { unmountUnder } from '../src/agent/containerd.ts';
 import type { Pod } from '../src/api/types/core-v1.ts';
 import { criRuntime } from '../src/kubelet/runtime/cri/cri.ts';
 import type { ContainerConfig, PodSandboxConfig } from '../src/kubelet/runtime/runtime.ts';
+import { STARTUP_PHASE_MSG } from '../src/kubelet/startup-trace.ts';
 import { percentile, ratio, round, writeResult } from './lib.ts';
 
 const { values } = parseArgs({
@@ -70,8 +71,12 @@ function start(
   args: string[],
   ready: (out: string) => boolean,
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, main, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.push(child);
   let out = '';
   const log = createWriteStream(join(dataDir, `${name.replace(/^skiff /, '')}.log`));
@@ -164,6 +169,8 @@ try {
     ],
     (out) => out.includes('agent started'),
     values['profile-agent'] ? ['--cpu-prof', `--cpu-prof-dir=${values['profile-agent']}`] : [],
+    // The kubelet's pod startup phases (src/kubelet/startup-trace.ts) are debug lines.
+    { SKIFF_LOG_LEVEL: 'debug' },
   );
   const clients = clientsFromKubeconfig(join(dataDir, 'kubeconfig.yaml'));
   for (let i = 0; ; i++) {
@@ -178,7 +185,7 @@ try {
   // --- containerd alone: sandbox + container + start, through CRI -------------------------
   // No kubelet labels on these, so the agent's housekeeping leaves them be.
   const logRoot = join(dataDir, 'raw-logs');
-  const rawPod = async (i: number): Promise<{ ms: number; sandboxId: string }> => {
+  const rawPod = async (i: number): Promise<{ ms: number; sandboxId: string; steps: number[] }> => {
     const uid = `raw-${i}-${Date.now()}`;
     const sandbox: PodSandboxConfig = {
       metadata: { name: `raw-${i}`, namespace: 'bench', uid, attempt: 0 },
@@ -202,9 +209,12 @@ try {
     await mkdir(join(logRoot, uid, 'main'), { recursive: true });
     const t = performance.now();
     const sandboxId = await cri.runPodSandbox(sandbox);
+    const t1 = performance.now();
     const id = await cri.createContainer(sandboxId, container, sandbox);
+    const t2 = performance.now();
     await cri.startContainer(id);
-    return { ms: performance.now() - t, sandboxId };
+    const t3 = performance.now();
+    return { ms: t3 - t, sandboxId, steps: [t1 - t, t2 - t1, t3 - t2] };
   };
   const removeRaw = async (sandboxIds: string[]) => {
     await Promise.all(
@@ -234,6 +244,9 @@ try {
   // --- the same through Skiff: create → scheduled → kubelet → Running, seen on a watch ---
   const created = new Map<string, number>();
   const runningAt = new Map<string, number>();
+  // When the watch first saw the pod bound to the node, and each pod's uid.
+  const scheduledAt = new Map<string, number>();
+  const uids = new Map<string, string>();
   // Resolved when the pods of the batch in flight are all Running.
   let batch: { names: Set<string>; done: () => void } | undefined;
   const watch = clients.pods.watch(
@@ -242,6 +255,7 @@ try {
     (e) => {
       const pod = e.object as Pod;
       const name = pod.metadata.name ?? '';
+      if (pod.spec?.nodeName && !scheduledAt.has(name)) scheduledAt.set(name, performance.now());
       if (pod.status?.phase !== 'Running' || runningAt.has(name)) return;
       runningAt.set(name, performance.now());
       if (batch && [...batch.names].every((n) => runningAt.has(n))) batch.done();
@@ -267,7 +281,8 @@ try {
       names.map(async (name, i) => {
         if (qps) await delay((i * 1000) / qps);
         created.set(name, performance.now());
-        await clients.pods.create(NAMESPACE, podSpec(name));
+        const made = await clients.pods.create(NAMESPACE, podSpec(name));
+        uids.set(made.metadata.uid ?? '', name);
       }),
     );
     let timer: NodeJS.Timeout | undefined;
@@ -368,9 +383,20 @@ try {
   const cleanBurstMs = performance.now() - t;
   await cri.close();
 
+  const pacedPhases = await phaseBreakdown(paced, uids, created, scheduledAt, runningAt);
   const p = summary(pacedMs);
   const b = summary(burstMs);
   const rp = summary(rawPaced.map((r) => r.ms));
+  // The same three CRI calls, made straight, for the kubelet's beside them.
+  const rawSteps = (k: number) => {
+    const ms = rawPaced.map((r) => r.steps[k] ?? 0);
+    return { p50: round(percentile(ms, 50), 0), p99: round(percentile(ms, 99), 0) };
+  };
+  const rawPacedStepsMs = {
+    'CRI RunPodSandbox': rawSteps(0),
+    'CRI CreateContainer': rawSteps(1),
+    'CRI StartContainer': rawSteps(2),
+  };
   const rb = summary(rawBurst.map((r) => r.ms));
   const sec = (ms: number) => round(ms / 1000, 3);
   const line = (label: string, x: ReturnType<typeof summary>) =>
@@ -385,6 +411,13 @@ try {
   console.log(
     `  deleted in ${sec(deletePacedMs)} s, containers and sandboxes removed in ${sec(cleanPacedMs)} s`,
   );
+  console.log("  where the paced pods' time goes (ms between steps, p50 / p99):");
+  for (const [step, v] of Object.entries(pacedPhases)) {
+    console.log(`    ${step.padEnd(34)} ${v.p50} / ${v.p99}`);
+  }
+  for (const [step, v] of Object.entries(rawPacedStepsMs)) {
+    console.log(`    raw ${step.padEnd(30)} ${v.p50} / ${v.p99}`);
+  }
   console.log(`${PODS} pods created at once:`);
   line('skiff  create → Running (watch)', b);
   line('raw CRI sandbox+create+start', rb);
@@ -410,6 +443,8 @@ try {
       pacedSeconds: { ...p, delete: sec(deletePacedMs), cleanUp: sec(cleanPacedMs) },
       rawCriPacedSeconds: rp,
       pacedRatio: { p50: ratio(p.p50, rp.p50), p99: ratio(p.p99, rp.p99) },
+      pacedPhasesMs: pacedPhases,
+      rawCriPacedStepsMs: rawPacedStepsMs,
       burstSeconds: { ...b, wall: sec(wallMs), delete: sec(deleteBurstMs), cleanUp: sec(cleanBurstMs) },
       rawCriBurstSeconds: rb,
       burstRatio: { p50: ratio(b.p50, rb.p50), p99: ratio(b.p99, rb.p99) },
@@ -445,4 +480,63 @@ try {
   if (values.keep) console.log(`kept ${dataDir}`);
   else await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
   if (!ok) process.exitCode = 1;
+}
+
+/**
+ * Per step of the paced pods' startup, the p50 and p99 of the milliseconds
+ * it took: from the bench's clock (create, scheduled, Running on the watch)
+ * and the kubelet's debug lines in agent.log (wall-clock timestamps, so the
+ * two are joined through the wall clock at the bench's own marks).
+ */
+async function phaseBreakdown(
+  names: string[],
+  uids: Map<string, string>,
+  created: Map<string, number>,
+  scheduledAt: Map<string, number>,
+  runningAt: Map<string, number>,
+): Promise<Record<string, { p50: number; p99: number }>> {
+  // performance.now() → epoch ms.
+  const epoch = (t: number) => performance.timeOrigin + t;
+  const kubelet = new Map<string, Record<string, number>>();
+  const text = await readFile(join(dataDir, 'agent.log'), 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    if (!line.includes(STARTUP_PHASE_MSG)) continue;
+    const { ts, uid, phase } = JSON.parse(line) as { ts: string; uid: string; phase: string };
+    const name = uids.get(uid);
+    if (!name) continue;
+    const seen = kubelet.get(name) ?? {};
+    // The first of each (statusWritten: the first once the container started).
+    if (seen[phase] === undefined && (phase !== 'statusWritten' || seen.containerStarted !== undefined)) {
+      seen[phase] = Date.parse(ts);
+    }
+    kubelet.set(name, seen);
+  }
+  const steps: [string, string, string][] = [
+    ['create → scheduled (watch)', 'created', 'scheduled'],
+    ['scheduled → kubelet sees it', 'scheduled', 'seen'],
+    ['seen → worker sync starts', 'seen', 'syncStart'],
+    ['sync → sandbox requested', 'syncStart', 'sandboxStart'],
+    ['sandbox (CRI RunPodSandbox)', 'sandboxStart', 'sandboxReady'],
+    ['sandbox → image + config ready', 'sandboxReady', 'containerCreateStart'],
+    ['CRI CreateContainer', 'containerCreateStart', 'containerCreated'],
+    ['CRI StartContainer', 'containerCreated', 'containerStarted'],
+    ['started → status written', 'containerStarted', 'statusWritten'],
+    ['status written → Running (watch)', 'statusWritten', 'running'],
+  ];
+  const out: Record<string, { p50: number; p99: number }> = {};
+  for (const [label, from, to] of steps) {
+    const ms: number[] = [];
+    for (const name of names) {
+      const at: Record<string, number | undefined> = {
+        ...kubelet.get(name),
+        created: epoch(created.get(name) ?? Number.NaN),
+        scheduled: epoch(scheduledAt.get(name) ?? Number.NaN),
+        running: epoch(runningAt.get(name) ?? Number.NaN),
+      };
+      const d = (at[to] ?? Number.NaN) - (at[from] ?? Number.NaN);
+      if (Number.isFinite(d)) ms.push(d);
+    }
+    if (ms.length > 0) out[label] = { p50: round(percentile(ms, 50), 0), p99: round(percentile(ms, 99), 0) };
+  }
+  return out;
 }

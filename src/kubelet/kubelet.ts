@@ -30,7 +30,12 @@ import { createLog, type Log } from '../util/log.ts';
 import { Backoff } from './backoff.ts';
 import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
 import { createImageManager } from './image-manager.ts';
-import { createRuntimeManager, type RuntimeManagerHooks } from './kuberuntime-manager.ts';
+import {
+  containerNameOf,
+  createRuntimeManager,
+  type PodRuntimeStatus,
+  type RuntimeManagerHooks,
+} from './kuberuntime-manager.ts';
 import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
 import { createNodeLease, type NodeLease } from './lease.ts';
 import {
@@ -40,15 +45,24 @@ import {
   type NodeStatusManager,
   readMachineInfo,
 } from './node-status.ts';
-import { createPLEG } from './pleg.ts';
+import { createPLEG, podRuntimeFingerprint } from './pleg.ts';
 import { type ContainerReadiness, generateAPIPodStatus } from './pod-status.ts';
 import { createPodWorkers, type PodWorkers } from './pod-workers.ts';
 import { createLifecycleHandlers } from './prober/lifecycle.ts';
 import { createProbeManager, type ProbeManager } from './prober/manager.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { type KubeletSources, ownSources } from './sources.ts';
+import { startupTracer, traceRuntime } from './startup-trace.ts';
 import { createStatusManager } from './status-manager.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
+
+/** Whether every container of the pod's spec has a running container in the runtime, in a ready sandbox. */
+function allContainersRunning(pod: Pod, rs: PodRuntimeStatus): boolean {
+  if (rs.sandboxes[0]?.state !== 'SANDBOX_READY') return false;
+  return (pod.spec?.containers ?? []).every((c) =>
+    rs.containers.some((s) => containerNameOf(s) === c.name && s.state === 'CONTAINER_RUNNING'),
+  );
+}
 
 /** Whether an update to a pod is more than a status change (upstream podsDifferSemantically). */
 export function podsDifferSemantically(a: Pod, b: Pod): boolean {
@@ -138,8 +152,10 @@ export interface Kubelet {
 }
 
 export function createKubelet(opts: KubeletOptions): Kubelet {
-  const { clients, runtime, nodeName } = opts;
+  const { clients, nodeName } = opts;
   const log = opts.log ?? createLog({ component: 'kubelet' });
+  const trace = startupTracer(log);
+  const runtime = traceRuntime(opts.runtime, trace);
   const now = opts.now ?? (() => new Date());
   const clock = opts.clock ?? realClock;
   const nodeIP = opts.nodeIP ?? defaultNodeIP();
@@ -265,6 +281,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ...((opts.readiness ?? probes) ? { readiness: opts.readiness ?? probes } : {}),
     });
 
+  // Per pod, what its last completed SyncPod saw of its sandboxes and containers
+  // (podRuntimeFingerprint), so the PLEG does not sync a pod again for changes
+  // that sync made and already reported.
+  const syncedRuntime = new Map<string, string>();
   const podWorkers = createPodWorkers({
     clock,
     log,
@@ -272,6 +292,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       async syncPod(pod) {
         pod = latest(pod);
         const uid = pod.metadata.uid ?? '';
+        trace(uid, 'syncStart');
         // activeDeadlineSeconds: the pod fails once it has been active that long (upstream's
         // activeDeadlineHandler).
         const deadline = pod.spec?.activeDeadlineSeconds;
@@ -312,8 +333,19 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           throw err;
         }
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
-        const status = generate(pod, await runtimeManager.getPodStatus(uid), false, result.errors);
+        const after = await runtimeManager.getPodStatus(uid);
+        const status = generate(pod, after, false, result.errors);
         const written = await statusManager.setPodStatus(latest(pod), status);
+        // Only a pod the sync left fully up (every container running, nothing
+        // to retry) is one a relist showing the same runtime state needs no sync for.
+        if (
+          result.errors.size === 0 &&
+          result.requeueAfterMs === undefined &&
+          allContainersRunning(pod, after)
+        ) {
+          syncedRuntime.set(uid, podRuntimeFingerprint([...after.sandboxes, ...after.containers]));
+        } else syncedRuntime.delete(uid);
+        trace(uid, 'statusWritten');
         const terminal = written.phase === 'Succeeded' || written.phase === 'Failed';
         if (!terminal && deadline !== undefined) {
           const startedAt = Date.parse(written.startTime ?? '') || now().getTime();
@@ -344,6 +376,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         // the pod gone from the API, its directory too.
         await volumes?.unmountPod(uid, { removePodDir: removed });
         if (removed) {
+          syncedRuntime.delete(uid);
           await runtimeManager.removePod(uid);
           backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
           return true;
@@ -390,7 +423,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   });
   const pleg = createPLEG({
     runtime,
-    onPodChanged: (uid) => podWorkers.sync(uid),
+    onPodChanged: (uid, fingerprint) => {
+      // What the relist saw is what the pod's last sync saw when it wrote the
+      // status (mostly the sandbox and containers that sync itself started):
+      // nothing new to sync for.
+      if (syncedRuntime.get(uid) === fingerprint && podWorkers.state(uid) === 'syncing') return;
+      podWorkers.sync(uid);
+    },
     ...(opts.plegRelistPeriodMs ? { relistPeriodMs: opts.plegRelistPeriodMs } : {}),
     log,
   });
@@ -431,7 +470,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       lease.start();
       nodeStatus.start();
       sources.pods.on({
-        add: (pod) => podWorkers.updatePod(pod),
+        add: (pod) => {
+          trace(pod.metadata.uid ?? '', 'seen');
+          podWorkers.updatePod(pod);
+        },
         update: (old, pod) => {
           // As upstream's pod config (checkAndUpdatePod): a change to the status
           // alone, mostly the kubelet's own writes, is no reason to sync, unless

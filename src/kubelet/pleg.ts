@@ -9,8 +9,11 @@ import type { Runtime } from './runtime/runtime.ts';
 
 export interface PLEGOptions {
   runtime: Runtime;
-  /** Called for every pod whose containers or sandboxes changed since the last relist. */
-  onPodChanged(uid: string): void;
+  /**
+   * Called for every pod whose containers or sandboxes changed since the last
+   * relist, with what the relist saw of them (podRuntimeFingerprint).
+   */
+  onPodChanged(uid: string, fingerprint: string): void;
   /** Upstream relists every second. */
   relistPeriodMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -49,7 +52,12 @@ export function createPLEG(opts: PLEGOptions): PLEG {
       for (const [id, v] of last) if (!now.has(id)) changed.add(v.split(' ')[0] ?? '');
       last = now;
       lastRelist = Date.now();
-      for (const uid of changed) if (uid) opts.onPodChanged(uid);
+      const seen = new Map<string, { id: string; state: string }[]>();
+      for (const o of [...sandboxes, ...containers]) {
+        const uid = o.labels[KUBERNETES_POD_UID_LABEL] ?? '';
+        if (changed.has(uid)) seen.set(uid, [...(seen.get(uid) ?? []), o]);
+      }
+      for (const uid of changed) if (uid) opts.onPodChanged(uid, podRuntimeFingerprint(seen.get(uid) ?? []));
     } catch (err) {
       opts.log?.('PLEG relist failed', { error: String(err) });
     } finally {
@@ -74,4 +82,16 @@ export function createPLEG(opts: PLEGOptions): PLEG {
     // Upstream reports the PLEG unhealthy after 3 minutes without a relist.
     healthy: () => Date.now() - lastRelist < 3 * 60_000,
   };
+}
+
+/**
+ * The ids and states of a pod's sandboxes and containers, in one string: two
+ * looks at the runtime saw the same thing when their fingerprints are equal
+ * (ids are never reused, and states only move forward).
+ */
+export function podRuntimeFingerprint(objects: { id: string; state: string }[]): string {
+  return objects
+    .map((o) => `${o.id}=${o.state}`)
+    .sort()
+    .join(',');
 }
