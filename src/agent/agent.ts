@@ -225,15 +225,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-/**
- * A Clientset over HTTPS from a kubeconfig: its current context's server, CA
- * and client certificate (inline *-data or file paths). `server` overrides
- * the kubeconfig's address (`skiff agent --server`).
- */
-export function clientsFromKubeconfig(
-  path: string,
-  server?: string,
-): Clientset & { close(): void; clusterCA: string | undefined } {
+export interface KubeconfigCredentials {
+  server: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** A kubeconfig's current context: its server, CA and client certificate (inline *-data or file paths). */
+export function readKubeconfig(path: string, server?: string): KubeconfigCredentials {
   const doc = parseYaml(readFileSync(path, 'utf8')) as {
     'current-context'?: string;
     contexts?: { name: string; context: { cluster: string; user: string } }[];
@@ -252,11 +252,21 @@ export function clientsFromKubeconfig(
   const key = material(user['client-key-data'], user['client-key']);
   const url = server ?? cluster.server;
   if (!url) throw new Error(`${path}: no server address`);
+  return { server: url, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+}
+
+/**
+ * A Clientset over HTTPS from a kubeconfig (readKubeconfig). `server`
+ * overrides the kubeconfig's address (`skiff agent --server`).
+ */
+export function clientsFromKubeconfig(
+  path: string,
+  server?: string,
+): Clientset & { close(): void; clusterCA: string | undefined } {
+  const { ca, ...credentials } = readKubeconfig(path, server);
   const transport = createHttpTransport({
-    server: url,
+    ...credentials,
     ...(ca ? { ca } : {}),
-    ...(cert ? { cert } : {}),
-    ...(key ? { key } : {}),
     userAgent: 'skiff-agent/v0',
   });
   return Object.assign(createClientset(transport), {

@@ -11,9 +11,16 @@
 //      answers with a client certificate and key for system:node:<nodeName>;
 //      with it goes this node's own password (<data-dir>/agent/node-password,
 //      made once), which the server holds the name to from the first join
-//      on, as k3s's agents send theirs (K3s-Node-Password);
-//   4. write them, with the CA, to <data-dir>/agent/kubelet.kubeconfig: the
-//      agent talks to the API with that from then on.
+//      on, as k3s's agents send theirs (K3s-Node-Password); then the same for
+//      the node's service proxy (client-kube-proxy.crt, system:kube-proxy)
+//      and cluster DNS (client-dns.crt, system:skiff-dns): each component
+//      talks to the API as its own least-privilege user;
+//   4. write them, with the CA, to <data-dir>/agent/{kubelet,kube-proxy,dns}.kubeconfig:
+//      the agent talks to the API with those from then on.
+//
+// With a bootstrap kubeconfig (`--kubeconfig agent-kubeconfig.yaml`) instead
+// of a token, steps 1 and 2 are the kubeconfig's CA, and step 3 proves its
+// client certificate (system:skiff-agent) instead of the secret.
 //
 // The token format and the server's side are in src/server/node-token.ts.
 
@@ -23,8 +30,12 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import {
   CACERTS_PATH,
+  CLIENT_DNS_PATH,
+  CLIENT_HOLLOW_FLEET_PATH,
+  CLIENT_KUBE_PROXY_PATH,
   CLIENT_KUBELET_PATH,
   caHashOf,
+  HOLLOW_FLEET_USER,
   NODE_NAME_HEADER,
   NODE_PASSWORD_HEADER,
   parseToken,
@@ -36,9 +47,14 @@ export class JoinError extends Error {}
 
 export interface JoinOptions {
   server: string;
-  token: string;
+  /** The join token (K10...::node:<secret>); or `bootstrap`. */
+  token?: string;
+  /** The credentials of a bootstrap kubeconfig (<server-data-dir>/agent-kubeconfig.yaml). */
+  bootstrap?: { caPem: string; cert: string; key: string };
   nodeName: string;
   dataDir: string;
+  /** A hollow fleet (--hollow-nodes): one shared credential for all its nodes, and no proxy or DNS. */
+  hollowFleet?: boolean;
   log?: Log;
 }
 
@@ -49,7 +65,7 @@ interface Answer {
 
 function get(
   url: URL,
-  tls: { ca?: string; rejectUnauthorized: boolean },
+  tls: { ca?: string; rejectUnauthorized: boolean; cert?: string; key?: string },
   headers: Record<string, string> = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -103,14 +119,21 @@ export function ensureNodePasswordFile(dataDir: string): string {
   return password;
 }
 
-/** Joins the cluster; returns the path of the kubeconfig holding the node's new credentials. */
-export async function joinCluster(opts: JoinOptions): Promise<string> {
-  let token: ReturnType<typeof parseToken>;
-  try {
-    token = parseToken(opts.token);
-  } catch (err) {
-    throw new JoinError((err as Error).message);
-  }
+/** The kubeconfigs a join wrote, one per component of the node, each its own user. */
+export interface AgentCredentials {
+  /** The kubelet's: system:node:<name>, or the hollow fleet's. */
+  kubelet: string;
+  /** The service proxy's (system:kube-proxy); none for a hollow fleet. */
+  proxy?: string;
+  /** The cluster DNS server's (system:skiff-dns); none for a hollow fleet. */
+  dns?: string;
+}
+
+/** What a join authenticates with: the token's secret, or the bootstrap certificate of agent-kubeconfig.yaml. */
+type Proof = { basic: string } | { cert: string; key: string };
+
+/** Joins the cluster; returns the paths of the kubeconfigs holding the node's new credentials. */
+export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> {
   let base: URL;
   try {
     base = new URL(opts.server);
@@ -119,7 +142,57 @@ export async function joinCluster(opts: JoinOptions): Promise<string> {
   }
   if (base.protocol !== 'https:') throw new JoinError(`--server must be an https:// URL, not ${opts.server}`);
 
-  // 1 and 2: the CA, trusted only if its hash is the token's.
+  let caPem: string;
+  let proof: Proof;
+  if (opts.bootstrap) {
+    // A bootstrap kubeconfig brings its CA: nothing to verify by hash.
+    caPem = opts.bootstrap.caPem;
+    proof = { cert: opts.bootstrap.cert, key: opts.bootstrap.key };
+  } else {
+    let token: ReturnType<typeof parseToken>;
+    try {
+      token = parseToken(opts.token ?? '');
+    } catch (err) {
+      throw new JoinError((err as Error).message);
+    }
+    caPem = await verifiedCA(base, token.caHash, opts.log);
+    proof = { basic: Buffer.from(`${token.user}:${token.secret}`).toString('base64') };
+  }
+
+  // 3: the proof, over TLS verified against that CA, for each component's certificate.
+  const dir = join(opts.dataDir, 'agent');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const fetchOne = async (path: string, file: string, what: string): Promise<string> => {
+    const { cert, key } = await issued(base, caPem, proof, path, opts, what);
+    // 4: a kubeconfig like any other kubelet's.
+    const out = join(dir, file);
+    writeFileSync(out, kubeletKubeconfig(base.origin, caPem, cert, key), { mode: 0o600 });
+    return out;
+  };
+  let credentials: AgentCredentials;
+  if (opts.hollowFleet) {
+    credentials = {
+      kubelet: await fetchOne(CLIENT_HOLLOW_FLEET_PATH, 'kubelet.kubeconfig', 'hollow fleet certificate'),
+    };
+  } else {
+    // The kubelet's first: it is the one the node's password is checked for.
+    const kubelet = await fetchOne(CLIENT_KUBELET_PATH, 'kubelet.kubeconfig', 'node certificate');
+    credentials = {
+      kubelet,
+      proxy: await fetchOne(CLIENT_KUBE_PROXY_PATH, 'kube-proxy.kubeconfig', 'kube-proxy certificate'),
+      dns: await fetchOne(CLIENT_DNS_PATH, 'dns.kubeconfig', 'DNS certificate'),
+    };
+  }
+  opts.log?.('joined the cluster', {
+    server: base.origin,
+    user: opts.hollowFleet ? HOLLOW_FLEET_USER : `system:node:${opts.nodeName}`,
+    kubeconfig: credentials.kubelet,
+  });
+  return credentials;
+}
+
+/** Steps 1 and 2: the CA, trusted only if its hash is the token's. */
+async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Promise<string> {
   let ca: Answer;
   try {
     ca = await get(new URL(CACERTS_PATH, base), { rejectUnauthorized: false });
@@ -129,26 +202,34 @@ export async function joinCluster(opts: JoinOptions): Promise<string> {
   if (ca.status !== 200) {
     throw new JoinError(`${base.origin}${CACERTS_PATH} answered HTTP ${ca.status}: is this a Skiff server?`);
   }
-  const caPem = ca.body.toString('utf8');
   const served = caHashOf(ca.body);
-  if (served !== token.caHash) {
+  if (served !== caHash) {
     throw new JoinError(
-      `the server's CA certificate does not match the token: the token expects sha256 ${token.caHash}, ` +
+      `the server's CA certificate does not match the token: the token expects sha256 ${caHash}, ` +
         `${base.origin} serves one with sha256 ${served}. This is not the cluster the token belongs to ` +
         `(or someone is in between); the token's secret was not sent.`,
     );
   }
-  opts.log?.('cluster CA verified against the token', { server: base.origin, caHash: served });
+  log?.('cluster CA verified against the token', { server: base.origin, caHash: served });
+  return ca.body.toString('utf8');
+}
 
-  // 3: the secret, over TLS verified against that CA, for a node certificate.
-  const credentials = Buffer.from(`${token.user}:${token.secret}`).toString('base64');
-  let issued: Answer;
+/** One certificate and key from a join endpoint, or a JoinError saying why not. */
+async function issued(
+  base: URL,
+  caPem: string,
+  proof: Proof,
+  path: string,
+  opts: JoinOptions,
+  what: string,
+): Promise<{ cert: string; key: string }> {
+  let answer: Answer;
   try {
-    issued = await get(
-      new URL(CLIENT_KUBELET_PATH, base),
-      { ca: caPem, rejectUnauthorized: true },
+    answer = await get(
+      new URL(path, base),
+      { ca: caPem, rejectUnauthorized: true, ...('cert' in proof ? proof : {}) },
       {
-        authorization: `Basic ${credentials}`,
+        ...('basic' in proof ? { authorization: `Basic ${proof.basic}` } : {}),
         [NODE_NAME_HEADER]: opts.nodeName,
         [NODE_PASSWORD_HEADER]: ensureNodePasswordFile(opts.dataDir),
       },
@@ -162,37 +243,29 @@ export async function joinCluster(opts: JoinOptions): Promise<string> {
         : `cannot reach ${base.origin}: ${e.message}`,
     );
   }
-  if (issued.status === 401) {
+  if (answer.status === 401) {
     throw new JoinError(
-      `the server refused the token (401 Unauthorized): its secret is not this cluster's; ` +
-        `copy the token again from <server-data-dir>/node-token`,
+      'basic' in proof
+        ? `the server refused the token (401 Unauthorized): its secret is not this cluster's; ` +
+            `copy the token again from <server-data-dir>/node-token`
+        : `the server refused the kubeconfig's certificate (401 Unauthorized): give the agent ` +
+            `<server-data-dir>/agent-kubeconfig.yaml, or a join token`,
     );
   }
-  if (issued.status === 403) {
+  if (answer.status === 403) {
     // Another machine holds this node name (or this one was reinstalled): the server says which.
-    throw new JoinError(issued.body.toString('utf8').trim());
+    throw new JoinError(answer.body.toString('utf8').trim());
   }
-  if (issued.status !== 200) {
+  if (answer.status !== 200) {
     throw new JoinError(
-      `the server did not issue a node certificate (HTTP ${issued.status}): ${issued.body.toString('utf8').trim()}`,
+      `the server did not issue a ${what} (HTTP ${answer.status}): ${answer.body.toString('utf8').trim()}`,
     );
   }
-  const bundle = issued.body.toString('utf8');
+  const bundle = answer.body.toString('utf8');
   const [cert] = pemBlocks(bundle, /CERTIFICATE/);
   const [key] = pemBlocks(bundle, /PRIVATE KEY/);
   if (!cert || !key) throw new JoinError('the server answered without a certificate and key');
-
-  // 4: a kubeconfig like any other kubelet's.
-  const dir = join(opts.dataDir, 'agent');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, 'kubelet.kubeconfig');
-  writeFileSync(path, kubeletKubeconfig(base.origin, caPem, cert, key), { mode: 0o600 });
-  opts.log?.('joined the cluster', {
-    server: base.origin,
-    user: `system:node:${opts.nodeName}`,
-    kubeconfig: path,
-  });
-  return path;
+  return { cert, key };
 }
 
 function kubeletKubeconfig(server: string, caPem: string, certPem: string, keyPem: string): string {

@@ -7,6 +7,8 @@
 // strategy (defaults, validation, in rest.ts) → storage.
 
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   ApiError,
   badRequest,
@@ -39,6 +41,7 @@ import {
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
+import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import type { UserInfo } from './authn/user.ts';
 import { requestAttributes } from './authz/attributes.ts';
 import { type Authorizer, forbiddenFor } from './authz/authorizer.ts';
@@ -310,6 +313,28 @@ export class ApiServer {
         `unable to create new content in namespace ${namespace} because it is being terminated`,
       );
     }
+  }
+
+  /**
+   * exec, attach and port-forward (SPDY or WebSocket upgrades) for an
+   * authenticated user: authorized as any request is, then handed to the
+   * node's kubelet. A WebSocket upgrade is a GET, so it must also be allowed
+   * to create the subresource, as upstream's
+   * AuthorizePodWebsocketUpgradeCreatePermission (default since 1.31): a
+   * user who may only read pods/exec cannot run commands through it.
+   */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, user: UserInfo): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://skiff');
+    const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+    try {
+      this.#authorize(info, user, url.searchParams);
+      if (info.verb === 'get' && STREAMING_SUBRESOURCES.has(info.subresource))
+        this.#authorize({ ...info, verb: 'create' }, user, url.searchParams);
+    } catch (err) {
+      const status = toStatus(err);
+      return writeUpgradeResponse(socket, status.code, JSON.stringify(status));
+    }
+    return this.kubelet.upgrade(req, socket, head);
   }
 
   /** Serves one request for an authenticated user. Never throws. */

@@ -2,12 +2,14 @@
 // service proxy, and later the network) that joins a cluster, until SIGINT
 // or SIGTERM. `skiff agent --cleanup` removes its network state.
 
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { clientsFromKubeconfig, type RuntimeKind, startAgent } from '../agent/agent.ts';
-import { JoinError, joinCluster } from '../agent/join.ts';
+import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
+import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
-import { createLog } from '../util/log.ts';
+import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
+import { createLog, type Log } from '../util/log.ts';
 
 export const agentUsage = `Usage: skiff agent --server URL --token TOKEN [flags]
        skiff agent --kubeconfig FILE [flags]
@@ -24,9 +26,12 @@ The agent fetches the CA from <server>/cacerts, refuses to go on unless its
 sha256 is the token's (another cluster, or someone in between, never sees
 the secret), then proves the secret to the server over TLS verified against
 that CA and gets a client certificate for system:node:<node-name> in group
-system:nodes. It keeps it, with the CA, in <data-dir>/agent/kubelet.kubeconfig
-and talks to the API with it. With --hollow-nodes, every hollow node in
-the process shares that one credential, as kubemark's hollow nodes do.
+system:nodes, which it keeps, with the CA, in <data-dir>/agent/kubelet.kubeconfig.
+The node's service proxy and cluster DNS get their own certificates the same
+way (system:kube-proxy in kube-proxy.kubeconfig, system:skiff-dns in
+dns.kubeconfig), so each talks to the API with only what it needs. With
+--hollow-nodes, every hollow node in the process shares one credential,
+system:skiff-hollow-fleet, as kubemark's hollow nodes do.
 
 The token does not buy any node name: the agent also sends a password of its
 own (<data-dir>/agent/node-password, made once), and the server keeps a hash
@@ -36,8 +41,10 @@ deletes the Secret (as k3s): to rejoin a reinstalled machine under its old
 name, delete its Node first.
 
 Joining with a kubeconfig: <server-data-dir>/agent-kubeconfig.yaml holds a
-client certificate (user system:skiff-agent, group system:nodes); copy it
-to the node and pass it with --kubeconfig.
+bootstrap certificate (user system:skiff-agent); copy it to the node and
+pass it with --kubeconfig. It buys the same credentials as the token does
+and may do nothing else. Any other kubeconfig is used as it is, by the
+kubelet, the proxy and the DNS alike.
 
 Flags:
   --server URL                      the API server, https://HOST:6443 (default: the kubeconfig's)
@@ -150,25 +157,23 @@ export async function runAgent(args: string[]): Promise<number> {
   process.on('unhandledRejection', (reason) => {
     log.error('unhandled rejection', { error: String(reason), stack: (reason as Error | undefined)?.stack });
   });
-  let kubeconfig = values.kubeconfig;
-  if (token) {
-    try {
-      kubeconfig = await joinCluster({
-        server: values.server!,
-        token,
-        nodeName: values['node-name'] ?? defaultNodeName(),
-        dataDir,
-        log,
-      });
-    } catch (err) {
-      if (!(err instanceof JoinError)) throw err;
-      console.error(`skiff agent: cannot join ${values.server}: ${err.message}`);
-      return 1;
-    }
+  let credentials: AgentCredentials;
+  try {
+    credentials = await agentCredentials(values, token, hollowNodes !== undefined, dataDir, log);
+  } catch (err) {
+    if (!(err instanceof JoinError)) throw err;
+    console.error(`skiff agent: cannot join ${values.server ?? 'the cluster'}: ${err.message}`);
+    return 1;
   }
-  const clients = clientsFromKubeconfig(kubeconfig!, values.server);
+  const clients = clientsFromKubeconfig(credentials.kubelet, values.server);
+  const proxyClients = credentials.proxy
+    ? clientsFromKubeconfig(credentials.proxy, values.server)
+    : undefined;
+  const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, values.server) : undefined;
   const agent = await startAgent({
     clients,
+    ...(proxyClients ? { proxyClients } : {}),
+    ...(dnsClients ? { dnsClients } : {}),
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -190,6 +195,36 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  clients.close();
+  for (const c of [clients, proxyClients, dnsClients]) c?.close();
   return 0;
+}
+
+/**
+ * The kubeconfigs the agent's components use. A token, or the server's
+ * bootstrap kubeconfig (agent-kubeconfig.yaml, user system:skiff-agent),
+ * buys the node its own credentials (join.ts); any other kubeconfig is used
+ * as it is, by every component.
+ */
+async function agentCredentials(
+  values: { server?: string | undefined; kubeconfig?: string | undefined; 'node-name'?: string | undefined },
+  token: string | undefined,
+  hollowFleet: boolean,
+  dataDir: string,
+  log: Log,
+): Promise<AgentCredentials> {
+  const join = { nodeName: values['node-name'] ?? defaultNodeName(), dataDir, hollowFleet, log };
+  if (token) return joinCluster({ server: values.server!, token, ...join });
+  const path = values.kubeconfig!;
+  const kc = readKubeconfig(path, values.server);
+  const commonName = kc.cert ? /^CN=(.*)$/m.exec(new X509Certificate(kc.cert).subject)?.[1] : undefined;
+  if (commonName !== AGENT_BOOTSTRAP_USER || !kc.ca || !kc.key) return { kubelet: path };
+  return joinCluster({
+    server: kc.server,
+    bootstrap: {
+      caPem: kc.ca.toString('utf8'),
+      cert: kc.cert!.toString('utf8'),
+      key: kc.key.toString('utf8'),
+    },
+    ...join,
+  });
 }

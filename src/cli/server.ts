@@ -28,8 +28,8 @@ Flags:
                               or hollow (no containers, for tests and scale)
   --hollow-nodes N            the agent runs N hollow nodes (hollow-0 ...) instead
   --authorization-mode MODES  comma-separated, in order: Node, RBAC, AlwaysAllow
-                              (default AlwaysAllow for now; system:masters is
-                              always allowed)
+                              (default Node,RBAC as kube-apiserver's; system:masters
+                              is always allowed)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -48,7 +48,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
       'hollow-nodes': { type: 'string' },
-      'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
+      'authorization-mode': { type: 'string', default: 'Node,RBAC' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,

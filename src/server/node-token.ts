@@ -41,6 +41,39 @@ export const NODE_TOKEN_USER = 'node';
 export const CACERTS_PATH = '/cacerts';
 /** Issues a node's client certificate to a caller holding the token's secret. */
 export const CLIENT_KUBELET_PATH = '/v1-skiff/client-kubelet.crt';
+/** The node's service proxy, as system:kube-proxy (k3s: /v1-k3s/client-kube-proxy.crt). */
+export const CLIENT_KUBE_PROXY_PATH = '/v1-skiff/client-kube-proxy.crt';
+/** The node's cluster DNS server, as system:skiff-dns (bound to the system:coredns role). */
+export const CLIENT_DNS_PATH = '/v1-skiff/client-dns.crt';
+/**
+ * A hollow fleet (`skiff agent --hollow-nodes N`): one credential for all
+ * its nodes, as kubemark's hollow nodes share one. It is not a node user,
+ * so the Node authorizer does not narrow it; its role (system:skiff-hollow-node)
+ * is what hollow kubelets do, for any node, and reads no Secret or ConfigMap.
+ */
+export const CLIENT_HOLLOW_FLEET_PATH = '/v1-skiff/client-hollow-fleet.crt';
+export const KUBE_PROXY_USER = 'system:kube-proxy';
+export const DNS_USER = 'system:skiff-dns';
+export const HOLLOW_FLEET_USER = 'system:skiff-hollow-fleet';
+/**
+ * The user of <data-dir>/agent-kubeconfig.yaml: a bootstrap credential, as
+ * upstream's bootstrap kubeconfig. It may only ask the join endpoints for
+ * the credentials above, as the token may; RBAC grants it nothing.
+ */
+export const AGENT_BOOTSTRAP_USER = 'system:skiff-agent';
+
+/** Who each join endpoint's certificate names (the node name is the caller's). */
+export interface CertificateSubject {
+  commonName: string;
+  organizations: string[];
+}
+
+const JOIN_CREDENTIALS: Record<string, (nodeName: string) => CertificateSubject> = {
+  [CLIENT_KUBELET_PATH]: (node) => ({ commonName: `system:node:${node}`, organizations: ['system:nodes'] }),
+  [CLIENT_KUBE_PROXY_PATH]: () => ({ commonName: KUBE_PROXY_USER, organizations: [] }),
+  [CLIENT_DNS_PATH]: () => ({ commonName: DNS_USER, organizations: [] }),
+  [CLIENT_HOLLOW_FLEET_PATH]: () => ({ commonName: HOLLOW_FLEET_USER, organizations: [] }),
+};
 /** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */
 export const NODE_NAME_HEADER = 'skiff-node-name';
 /** The request header carrying the node's own password (k3s: K3s-Node-Password). */
@@ -166,15 +199,17 @@ export interface JoinEndpointOptions {
   caPem: string;
   /** Where the node password hashes live (kube-system Secrets). */
   secrets: NodePasswordSecrets;
-  /** Signs a client certificate for the node (user system:node:<name>, group system:nodes). */
-  issue(nodeName: string): { cert: string; key: string };
+  /** Signs a client certificate for a subject (JOIN_CREDENTIALS). */
+  issue(subject: CertificateSubject): { cert: string; key: string };
+  /** Whether the request's connection carries the agent bootstrap certificate (AGENT_BOOTSTRAP_USER). */
+  bootstrapCertificate?(req: IncomingMessage): boolean;
   log?: Log;
 }
 
 /**
  * The join endpoints, served by the API server's HTTPS listener outside
- * /api and /apis. Returns a request handler that answers the two paths and
- * returns false for anything else.
+ * /api and /apis. Returns a request handler that answers /cacerts and the
+ * JOIN_CREDENTIALS paths, and returns false for anything else.
  */
 export function joinEndpoints(
   opts: JoinEndpointOptions,
@@ -200,9 +235,10 @@ export function joinEndpoints(
       else send(res, 200, opts.caPem, 'application/x-pem-file');
       return true;
     }
-    if (path !== CLIENT_KUBELET_PATH) return false;
+    const subjectFor = path === undefined ? undefined : JOIN_CREDENTIALS[path];
+    if (!subjectFor) return false;
     // Authentication comes first: without the secret, every answer is the same 401.
-    if (!authorized(req.headers.authorization)) {
+    if (!authorized(req.headers.authorization) && !opts.bootstrapCertificate?.(req)) {
       opts.log?.warn('join refused: wrong or missing token', { remote: req.socket.remoteAddress });
       res.setHeader('www-authenticate', 'Basic realm="skiff"');
       send(res, 401, 'Unauthorized\n');
@@ -218,14 +254,18 @@ export function joinEndpoints(
       send(res, 400, `invalid node name ${JSON.stringify(nodeName)}: ${invalid.join('; ')}\n`);
       return true;
     }
+    // Only the kubelet's certificate names the node, so only it is held to the node's password.
     const password = String(req.headers[NODE_PASSWORD_HEADER] ?? '');
-    if (!password) {
+    if (path === CLIENT_KUBELET_PATH && !password) {
       send(res, 400, `missing the node's password (header ${NODE_PASSWORD_HEADER}); upgrade the agent\n`);
       return true;
     }
     void (async () => {
       try {
-        const refused = await ensureNodePassword(opts.secrets, nodeName, password);
+        const refused =
+          path === CLIENT_KUBELET_PATH
+            ? await ensureNodePassword(opts.secrets, nodeName, password)
+            : undefined;
         if (refused) {
           opts.log?.warn('join refused: wrong node password', {
             node: nodeName,
@@ -234,8 +274,13 @@ export function joinEndpoints(
           send(res, 403, `${refused}\n`);
           return;
         }
-        const { cert, key } = opts.issue(nodeName);
-        opts.log?.('node client certificate issued', { node: nodeName, remote: req.socket.remoteAddress });
+        const subject = subjectFor(nodeName);
+        const { cert, key } = opts.issue(subject);
+        opts.log?.('node client certificate issued', {
+          node: nodeName,
+          user: subject.commonName,
+          remote: req.socket.remoteAddress,
+        });
         // One PEM bundle, certificate then key, as k3s answers client-kubelet.crt.
         send(res, 200, `${cert.trimEnd()}\n${key.trimEnd()}\n`, 'application/x-pem-file');
       } catch (err) {

@@ -35,7 +35,13 @@ import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { connectionUser } from './client-cert.ts';
-import { ensureNodePassword, ensureNodeToken, joinEndpoints } from './node-token.ts';
+import {
+  AGENT_BOOTSTRAP_USER,
+  ensureNodePassword,
+  ensureNodeToken,
+  HOLLOW_FLEET_USER,
+  joinEndpoints,
+} from './node-token.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -56,9 +62,8 @@ export interface ServerConfig {
   /** Run this many hollow nodes in the in-process agent instead of one real node. */
   hollowNodes?: number;
   /**
-   * --authorization-mode, in order after system:masters. AlwaysAllow until
-   * every component has its own least-privilege identity (issue 13); then
-   * Node,RBAC becomes the default.
+   * --authorization-mode, in order after system:masters. Node,RBAC unless
+   * given, as kube-apiserver's default in kubeadm and k3s clusters.
    */
   authorizationModes?: AuthorizationMode[];
 }
@@ -111,7 +116,7 @@ export async function startServer(
   log('datastore open', { datastore: description, revision: await store.currentRevision() });
 
   const advertise = config.advertiseAddress ?? '127.0.0.1';
-  const authorization = new ServerAuthorization(config.authorizationModes ?? ['AlwaysAllow']);
+  const authorization = new ServerAuthorization(config.authorizationModes ?? ['Node', 'RBAC']);
   const api = new ApiServer({
     registry: builtinRegistry(),
     store,
@@ -136,12 +141,9 @@ export async function startServer(
     token: nodeToken,
     caPem: ca.cert,
     secrets,
-    issue: (nodeName) =>
-      issueLeaf(ca, {
-        commonName: `system:node:${nodeName}`,
-        organizations: ['system:nodes'],
-        usage: 'client',
-      }),
+    issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
+    // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
+    bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -176,11 +178,12 @@ export async function startServer(
   );
   // exec, attach, port-forward (SPDY or WebSocket upgrades) go to the kubelet.
   https.on('upgrade', (req, socket, head) => {
-    if (!connectionUser(req.socket as TLSSocket)) {
+    const user = connectionUser(req.socket as TLSSocket);
+    if (!user) {
       const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
       return writeUpgradeResponse(socket, 401, JSON.stringify(status));
     }
-    api.kubelet.upgrade(req, socket, head).catch(() => socket.destroy());
+    api.upgrade(req, socket, head, user).catch(() => socket.destroy());
   });
   // Node's HTTP parser refuses methods it does not know before any handler
   // runs; upstream answers those 405 with a Status, so say so rather than
@@ -209,10 +212,10 @@ export async function startServer(
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
   log('apiserver listening', { url, kubeconfig });
   // Agents on other machines join with the token (`skiff agent --token`), or
-  // with this client certificate (`skiff agent --kubeconfig`).
+  // with this bootstrap certificate (`skiff agent --kubeconfig`): either buys
+  // the node's own credentials from the join endpoints (node-token.ts).
   const agentCert = ensureLeaf(ca, tlsDir, 'client-agent', {
-    commonName: 'system:skiff-agent',
-    organizations: ['system:nodes'],
+    commonName: AGENT_BOOTSTRAP_USER,
     usage: 'client',
   });
   writeFileSync(
@@ -261,10 +264,15 @@ export async function startServer(
       if (serverNodeRefused) throw new Error(serverNodeRefused);
       agent = await startAgent({
         clients: createClientset(
-          createInProcessTransport(api, {
-            name: `system:node:${host.toLowerCase()}`,
-            groups: ['system:nodes', 'system:authenticated'],
-          }),
+          createInProcessTransport(
+            api,
+            config.hollowNodes
+              ? { name: HOLLOW_FLEET_USER, groups: ['system:authenticated'] }
+              : {
+                  name: `system:node:${host.toLowerCase()}`,
+                  groups: ['system:nodes', 'system:authenticated'],
+                },
+          ),
         ),
         // The proxy and DNS as their own users, each with its role (system:node-proxier, system:coredns).
         proxyClients: createClientset(

@@ -120,7 +120,7 @@ describe('skiff agent (hollow runtime)', () => {
         '--node-name',
         'worker-1',
         '--node-ip',
-        '192.0.2.21',
+        '198.18.0.21',
         '--node-label',
         'tier=edge',
         '--data-dir',
@@ -136,7 +136,7 @@ describe('skiff agent (hollow runtime)', () => {
     const node = JSON.parse(await ok(skiff, ['get', 'node', 'worker-1', '-o', 'json']));
     assert.equal(node.metadata.labels.tier, 'edge');
     assert.equal(node.metadata.labels['node-role.kubernetes.io/control-plane'], undefined);
-    assert.deepEqual(node.status.addresses[0], { type: 'InternalIP', address: '192.0.2.21' });
+    assert.deepEqual(node.status.addresses[0], { type: 'InternalIP', address: '198.18.0.21' });
     await ok(skiff, [
       'run',
       'edge',
@@ -148,5 +148,23 @@ describe('skiff agent (hollow runtime)', () => {
     ]);
     await ok(skiff, ['wait', '--for=condition=Ready', 'pod/edge', '--timeout=60s'], { timeoutMs: 70_000 });
     assert.equal(await ok(skiff, ['get', 'pod', 'edge', '-o', 'jsonpath={.spec.nodeName}']), 'worker-1');
+    // The bootstrap certificate bought the node its own; by itself it may read nothing.
+    const kubelet = await ok(skiff, [
+      '--kubeconfig',
+      join(skiff.dataDir, 'worker-1', 'agent', 'kubelet.kubeconfig'),
+      'auth',
+      'whoami',
+      '-o',
+      'jsonpath={.status.userInfo.username}',
+    ]);
+    assert.equal(kubelet, 'system:node:worker-1');
+    const bootstrap = await skiff.kubectl([
+      '--kubeconfig',
+      join(skiff.dataDir, 'agent-kubeconfig.yaml'),
+      'get',
+      'pods',
+      '-A',
+    ]);
+    assert.match(bootstrap.stderr, /User "system:skiff-agent" cannot list resource "pods"/);
   });
 });

@@ -1,7 +1,7 @@
 // Authorization with the real kubectl: a skiff server with
 // --authorization-mode Node,RBAC, users made with `skiff kubeconfig`, and
-// upstream's bootstrap roles. Until every component has its own identity
-// this mode is opt-in (issue 13); the admin kubeconfig is system:masters.
+// upstream's bootstrap roles (the default mode); the admin kubeconfig is
+// system:masters.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -112,6 +112,26 @@ describe('RBAC with kubectl', () => {
       /roles.rbac.authorization.k8s.io is forbidden: User "carol" cannot list resource "roles" in API group "rbac.authorization.k8s.io" in the namespace "team"/,
     );
   });
+
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: exec is authorized before it reaches the kubelet`, async () => {
+      // A pod with no node: the 403 must come before the server looks for a kubelet.
+      const pod = `exec-target-${version.replace(/\W/g, '')}`;
+      await ok(skiff, ['run', pod, '--image=localhost/skiff/busybox', '-n', 'team', '--restart=Never']);
+      await eventually(
+        'view aggregated for bob',
+        async () => (await skiff.kubectl(['get', 'pod', pod, '-n', 'team'], as('bob'))).code === 0,
+      );
+      // kubectl < 1.30 upgrades over SPDY (a POST: create); newer ones over WebSocket (a GET: get, then create).
+      const r = await skiff.kubectl(['exec', pod, '-n', 'team', '--', 'true'], as('bob', version));
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        /User "bob" cannot (get|create) resource "pods\/exec" in API group "" in the namespace "team"/,
+      );
+      await ok(skiff, ['delete', 'pod', pod, '-n', 'team', '--force', '--grace-period=0']);
+    });
+  }
 
   it('kubectl auth can-i, can-i --list and whoami', async () => {
     await eventually(

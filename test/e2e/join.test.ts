@@ -184,6 +184,32 @@ describe('joining with a token', () => {
       'name',
     ]);
     assert.equal(asNode.stdout.trim(), 'node/joined-1', asNode.stderr);
+
+    // Least privilege: the node reads no Secret its pods do not use, and cannot delete another Node.
+    await ok(skiff, ['create', 'secret', 'generic', 'unused', '--from-literal=k=v', '-n', 'default']);
+    const secret = await skiff.kubectl(['--kubeconfig', kubeconfigFile, 'get', 'secret', 'unused']);
+    assert.match(
+      secret.stderr,
+      /secrets "unused" is forbidden: User "system:node:joined-1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'joined-1' and this object/,
+    );
+    const other = await skiff.kubectl(['--kubeconfig', kubeconfigFile, 'delete', 'node', 'probe-1']);
+    assert.match(other.stderr, /User "system:node:joined-1" cannot delete resource "nodes"/);
+
+    // The node's proxy and DNS have their own users, each signed by the cluster CA.
+    for (const [file, user] of [
+      ['kube-proxy.kubeconfig', 'system:kube-proxy'],
+      ['dns.kubeconfig', 'system:skiff-dns'],
+    ] as const) {
+      const path = join(dataDir, 'agent', file);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      const c = new X509Certificate(
+        Buffer.from(parse(readFileSync(path, 'utf8')).users[0].user['client-certificate-data'], 'base64'),
+      );
+      assert.match(c.subject, new RegExp(`CN=${user}`));
+      assert.ok(c.verify(ca.publicKey), `${file} signed by the cluster CA`);
+      const slices = await skiff.kubectl(['--kubeconfig', path, 'get', 'endpointslices', '-A', '-o', 'name']);
+      assert.equal(slices.code, 0, `${user} lists EndpointSlices: ${slices.stderr}`);
+    }
   });
 
   it('a joined name is held by its node password: another agent gets 403, the node itself rejoins', async () => {
@@ -257,7 +283,7 @@ describe('joining with a token', () => {
     assert.ok(a.output().includes(mismatch(serverNode)), a.output());
   });
 
-  it('`skiff agent --hollow-nodes 3 --token` joins hollow-0 … hollow-2 with one node credential', async () => {
+  it('`skiff agent --hollow-nodes 3 --token` joins hollow-0 … hollow-2 with one fleet credential', async () => {
     const dataDir = join(scratch, 'fleet');
     const a = agent(
       ['--server', server, '--token', nodeToken(), '--hollow-nodes', '3', '--node-name', 'fleet'],
@@ -282,7 +308,7 @@ describe('joining with a token', () => {
     const cert = new X509Certificate(
       Buffer.from(kubeconfig.users[0].user['client-certificate-data'], 'base64'),
     );
-    assert.match(cert.subject, /CN=system:node:fleet/);
+    assert.match(cert.subject, /CN=system:skiff-hollow-fleet/);
     a.proc.kill('SIGTERM');
     assert.equal(await a.exit, 0);
   });

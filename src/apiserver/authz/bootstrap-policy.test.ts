@@ -130,6 +130,26 @@ describe('bootstrap policy', () => {
     assert.equal(can(rbac, scheduler, 'get', 'secrets'), false);
   });
 
+  it("an agent's components: the hollow fleet writes any node but reads no secret; the DNS reads slices; the bootstrap user nothing", () => {
+    const rbac = authorizer();
+    const fleet = { name: 'system:skiff-hollow-fleet', groups: ['system:authenticated'] };
+    assert.ok(can(rbac, fleet, 'update', 'nodes/status', { namespace: '', name: 'hollow-7' }));
+    assert.ok(can(rbac, fleet, 'watch', 'pods', { namespace: '' }));
+    assert.ok(can(rbac, fleet, 'update', 'leases', { apiGroup: 'coordination.k8s.io', name: 'hollow-7' }));
+    assert.equal(can(rbac, fleet, 'get', 'secrets'), false);
+    assert.equal(can(rbac, fleet, 'get', 'configmaps'), false);
+    assert.equal(can(rbac, fleet, 'delete', 'nodes', { namespace: '' }), false);
+    const dns = { name: 'system:skiff-dns', groups: ['system:authenticated'] };
+    assert.ok(can(rbac, dns, 'watch', 'endpointslices', { apiGroup: 'discovery.k8s.io', namespace: '' }));
+    assert.equal(can(rbac, dns, 'get', 'secrets'), false);
+    const proxy = { name: 'system:kube-proxy', groups: ['system:authenticated'] };
+    assert.ok(can(rbac, proxy, 'list', 'services', { namespace: '' }));
+    assert.equal(can(rbac, proxy, 'get', 'secrets'), false);
+    const bootstrap = { name: 'system:skiff-agent', groups: ['system:authenticated'] };
+    for (const resource of ['nodes', 'pods', 'secrets', 'services'])
+      assert.equal(can(rbac, bootstrap, 'list', resource, { namespace: '' }), false, resource);
+  });
+
   it('view reads but does not write or read secrets; edit writes and reads secrets but not roles; admin manages roles', () => {
     const rbac = authorizer([
       { name: 'v', role: 'view', user: 'viewer' },

@@ -278,6 +278,19 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule(READ, 'storage.k8s.io', 'storageclasses'),
       rule(`patch update ${READ}`, 'core', 'persistentvolumeclaims'),
     ]),
+    // Skiff's own: what a hollow fleet's kubelets do (`skiff agent --hollow-nodes`),
+    // for any of its nodes. They run no containers, so no Secret, ConfigMap,
+    // volume or token is read.
+    role('system:skiff-hollow-node', [
+      rule(`create ${READ} patch update`, 'core', 'nodes'),
+      rule('patch update', 'core', 'nodes/status'),
+      rule(`create delete ${READ}`, 'core', 'pods'),
+      rule('patch update', 'core', 'pods/status'),
+      rule(READ, 'core', 'services'),
+      EVENTS,
+      rule('create delete get patch update', 'coordination.k8s.io', 'leases'),
+      rule(READ, 'node.k8s.io', 'runtimeclasses'),
+    ]),
   ];
 }
 
@@ -301,6 +314,9 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     same('system:kube-controller-manager', [user('system:kube-controller-manager')]),
     same('system:kube-dns', [{ kind: 'ServiceAccount', name: 'kube-dns', namespace: 'kube-system' }]),
     same('system:coredns', [{ kind: 'ServiceAccount', name: 'coredns', namespace: 'kube-system' }]),
+    // The cluster DNS inside each joined agent (node-token.ts's client-dns.crt).
+    binding('system:skiff-dns', 'system:coredns', [user('system:skiff-dns')]),
+    same('system:skiff-hollow-node', [user('system:skiff-hollow-fleet')]),
     same('system:kube-scheduler', [user('system:kube-scheduler')]),
     same('system:monitoring', [group('system:monitoring')]),
     // No subjects: nodes are authorized by the Node authorizer, not this binding (upstream since 1.8).
