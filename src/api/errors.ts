@@ -120,11 +120,16 @@ export interface InvalidCause {
   message: string;
 }
 
-/** 422 Invalid: `Kind "name" is invalid: [cause, cause]`, one StatusCause per field error. */
+/**
+ * 422 Invalid: `Kind.group "name" is invalid: [cause, cause]` (upstream's
+ * NewInvalid names the GroupKind: `Deployment.apps`, core kinds bare), one
+ * StatusCause per field error.
+ */
 export const invalid = (group: string, kind: string, name: string, causes: InvalidCause[]) => {
   const parts = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
   const summary = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
-  return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${summary}`, {
+  const qualified = group ? `${kind}.${group}` : kind;
+  return new ApiError(422, 'Invalid', `${qualified} "${name}" is invalid: ${summary}`, {
     name,
     group,
     kind,

@@ -42,6 +42,7 @@ import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
 import type { UserInfo } from './authn/user.ts';
 import { requestAttributes } from './authz/attributes.ts';
 import { type Authorizer, forbiddenFor } from './authz/authorizer.ts';
@@ -85,6 +86,7 @@ import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestIn
 import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+import { answerTokenRequest, type TokenIssuer } from './token-request.ts';
 import { watchEventLine } from './watch-cache.ts';
 import { validateDeleteOptions, validateWriteOptions } from './write-options.ts';
 
@@ -112,6 +114,12 @@ export interface ApiServerOptions {
   ruleResolver?: RuleResolver;
   /** Which pod IPs pods/proxy and services/proxy may reach (default: global unicast only, as upstream). */
   proxyAllowAddress?: (ip: string) => boolean;
+  /**
+   * ServiceAccount tokens: issued by serviceaccounts/<name>/token
+   * (TokenRequest), and bearer tokens answered by TokenReview. Neither is
+   * served when unset.
+   */
+  tokens?: TokenIssuer & { review: TokenReviewer };
 }
 
 export interface VersionInfo {
@@ -152,6 +160,7 @@ export class ApiServer {
   readonly #ruleResolver: RuleResolver;
   /** pods/proxy and services/proxy: to a pod. */
   readonly #proxy: ResourceProxy;
+  readonly #tokens: ApiServerOptions['tokens'];
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -167,6 +176,7 @@ export class ApiServer {
       getEndpoints: (ns, name) => this.storage('', 'v1', 'endpoints')!.get(ns, name),
       ...(opts.proxyAllowAddress ? { allowAddress: opts.proxyAllowAddress } : {}),
     });
+    this.#tokens = opts.tokens;
     this.#authorizer = opts.authorizer ?? alwaysAllow;
     this.#ruleResolver = opts.ruleResolver ?? alwaysAllow;
     this.kubelet = createKubeletProxy({
@@ -925,6 +935,12 @@ export class ApiServer {
   async #review(req: ApiRequest, res: ApiResponse, info: RequestInfo, rt: ResourceType, user: UserInfo) {
     if (info.verb !== 'create' || info.name !== '') throw methodNotAllowed(req.method ?? '', rt.kind);
     const body = await this.#readObject(req, rt);
+    if (rt.plural === 'tokenreviews') {
+      if (!this.#tokens)
+        throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      const { review, audiences } = this.#tokens;
+      return writeJSON(res, 201, await answerTokenReview(body as Record<string, unknown>, review, audiences));
+    }
     const answer = answerReview(rt.plural, body as unknown as Record<string, unknown>, {
       user,
       namespace: info.namespace ?? '',
@@ -979,6 +995,33 @@ export class ApiServer {
       validateWriteOptions('CreateOptions', query);
       const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
       return this.#bindPod(res, storage, ns, info.name, body, query);
+    }
+    if (
+      sub === 'token' &&
+      rt.kind === 'ServiceAccount' &&
+      rt.group === '' &&
+      info.verb === 'create' &&
+      this.#tokens
+    ) {
+      validateWriteOptions('CreateOptions', query);
+      const body = await this.#readObject(req, {
+        ...rt,
+        kind: 'TokenRequest',
+        group: 'authentication.k8s.io',
+        version: 'v1',
+      });
+      const answer = await answerTokenRequest(
+        {
+          ...this.#tokens,
+          get: (resource, namespace, name) =>
+            this.storage('', 'v1', resource)!.get(resource === 'nodes' ? undefined : namespace, name),
+          now: this.#now,
+        },
+        ns ?? '',
+        info.name,
+        body,
+      );
+      return writeJSON(res, 201, answer);
     }
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
       validateWriteOptions('CreateOptions', query);

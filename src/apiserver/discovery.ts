@@ -17,6 +17,7 @@ const subresourceVerbs: Record<string, string[]> = {
   proxy: ['create', 'delete', 'get', 'patch', 'update'],
   ephemeralcontainers: ['get', 'patch', 'update'],
   finalize: ['update'],
+  token: ['create'],
 };
 
 function subresourcesOf(rt: ResourceType): string[] {
@@ -27,6 +28,7 @@ function subresourceKind(rt: ResourceType, sub: string): { group: string; versio
   if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
   if (sub === 'binding') return { group: '', version: 'v1', kind: 'Binding' };
   if (sub === 'eviction') return { group: 'policy', version: 'v1', kind: 'Eviction' };
+  if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' };
   if (['log', 'exec', 'attach', 'portforward', 'proxy'].includes(sub))
     return {
       group: '',

@@ -7,6 +7,8 @@ import { builtinRegistry } from '../api/resources/index.ts';
 import { createMemoryStore } from '../storage/memory/memory.ts';
 import type { Store } from '../storage/store.ts';
 import { ApiServer, type ApiServerOptions, type UserInfo } from './apiserver.ts';
+import { bearerAuthentication } from './authn/bearer.ts';
+import { generateServiceAccountKey } from './authn/serviceaccount-token.ts';
 
 export interface TestServer {
   api: ApiServer;
@@ -37,15 +39,23 @@ export interface TestServerOptions {
 }
 
 const ADMIN: UserInfo = { name: 'test-admin', groups: ['system:masters'] };
+export const TEST_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export async function startTestServer(
   store: Store = createMemoryStore(),
   opts: TestServerOptions = {},
 ): Promise<TestServer> {
-  const api = new ApiServer({
+  const bearer = bearerAuthentication({
+    serviceAccountKey: generateServiceAccountKey(),
+    issuer: TEST_ISSUER,
+    get: (resource, namespace, name) =>
+      api.storage('', 'v1', resource)!.get(resource === 'nodes' ? undefined : namespace, name),
+  });
+  const api: ApiServer = new ApiServer({
     registry: builtinRegistry(),
     store,
     bookmarkIntervalMs: 200,
+    tokens: bearer.tokens,
     ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
     ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
     ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),

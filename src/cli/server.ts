@@ -30,6 +30,8 @@ Flags:
   --authorization-mode MODES  comma-separated, in order: Node, RBAC, AlwaysAllow
                               (default Node,RBAC as kube-apiserver's; system:masters
                               is always allowed)
+  --token-auth-file FILE      static bearer tokens, upstream's CSV format:
+                              token,user,uid,"group1,group2"
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -49,6 +51,7 @@ export async function runServer(args: string[]): Promise<number> {
       runtime: { type: 'string', default: 'cri' },
       'hollow-nodes': { type: 'string' },
       'authorization-mode': { type: 'string', default: 'Node,RBAC' },
+      'token-auth-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -102,6 +105,7 @@ export async function runServer(args: string[]): Promise<number> {
       controllers: !values['disable-controller-manager'],
       agentRuntime,
       authorizationModes,
+      ...(values['token-auth-file'] ? { tokenAuthFile: values['token-auth-file'] } : {}),
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

@@ -93,6 +93,18 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
     ).body as T;
   }
 
+  /** POSTs to a subresource (serviceaccounts/<name>/token, pods/<name>/eviction, ...); returns its answer. */
+  async createSubresource<R = unknown>(
+    namespace: string | undefined,
+    name: string,
+    subresource: string,
+    body: object,
+  ): Promise<R> {
+    return (
+      await this.#transport.request({ method: 'POST', path: this.path(namespace, name, subresource), body })
+    ).body as R;
+  }
+
   async update(obj: T, opts?: WriteOptions): Promise<T> {
     const path = this.path(obj.metadata.namespace, obj.metadata.name);
     return (await this.#transport.request({ method: 'PUT', path, body: obj, query: this.#write(opts) }))

@@ -54,6 +54,7 @@ import type { Runtime } from './runtime/runtime.ts';
 import { type KubeletSources, ownSources } from './sources.ts';
 import { startupTracer, traceRuntime } from './startup-trace.ts';
 import { createStatusManager } from './status-manager.ts';
+import { createTokenManager } from './token-manager.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
 
 /** Whether every container of the pod's spec has a running container in the runtime, in a ready sandbox. */
@@ -189,6 +190,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   });
   const imageBackoff = new Backoff({ now: () => now().getTime() });
   const getSecret = (ns: string, name: string) => getOrUndefined(() => clients.secrets.get(ns, name));
+  // Projected ServiceAccount tokens, from the TokenRequest API (token-manager.ts).
+  const tokens = createTokenManager(clients);
   const getConfigMap = (ns: string, name: string) => getOrUndefined(() => clients.configMaps.get(ns, name));
 
   // Probes, lifecycle hooks and volumes (prober/, volumes/). They call back
@@ -220,9 +223,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         getConfigMap,
         getSecret,
         nodeAllocatable: () => node()?.status?.allocatable ?? {},
-        // There is no TokenRequest API yet: projected service account
-        // tokens are an empty placeholder file until there is.
-        serviceAccountToken: async () => '',
+        serviceAccountToken: (pod, projection) => tokens.serviceAccountToken(pod, projection),
         log,
       });
   const lifecycle = createLifecycleHandlers({ runtime, recorder, clock, podIP, log });
@@ -379,6 +380,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           syncedRuntime.delete(uid);
           await runtimeManager.removePod(uid);
           backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
+          tokens.forgetPod(uid);
           return true;
         }
         pod = latest(pod);

@@ -4,7 +4,8 @@
 // cluster starts with, and compacts the store. Controllers, the scheduler and
 // the agent join this process as they land.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -14,6 +15,9 @@ import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
+import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
+import { bearerAuthentication } from '../apiserver/authn/bearer.ts';
+import { parseTokenFile } from '../apiserver/authn/token-file.ts';
 import { serviceAccountUser } from '../apiserver/authn/user.ts';
 import { CONTROLLER_SERVICE_ACCOUNTS } from '../apiserver/authz/controller-roles.ts';
 import { toStatus, writeStatus } from '../apiserver/http.ts';
@@ -42,6 +46,7 @@ import {
   HOLLOW_FLEET_USER,
   joinEndpoints,
 } from './node-token.ts';
+import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -66,6 +71,8 @@ export interface ServerConfig {
    * given, as kube-apiserver's default in kubeadm and k3s clusters.
    */
   authorizationModes?: AuthorizationMode[];
+  /** --token-auth-file: static bearer tokens, as upstream's CSV (token,user,uid,"group1,group2"). */
+  tokenAuthFile?: string;
 }
 
 export interface RunningServer {
@@ -117,6 +124,20 @@ export async function startServer(
 
   const advertise = config.advertiseAddress ?? '127.0.0.1';
   const authorization = new ServerAuthorization(config.authorizationModes ?? ['Node', 'RBAC']);
+  // Bearer tokens (authn/): the static token file, ServiceAccount JWTs, bootstrap tokens.
+  const bearer = bearerAuthentication({
+    serviceAccountKey: ensureServiceAccountKey(tlsDir),
+    issuer: SERVICE_ACCOUNT_ISSUER,
+    get: (resource, namespace, name) =>
+      api.storage('', 'v1', resource)!.get(resource === 'nodes' ? undefined : namespace, name),
+    ...(config.tokenAuthFile
+      ? { tokenFile: parseTokenFile(readFileSync(config.tokenAuthFile, 'utf8'), config.tokenAuthFile) }
+      : {}),
+  });
+  const authenticate = createAuthenticator({
+    certificateUser: (req) => connectionUser(req.socket as TLSSocket),
+    tokens: bearer.authenticators,
+  });
   const api = new ApiServer({
     registry: builtinRegistry(),
     store,
@@ -126,6 +147,7 @@ export async function startServer(
     kubeletClient: { cert: kubeletClient.cert, key: kubeletClient.key },
     authorizer: authorization,
     ruleResolver: authorization,
+    tokens: bearer.tokens,
   });
   await api.start();
   await authorization.start(api, log);
@@ -152,6 +174,11 @@ export async function startServer(
     ? undefined
     : await ensureNodePassword(secrets, defaultNodeName(), ensureNodePasswordFile(config.dataDir));
 
+  // The certificate's user needs no await: only a bearer token takes the async path.
+  const authenticated = async (req: IncomingMessage): Promise<UserInfo | undefined> => {
+    const r = await authenticate(req);
+    return r && 'user' in r ? r.user : undefined;
+  };
   const https = createServer(
     {
       key: serving.key,
@@ -165,25 +192,26 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
-      const user = connectionUser(req.socket as TLSSocket);
-      if (!user) {
-        // Anonymous requests are refused (RBAC and token authentication come later).
-        writeStatus(res, new ApiError(401, 'Unauthorized', 'Unauthorized').status);
-        return;
-      }
-      api.handle(req, res, user).catch((err) => {
-        writeStatus(res, toStatus(err));
-      });
+      authenticated(req)
+        .then((user) => {
+          // Anonymous requests are refused, as k3s's --anonymous-auth=false.
+          if (!user) return writeStatus(res, new ApiError(401, 'Unauthorized', 'Unauthorized').status);
+          return api.handle(req, res, user);
+        })
+        .catch((err) => writeStatus(res, toStatus(err)));
     },
   );
   // exec, attach, port-forward (SPDY or WebSocket upgrades) go to the kubelet.
   https.on('upgrade', (req, socket, head) => {
-    const user = connectionUser(req.socket as TLSSocket);
-    if (!user) {
-      const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
-      return writeUpgradeResponse(socket, 401, JSON.stringify(status));
-    }
-    api.upgrade(req, socket, head, user).catch(() => socket.destroy());
+    authenticated(req)
+      .then((user) => {
+        if (!user) {
+          const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
+          return writeUpgradeResponse(socket, 401, JSON.stringify(status));
+        }
+        return api.upgrade(req, socket, head, user);
+      })
+      .catch(() => socket.destroy());
   });
   // Node's HTTP parser refuses methods it does not know before any handler
   // runs; upstream answers those 405 with a Status, so say so rather than

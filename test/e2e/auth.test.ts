@@ -4,7 +4,9 @@
 // system:masters.
 
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, KUBECTL_VERSIONS, ok, type Skiff, skiffCli, startSkiff } from './harness.ts';
 
@@ -32,8 +34,12 @@ const as = (user: string, version?: string) => ({
   ...(version ? { version } : {}),
 });
 
+let tokenFile: string;
+
 before(async () => {
-  skiff = await startSkiff(['--authorization-mode', 'Node,RBAC']);
+  tokenFile = join(mkdtempSync(join(tmpdir(), 'skiff-tokens-')), 'tokens.csv');
+  writeFileSync(tokenFile, 'static-token-for-alice,alice,uid-alice,"ops,dev"\n', { mode: 0o600 });
+  skiff = await startSkiff(['--authorization-mode', 'Node,RBAC', '--token-auth-file', tokenFile]);
   await ok(skiff, ['create', 'namespace', 'team']);
   await makeUser('bob', ['dev']);
   await makeUser('carol');
@@ -51,6 +57,118 @@ before(async () => {
 });
 after(async () => {
   await skiff?.stop();
+  if (tokenFile) rmSync(dirname(tokenFile), { recursive: true, force: true });
+});
+
+/** kubectl with only a bearer token: no client certificate, the CA from the admin kubeconfig. */
+const bare = (version?: string) => ({
+  env: { KUBECONFIG: '/dev/null' },
+  ...(version ? { version } : {}),
+});
+const tokenArgs = (token: string) => [
+  `--server=https://127.0.0.1:${skiff.port}`,
+  `--certificate-authority=${join(skiff.dataDir, 'server', 'tls', 'ca.crt')}`,
+  `--token=${token}`,
+];
+
+describe('bearer tokens with kubectl', () => {
+  for (const version of KUBECTL_VERSIONS) {
+    it(`kubectl ${version}: create token; the token reads as the ServiceAccount's view role and is refused the rest`, async () => {
+      const sa = `robot-${version.replace(/\W/g, '')}`;
+      await ok(skiff, ['create', 'serviceaccount', sa, '-n', 'team']);
+      await ok(skiff, [
+        'create',
+        'rolebinding',
+        `${sa}-view`,
+        '--clusterrole=view',
+        `--serviceaccount=team:${sa}`,
+        '-n',
+        'team',
+      ]);
+      const token = (await ok(skiff, ['create', 'token', sa, '-n', 'team'], { version })).trim();
+      assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+      // kubectl 1.27 asks for SelfSubjectReview in v1beta1, gone since 1.32: whoami with the default kubectl.
+      const who = JSON.parse(await ok(skiff, [...tokenArgs(token), 'auth', 'whoami', '-o', 'json'], bare()))
+        .status.userInfo;
+      assert.equal(who.username, `system:serviceaccount:team:${sa}`);
+      assert.deepEqual(who.groups, [
+        'system:serviceaccounts',
+        'system:serviceaccounts:team',
+        'system:authenticated',
+      ]);
+      await eventually('view binding in effect', async () => {
+        const r = await skiff.kubectl([...tokenArgs(token), 'get', 'configmaps', '-n', 'team'], bare());
+        return r.code === 0;
+      });
+      const secrets = await skiff.kubectl(
+        [...tokenArgs(token), 'get', 'secrets', '-n', 'team'],
+        bare(version),
+      );
+      assert.match(
+        secrets.stderr,
+        new RegExp(
+          `User "system:serviceaccount:team:${sa}" cannot list resource "secrets" in API group "" in the namespace "team"`,
+        ),
+      );
+    });
+  }
+
+  it('a token stops working when its ServiceAccount or bound pod is deleted; a short duration is refused with upstream 422', async () => {
+    await ok(skiff, ['create', 'serviceaccount', 'short-lived', '-n', 'team']);
+    await ok(skiff, ['run', 'holder', '--image=localhost/skiff/busybox', '-n', 'team', '--restart=Never']);
+    const bound = (
+      await ok(skiff, [
+        'create',
+        'token',
+        'short-lived',
+        '-n',
+        'team',
+        '--bound-object-kind=Pod',
+        '--bound-object-name=holder',
+      ])
+    ).trim();
+    const unbound = (await ok(skiff, ['create', 'token', 'short-lived', '-n', 'team'])).trim();
+    const tooShort = await skiff.kubectl(['create', 'token', 'short-lived', '-n', 'team', '--duration=1m']);
+    assert.match(
+      tooShort.stderr,
+      /TokenRequest.authentication.k8s.io "short-lived" is invalid: spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes/,
+    );
+    const missing = await skiff.kubectl(['create', 'token', 'nobody', '-n', 'team']);
+    assert.match(missing.stderr, /serviceaccounts "nobody" not found/);
+
+    await ok(skiff, ['delete', 'pod', 'holder', '-n', 'team', '--force', '--grace-period=0']);
+    const afterPod = await skiff.kubectl([...tokenArgs(bound), 'auth', 'whoami'], bare());
+    assert.match(afterPod.stderr, /Unauthorized/);
+    await ok(skiff, ['delete', 'serviceaccount', 'short-lived', '-n', 'team']);
+    const afterSA = await skiff.kubectl([...tokenArgs(unbound), 'auth', 'whoami'], bare());
+    assert.match(afterSA.stderr, /Unauthorized/);
+    const bogus = await skiff.kubectl([...tokenArgs('not-a-token'), 'get', 'pods'], bare());
+    assert.match(bogus.stderr, /Unauthorized/);
+  });
+
+  it('--token-auth-file users, and TokenReview answers for any bearer token', async () => {
+    const who = JSON.parse(
+      await ok(skiff, [...tokenArgs('static-token-for-alice'), 'auth', 'whoami', '-o', 'json'], bare()),
+    ).status.userInfo;
+    assert.equal(who.username, 'alice');
+    assert.equal(who.uid, 'uid-alice');
+    assert.deepEqual(who.groups, ['ops', 'dev', 'system:authenticated']);
+    const review = (token: string) =>
+      ok(skiff, ['create', '-o', 'json', '-f', '-'], {
+        input: JSON.stringify({
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          spec: { token },
+        }),
+      }).then((out) => JSON.parse(out).status);
+    const good = await review('static-token-for-alice');
+    assert.equal(good.authenticated, true);
+    assert.equal(good.user.username, 'alice');
+    assert.deepEqual(good.audiences, ['https://kubernetes.default.svc.cluster.local']);
+    const bad = await review('nope');
+    assert.equal(bad.authenticated, undefined);
+    assert.match(bad.error, /invalid bearer token/);
+  });
 });
 
 describe('RBAC with kubectl', () => {

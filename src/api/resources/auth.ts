@@ -19,6 +19,7 @@ export const AUTHORIZATION_GROUP = 'authorization.k8s.io';
 
 export const reviewResources: ResourceType[] = [
   review(AUTHENTICATION_GROUP, 'SelfSubjectReview', 'selfsubjectreviews'),
+  review(AUTHENTICATION_GROUP, 'TokenReview', 'tokenreviews'),
   review(AUTHORIZATION_GROUP, 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
   review(AUTHORIZATION_GROUP, 'SelfSubjectAccessReview', 'selfsubjectaccessreviews'),
   review(AUTHORIZATION_GROUP, 'SelfSubjectRulesReview', 'selfsubjectrulesreviews'),

@@ -520,9 +520,8 @@ const serviceaccounts = kind({
   singular: 'serviceaccount',
   shortNames: ['sa'],
   namespaced: true,
-  // No serviceaccounts/token yet: TokenRequest (authentication.k8s.io/v1)
-  // comes with ServiceAccount token signing (the identity issue). It is not
-  // advertised until it is served, so clients do not try it and get a 404.
+  // TokenRequest (authentication.k8s.io/v1): src/apiserver/token-request.ts.
+  subresources: ['token'],
   columns: [
     col(
       'Secrets',

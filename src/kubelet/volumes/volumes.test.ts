@@ -132,6 +132,8 @@ describe('kubelet: volumes', () => {
         token: Buffer.from('t0k').toString('base64'),
       },
     });
+    // The projected token is the pod's ServiceAccount's (the ServiceAccount controller makes `default` in a cluster).
+    await t.clients.serviceAccounts.create('default', { metadata: { name: 'default' } });
     const pod = await t.pod(
       'files',
       {
@@ -220,8 +222,12 @@ describe('kubelet: volumes', () => {
     assert.equal(await readFile(join(projected, 'level'), 'utf8'), 'debug');
     assert.equal(await readFile(join(projected, 'secret/token'), 'utf8'), 't0k');
     assert.equal(await readFile(join(projected, 'ns'), 'utf8'), 'default');
-    // No TokenRequest API yet: the token is a placeholder file.
-    assert.equal(await readFile(join(projected, 'sa-token'), 'utf8'), '');
+    // The token is the TokenRequest API's, bound to the pod.
+    const token = await readFile(join(projected, 'sa-token'), 'utf8');
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    assert.equal(claims.sub, 'system:serviceaccount:default:default');
+    assert.equal(claims['kubernetes.io'].pod.uid, pod.metadata.uid);
+    assert.equal(claims.exp - claims.iat, 3600);
 
     // API-backed volumes are mounted read-only, each at its mountPath.
     const mounts = await mountsOf(pod, 'app');
