@@ -21,6 +21,16 @@ export interface ControllerOptions {
   terminatedPodGCThreshold: number;
   /** Address and port of the API server, for the `kubernetes` Service's Endpoints. */
   apiServerAddress?: { ip: string; port: number };
+  /** The cluster CA certificate (PEM), published in every namespace as kube-root-ca.crt. */
+  rootCA?: string;
+  /** Signs the long-lived tokens of kubernetes.io/service-account-token Secrets. */
+  legacyTokenSigner?: {
+    legacy(
+      namespace: string,
+      serviceAccount: { name: string; uid: string },
+      secretName: string,
+    ): Promise<string>;
+  };
 }
 
 export const defaultControllerOptions: ControllerOptions = {

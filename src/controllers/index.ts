@@ -20,7 +20,9 @@ import { podGCController } from './podgc.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { resourceQuotaController } from './resourcequota.ts';
+import { rootCAPublisherController } from './root-ca-publisher.ts';
 import { serviceAccountController } from './serviceaccount.ts';
+import { serviceAccountTokenController } from './serviceaccount-token.ts';
 import { statefulSetController } from './statefulset.ts';
 import { ttlAfterFinishedController } from './ttlafterfinished.ts';
 
@@ -30,6 +32,8 @@ export const allControllers: Record<string, ControllerFactory> = {
   // k3s's name: LoadBalancer Services get the nodes' addresses (src/proxy/servicelb.ts).
   servicelb: serviceLBController,
   serviceaccount: serviceAccountController,
+  'root-ca-cert-publisher': rootCAPublisherController,
+  'serviceaccount-token': serviceAccountTokenController,
   deployment: deploymentController,
   replicaset: replicaSetController,
   replicationcontroller: replicationControllerController,

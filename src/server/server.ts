@@ -19,7 +19,10 @@ import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
 import { bearerAuthentication } from '../apiserver/authn/bearer.ts';
 import { parseTokenFile } from '../apiserver/authn/token-file.ts';
 import { serviceAccountUser } from '../apiserver/authn/user.ts';
-import { CONTROLLER_SERVICE_ACCOUNTS } from '../apiserver/authz/controller-roles.ts';
+import {
+  CONTROLLER_SERVICE_ACCOUNTS,
+  ROOT_CREDENTIAL_CONTROLLERS,
+} from '../apiserver/authz/controller-roles.ts';
 import { toStatus, writeStatus } from '../apiserver/http.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
@@ -260,17 +263,17 @@ export async function startServer(
       // The informers list and watch as system:kube-controller-manager; each
       // controller writes as its own ServiceAccount bound to its
       // system:controller:* role, as upstream's --use-service-account-credentials.
-      clients: createClientset(
-        createInProcessTransport(api, {
-          name: 'system:kube-controller-manager',
-          groups: ['system:authenticated'],
-        }),
-      ),
+      clients: createClientset(createInProcessTransport(api, CONTROLLER_MANAGER)),
       clientsFor: (controller) =>
         createClientset(createInProcessTransport(api, controllerIdentity(controller))),
       log: createLog({ component: 'controller-manager' }),
       controllers: allControllers,
-      options: { clusterCIDR: config.clusterCIDR, apiServerAddress: { ip: advertise, port } },
+      options: {
+        clusterCIDR: config.clusterCIDR,
+        apiServerAddress: { ip: advertise, port },
+        rootCA: ca.cert,
+        legacyTokenSigner: bearer.tokens.signer,
+      },
     });
   }
   let scheduler: RunningScheduler | undefined;
@@ -350,8 +353,14 @@ export async function startServer(
   };
 }
 
+const CONTROLLER_MANAGER: UserInfo = {
+  name: 'system:kube-controller-manager',
+  groups: ['system:authenticated'],
+};
+
 /** The ServiceAccount user a controller acts as (kube-system/<its upstream name>). */
 function controllerIdentity(controller: string): UserInfo {
+  if (ROOT_CREDENTIAL_CONTROLLERS.has(controller)) return CONTROLLER_MANAGER;
   const sa = CONTROLLER_SERVICE_ACCOUNTS[controller];
   if (!sa)
     throw new Error(`controller ${controller} has no ServiceAccount (add it to authz/controller-roles.ts)`);

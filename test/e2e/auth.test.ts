@@ -146,6 +146,53 @@ describe('bearer tokens with kubectl', () => {
     assert.match(bogus.stderr, /Unauthorized/);
   });
 
+  it('a kubernetes.io/service-account-token Secret gets a long-lived token that authenticates, and kube-root-ca.crt is in every namespace', async () => {
+    await ok(skiff, ['create', 'serviceaccount', 'legacy', '-n', 'team']);
+    await ok(skiff, ['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: {
+          name: 'legacy-token',
+          namespace: 'team',
+          annotations: { 'kubernetes.io/service-account.name': 'legacy' },
+        },
+        type: 'kubernetes.io/service-account-token',
+      }),
+    });
+    const token = await eventually('token filled', async () => {
+      const r = await skiff.kubectl([
+        'get',
+        'secret',
+        'legacy-token',
+        '-n',
+        'team',
+        '-o',
+        'jsonpath={.data.token}',
+      ]);
+      return r.stdout ? Buffer.from(r.stdout, 'base64').toString('utf8') : undefined;
+    });
+    const who = await ok(
+      skiff,
+      [...tokenArgs(token), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'],
+      bare(),
+    );
+    assert.equal(who, 'system:serviceaccount:team:legacy');
+    const ca = await eventually('kube-root-ca.crt in team', async () => {
+      const r = await skiff.kubectl([
+        'get',
+        'configmap',
+        'kube-root-ca.crt',
+        '-n',
+        'team',
+        '-o',
+        "jsonpath={.data['ca\\.crt']}",
+      ]);
+      return r.code === 0 && r.stdout ? r.stdout : undefined;
+    });
+    assert.match(ca, /^-----BEGIN CERTIFICATE-----/);
+  });
+
   it('--token-auth-file users, and TokenReview answers for any bearer token', async () => {
     const who = JSON.parse(
       await ok(skiff, [...tokenArgs('static-token-for-alice'), 'auth', 'whoami', '-o', 'json'], bare()),

@@ -175,11 +175,19 @@ export function controllerClusterRoleBindings(): ClusterRoleBinding[] {
  * The ServiceAccount each Skiff controller (src/controllers/index.ts names)
  * acts as, upstream's where upstream has the controller.
  */
+/**
+ * Controllers that act as the controller manager itself
+ * (system:kube-controller-manager), as upstream starts them with its root
+ * credentials: the tokens controller writes every token Secret.
+ */
+export const ROOT_CREDENTIAL_CONTROLLERS = new Set(['serviceaccount-token']);
+
 export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   endpoint: 'endpoint-controller',
   endpointslice: 'endpointslice-controller',
   servicelb: 'service-controller',
   serviceaccount: 'service-account-controller',
+  'root-ca-cert-publisher': 'root-ca-cert-publisher',
   deployment: 'deployment-controller',
   replicaset: 'replicaset-controller',
   replicationcontroller: 'replication-controller',
