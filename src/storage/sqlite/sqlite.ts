@@ -24,7 +24,7 @@
 // covers many concurrent writes. Each write is still checked (create-if-absent,
 // compare-and-swap) on its own inside that transaction.
 
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
@@ -121,7 +121,13 @@ const kvOf = (r: Row): KeyValue => ({
 
 export async function createSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
   const path = opts.path;
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    // The database holds every Secret: owner-only, as k3s keeps state.db.
+    // SQLite gives the -wal and -shm files the database file's mode.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+  }
   const db = new DatabaseSync(path);
   const walLimit = opts.walSizeLimitBytes ?? 16 * 1024 * 1024;
   db.exec(`
