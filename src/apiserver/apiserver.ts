@@ -42,6 +42,7 @@ import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import { impersonate } from './authn/impersonation.ts';
 import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
 import type { UserInfo } from './authn/user.ts';
 import { requestAttributes } from './authz/attributes.ts';
@@ -337,6 +338,7 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'https://skiff');
     const info = parseRequestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
     try {
+      user = impersonate(req.headers, user, this.#authorizer);
       this.#authorize(info, user, url.searchParams);
       if (info.verb === 'get' && STREAMING_SUBRESOURCES.has(info.subresource))
         this.#authorize({ ...info, verb: 'create' }, user, url.searchParams);
@@ -356,6 +358,7 @@ export class ApiServer {
     if (pretty) indentJSON(res);
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
+      user = impersonate(req.headers, user, this.#authorizer);
       this.#authorize(info, user, url.searchParams);
       const route = (r: ApiResponse) => this.#route(req, r, info, url.searchParams, user);
       const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);

@@ -320,6 +320,38 @@ describe('RBAC with kubectl', () => {
     assert.equal((await ok(skiff, ['auth', 'can-i', '*', '*'])).trim(), 'yes');
   });
 
+  it('impersonation: the admin acts --as bob (and his groups); carol may not impersonate', async () => {
+    await eventually(
+      'view aggregated for bob',
+      async () =>
+        (await skiff.kubectl(['auth', 'can-i', 'list', 'pods', '-n', 'team', '--as=bob'])).stdout.trim() ===
+        'yes',
+    );
+    await ok(skiff, ['get', 'configmaps', '-n', 'team', '--as=bob']);
+    const write = await skiff.kubectl(['create', 'configmap', 'as-bob', '-n', 'team', '--as=bob']);
+    assert.match(
+      write.stderr,
+      /User "bob" cannot create resource "configmaps" in API group "" in the namespace "team"/,
+    );
+    const who = JSON.parse(await ok(skiff, ['auth', 'whoami', '-o', 'json', '--as=bob', '--as-group=dev']))
+      .status.userInfo;
+    assert.equal(who.username, 'bob');
+    assert.deepEqual(who.groups, ['dev', 'system:authenticated']);
+    const sa = JSON.parse(
+      await ok(skiff, ['auth', 'whoami', '-o', 'json', '--as=system:serviceaccount:team:default']),
+    ).status.userInfo;
+    assert.deepEqual(sa.groups, [
+      'system:serviceaccounts',
+      'system:serviceaccounts:team',
+      'system:authenticated',
+    ]);
+    const denied = await skiff.kubectl(['get', 'pods', '-n', 'team', '--as=bob'], as('carol'));
+    assert.match(
+      denied.stderr,
+      /users "bob" is forbidden: User "carol" cannot impersonate resource "users" in API group "" at the cluster scope/,
+    );
+  });
+
   it('skiff kubeconfig refuses a missing or system user', async () => {
     const r = await skiffCli(['kubeconfig', '--user', 'system:admin', '--data-dir', skiff.dataDir]);
     assert.equal(r.code, 2);

@@ -76,7 +76,8 @@ export function serviceAccountPlugin(opts: ServiceAccountPluginOptions): Mutatin
       !!a.object,
     async admit(attrs) {
       const pod = attrs.object as Pod;
-      const spec = (pod.spec ??= { containers: [] });
+      pod.spec ??= { containers: [] };
+      const spec = pod.spec;
       if (pod.metadata.annotations?.[MIRROR_ANNOTATION] !== undefined) {
         if (spec.serviceAccountName)
           throw forbidden(attrs, 'a mirror pod may not reference service accounts');
@@ -101,14 +102,15 @@ export function serviceAccountPlugin(opts: ServiceAccountPluginOptions): Mutatin
 
 /** upstream's mountServiceAccountToken: one volume, mounted by every container with nothing at the path already. */
 function mountToken(spec: NonNullable<Pod['spec']>, suffix: () => string): void {
-  const volumes = (spec.volumes ??= []);
+  spec.volumes ??= [];
+  const volumes = spec.volumes;
   let volumeName = volumes.find((v) => v.name?.startsWith(SERVICE_ACCOUNT_VOLUME_PREFIX))?.name;
   const hasVolume = volumeName !== undefined;
   volumeName ??= `${SERVICE_ACCOUNT_VOLUME_PREFIX}${suffix()}`;
   let needed = false;
   const mount = (c: Container) => {
     if ((c.volumeMounts ?? []).some((m) => m.mountPath === TOKEN_MOUNT_PATH)) return;
-    (c.volumeMounts ??= []).push({ name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH });
+    c.volumeMounts = [...(c.volumeMounts ?? []), { name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH }];
     needed = true;
   };
   for (const c of spec.initContainers ?? []) mount(c);
