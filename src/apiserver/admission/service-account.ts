@@ -110,7 +110,10 @@ function mountToken(spec: NonNullable<Pod['spec']>, suffix: () => string): void 
   let needed = false;
   const mount = (c: Container) => {
     if ((c.volumeMounts ?? []).some((m) => m.mountPath === TOKEN_MOUNT_PATH)) return;
-    c.volumeMounts = [...(c.volumeMounts ?? []), { name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH }];
+    c.volumeMounts = [
+      ...(c.volumeMounts ?? []),
+      { name: volumeName, readOnly: true, mountPath: TOKEN_MOUNT_PATH },
+    ];
     needed = true;
   };
   for (const c of spec.initContainers ?? []) mount(c);
