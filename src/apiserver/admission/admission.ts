@@ -50,19 +50,56 @@ export interface ValidatingPlugin {
   validate(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined>;
 }
 
-/** Runs the chain: every mutating plugin that handles the request, then every validating one. */
-export async function runAdmission(
-  attrs: AdmissionAttributes,
-  mutating: readonly MutatingPlugin[],
-  validating: readonly ValidatingPlugin[],
-): Promise<Required<AdmissionResponse>> {
-  const out: Required<AdmissionResponse> = { warnings: [], auditAnnotations: {} };
+export interface AdmissionChain {
+  mutating: readonly MutatingPlugin[];
+  validating: readonly ValidatingPlugin[];
+}
+
+type Collected = Required<AdmissionResponse>;
+
+function collector(): {
+  out: Collected;
+  collect: (r: AdmissionResponse | undefined, plugin: string) => void;
+} {
+  const out: Collected = { warnings: [], auditAnnotations: {} };
   const collect = (r: AdmissionResponse | undefined, plugin: string) => {
     out.warnings.push(...(r?.warnings ?? []));
     for (const [k, v] of Object.entries(r?.auditAnnotations ?? {}))
       out.auditAnnotations[`${plugin}/${k}`] = v;
   };
+  return { out, collect };
+}
+
+/** The mutating phase alone: every mutating plugin that handles the request, in order. */
+export async function runMutating(
+  attrs: AdmissionAttributes,
+  mutating: readonly MutatingPlugin[],
+): Promise<Collected> {
+  const { out, collect } = collector();
   for (const p of mutating) if (p.handles(attrs)) collect(await p.admit(attrs), p.name);
+  return out;
+}
+
+/** The validating phase alone: every validating plugin that handles the request, in order. */
+export async function runValidating(
+  attrs: AdmissionAttributes,
+  validating: readonly ValidatingPlugin[],
+): Promise<Collected> {
+  const { out, collect } = collector();
   for (const p of validating) if (p.handles(attrs)) collect(await p.validate(attrs), p.name);
   return out;
+}
+
+/** Runs the chain: every mutating plugin that handles the request, then every validating one. */
+export async function runAdmission(
+  attrs: AdmissionAttributes,
+  mutating: readonly MutatingPlugin[],
+  validating: readonly ValidatingPlugin[],
+): Promise<Collected> {
+  const a = await runMutating(attrs, mutating);
+  const b = await runValidating(attrs, validating);
+  return {
+    warnings: [...a.warnings, ...b.warnings],
+    auditAnnotations: { ...a.auditAnnotations, ...b.auditAnnotations },
+  };
 }
