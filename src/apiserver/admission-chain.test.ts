@@ -1,12 +1,14 @@
 // The admission chain in the API server's write path: where each phase runs
 // relative to defaulting, the strategy's validation and storage, which
 // operations and subresources are admitted with what attributes, and how a
-// plugin's refusal and warnings reach the client.
+// plugin's refusal and warnings reach the client. PodSecurity is the
+// default chain's plugin checked here end to end.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiError } from '../api/errors.ts';
 import type { AdmissionAttributes, MutatingPlugin, ValidatingPlugin } from './admission/admission.ts';
+import { defaultAdmission } from './apiserver.ts';
 import { startTestServer, type TestServer } from './testing.ts';
 
 const pod = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -177,5 +179,89 @@ describe('admission chain in the write path', () => {
     assert.equal(e.status, 403);
     assert.deepEqual([seen[0]?.attrs.kind, seen[0]?.attrs.subresource], ['Eviction', 'eviction']);
     assert.equal((await srv.request('GET', '/api/v1/namespaces/default/pods/keep')).status, 200);
+  });
+});
+
+describe('PodSecurity in the default chain', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startTestServer(undefined, { admission: defaultAdmission });
+  });
+  after(() => srv.close());
+
+  const privileged = (name: string) =>
+    pod(name, {
+      containers: [{ name: 'c', image: 'busybox', securityContext: { privileged: true } }],
+    });
+
+  it('an unlabelled namespace is privileged: anything goes', async () => {
+    const r = await srv.request('POST', '/api/v1/namespaces/default/pods', privileged('root'));
+    assert.equal(r.status, 201);
+    assert.equal(r.headers.get('warning'), null);
+  });
+
+  it('enforce=restricted refuses a privileged pod with upstream message', async () => {
+    await srv.request('POST', '/api/v1/namespaces', {
+      metadata: { name: 'locked', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    });
+    const r = await srv.request('POST', '/api/v1/namespaces/locked/pods', privileged('root'));
+    assert.equal(r.status, 403);
+    assert.equal(r.body.reason, 'Forbidden');
+    assert.match(
+      r.body.message,
+      /^pods "root" is forbidden: violates PodSecurity "restricted:latest": privileged \(container "c" must not set securityContext.privileged=true\), /,
+    );
+    // The ephemeral containers subresource is checked too.
+    const hardened = await srv.request('POST', '/api/v1/namespaces/locked/pods', {
+      metadata: { name: 'ok' },
+      spec: {
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'c',
+            image: 'busybox',
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+    assert.equal(hardened.status, 201, hardened.text);
+    const live = hardened.body;
+    live.spec.ephemeralContainers = [
+      { name: 'debug', image: 'busybox', securityContext: { privileged: true } },
+    ];
+    const e = await srv.request('PUT', '/api/v1/namespaces/locked/pods/ok/ephemeralcontainers', live);
+    assert.equal(e.status, 403);
+    assert.match(e.body.message, /^pods "ok" is forbidden: violates PodSecurity "restricted:latest"/);
+  });
+
+  it('warn=baseline admits the pod with a Warning header', async () => {
+    await srv.request('POST', '/api/v1/namespaces', {
+      metadata: { name: 'warned', labels: { 'pod-security.kubernetes.io/warn': 'baseline' } },
+    });
+    const r = await srv.request('POST', '/api/v1/namespaces/warned/pods', privileged('root'));
+    assert.equal(r.status, 201);
+    assert.equal(
+      r.headers.get('warning'),
+      '299 - "would violate PodSecurity \\"baseline:latest\\": privileged (container \\"c\\" must not set securityContext.privileged=true)"',
+    );
+  });
+
+  it('raising a namespace enforce level warns about the pods already there', async () => {
+    const r = await srv.request(
+      'PATCH',
+      '/api/v1/namespaces/warned',
+      { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('warning') ?? '', /existing pods in namespace \\"warned\\" violate/);
+  });
+
+  it('a bad level label is refused as invalid', async () => {
+    const r = await srv.request('POST', '/api/v1/namespaces', {
+      metadata: { name: 'bad', labels: { 'pod-security.kubernetes.io/enforce': 'nope' } },
+    });
+    assert.equal(r.status, 422);
   });
 });

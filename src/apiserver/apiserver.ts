@@ -41,6 +41,7 @@ import {
 } from '../api/schema/openapi-v2-proto.ts';
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
+import type { Namespace, Pod } from '../api/types/core-v1.ts';
 import type { Store } from '../storage/store.ts';
 import {
   type AdmissionAttributes,
@@ -50,6 +51,7 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
+import { podSecurityPlugin } from './admission/pod-security.ts';
 import type { UserInfo } from './authn/user.ts';
 import { requestAttributes } from './authz/attributes.ts';
 import { type Authorizer, forbiddenFor } from './authz/authorizer.ts';
@@ -1548,9 +1550,27 @@ function scaleOf(obj: KubeObject, rt: ResourceType) {
   };
 }
 
-/** Upstream's default-on admission plugins that Skiff has, in upstream's order. */
-export function defaultAdmission(_api: ApiServer): AdmissionChain {
-  return { mutating: [], validating: [] };
+/**
+ * Upstream's default-on admission plugins that Skiff has, in upstream's
+ * order (kube-apiserver's RecommendedPluginOrder). PodSecurity defaults
+ * every mode to privileged, so nothing changes until a namespace opts in
+ * with its pod-security.kubernetes.io labels.
+ */
+export function defaultAdmission(api: ApiServer): AdmissionChain {
+  const namespaces = () => api.storage('', 'v1', 'namespaces')!;
+  const podSecurity = podSecurityPlugin({
+    async getNamespace(name) {
+      const s = namespaces();
+      const cached = s.cache.get(s.key(undefined, name));
+      if (cached) return cached as Namespace;
+      // The cache may lag a namespace created a moment ago.
+      return (await s.get(undefined, name).catch(() => undefined)) as Namespace | undefined;
+    },
+    async listPods(namespace) {
+      return (await api.storage('', 'v1', 'pods')!.list(namespace, { resourceVersion: '0' })).items as Pod[];
+    },
+  });
+  return { mutating: [], validating: [podSecurity] };
 }
 
 function defaultVersion(): VersionInfo {
