@@ -41,7 +41,7 @@ import {
 } from '../api/schema/openapi-v2-proto.ts';
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
-import type { Namespace, Pod } from '../api/types/core-v1.ts';
+import type { LimitRange, Namespace, Pod } from '../api/types/core-v1.ts';
 import type { Store } from '../storage/store.ts';
 import {
   type AdmissionAttributes,
@@ -51,6 +51,7 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
+import { limitRangerPlugins } from './admission/limit-ranger.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import type { UserInfo } from './authn/user.ts';
 import { requestAttributes } from './authz/attributes.ts';
@@ -1570,7 +1571,13 @@ export function defaultAdmission(api: ApiServer): AdmissionChain {
       return (await api.storage('', 'v1', 'pods')!.list(namespace, { resourceVersion: '0' })).items as Pod[];
     },
   });
-  return { mutating: [], validating: [podSecurity] };
+  const limitRanger = limitRangerPlugins({
+    async listLimitRanges(namespace) {
+      // A consistent read: a LimitRange made just before the pod applies.
+      return (await api.storage('', 'v1', 'limitranges')!.list(namespace, {})).items as LimitRange[];
+    },
+  });
+  return { mutating: [limitRanger.mutating], validating: [limitRanger.validating, podSecurity] };
 }
 
 function defaultVersion(): VersionInfo {

@@ -1,5 +1,6 @@
 // The admission chain with the real kubectl: PodSecurity's namespace labels
-// (refusals and Warning headers as kubectl prints them).
+// (refusals and Warning headers as kubectl prints them) and LimitRange
+// defaults and bounds.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -71,5 +72,57 @@ describe('PodSecurity with kubectl', () => {
       /Warning: existing pods in namespace "warned" violate the new PodSecurity enforce level "baseline:latest"/,
     );
     assert.match(r.stderr, /Warning: root: privileged/);
+  });
+});
+
+describe('LimitRanger with kubectl', () => {
+  it('defaults from a LimitRange show in kubectl get pod -o yaml', async () => {
+    await ok(skiff, ['create', 'namespace', 'limited']);
+    await ok(skiff, ['apply', '-n', 'limited', '-f', '-'], {
+      input: `apiVersion: v1
+kind: LimitRange
+metadata:
+  name: defaults
+spec:
+  limits:
+  - type: Container
+    default:
+      cpu: 500m
+      memory: 128Mi
+    defaultRequest:
+      cpu: 100m
+    max:
+      cpu: "1"
+`,
+    });
+    const described = await ok(skiff, ['describe', 'limitrange', 'defaults', '-n', 'limited']);
+    assert.match(described, /Container\s+cpu\s+-\s+1\s+100m\s+500m\s+-/);
+    await ok(skiff, ['run', 'web', '--image=busybox', '-n', 'limited', '--', 'sleep', '3600']);
+    const yaml = await ok(skiff, ['get', 'pod', 'web', '-n', 'limited', '-o', 'yaml']);
+    assert.match(
+      yaml,
+      /kubernetes\.io\/limit-ranger: 'LimitRanger plugin set: cpu, memory request for container\s+web; cpu, memory limit for container web'/,
+    );
+    assert.match(
+      yaml,
+      /resources:\n\s+limits:\n\s+cpu: 500m\n\s+memory: 128Mi\n\s+requests:\n\s+cpu: 100m\n\s+memory: 128Mi\n/,
+    );
+    assert.match(yaml, /qosClass: Burstable/);
+  });
+
+  it('a container over the max is refused with upstream message', async () => {
+    const r = await skiff.kubectl([
+      'run',
+      'big',
+      '--image=busybox',
+      '-n',
+      'limited',
+      '--overrides={"spec":{"containers":[{"name":"big","image":"busybox","resources":{"limits":{"cpu":"2"}}}]}}',
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      /Error from server \(Forbidden\): pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2/,
+    );
   });
 });

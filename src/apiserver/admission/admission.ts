@@ -6,6 +6,7 @@
 //
 // Each plugin is one file in this folder with its own tests.
 
+import { ApiError } from '../../api/errors.ts';
 import type { KubeObject } from '../../api/meta.ts';
 import type { UserInfo } from '../authn/user.ts';
 
@@ -102,4 +103,24 @@ export async function runAdmission(
     warnings: [...a.warnings, ...b.warnings],
     auditAnnotations: { ...a.auditAnnotations, ...b.auditAnnotations },
   };
+}
+
+/**
+ * Upstream's admission.NewForbidden: 403 `<resource> "<name>" is forbidden:
+ * <why>`, the name being the request's, else the object's (or its
+ * generateName, before a name is generated).
+ */
+export function admissionForbidden(attrs: AdmissionAttributes, why: string): ApiError {
+  const name = attrs.name || attrs.object?.metadata.name || attrs.object?.metadata.generateName || 'Unknown';
+  const resource = attrs.group ? `${attrs.resource}.${attrs.group}` : attrs.resource;
+  return new ApiError(403, 'Forbidden', `${resource} "${name}" is forbidden: ${why}`, {
+    name,
+    group: attrs.group,
+    kind: attrs.resource,
+  });
+}
+
+/** utilerrors.NewAggregate's text: one message alone, several as "[a, b]". */
+export function aggregateMessage(messages: readonly string[]): string {
+  return messages.length === 1 ? messages[0]! : `[${messages.join(', ')}]`;
 }
