@@ -3,8 +3,11 @@
 // the in-process client transport calls the same handle() method.
 //
 // Flow (ARCHITECTURE.md): authn (done by the caller) → routing (RequestInfo)
-// → admission (namespace lifecycle, service IP allocation) → registry
-// strategy (defaults, validation, in rest.ts) → storage.
+// → admission → registry strategy (defaults, validation) → storage. The
+// admission chain (admission/) runs inside rest.ts's write path at
+// upstream's points: mutating plugins after defaulting, validating ones
+// after the strategy's validation; namespace lifecycle and service IP
+// allocation stay here.
 
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -40,8 +43,23 @@ import {
 } from '../api/schema/openapi-v2-proto.ts';
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
+import type { LimitRange, Namespace, Pod } from '../api/types/core-v1.ts';
+import type { PolicyRule } from '../api/types/rbac-v1.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
+import {
+  type AdmissionAttributes,
+  type AdmissionChain,
+  type AdmissionResponse,
+  runAdmission,
+  runMutating,
+  runValidating,
+} from './admission/admission.ts';
+import { limitRangerPlugins } from './admission/limit-ranger.ts';
+import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
+import { podSecurityPlugin } from './admission/pod-security.ts';
+import { rbacEscalationPlugin } from './admission/rbac-escalation.ts';
+import { serviceAccountPlugin } from './admission/service-account.ts';
 import { impersonate } from './authn/impersonation.ts';
 import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
 import type { UserInfo } from './authn/user.ts';
@@ -84,7 +102,13 @@ import { admitPodPriority, preservePodPriority } from './priority.ts';
 import { createResourceProxy, proxyPath, type ResourceProxy } from './proxy.ts';
 import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
 import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
-import { type DeleteOptions, type ListQuery, ResourceStorage, type WriteOptions } from './rest.ts';
+import {
+  type AdmissionHooks,
+  type DeleteOptions,
+  type ListQuery,
+  ResourceStorage,
+  type WriteOptions,
+} from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
 import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
 import { answerTokenRequest, type TokenIssuer } from './token-request.ts';
@@ -121,6 +145,17 @@ export interface ApiServerOptions {
    * served when unset.
    */
   tokens?: TokenIssuer & { review: TokenReviewer };
+  /**
+   * The admission plugins, given this server to read from; the default is
+   * upstream's default-on set that Skiff has (defaultAdmission).
+   */
+  admission?: (api: ApiServer) => AdmissionChain;
+}
+
+/** What a request carries through the write path: who sent it, and the warnings for its response. */
+interface RequestContext {
+  user: UserInfo;
+  warnings: string[];
 }
 
 export interface VersionInfo {
@@ -162,6 +197,9 @@ export class ApiServer {
   /** pods/proxy and services/proxy: to a pod. */
   readonly #proxy: ResourceProxy;
   readonly #tokens: ApiServerOptions['tokens'];
+  readonly #admission: AdmissionChain;
+  /** Per response (the gated one a request is served through): its user and warnings. */
+  readonly #requests = new WeakMap<ApiResponse, RequestContext>();
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -190,6 +228,7 @@ export class ApiServer {
       opts.nodePortRange ?? [30000, 32767],
       () => this.storage('', 'v1', 'services')!.cache.list(),
     );
+    this.#admission = (opts.admission ?? defaultAdmission)(this);
     this.registry.onChange(() => {
       this.#openapi.clear();
       // A kind that is no longer served stops its watch cache.
@@ -201,6 +240,15 @@ export class ApiServer {
         }
       }
     });
+  }
+
+  /** What decides requests; admission's RBAC escalation check asks it too. */
+  get authorizer(): Authorizer {
+    return this.#authorizer;
+  }
+
+  get ruleResolver(): RuleResolver {
+    return this.#ruleResolver;
   }
 
   get model(): TypeModel {
@@ -265,11 +313,28 @@ export class ApiServer {
     if (mode === 'Strict') {
       throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
     }
+    for (const f of unknown) this.#warn(res, `unknown field "${f}"`);
+  }
+
+  /**
+   * Adds a `Warning: 299 - "<text>"` header to the response (kubectl prints
+   * each), once per distinct text as upstream's warning recorder does.
+   */
+  #warn(res: ApiResponse, text: string): void {
+    let ctx = this.#requests.get(res);
+    if (!ctx) {
+      ctx = { user: { name: '', groups: [] }, warnings: [] };
+      this.#requests.set(res, ctx);
+    }
+    if (ctx.warnings.includes(text)) return;
+    ctx.warnings.push(text);
     // Header values must be printable ASCII: escape everything else.
     const printable = (t: string) =>
       t.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    const warnings = unknown.map((f) => `299 - ${JSON.stringify(printable(`unknown field "${f}"`))}`);
-    res.setHeader('Warning', warnings);
+    res.setHeader(
+      'Warning',
+      ctx.warnings.map((w) => `299 - ${JSON.stringify(printable(w))}`),
+    );
   }
 
   /** The REST storage of a resource, created (with its watch cache) on first use. */
@@ -360,7 +425,10 @@ export class ApiServer {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
       user = impersonate(req.headers, user, this.#authorizer);
       this.#authorize(info, user, url.searchParams);
-      const route = (r: ApiResponse) => this.#route(req, r, info, url.searchParams, user);
+      const route = (r: ApiResponse) => {
+        this.#requests.set(r, { user, warnings: [] });
+        return this.#route(req, r, info, url.searchParams, user);
+      };
       const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);
       if (timeoutMs === undefined) await route(res);
       else
@@ -446,7 +514,7 @@ export class ApiServer {
         const body = await this.#readObject(req, rt);
         if (rt.group === '' && rt.plural === 'bindings') {
           const pods = this.storage('', 'v1', 'pods')!;
-          return this.#bindPod(res, pods, ns, body.metadata.name ?? '', body, query);
+          return this.#bindPod(res, pods, ns, body.metadata.name ?? '', body, query, '');
         }
         this.#checkFields(rt, body, query, res);
         const created = await this.#create(
@@ -454,7 +522,7 @@ export class ApiServer {
           rt,
           ns,
           body,
-          this.#writeOptions(req, query, rt, undefined),
+          this.#writeOptions(req, res, query, rt, undefined),
         );
         return this.#respondObject(res, 201, rt, created, accept, query);
       }
@@ -467,7 +535,7 @@ export class ApiServer {
           ns,
           info.name,
           body,
-          this.#writeOptions(req, query, rt, undefined),
+          this.#writeOptions(req, res, query, rt, undefined),
         );
         return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
       }
@@ -476,7 +544,7 @@ export class ApiServer {
         return this.#respondObject(res, result.created ? 201 : 200, rt, result.object, accept, query);
       }
       case 'delete': {
-        const opts = await this.#deleteOptions(req, query);
+        const opts = await this.#deleteOptions(req, res, query, rt);
         const result = await this.#delete(storage, ns, info.name, opts);
         if (result.deleted && !returnsObjectOnDelete(rt)) {
           return writeJSON(
@@ -493,7 +561,7 @@ export class ApiServer {
         return this.#respondObject(res, result.deleted ? 200 : 202, rt, result.object, accept, query);
       }
       case 'deletecollection': {
-        const opts = await this.#deleteOptions(req, query);
+        const opts = await this.#deleteOptions(req, res, query, rt);
         const list = await storage.deleteCollection(ns, listQuery(query), opts);
         return writeJSON(res, 200, list);
       }
@@ -687,6 +755,10 @@ export class ApiServer {
       if (specFinalizers.length === 0) return storage.delete(undefined, name, opts);
       return { object: current, deleted: false };
     }
+    if (opts.admission) {
+      await opts.admission.admit('DELETE', undefined, current);
+      await opts.admission.validate('DELETE', undefined, current);
+    }
     const uid = opts.preconditions?.uid;
     if (uid && uid !== current.metadata.uid) {
       throw conflict(
@@ -750,7 +822,7 @@ export class ApiServer {
       'application/json',
       'application/yaml',
     ]);
-    const opts = this.#writeOptions(req, query, rt, subresource);
+    const opts = this.#writeOptions(req, res, query, rt, subresource);
     if (type === 'application/apply-patch+yaml') {
       // Server-side apply: the field manager merges the applied
       // configuration into the live object, removes what this manager
@@ -876,6 +948,7 @@ export class ApiServer {
    */
   #writeOptions(
     req: ApiRequest,
+    res: ApiResponse,
     query: URLSearchParams,
     rt: ResourceType,
     subresource: string | undefined,
@@ -884,8 +957,10 @@ export class ApiServer {
       query.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0]!.slice(0, 128);
     if (manager.length > 128) throw badRequest('fieldManager: Too long: may not be more than 128 bytes');
     const scope = this.#fieldScope(rt, subresource);
+    const dryRun = isDryRun(query);
     return {
-      dryRun: isDryRun(query),
+      dryRun,
+      admission: this.#admissionHooks(res, rt, subresource, dryRun),
       ...(subresource ? { subresource } : {}),
       ...(isEphemeralContainers(rt, subresource) ? { strategy: ephemeralContainersStrategy } : {}),
       trackFields: (live, next) => {
@@ -903,7 +978,12 @@ export class ApiServer {
     };
   }
 
-  async #deleteOptions(req: ApiRequest, query: URLSearchParams): Promise<DeleteOptions> {
+  async #deleteOptions(
+    req: ApiRequest,
+    res: ApiResponse,
+    query: URLSearchParams,
+    rt: ResourceType,
+  ): Promise<DeleteOptions> {
     const opts: DeleteOptions = {};
     const raw = await readBody(req);
     if (raw.length > 0 && raw.toString().trim() !== '') {
@@ -924,7 +1004,67 @@ export class ApiServer {
     }
     // Negative values will be treated as the value `1s` on the delete path (rest.BeforeDelete).
     if (opts.gracePeriodSeconds !== undefined && opts.gracePeriodSeconds < 0) opts.gracePeriodSeconds = 1;
+    // Only what the client sent may be in the body; the chain is ours.
+    delete opts.admission;
+    opts.admission = this.#admissionHooks(res, rt, undefined, opts.dryRun);
     return opts;
+  }
+
+  /**
+   * The admission chain for a write through `rt` (and a subresource), as
+   * rest.ts calls it: the attributes come from the objects written, the
+   * user from the request, and warnings go onto the response.
+   */
+  #admissionHooks(
+    res: ApiResponse,
+    rt: ResourceType,
+    subresource: string | undefined,
+    dryRun: boolean,
+  ): AdmissionHooks {
+    const attrs = (
+      operation: AdmissionAttributes['operation'],
+      object: KubeObject | undefined,
+      old: KubeObject | undefined,
+    ): AdmissionAttributes => ({
+      operation,
+      group: rt.group,
+      version: rt.version,
+      kind: rt.kind,
+      resource: rt.plural,
+      subresource: subresource ?? '',
+      namespace: rt.namespaced ? ((object ?? old)?.metadata.namespace ?? '') : '',
+      name: (object ?? old)?.metadata.name ?? '',
+      ...(object ? { object } : {}),
+      ...(old ? { oldObject: old } : {}),
+      user: this.#userOf(res),
+      dryRun,
+    });
+    return {
+      admit: async (op, object, old) =>
+        this.#respondAdmission(res, await runMutating(attrs(op, object, old), this.#admission.mutating)),
+      validate: async (op, object, old) =>
+        this.#respondAdmission(res, await runValidating(attrs(op, object, old), this.#admission.validating)),
+    };
+  }
+
+  /** Both phases at once, for subresources whose object is not what is stored (Binding, Eviction, Scale). */
+  async #admitObject(
+    res: ApiResponse,
+    attrs: Omit<AdmissionAttributes, 'user' | 'namespace' | 'name'> & { namespace?: string; name: string },
+  ): Promise<void> {
+    const full: AdmissionAttributes = { namespace: '', ...attrs, user: this.#userOf(res) };
+    this.#respondAdmission(
+      res,
+      await runAdmission(full, this.#admission.mutating, this.#admission.validating),
+    );
+  }
+
+  #userOf(res: ApiResponse): UserInfo {
+    return this.#requests.get(res)?.user ?? { name: 'system:anonymous', groups: ['system:unauthenticated'] };
+  }
+
+  #respondAdmission(res: ApiResponse, r: AdmissionResponse): void {
+    for (const w of r.warnings ?? []) this.#warn(res, w);
   }
 
   /** Authorization, after authentication and before anything else (upstream's WithAuthorization): 403 unless allowed. */
@@ -971,7 +1111,13 @@ export class ApiServer {
       if (info.verb === 'update') {
         validateWriteOptions('UpdateOptions', query);
         const body = await this.#readObject(req, rt);
-        const r = await this.#update(storage, ns, info.name, body, this.#writeOptions(req, query, rt, sub));
+        const r = await this.#update(
+          storage,
+          ns,
+          info.name,
+          body,
+          this.#writeOptions(req, res, query, rt, sub),
+        );
         return this.#respondObject(res, 200, rt, r.object, accept, query);
       }
       if (info.verb === 'patch') {
@@ -990,14 +1136,18 @@ export class ApiServer {
           ns.spec = { ...(ns.spec as object), finalizers };
           return ns;
         },
-        { dryRun: isDryRun(query), subresource: 'finalize' },
+        {
+          dryRun: isDryRun(query),
+          subresource: 'finalize',
+          admission: this.#admissionHooks(res, rt, 'finalize', isDryRun(query)),
+        },
       );
       return this.#respondObject(res, 200, rt, r.object, accept, query);
     }
     if (sub === 'binding' && rt.kind === 'Pod' && info.verb === 'create') {
       validateWriteOptions('CreateOptions', query);
       const body = await this.#readObject(req, { ...rt, kind: 'Binding', group: '', version: 'v1' });
-      return this.#bindPod(res, storage, ns, info.name, body, query);
+      return this.#bindPod(res, storage, ns, info.name, body, query, 'binding');
     }
     if (
       sub === 'token' &&
@@ -1012,6 +1162,18 @@ export class ApiServer {
         kind: 'TokenRequest',
         group: 'authentication.k8s.io',
         version: 'v1',
+      });
+      await this.#admitObject(res, {
+        operation: 'CREATE',
+        group: 'authentication.k8s.io',
+        version: 'v1',
+        kind: 'TokenRequest',
+        resource: 'serviceaccounts',
+        subresource: 'token',
+        namespace: ns ?? '',
+        name: info.name,
+        object: body,
+        dryRun: isDryRun(query),
       });
       const answer = await answerTokenRequest(
         {
@@ -1029,6 +1191,18 @@ export class ApiServer {
     if (sub === 'eviction' && rt.kind === 'Pod' && info.verb === 'create') {
       validateWriteOptions('CreateOptions', query);
       const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
+      await this.#admitObject(res, {
+        operation: 'CREATE',
+        group: 'policy',
+        version: 'v1',
+        kind: 'Eviction',
+        resource: 'pods',
+        subresource: 'eviction',
+        namespace: ns ?? '',
+        name: info.name,
+        ...(isObject(body) && isObject(body.metadata) ? { object: body as KubeObject } : {}),
+        dryRun: isDryRun(query),
+      });
       await evictPod(
         { pods: storage, pdbs: this.storage('policy', 'v1', 'poddisruptionbudgets')!, now: this.#now },
         ns ?? '',
@@ -1062,10 +1236,24 @@ export class ApiServer {
     podName: string,
     body: KubeObject,
     query: URLSearchParams,
+    subresource: 'binding' | '',
   ): Promise<void> {
     const target = (body as { target?: { name?: string; kind?: string } }).target;
     if (!target?.name)
       throw new ApiError(422, 'Invalid', 'Binding "" is invalid: target.name: Required value');
+    // Admitted as a Binding: pods/binding, or the bindings resource.
+    await this.#admitObject(res, {
+      operation: 'CREATE',
+      group: '',
+      version: 'v1',
+      kind: 'Binding',
+      resource: subresource === 'binding' ? 'pods' : 'bindings',
+      subresource,
+      namespace: ns ?? '',
+      name: podName,
+      object: { ...body, metadata: { ...body.metadata, namespace: ns ?? '' } },
+      dryRun: isDryRun(query),
+    });
     await storage.guaranteedUpdate(
       ns,
       podName,
@@ -1134,7 +1322,7 @@ export class ApiServer {
     const result = await storage.guaranteedUpdate(
       ns,
       info.name,
-      (current) => {
+      async (current) => {
         const scale = toScale(current);
         let next: unknown = body;
         if (info.verb === 'patch') {
@@ -1173,6 +1361,20 @@ export class ApiServer {
             `Operation cannot be fulfilled on ${rt.plural}.${rt.group} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`,
           );
         }
+        // Admitted as an autoscaling/v1 Scale, the object this endpoint takes.
+        await this.#admitObject(res, {
+          operation: 'UPDATE',
+          group: 'autoscaling',
+          version: 'v1',
+          kind: 'Scale',
+          resource: rt.plural,
+          subresource: 'scale',
+          namespace: ns ?? '',
+          name: info.name,
+          object: { ...scale, spec: { replicas } } as KubeObject,
+          oldObject: scale as KubeObject,
+          dryRun: isDryRun(query),
+        });
         const spec = { ...(current.spec as object), replicas };
         return { ...current, spec };
       },
@@ -1443,6 +1645,84 @@ function scaleOf(obj: KubeObject, rt: ResourceType) {
     spec: { replicas: spec.replicas ?? 0 },
     status: { replicas: status.replicas ?? 0, ...(selector ? { selector } : {}) },
   };
+}
+
+/**
+ * Upstream's default-on admission plugins that Skiff has, in upstream's
+ * order (kube-apiserver's RecommendedPluginOrder). PodSecurity defaults
+ * every mode to privileged, so nothing changes until a namespace opts in
+ * with its pod-security.kubernetes.io labels.
+ */
+export function defaultAdmission(api: ApiServer): AdmissionChain {
+  const namespaces = () => api.storage('', 'v1', 'namespaces')!;
+  const podSecurity = podSecurityPlugin({
+    async getNamespace(name) {
+      const s = namespaces();
+      const cached = s.cache.get(s.key(undefined, name));
+      if (cached) return cached as Namespace;
+      // The cache may lag a namespace created a moment ago.
+      return (await s.get(undefined, name).catch(() => undefined)) as Namespace | undefined;
+    },
+    async listPods(namespace) {
+      return (await api.storage('', 'v1', 'pods')!.list(namespace, { resourceVersion: '0' })).items as Pod[];
+    },
+  });
+  const limitRanger = limitRangerPlugins({
+    async listLimitRanges(namespace) {
+      // From the watch cache, as upstream's lister: no store read on every pod create.
+      return (await api.storage('', 'v1', 'limitranges')!.list(namespace, { resourceVersion: '0' }))
+        .items as LimitRange[];
+    },
+  });
+  const pods = () => api.storage('', 'v1', 'pods')!;
+  const nodeRestriction = nodeRestrictionPlugin({
+    getPod: async (namespace, name) =>
+      (await pods()
+        .get(namespace, name)
+        .catch(() => undefined)) as Pod | undefined,
+  });
+  const escalation = rbacEscalationPlugin({
+    authorizer: api.authorizer,
+    resolver: api.ruleResolver,
+    async roleRules(kind, namespace, name) {
+      const role =
+        kind === 'ClusterRole'
+          ? await api
+              .storage('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
+              .get(undefined, name)
+              .catch(() => undefined)
+          : kind === 'Role'
+            ? await api
+                .storage('rbac.authorization.k8s.io', 'v1', 'roles')!
+                .get(namespace, name)
+                .catch(() => undefined)
+            : undefined;
+      return role ? ((role as { rules?: PolicyRule[] }).rules ?? []) : undefined;
+    },
+  });
+  return {
+    mutating: [limitRanger.mutating],
+    validating: [limitRanger.validating, nodeRestriction, podSecurity, escalation],
+  };
+}
+
+/**
+ * The server's chain: the default one with the ServiceAccount plugin
+ * (default ServiceAccount, the kube-api-access token volume) after
+ * LimitRanger, as upstream orders them. It is not in defaultAdmission: a
+ * pod then needs its ServiceAccount to exist, which in a cluster the
+ * ServiceAccount controller sees to, and the test servers have none.
+ */
+export function serverAdmission(api: ApiServer): AdmissionChain {
+  const chain = defaultAdmission(api);
+  const serviceAccount = serviceAccountPlugin({
+    getServiceAccount: (namespace, name) => {
+      const s = api.storage('', 'v1', 'serviceaccounts')!;
+      const cached = s.cache.get(s.key(namespace, name));
+      return cached ? Promise.resolve(cached) : s.get(namespace, name);
+    },
+  });
+  return { mutating: [...chain.mutating, serviceAccount], validating: chain.validating };
 }
 
 function defaultVersion(): VersionInfo {

@@ -58,6 +58,38 @@ export interface WriteOptions {
   trackFields?: (live: KubeObject | undefined, next: KubeObject) => void;
   /** A subresource's own update rules, in place of the kind's (pods/ephemeralcontainers). */
   strategy?: UpdateStrategy;
+  /** The admission chain this write passes through (see AdmissionHooks). */
+  admission?: AdmissionHooks;
+}
+
+export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE';
+
+/**
+ * The admission chain as the registry calls it, at upstream's points
+ * (k8s.io/apiserver endpoints/handlers create.go, update.go, patch.go,
+ * delete.go and registry/generic/registry/store.go):
+ *
+ *   create: defaults → field manager → admit (mutating) → PrepareForCreate
+ *           → strategy validation → namespace lifecycle → validate → store
+ *   update: defaults → admit (mutating) → PrepareForUpdate (status
+ *           isolation, generation) → field manager → strategy validation
+ *           → validate → store; run again on every compare-and-swap retry
+ *   delete: admit then validate with the stored object as the old object,
+ *           after the preconditions are checked
+ *
+ * Either call refuses by throwing an ApiError (a Status for the client).
+ */
+export interface AdmissionHooks {
+  admit(
+    operation: AdmissionOperation,
+    object: KubeObject | undefined,
+    old: KubeObject | undefined,
+  ): Promise<void>;
+  validate(
+    operation: AdmissionOperation,
+    object: KubeObject | undefined,
+    old: KubeObject | undefined,
+  ): Promise<void>;
 }
 
 /**
@@ -77,6 +109,8 @@ export interface DeleteOptions {
   propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
   orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** The admission chain a delete passes through, once the object is read. */
+  admission?: AdmissionHooks;
 }
 
 /** The object (when a deletion is pending) or the last state (when it completed). */
@@ -471,22 +505,28 @@ export class ResourceStorage {
     obj.apiVersion = groupVersion(this.rt);
     obj.kind = this.rt.kind;
     this.rt.defaults?.(obj);
-    this.rt.prepareCreate?.(obj);
     opts.trackFields?.(undefined, obj);
+    await opts.admission?.admit('CREATE', obj, undefined);
+    this.rt.prepareCreate?.(obj);
     this.#validate(obj);
-    if (this.rt.namespaced && this.#namespaceCheck) await this.#namespaceCheck(meta.namespace!);
+    // Namespace lifecycle is the first validating admission plugin upstream.
+    if (this.rt.namespaced && this.#namespaceCheck) await this.#namespaceCheck(obj.metadata.namespace!);
+    await opts.admission?.validate('CREATE', obj, undefined);
     if (opts.dryRun) {
-      if (await this.#store.get(this.key(meta.namespace, meta.name!)))
-        throw alreadyExists(this.gr, meta.name!);
+      if (await this.#store.get(this.key(obj.metadata.namespace, obj.metadata.name!)))
+        throw alreadyExists(this.gr, obj.metadata.name!);
       return obj;
     }
     try {
-      const kv = await this.#store.create(this.key(meta.namespace, meta.name!), this.#encode(obj));
+      const kv = await this.#store.create(
+        this.key(obj.metadata.namespace, obj.metadata.name!),
+        this.#encode(obj),
+      );
       // obj is this request's own copy and already what a read would decode.
       obj.metadata.resourceVersion = String(kv.modRevision);
       return obj;
     } catch (err) {
-      if (isStorageError(err, 'KeyExists')) throw alreadyExists(this.gr, meta.name!);
+      if (isStorageError(err, 'KeyExists')) throw alreadyExists(this.gr, obj.metadata.name!);
       throw err;
     }
   }
@@ -535,7 +575,7 @@ export class ResourceStorage {
   async guaranteedUpdate(
     namespace: string | undefined,
     name: string,
-    mutate: (current: KubeObject) => KubeObject,
+    mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
     opts: WriteOptions & { resourceVersion?: string; markDeleted?: boolean },
     createIfMissing?: () => KubeObject,
   ): Promise<{ object: KubeObject; created: boolean }> {
@@ -554,9 +594,11 @@ export class ResourceStorage {
       if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) {
         throw optimisticLockConflict(this.gr, name);
       }
-      const mutated = mutate(deepCopy(current));
+      const mutated = await mutate(deepCopy(current));
+      const requested = this.#updateMeta(mutated, current);
+      await opts.admission?.admit('UPDATE', requested, current);
       const next = this.#prepareUpdate(
-        opts.strategy ? opts.strategy.prepareForUpdate(mutated, current) : mutated,
+        opts.strategy ? opts.strategy.prepareForUpdate(requested, current) : requested,
         current,
         opts.subresource,
       );
@@ -568,6 +610,7 @@ export class ResourceStorage {
       if (jsonEqual(withoutVolatile(next), withoutVolatile(current)))
         return { object: current, created: false };
       this.#validate(next, current, opts.strategy);
+      await opts.admission?.validate('UPDATE', next, current);
       // Removing the last finalizer of an object marked for deletion deletes it.
       if (next.metadata.deletionTimestamp && pendingFinalizers(next) === 0 && !this.#graceful(next)) {
         if (opts.dryRun) return { object: next, created: false };
@@ -602,7 +645,12 @@ export class ResourceStorage {
     return (obj.metadata.deletionGracePeriodSeconds ?? 0) > 0;
   }
 
-  #prepareUpdate(next: KubeObject, current: KubeObject, subresource: string | undefined): KubeObject {
+  /**
+   * What the request may not change, taken from the stored object, and the
+   * kind's defaults: the object admission sees (upstream decodes with
+   * defaulting, and fills the system fields, before admitting an update).
+   */
+  #updateMeta(next: KubeObject, current: KubeObject): KubeObject {
     if (!isObject(next.metadata)) throw badRequest('metadata is required');
     const meta = next.metadata;
     const cur = current.metadata;
@@ -631,6 +679,15 @@ export class ResourceStorage {
     }
     if (cur.generation !== undefined) meta.generation = cur.generation;
     else delete meta.generation;
+    this.rt.defaults?.(next);
+    return next;
+  }
+
+  /** Upstream's PrepareForUpdate: what this endpoint may write (status isolation), then generation. */
+  #prepareUpdate(next: KubeObject, current: KubeObject, subresource: string | undefined): KubeObject {
+    if (!isObject(next.metadata)) throw badRequest('metadata is required');
+    const meta = next.metadata;
+    const cur = current.metadata;
     if (subresource === 'status') {
       // Only status (and metadata other than labels) may change through /status.
       const out: KubeObject = { ...current, metadata: { ...meta, labels: cur.labels } };
@@ -647,7 +704,6 @@ export class ResourceStorage {
       if (current.status === undefined) delete next.status;
       else next.status = current.status;
     }
-    this.rt.defaults?.(next);
     this.rt.prepareUpdate?.(next, current);
     if (this.rt.generation && !jsonEqual(specOf(next), specOf(current))) {
       meta.generation = (cur.generation ?? 0) + 1;
@@ -675,6 +731,10 @@ export class ResourceStorage {
           name,
           `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
         );
+      }
+      if (opts.admission) {
+        await opts.admission.admit('DELETE', undefined, current);
+        await opts.admission.validate('DELETE', undefined, current);
       }
       const next = this.#markForDeletion(current, opts);
       try {

@@ -34,6 +34,7 @@ export interface TestServerOptions {
   authorizer?: ApiServerOptions['authorizer'];
   ruleResolver?: ApiServerOptions['ruleResolver'];
   proxyAllowAddress?: ApiServerOptions['proxyAllowAddress'];
+  admission?: ApiServerOptions['admission'];
   /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
   user?: (req: IncomingMessage) => UserInfo;
 }
@@ -59,6 +60,7 @@ export async function startTestServer(
     ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
     ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
     ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),
+    ...(opts.admission ? { admission: opts.admission } : {}),
   });
   await api.start();
   for (const name of ['default', 'kube-system']) {

@@ -31,7 +31,10 @@ export const testMachine: MachineInfo = {
 
 export interface KubeletTest {
   server: TestServer;
+  /** The kubelet's own clients (system:node:node-a). */
   clients: Clientset;
+  /** An admin's clients, for what the test sets up as a user would. */
+  admin: Clientset;
   clock: FakeClock;
   now(): Date;
   runtime: HollowRuntime;
@@ -55,6 +58,10 @@ export async function startKubeletTest(opts: Partial<KubeletOptions> = {}): Prom
     .create(undefined, { metadata: { name: 'kube-node-lease' } });
   const clients = createClientset(
     createInProcessTransport(server.api, { name: `system:node:${TEST_NODE}`, groups: ['system:nodes'] }),
+  );
+  // The test's own writes (its pods) are a user's, not the node's: NodeRestriction lets a node create only mirror pods.
+  const admin = createClientset(
+    createInProcessTransport(server.api, { name: 'test-admin', groups: ['system:masters'] }),
   );
   const clock = new FakeClock();
   const base = Date.parse('2025-01-01T00:00:00Z');
@@ -87,6 +94,7 @@ export async function startKubeletTest(opts: Partial<KubeletOptions> = {}): Prom
   const t: KubeletTest = {
     server,
     clients,
+    admin,
     clock,
     now,
     runtime,
@@ -118,7 +126,7 @@ export async function startKubeletTest(opts: Partial<KubeletOptions> = {}): Prom
       });
     },
     pod(name, spec, meta = {}) {
-      return clients.pods.create('default', {
+      return admin.pods.create('default', {
         metadata: { name, ...meta },
         spec: {
           nodeName: TEST_NODE,

@@ -14,7 +14,7 @@ import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
-import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
+import { ApiServer, serverAdmission, type UserInfo } from '../apiserver/apiserver.ts';
 import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
 import { bearerAuthentication } from '../apiserver/authn/bearer.ts';
 import { parseTokenFile } from '../apiserver/authn/token-file.ts';
@@ -151,6 +151,7 @@ export async function startServer(
     authorizer: authorization,
     ruleResolver: authorization,
     tokens: bearer.tokens,
+    admission: serverAdmission,
   });
   await api.start();
   await authorization.start(api, log);

@@ -726,6 +726,23 @@ const limitranges = kind({
   singular: 'limitrange',
   shortNames: ['limits'],
   namespaced: true,
+  // SetDefaults_LimitRangeItem: a Container item's default limit falls back
+  // to its max, and its default request to the default limit, then to min.
+  defaults: (lr) => {
+    const spec = obj(lr.spec);
+    const limits = Array.isArray(spec.limits) ? spec.limits : [];
+    for (const raw of limits) {
+      const item = obj(raw);
+      if (item.type !== 'Container') continue;
+      const dflt = { ...obj(item.default) };
+      const request = { ...obj(item.defaultRequest) };
+      for (const [k, v] of Object.entries(obj(item.max))) if (!(k in dflt)) dflt[k] = v;
+      for (const [k, v] of Object.entries(dflt)) if (!(k in request)) request[k] = v;
+      for (const [k, v] of Object.entries(obj(item.min))) if (!(k in request)) request[k] = v;
+      if (Object.keys(dflt).length > 0) item.default = dflt;
+      if (Object.keys(request).length > 0) item.defaultRequest = request;
+    }
+  },
   columns: [],
   cells: () => [],
   ageIndex: 0,

@@ -110,7 +110,8 @@ export function nodeRestrictionPlugin(deps: NodeRestrictionDeps): ValidatingPlug
         return undefined;
       }
       const { group, resource, subresource, operation } = attrs;
-      if (group === '' && resource === 'pods') {
+      // pods/eviction comes with the Eviction kind's group (policy).
+      if (resource === 'pods' && (group === '' || subresource === 'eviction')) {
         if (subresource === '' && operation === 'CREATE') mirrorPod(attrs, node);
         else if (subresource === '' && operation === 'DELETE') await pod(attrs, node);
         else if (subresource === 'status' && operation === 'UPDATE') await pod(attrs, node);
@@ -123,7 +124,7 @@ export function nodeRestrictionPlugin(deps: NodeRestrictionDeps): ValidatingPlug
         const name = attrs.object?.metadata.name || attrs.name;
         if (attrs.namespace !== 'kube-node-lease' || name !== node)
           throw forbidden(attrs, 'can only access node lease with the same name as the requesting node');
-      } else if (group === '' && resource === 'serviceaccounts' && subresource === 'token') {
+      } else if (resource === 'serviceaccounts' && subresource === 'token') {
         const ref = (attrs.object?.spec as { boundObjectRef?: { kind?: string; name?: string } } | undefined)
           ?.boundObjectRef;
         if (ref?.kind !== 'Pod') throw forbidden(attrs, 'node requested token not bound to a pod');

@@ -32,6 +32,7 @@ let dataDir: string;
 let node: NodeRuntime;
 let server: TestServer;
 let clients: Clientset;
+let admin: Clientset;
 let kubelet: Kubelet;
 const logLines: string[] = [];
 
@@ -57,6 +58,10 @@ before(async () => {
   clients = createClientset(
     createInProcessTransport(server.api, { name: `system:node:${NODE}`, groups: ['system:nodes'] }),
   );
+  // The test's pods are a user's: NodeRestriction lets a node create only mirror pods.
+  admin = createClientset(
+    createInProcessTransport(server.api, { name: 'test-admin', groups: ['system:masters'] }),
+  );
   kubelet = createKubelet({
     clients,
     runtime: node.runtime,
@@ -76,8 +81,8 @@ before(async () => {
 
 after(async () => {
   // Every pod goes through the kubelet, which removes its containers and volumes.
-  for (const p of (await clients.pods.list('default')).items) {
-    await clients.pods
+  for (const p of (await admin.pods.list('default')).items) {
+    await admin.pods
       .delete('default', p.metadata.name ?? '', { gracePeriodSeconds: 0 })
       .catch(() => undefined);
   }
@@ -123,7 +128,7 @@ async function until<T>(what: string, check: () => Promise<T>, ms = 60_000): Pro
 
 const busybox = (c: Container): Container => ({ image: 'busybox', imagePullPolicy: 'IfNotPresent', ...c });
 const createPod = (name: string, spec: Partial<NonNullable<Pod['spec']>>) =>
-  clients.pods.create('default', {
+  admin.pods.create('default', {
     metadata: { name },
     spec: { nodeName: NODE, terminationGracePeriodSeconds: 2, containers: [], ...spec },
   });

@@ -123,6 +123,8 @@ before(async () => {
   clients = createClientset(
     createInProcessTransport(server.api, { name: 'test', groups: ['system:masters'] }),
   );
+  // No controller manager here to make it: pods need their ServiceAccount (admission).
+  await clients.serviceAccounts.create('default', { metadata: { name: 'default' } });
 
   streaming = createHttpServer((_req, res) => {
     res.writeHead(400);
