@@ -315,7 +315,7 @@ export async function startServer(
 }
 
 /** The ServiceAccount user a controller acts as (kube-system/<its upstream name>). */
-function controllerIdentity(controller: string): UserInfo {
+export function controllerIdentity(controller: string): UserInfo {
   const sa = CONTROLLER_SERVICE_ACCOUNTS[controller];
   if (!sa)
     throw new Error(`controller ${controller} has no ServiceAccount (add it to authz/controller-roles.ts)`);
