@@ -12,6 +12,17 @@
 // Headline: ReplicaSet pods created per second. Skiff's goal: >= 500 on
 // sqlite. For context, kwok's published figure is ~20 pods/s.
 //
+// The raw path, in the same run after the ReplicaSet: the same 1,000 pods
+// (its template, no ownerReference) created straight through the
+// ReplicaSet controller's own clientset (the in-process transport, as the
+// controller's ServiceAccount) in the controller's own pattern (two bursts
+// of BURST_REPLICAS in slow-start batches 1, 2, 4, ...), timed the same way
+// (create sent until the watch has seen the last pod). What is left between
+// the two is the controller: its informers, the work queue, expectations,
+// and the round trip between its syncs. The pods get scheduled and started
+// by the hollow nodes in both, and the raw ones are deleted again before
+// the Deployments run.
+//
 //   npm run bench -- controllers
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +38,12 @@ import type { Pod } from '../src/api/types/core-v1.ts';
 import { createInProcessTransport } from '../src/apiserver/in-process.ts';
 import { createClientset } from '../src/client/clientset.ts';
 import { createInformer } from '../src/client/informer.ts';
+import {
+  BURST_REPLICAS,
+  SLOW_START_INITIAL_BATCH_SIZE,
+  slowStartBatch,
+} from '../src/controllers/replicaset.ts';
+import { controllerIdentity } from '../src/server/server.ts';
 import { load, ratio, round, startBenchServer, until, writeResult } from './lib.ts';
 
 const REPLICAS = 1000;
@@ -124,6 +141,50 @@ try {
     `ReplicaSet ${REPLICAS}: ${REPLICAS} pods exist after ${sec(rsCreatedMs)} s (${rsCreatedPerSec} pods/s), all Ready after ${sec(rsReadyMs)} s (${rsReadyPerSec} pods/s), status.readyReplicas ${rsStatusReady} after ${sec(rsStatusMs)} s`,
   );
 
+  // --- the raw path: the same pods without the controller -------------------------
+  await admin.namespaces.create(undefined, { metadata: { name: 'bench-raw' } });
+  const asController = createClientset(
+    createInProcessTransport(server.api, controllerIdentity('replicaset')),
+  );
+  const rawTemplate = template('raw');
+  const rawStart = performance.now();
+  for (let left = REPLICAS; left > 0; left -= BURST_REPLICAS) {
+    const { error } = await slowStartBatch(
+      Math.min(left, BURST_REPLICAS),
+      SLOW_START_INITIAL_BATCH_SIZE,
+      async () => {
+        await asController.pods.create('bench-raw', {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { generateName: 'raw-', labels: { ...rawTemplate.metadata.labels } },
+          spec: structuredClone(rawTemplate.spec),
+        });
+      },
+    );
+    if (error !== undefined) throw error;
+  }
+  const rawCount = () => counts.get('bench-raw') ?? { seen: 0, ready: 0 };
+  await until(`${REPLICAS} raw pods`, () => rawCount().seen >= REPLICAS, 60_000);
+  const rawKeys = [...seenAt.keys()].filter((k) => k.startsWith('bench-raw/'));
+  const rawCreatedMs = Math.max(...rawKeys.map((k) => seenAt.get(k)!)) - rawStart;
+  const rawCreatedPerSec = round(REPLICAS / (rawCreatedMs / 1000), 1);
+  const vsRaw = ratio(rsCreatedPerSec, rawCreatedPerSec);
+  log(
+    `raw: ${REPLICAS} pods created through the controller's clientset, no controller: all exist after ${sec(rawCreatedMs)} s (${rawCreatedPerSec} pods/s); ReplicaSet / raw ${vsRaw}`,
+  );
+  // Gone again (and off the nodes) before the Deployments, which then find the cluster as before.
+  await until(`${REPLICAS} raw pods Ready`, () => rawCount().ready >= REPLICAS, 60_000);
+  const rawNames = pods.indexer
+    .list()
+    .filter((p) => p.metadata.namespace === 'bench-raw')
+    .map((p) => p.metadata.name ?? '');
+  await load(rawNames.length, 32, (i) => admin.pods.delete('bench-raw', rawNames[i]!));
+  await until(
+    'raw pods gone',
+    () => !pods.indexer.list().some((p) => p.metadata.namespace === 'bench-raw'),
+    60_000,
+  );
+
   // --- 100 Deployments of 10 replicas ---------------------------------------------
   await admin.namespaces.create(undefined, { metadata: { name: 'bench-deploy' } });
   const available = new Map<string, number>();
@@ -170,6 +231,10 @@ try {
       hollowNodes: NODES,
       kubelets:
         'hollow runtime (src/kubelet/runtime/hollow) via startServer agentRuntime hollow: real kubelets, no containers; pods go Running and Ready once bound',
+      rawPath: `the same ${REPLICAS} pods (the ReplicaSet's template, no ownerReference) created through the ReplicaSet controller's clientset (in-process transport, its ServiceAccount), in its pattern (bursts of ${BURST_REPLICAS}, slow-start batches), no controller; timed from the first create to the last pod seen by the same watch`,
+      raw: { secondsToAllCreated: sec(rawCreatedMs), createdPodsPerSec: rawCreatedPerSec },
+      // ReplicaSet pods/s against the raw creates/s: what the controller keeps of the transport's rate.
+      ratio: vsRaw,
       goal: { podsPerSec: GOAL, met: rsCreatedPerSec >= GOAL },
       kwok: { podsPerSec: KWOK, note: "kwok's published figure, for context only (not measured here)" },
       vsKwok: ratio(rsCreatedPerSec, KWOK),

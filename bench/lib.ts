@@ -4,11 +4,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, type ServerConfig, startServer } from '../src/server/server.ts';
+import { openStore } from '../src/storage/open.ts';
 import { createLog } from '../src/util/log.ts';
 
-// The machine's load average (1, 5, 15 min) when the bench started: this
-// module is loaded before any bench's own work begins.
-const loadAtStart = loadavg().map((x) => round(x));
+/** The machine's load average (1, 5, 15 min) now, rounded. */
+export const loadNow = (): number[] => loadavg().map((x) => round(x));
+
+// The load average when the bench started: this module is loaded before any
+// bench's own work begins.
+const loadAtStart = loadNow();
 
 export interface Headline {
   metric: string;
@@ -25,16 +29,12 @@ export function writeResult(name: string, headline: Headline, figures: Record<st
     headline,
     ...figures,
     // A figure is only comparable to one taken on an as busy machine.
-    load: { start: loadAtStart, end: loadavg().map((x) => round(x)) },
+    load: { start: loadAtStart, end: loadNow() },
     machine: { node: process.version, cpus: navigator.hardwareConcurrency, date: new Date().toISOString() },
   };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   console.log(`\n${headline.metric}: ${headline.value} ${headline.unit}`);
-  console.log(
-    `load average at start ${loadAtStart.join(' ')}, at end ${loadavg()
-      .map((x) => round(x))
-      .join(' ')}`,
-  );
+  console.log(`load average at start ${loadAtStart.join(' ')}, at end ${loadNow().join(' ')}`);
   console.log(`wrote ${file.pathname}`);
 }
 
@@ -108,5 +108,65 @@ export async function until(
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/**
+ * One write of an object's raw-path sequence (rawStoreWrites): the first
+ * write of a key creates it, a later one is a compare-and-swap update on the
+ * revision the previous write returned, as the API server's writes are.
+ */
+export interface RawWrite {
+  key: string;
+  value: string;
+}
+
+/**
+ * The raw path of the control-plane benches: the store writes that Skiff's
+ * components cause for each of n objects (a pod's create, binding and
+ * Scheduled Event; a Node's create, status and Lease), made straight to a
+ * fresh store opened as `skiff server` opens its --datastore-endpoint, with
+ * `concurrency` objects in flight and each object's writes in order. No API
+ * server, no watch, no client: what the same writes cost the store alone.
+ * The values are encoded before the clock starts. The store lives in dataDir
+ * and is closed before this returns.
+ */
+export async function rawStoreWrites(opts: {
+  endpoint: string;
+  dataDir: string;
+  n: number;
+  concurrency: number;
+  writes: (i: number) => RawWrite[];
+}): Promise<{
+  objects: number;
+  writes: number;
+  seconds: number;
+  objectsPerSec: number;
+  writesPerSec: number;
+}> {
+  const { store } = await openStore(opts.endpoint, opts.dataDir);
+  try {
+    const all = Array.from({ length: opts.n }, (_, i) => opts.writes(i));
+    const writes = all.reduce((sum, w) => sum + w.length, 0);
+    const t = performance.now();
+    await load(opts.n, opts.concurrency, async (i) => {
+      const revisions = new Map<string, number>();
+      for (const { key, value } of all[i]!) {
+        const previous = revisions.get(key);
+        const kv =
+          previous === undefined ? await store.create(key, value) : await store.update(key, value, previous);
+        revisions.set(key, kv.modRevision);
+      }
+    });
+    const seconds = (performance.now() - t) / 1000;
+    return {
+      objects: opts.n,
+      writes,
+      seconds: round(seconds, 3),
+      objectsPerSec: round(opts.n / seconds, 1),
+      writesPerSec: Math.round(writes / seconds),
+    };
+  } finally {
+    await store.close();
   }
 }

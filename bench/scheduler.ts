@@ -29,7 +29,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -44,7 +44,7 @@ import { startScheduler } from '../src/scheduler/index.ts';
 import type { Scheduler } from '../src/scheduler/scheduler.ts';
 import { startServer } from '../src/server/server.ts';
 import { createLog } from '../src/util/log.ts';
-import { load, percentile, ratio, round, writeResult } from './lib.ts';
+import { load, loadNow, percentile, ratio, rawStoreWrites, round, writeResult } from './lib.ts';
 import { type Port, serveTransport } from './scheduler/port-transport.ts';
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -239,9 +239,72 @@ const quiet = createLog({}, () => {});
 const log = (s: string) => console.log(s);
 const rssMB = () => round(process.memoryUsage().rss / 1024 / 1024, 1);
 
+/** A workload's figures, with the same pods' bindings straight to the store beside them. */
 async function run(w: Workload): Promise<Record<string, unknown>> {
+  const { result, bound } = await measure(w);
+  const raw = await rawBindings(w, bound);
+  const vsRaw = ratio(result.podsPerSec, raw.objectsPerSec);
+  log(
+    `${''.padEnd(46)} raw: the same creates, binds and Events straight to the ${w.store} store: ${raw.objectsPerSec} pods/s (${raw.writesPerSec} writes/s); ratio ${vsRaw}`,
+  );
+  return { ...result, rawPath: RAW_PATH, raw, ratio: vsRaw };
+}
+
+// The raw path. A measured pod costs the store three writes: its create,
+// its binding (an update setting spec.nodeName) and the Scheduled Event.
+// Made straight to a fresh store of the workload's kind, 32 pods in flight
+// as the bench's creators, they are the floor under the pipeline: every
+// millisecond above it is Skiff's own (admission, validation, encoding, the
+// watch cache and its fan-out, the informers, the queue, and the filter and
+// score walk over the nodes). The other candidate, the filter+score walk
+// alone over an in-memory snapshot, would measure only the part the profile
+// (results/scheduler-profile.md) puts at ~30% of the process's CPU and leave
+// out the API server, validation and the watch path, which take most of the
+// rest: it would hide most of Skiff's overhead instead of showing it. The
+// store is what Skiff cannot make faster (sqlite's FULL-sync commit), and
+// its rate is the anchor bench/api uses too.
+const RAW_PATH =
+  'the same pod creates, bindings (spec.nodeName updates) and Scheduled Events straight to a fresh store of the same kind (openStore), 32 pods in flight, values encoded beforehand; no API server, watch or scheduler';
+
+async function rawBindings(
+  w: Workload,
+  bound: { pod: Pod; event: Record<string, unknown> },
+): ReturnType<typeof rawStoreWrites> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-scheduler-raw-'));
+  const ns = w.measureNamespace;
+  try {
+    return await rawStoreWrites({
+      endpoint: w.store === 'sqlite' ? `sqlite://${join(dataDir, 'state.db')}` : 'memory://',
+      dataDir,
+      n: w.measurePods,
+      concurrency: CREATE_CONCURRENCY,
+      writes: (i) => {
+        const name = `pod-${i}`;
+        const uid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        const pod = structuredClone(bound.pod);
+        pod.metadata = { ...pod.metadata, name, uid };
+        const unbound = structuredClone(pod);
+        delete unbound.spec!.nodeName;
+        const event = structuredClone(bound.event) as { metadata: { name: string }; involvedObject: object };
+        event.metadata.name = `${name}.${i.toString(16)}`;
+        event.involvedObject = { ...event.involvedObject, name, uid };
+        const key = `/registry/pods/${ns}/${name}`;
+        return [
+          { key, value: JSON.stringify(unbound) },
+          { key, value: JSON.stringify(pod) },
+          { key: `/registry/events/${ns}/${event.metadata.name}`, value: JSON.stringify(event) },
+        ];
+      },
+    });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The workload itself; also returns one measured pod as bound, and its Scheduled Event, for the raw path. */
+async function measure(w: Workload) {
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-scheduler-'));
-  const loadBefore = loadavg().map((x) => round(x));
+  const loadBefore = loadNow();
   const server = await startServer(
     {
       dataDir,
@@ -423,12 +486,19 @@ async function run(w: Workload): Promise<Record<string, unknown>> {
       schedulerThread: w.worker ? 'worker' : 'event loop',
       scheduler: (await scheduler.status()).stats,
       rssMB: { peak: probed.peakRssMB, end: rssMB() },
-      loadavg: { before: loadBefore, after: loadavg().map((x) => round(x)) },
+      loadavg: { before: loadBefore, after: loadNow() },
     };
     log(
       `${w.name.padEnd(46)} ${String(podsPerSec).padStart(7)} pods/s  p50 ${result.latencyMs.p50} ms  p99 ${result.latencyMs.p99} ms  | GET /version p99 ${probed.getVersionMs.p99} ms (creates alone ${controlProbed.getVersionMs.p99}), loop delay p99 ${probed.eventLoopDelayMs.p99} ms (${controlProbed.eventLoopDelayMs.p99}) | RSS ${result.rssMB.peak} MB | load ${result.loadavg.after[0]}`,
     );
-    return result;
+    // As stored: the bound pod and the Event the scheduler wrote for it.
+    const boundPod = await admin.pods.get(w.measureNamespace, 'pod-0');
+    const events = await admin.events.list(w.measureNamespace, {
+      fieldSelector: 'involvedObject.name=pod-0,reason=Scheduled',
+    });
+    const event = events.items[0];
+    if (!event) throw new Error(`${w.name}: no Scheduled event for pod-0`);
+    return { result, bound: { pod: boundPod, event: event as unknown as Record<string, unknown> } };
   } finally {
     await scheduler.stop();
     https.close();
@@ -569,23 +639,23 @@ function runChild(w: Workload): Promise<Record<string, unknown>> {
 
 const results: Record<string, unknown> = {};
 const started = performance.now();
-log(
-  `scheduler benchmark${quick ? ' (quick)' : ''}, load average ${loadavg()
-    .map((x) => round(x))
-    .join(' ')}`,
-);
+log(`scheduler benchmark${quick ? ' (quick)' : ''}, load average ${loadNow().join(' ')}`);
 for (const w of workloads) {
   if (only && !w.name.includes(only)) continue;
   results[w.name] = await runChild(w);
 }
-const headline = results[HEADLINE] as { podsPerSec: number } | undefined;
+const headline = results[HEADLINE] as { podsPerSec: number; raw: { objectsPerSec: number } } | undefined;
 const figures = {
   quick,
+  rawPath: RAW_PATH,
+  // The headline workload's pods/s against its raw path's (per workload: workloads[*].ratio).
+  raw: headline ? { podsPerSec: headline.raw.objectsPerSec } : undefined,
+  ratio: headline ? ratio(headline.podsPerSec, headline.raw.objectsPerSec) : undefined,
   headlineVsUpstreamFloor: headline ? ratio(headline.podsPerSec, UPSTREAM_FLOOR) : undefined,
   headlineVsGoal: headline ? ratio(headline.podsPerSec, GOAL) : undefined,
   workloads: results,
   totalSeconds: round((performance.now() - started) / 1000),
-  loadavg: loadavg().map((x) => round(x)),
+  loadavg: loadNow(),
 };
 if (only) {
   // A partial run (for profiling) is printed, not recorded.

@@ -70,7 +70,8 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-const HOLLOW_START_CONCURRENCY = 32;
+/** Hollow nodes registering at once (bench/hollow-nodes' raw path uses the same). */
+export const HOLLOW_START_CONCURRENCY = 32;
 
 /** What a hollow node says it is: a modest machine, whatever this one is. */
 const hollowMachine = (name: string): MachineInfo => ({

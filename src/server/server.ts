@@ -360,7 +360,7 @@ const CONTROLLER_MANAGER: UserInfo = {
 };
 
 /** The ServiceAccount user a controller acts as (kube-system/<its upstream name>). */
-function controllerIdentity(controller: string): UserInfo {
+export function controllerIdentity(controller: string): UserInfo {
   if (ROOT_CREDENTIAL_CONTROLLERS.has(controller)) return CONTROLLER_MANAGER;
   const sa = CONTROLLER_SERVICE_ACCOUNTS[controller];
   if (!sa)
