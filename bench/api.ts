@@ -154,6 +154,10 @@ const serverCpuMs = () => {
 const results: Record<string, unknown> = {};
 try {
   const base = '/api/v1/namespaces/default/pods';
+  // Without the controller manager nothing makes the namespace's default
+  // ServiceAccount, and pods need it (ServiceAccount admission).
+  if (!fullServer)
+    await call('POST', '/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'default' } });
   // The store alone, same durability, same concurrency, same objects.
   const store = await createSqliteStore({ path: join(dir, 'baseline.db') });
   const storeFigures: Record<string, { createP99: number; createPerSec: number; getP99: number }> = {};

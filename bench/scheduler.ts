@@ -343,6 +343,8 @@ async function measure(w: Workload) {
   try {
     for (const ns of new Set([w.initNamespace, w.measureNamespace])) {
       if (ns !== 'default') await admin.namespaces.create(undefined, { metadata: { name: ns } });
+      // No controller manager here to make it; pods need their ServiceAccount (admission).
+      await admin.serviceAccounts.create(ns, { metadata: { name: 'default' } });
     }
 
     // Nodes, with zone labels cycled as labelNodePrepareStrategy does.
