@@ -38,6 +38,7 @@ import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
+import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
@@ -407,10 +408,10 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
       sessionAffinity: 'None',
     },
   });
-  const endpointIP =
-    advertise === '127.0.0.1'
-      ? (localAddresses().find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && a !== '127.0.0.1') ?? advertise)
-      : advertise;
+  // Pods reach the API at the `kubernetes` Service: its endpoint must be an
+  // address they can get to, not loopback (upstream picks the default
+  // route's interface the same way when --advertise-address is unset).
+  const endpointIP = advertise === '127.0.0.1' ? (hostAddress() ?? advertise) : advertise;
   const endpoints = api.storage('', 'v1', 'endpoints')!;
   await endpoints.update('default', 'kubernetes', {
     metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
