@@ -439,6 +439,37 @@ describe('kubelet: restarts', () => {
     assert.equal(steadyCreated(), count, 'no container was created');
   });
 
+  it('re-creates a sandbox that stopped under a running pod, and restarts its container in the new one', async () => {
+    const pod = await t.pod('resandbox', { containers: [{ name: 'app', image: 'busybox' }] });
+    const uid = pod.metadata.uid!;
+    const first = await t.until('resandbox Running', async () => {
+      const p = await t.getPod('resandbox');
+      return p?.status?.phase === 'Running' ? p : undefined;
+    });
+    const [old] = await t.runtime.listPodSandbox({ labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid } });
+    // The sandbox goes (its containers with it), as when the pause container dies.
+    await t.runtime.stopPodSandbox(old!.id);
+    await t.advance(1000);
+    const again = await t.until('resandbox restarted in a new sandbox', async () => {
+      const p = await t.getPod('resandbox');
+      const cs = p?.status?.containerStatuses?.[0];
+      return cs?.state?.running && cs.restartCount === 1 ? p : undefined;
+    });
+    assert.notEqual(
+      again.status?.containerStatuses?.[0]?.containerID,
+      first.status?.containerStatuses?.[0]?.containerID,
+    );
+    const sandboxes = await t.runtime.listPodSandbox({ labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid } });
+    const ready = sandboxes.filter((s) => s.state === 'SANDBOX_READY');
+    assert.equal(ready.length, 1);
+    assert.equal(ready[0]?.metadata.attempt, 1);
+    const [c] = await t.runtime.listContainers({
+      labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid },
+      state: 'CONTAINER_RUNNING',
+    });
+    assert.equal(c?.podSandboxId, ready[0]?.id, 'the container runs in the new sandbox');
+  });
+
   it('removes the containers of pods deleted while the kubelet was down', async () => {
     const pod = await t.pod('orphan', { containers: [{ name: 'app', image: 'busybox' }] });
     await t.until('orphan Running', async () => (await phase('orphan')()) === 'Running');
