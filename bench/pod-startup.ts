@@ -16,10 +16,19 @@
 // For scale, each phase is also run straight through the CRI client against
 // the agent's containerd (RunPodSandbox + CreateContainer + StartContainer,
 // same pacing); the ratio is what the control plane and the kubelet add.
+// The raw requests are the ones the kubelet sends for the bench's pod (the
+// same sandbox: pod network, cluster DNS, namespaces; the same image as
+// written, command, environment, namespaces and BestEffort resources), less
+// the kubelet's own labels and annotations, so the ratio does not count the
+// pod's own configuration as the kubelet's overhead. The paced raw run goes
+// once before and once after Skiff's, and its figures are the 2 × N pods
+// together, so a machine that gets busier or quieter meanwhile (it is
+// shared) weighs on both sides alike.
 //
 // Also reported: the agent process's RSS with the 30 pods running (and
 // containerd's and the shims' beside it, for the whole node's cost), and the
-// CPU seconds agent, server and containerd spent on the burst.
+// CPU seconds agent, server and containerd (and the whole machine, which
+// includes runc, the shims and CNI) spent on each phase.
 //
 // Needs root and what scripts/setup.sh installs. `npm run bench -- pod-startup`
 // [--pods N] [--qps N] [--profile-agent DIR] [--keep].
@@ -52,7 +61,8 @@ const { values } = parseArgs({
 });
 const PODS = Number(values.pods);
 const QPS = Number(values.qps);
-const IMAGE = 'docker.io/library/busybox:latest';
+// As the pods name it (the node has docker.io/library/busybox:latest).
+const IMAGE = 'busybox';
 // A pod range of the benchmark's own, apart from the default 10.42.0.0/16
 // another Skiff on this machine may be using.
 const CLUSTER_CIDR = '10.79.0.0/16';
@@ -115,6 +125,15 @@ async function cpuSeconds(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat(5); the slice starts at field 3.
   return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+/** CPU seconds the whole machine has been busy (every CPU's non-idle time, from /proc/stat). */
+async function machineBusySeconds(): Promise<number> {
+  const stat = await readFile('/proc/stat', 'utf8');
+  const [, ...ticks] = (stat.split('\n')[0] ?? '').trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const busy = ticks.slice(0, 8).reduce((a, b, i) => (i === 3 || i === 4 ? a : a + b), 0);
+  return busy / 100;
 }
 
 /** PIDs whose command line mentions `needle` (containerd and its shims name their socket). */
@@ -180,31 +199,80 @@ try {
     await delay(100);
   }
   const cri = criRuntime(`unix://${socket}`);
+  const [server] = children;
+  const containerdPid = (await pidsWith(agentDir)).find((pid) =>
+    readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('containerd\0'),
+  );
+  /** CPU seconds so far: agent, server, containerd, this process (the raw CRI client), the machine. */
+  const cpu = async () => ({
+    agent: await cpuSeconds(agent.pid!),
+    server: await cpuSeconds(server!.pid!),
+    containerd: containerdPid ? await cpuSeconds(containerdPid) : 0,
+    bench: await cpuSeconds(process.pid),
+    machine: await machineBusySeconds(),
+  });
+  type Cpu = Awaited<ReturnType<typeof cpu>>;
+  const cpuSince = (a: Cpu, b: Cpu): Cpu => ({
+    agent: round(b.agent - a.agent),
+    server: round(b.server - a.server),
+    containerd: round(b.containerd - a.containerd),
+    bench: round(b.bench - a.bench),
+    machine: round(b.machine - a.machine),
+  });
   const idleRSS = await rssMiB(agent.pid!);
+  // The service links the kubelet puts in every container of the namespace (the master service's).
+  const master = await clients.services.get('default', 'kubernetes');
+  const masterIP = master.spec?.clusterIP ?? '';
+  const masterPort = String(master.spec?.ports?.[0]?.port ?? 443);
+  const serviceEnv = [
+    ['KUBERNETES_SERVICE_HOST', masterIP],
+    ['KUBERNETES_SERVICE_PORT', masterPort],
+    ['KUBERNETES_SERVICE_PORT_HTTPS', masterPort],
+    ['KUBERNETES_PORT', `tcp://${masterIP}:${masterPort}`],
+    [`KUBERNETES_PORT_${masterPort}_TCP`, `tcp://${masterIP}:${masterPort}`],
+    [`KUBERNETES_PORT_${masterPort}_TCP_PROTO`, 'tcp'],
+    [`KUBERNETES_PORT_${masterPort}_TCP_PORT`, masterPort],
+    [`KUBERNETES_PORT_${masterPort}_TCP_ADDR`, masterIP],
+  ].map(([key, value]) => ({ key: key!, value: value! }));
 
   // --- containerd alone: sandbox + container + start, through CRI -------------------------
   // No kubelet labels on these, so the agent's housekeeping leaves them be.
   const logRoot = join(dataDir, 'raw-logs');
   const rawPod = async (i: number): Promise<{ ms: number; sandboxId: string; steps: number[] }> => {
     const uid = `raw-${i}-${Date.now()}`;
+    const namespaceOptions = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } as const;
     const sandbox: PodSandboxConfig = {
       metadata: { name: `raw-${i}`, namespace: 'bench', uid, attempt: 0 },
       hostname: `raw-${i}`,
       logDirectory: join(logRoot, uid),
+      // A ClusterFirst pod's resolv.conf (the default DNS service address and domain).
+      dnsConfig: {
+        servers: ['10.43.0.10'],
+        searches: ['bench.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
+        options: ['ndots:5'],
+      },
+      portMappings: [],
       labels: { 'skiff.bench/raw': 'true' },
       linux: {
         securityContext: {
-          namespaceOptions: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' },
+          namespaceOptions,
           seccomp: { profileType: 'RuntimeDefault' },
         },
       },
     };
     const container: ContainerConfig = {
       metadata: { name: 'main', attempt: 0 },
+      // The kubelet passes the image as the pod spec writes it.
       image: { image: IMAGE },
       command: ['sleep', '3600'],
+      envs: serviceEnv,
+      mounts: [],
       logPath: 'main/0.log',
-      linux: { securityContext: { seccomp: { profileType: 'RuntimeDefault' } } },
+      linux: {
+        // A BestEffort container (upstream: minimum CPU shares, oom_score_adj 1000).
+        resources: { cpuShares: 2, oomScoreAdj: 1000 },
+        securityContext: { namespaceOptions, seccomp: { profileType: 'RuntimeDefault' } },
+      },
     };
     await mkdir(join(logRoot, uid, 'main'), { recursive: true });
     const t = performance.now();
@@ -230,15 +298,21 @@ try {
   };
   // One pod first, so the first-ever sandbox (snapshots, CNI) is not in the figures.
   await removeRaw([(await rawPod(-1)).sandboxId]);
-  // Paced: one pod every 1/QPS seconds; burst: all at once.
-  const rawPaced = await Promise.all(
-    Array.from({ length: PODS }, async (_, i) => {
-      await delay((i * 1000) / QPS);
-      return rawPod(i);
-    }),
-  );
-  await removeRaw(rawPaced.map((r) => r.sandboxId));
-  const rawBurst = await Promise.all(Array.from({ length: PODS }, (_, i) => rawPod(PODS + i)));
+  // Paced: one pod every 1/QPS seconds (here, and again after Skiff's paced pods); burst: all at once.
+  const runRawPaced = async (first: number) => {
+    const before = await cpu();
+    const pods = await Promise.all(
+      Array.from({ length: PODS }, async (_, i) => {
+        await delay((i * 1000) / QPS);
+        return rawPod(first + i);
+      }),
+    );
+    const used = cpuSince(before, await cpu());
+    await removeRaw(pods.map((r) => r.sandboxId));
+    return { pods, cpu: used };
+  };
+  const rawPacedBefore = await runRawPaced(0);
+  const rawBurst = await Promise.all(Array.from({ length: PODS }, (_, i) => rawPod(2 * PODS + i)));
   await removeRaw(rawBurst.map((r) => r.sandboxId));
 
   // --- the same through Skiff: create → scheduled → kubelet → Running, seen on a watch ---
@@ -270,7 +344,7 @@ try {
       // sleep ignores SIGTERM: the kubelet kills it a second after the deletion.
       terminationGracePeriodSeconds: 1,
       containers: [
-        { name: 'main', image: 'busybox', imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] },
+        { name: 'main', image: IMAGE, imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'] },
       ],
     },
   });
@@ -331,35 +405,25 @@ try {
   // Paced, as ClusterLoader2 creates the latency pods its pod startup SLO is
   // measured on (at 5 pods/s): the headline.
   const paced = Array.from({ length: PODS }, (_, i) => `paced-${i}`);
+  const pacedCpuBefore = await cpu();
   await run(paced, QPS);
+  const pacedCpu = cpuSince(pacedCpuBefore, await cpu());
   const pacedMs = latencies(paced);
   let t = performance.now();
   await deleteAll();
   const deletePacedMs = performance.now() - t;
   await runtimeEmpty();
   const cleanPacedMs = performance.now() - t;
+  const rawPacedAfter = await runRawPaced(PODS * 3);
+  const rawPaced = [...rawPacedBefore.pods, ...rawPacedAfter.pods];
 
   // All at once, as a Deployment scaled from 0 to 30 would: how the node copes with a burst.
   const burst = Array.from({ length: PODS }, (_, i) => `burst-${i}`);
-  const [server] = children;
-  const containerdPid = (await pidsWith(agentDir)).find((pid) =>
-    readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('containerd\0'),
-  );
-  const cpu = async () => ({
-    agent: await cpuSeconds(agent.pid!),
-    server: await cpuSeconds(server!.pid!),
-    containerd: containerdPid ? await cpuSeconds(containerdPid) : 0,
-  });
   const cpuBefore = await cpu();
   t = performance.now();
   await run(burst);
   const wallMs = performance.now() - t;
-  const cpuAfter = await cpu();
-  const cpuUsed = {
-    agent: round(cpuAfter.agent - cpuBefore.agent),
-    server: round(cpuAfter.server - cpuBefore.server),
-    containerd: round(cpuAfter.containerd - cpuBefore.containerd),
-  };
+  const cpuUsed = cpuSince(cpuBefore, await cpu());
   const burstMs = latencies(burst);
   watch.stop();
 
@@ -387,6 +451,8 @@ try {
   const p = summary(pacedMs);
   const b = summary(burstMs);
   const rp = summary(rawPaced.map((r) => r.ms));
+  const rpBefore = summary(rawPacedBefore.pods.map((r) => r.ms));
+  const rpAfter = summary(rawPacedAfter.pods.map((r) => r.ms));
   // The same three CRI calls, made straight, for the kubelet's beside them.
   const rawSteps = (k: number) => {
     const ms = rawPaced.map((r) => r.steps[k] ?? 0);
@@ -404,10 +470,17 @@ try {
   console.log(`\nfirst pod on the node (not counted): ${sec(warmupMs!)} s`);
   console.log(`${PODS} pods created at ${QPS} pods/s:`);
   line('skiff  create → Running (watch)', p);
-  line('raw CRI sandbox+create+start', rp);
+  line(`raw CRI sandbox+create+start (${2 * PODS})`, rp);
+  line('  of which the run before skiff', rpBefore);
+  line('  and the run after', rpAfter);
   console.log(
     `  ratio skiff / raw CRI:               p50 ${ratio(p.p50, rp.p50)}   p99 ${ratio(p.p99, rp.p99)}`,
   );
+  const cpuLine = (c: Cpu) =>
+    `agent ${c.agent}, server ${c.server}, containerd ${c.containerd}, bench ${c.bench}, whole machine ${c.machine}`;
+  console.log(`  CPU seconds, skiff: ${cpuLine(pacedCpu)}`);
+  console.log(`  CPU seconds, raw before: ${cpuLine(rawPacedBefore.cpu)}`);
+  console.log(`  CPU seconds, raw after: ${cpuLine(rawPacedAfter.cpu)}`);
   console.log(
     `  deleted in ${sec(deletePacedMs)} s, containers and sandboxes removed in ${sec(cleanPacedMs)} s`,
   );
@@ -441,7 +514,9 @@ try {
       qps: QPS,
       firstPodSeconds: sec(warmupMs!),
       pacedSeconds: { ...p, delete: sec(deletePacedMs), cleanUp: sec(cleanPacedMs) },
-      rawCriPacedSeconds: rp,
+      rawCriPacedSeconds: { ...rp, before: rpBefore, after: rpAfter },
+      pacedCpuSeconds: pacedCpu,
+      rawCriPacedCpuSeconds: { before: rawPacedBefore.cpu, after: rawPacedAfter.cpu },
       pacedRatio: { p50: ratio(p.p50, rp.p50), p99: ratio(p.p99, rp.p99) },
       pacedPhasesMs: pacedPhases,
       rawCriPacedStepsMs: rawPacedStepsMs,

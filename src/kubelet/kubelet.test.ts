@@ -141,6 +141,40 @@ describe('kubelet: pods', () => {
     assert.equal(c?.labels[KUBERNETES_CONTAINER_NAME_LABEL], 'nginx');
   });
 
+  it('syncs a new pod once: the relists during its first sync only see what that sync starts and reports', async () => {
+    // Container starts that take a while, as on containerd, so that the PLEG
+    // (every 50 ms here) relists several times while the first sync runs.
+    const start = t.runtime.startContainer.bind(t.runtime);
+    const list = t.runtime.listContainers.bind(t.runtime);
+    const selectors: string[] = [];
+    t.runtime.startContainer = async (id: string) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return start(id);
+    };
+    t.runtime.listContainers = async (filter = {}) => {
+      selectors.push(filter.labelSelector?.[KUBERNETES_POD_UID_LABEL] ?? '');
+      return list(filter);
+    };
+    try {
+      const pod = await t.pod('first-sync', { containers: [{ name: 'app', image: 'busybox' }] });
+      await t.until('first-sync Running', async () => (await phase('first-sync')()) === 'Running');
+      // A few more relists, which see nothing new.
+      await new Promise((r) => setTimeout(r, 300));
+      // A sync lists the pod's containers twice: before it acts and after.
+      assert.equal(selectors.filter((s) => s === pod.metadata.uid).length, 2);
+      // A change the sync did not make is still noticed: the container exits.
+      const [c] = await list({ labelSelector: { [KUBERNETES_POD_UID_LABEL]: pod.metadata.uid! } });
+      await t.runtime.stopContainer(c!.id, 0);
+      await t.until('first-sync restarted', async () => {
+        const p = await t.getPod('first-sync');
+        return p?.status?.containerStatuses?.[0]?.restartCount === 1;
+      });
+    } finally {
+      t.runtime.startContainer = start;
+      t.runtime.listContainers = list;
+    }
+  });
+
   it('gives containers command, args, workingDir and env from values, fieldRef, resourceFieldRef, configMaps and secrets', async () => {
     await t.clients.configMaps.create('default', {
       metadata: { name: 'settings' },
@@ -437,6 +471,37 @@ describe('kubelet: restarts', () => {
     assert.equal(after?.status?.containerStatuses?.[0]?.containerID, id);
     assert.equal(after?.status?.containerStatuses?.[0]?.restartCount, 0);
     assert.equal(steadyCreated(), count, 'no container was created');
+  });
+
+  it('re-creates a sandbox that stopped under a running pod, and restarts its container in the new one', async () => {
+    const pod = await t.pod('resandbox', { containers: [{ name: 'app', image: 'busybox' }] });
+    const uid = pod.metadata.uid!;
+    const first = await t.until('resandbox Running', async () => {
+      const p = await t.getPod('resandbox');
+      return p?.status?.phase === 'Running' ? p : undefined;
+    });
+    const [old] = await t.runtime.listPodSandbox({ labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid } });
+    // The sandbox goes (its containers with it), as when the pause container dies.
+    await t.runtime.stopPodSandbox(old!.id);
+    await t.advance(1000);
+    const again = await t.until('resandbox restarted in a new sandbox', async () => {
+      const p = await t.getPod('resandbox');
+      const cs = p?.status?.containerStatuses?.[0];
+      return cs?.state?.running && cs.restartCount === 1 ? p : undefined;
+    });
+    assert.notEqual(
+      again.status?.containerStatuses?.[0]?.containerID,
+      first.status?.containerStatuses?.[0]?.containerID,
+    );
+    const sandboxes = await t.runtime.listPodSandbox({ labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid } });
+    const ready = sandboxes.filter((s) => s.state === 'SANDBOX_READY');
+    assert.equal(ready.length, 1);
+    assert.equal(ready[0]?.metadata.attempt, 1);
+    const [c] = await t.runtime.listContainers({
+      labelSelector: { [KUBERNETES_POD_UID_LABEL]: uid },
+      state: 'CONTAINER_RUNNING',
+    });
+    assert.equal(c?.podSandboxId, ready[0]?.id, 'the container runs in the new sandbox');
   });
 
   it('removes the containers of pods deleted while the kubelet was down', async () => {

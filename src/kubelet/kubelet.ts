@@ -282,10 +282,15 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ...((opts.readiness ?? probes) ? { readiness: opts.readiness ?? probes } : {}),
     });
 
-  // Per pod, what its last completed SyncPod saw of its sandboxes and containers
-  // (podRuntimeFingerprint), so the PLEG does not sync a pod again for changes
-  // that sync made and already reported.
-  const syncedRuntime = new Map<string, string>();
+  // Per pod whose last completed SyncPod left it fully up, what that sync last
+  // read of its sandboxes and containers (podRuntimeFingerprint) and when
+  // (`readSeq`, in the order of `seq`), so the PLEG does not sync a pod again
+  // for changes that sync made and already reported.
+  const syncedRuntime = new Map<string, { fingerprint: string; readSeq: number }>();
+  // Orders the PLEG's relists against the syncs' reads of the runtime: the
+  // event loop runs one thing at a time, so a read issued with a higher
+  // number went to the runtime after a relist with a lower one was answered.
+  let seq = 0;
   const podWorkers = createPodWorkers({
     clock,
     log,
@@ -334,6 +339,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           throw err;
         }
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
+        const readSeq = ++seq;
         const after = await runtimeManager.getPodStatus(uid);
         const status = generate(pod, after, false, result.errors);
         const written = await statusManager.setPodStatus(latest(pod), status);
@@ -344,7 +350,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           result.requeueAfterMs === undefined &&
           allContainersRunning(pod, after)
         ) {
-          syncedRuntime.set(uid, podRuntimeFingerprint([...after.sandboxes, ...after.containers]));
+          syncedRuntime.set(uid, {
+            fingerprint: podRuntimeFingerprint([...after.sandboxes, ...after.containers]),
+            readSeq,
+          });
         } else syncedRuntime.delete(uid);
         trace(uid, 'statusWritten');
         const terminal = written.phase === 'Succeeded' || written.phase === 'Failed';
@@ -426,11 +435,20 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const pleg = createPLEG({
     runtime,
     onPodChanged: (uid, fingerprint) => {
-      // What the relist saw is what the pod's last sync saw when it wrote the
-      // status (mostly the sandbox and containers that sync itself started):
-      // nothing new to sync for.
-      if (syncedRuntime.get(uid) === fingerprint && podWorkers.state(uid) === 'syncing') return;
-      podWorkers.sync(uid);
+      // Nothing new to sync for when the pod's last sync left it fully up and
+      // either saw the same as this relist when it wrote the status, or read
+      // the runtime after this relist was answered. Mostly the relist saw the
+      // sandbox and containers the pod's first sync itself was starting; that
+      // sync is still running, so the question waits until it is done.
+      const relistSeq = ++seq;
+      podWorkers.sync(uid, () => {
+        const synced = syncedRuntime.get(uid);
+        return (
+          synced !== undefined &&
+          podWorkers.state(uid) === 'syncing' &&
+          (synced.fingerprint === fingerprint || synced.readSeq > relistSeq)
+        );
+      });
     },
     ...(opts.plegRelistPeriodMs ? { relistPeriodMs: opts.plegRelistPeriodMs } : {}),
     log,

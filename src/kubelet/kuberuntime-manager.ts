@@ -469,7 +469,8 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
           killContainer(pod, c, 0, 'Pod sandbox changed, it will be killed and re-created.'),
         ),
       );
-      for (const s of status.sandboxes) if (s.state === 'SANDBOX_READY') await runtime.stopPodSandbox(s.id);
+      const stopped = status.sandboxes.filter((s) => s.state === 'SANDBOX_READY');
+      for (const s of stopped) await runtime.stopPodSandbox(s.id);
       const attempt = previous ? previous.metadata.attempt + 1 : 0;
       if (previous)
         recorder.event(
@@ -490,7 +491,16 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
         });
         throw err;
       }
-      status = await getPodStatus(status.uid);
+      // Upstream SyncPod asks for the new sandbox's status (its IPs) and goes
+      // on with what it read before. Here the pod is read again only when
+      // something of it was just stopped, so that the containers' history
+      // (restart counts, backoff) shows them exited; otherwise, as for every
+      // new pod, nothing but the new sandbox changed, and three CRI calls
+      // (two lists and a sandbox status) are saved on each pod's start.
+      status =
+        running.length > 0 || stopped.length > 0
+          ? await getPodStatus(status.uid)
+          : { ...status, sandboxes: [sandbox, ...status.sandboxes] };
     }
     const sbConfig = sandboxConfig(pod, sandbox.metadata.attempt);
     const podIPs = sandbox.network?.ip

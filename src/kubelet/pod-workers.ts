@@ -39,6 +39,8 @@ interface Worker {
   removed: boolean;
   working: boolean;
   pending: boolean;
+  /** Sync requests made during a sync that may turn out to have nothing new (see `sync`). */
+  maybeStale?: (() => boolean)[];
   failures: number;
   timer?: unknown;
   timerAt?: number;
@@ -49,8 +51,13 @@ export interface PodWorkers {
   updatePod(pod: Pod): void;
   /** A pod was removed from the API (its last known state). */
   removePod(pod: Pod): void;
-  /** Something about the pod's containers changed: sync it. */
-  sync(uid: string): void;
+  /**
+   * Something about the pod's containers changed: sync it. With `stale`, the
+   * request is dropped if stale() says so when the sync would start (for a
+   * request made during a sync, once that sync is done): the PLEG's news may
+   * be what the sync in progress saw and reported already.
+   */
+  sync(uid: string, stale?: () => boolean): void;
   state(uid: string): PodWorkState | undefined;
   uids(): string[];
   stop(): void;
@@ -117,6 +124,7 @@ export function createPodWorkers(opts: PodWorkersOptions): PodWorkers {
     try {
       do {
         w.pending = false;
+        w.maybeStale = undefined;
         try {
           await step(uid, w);
           w.failures = 0;
@@ -131,19 +139,29 @@ export function createPodWorkers(opts: PodWorkersOptions): PodWorkers {
           });
           schedule(uid, w, delay);
         }
-      } while (w.pending && !stopped && workers.get(uid) === w);
+      } while (syncAgain(w) && !stopped && workers.get(uid) === w);
     } finally {
       w.working = false;
     }
   }
 
-  function kick(uid: string): void {
+  /** Whether a request came in during the sync just done that still needs one. */
+  function syncAgain(w: Worker): boolean {
+    if (w.pending) return true;
+    const checks = w.maybeStale;
+    w.maybeStale = undefined;
+    return !!checks?.some((stale) => !stale());
+  }
+
+  function kick(uid: string, stale?: () => boolean): void {
     const w = workers.get(uid);
     if (!w || stopped) return;
     if (w.working) {
-      w.pending = true;
+      if (stale) w.maybeStale = [...(w.maybeStale ?? []), stale];
+      else w.pending = true;
       return;
     }
+    if (stale?.()) return;
     void run(uid, w);
   }
 
@@ -172,7 +190,7 @@ export function createPodWorkers(opts: PodWorkersOptions): PodWorkers {
       w.removed = true;
       kick(uidOf(pod));
     },
-    sync: kick,
+    sync: (uid, stale) => kick(uid, stale),
     state: (uid) => workers.get(uid)?.state,
     uids: () => [...workers.keys()],
     stop() {
