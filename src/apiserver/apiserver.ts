@@ -60,6 +60,7 @@ import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
 import { rbacEscalationPlugin } from './admission/rbac-escalation.ts';
 import { serviceAccountPlugin } from './admission/service-account.ts';
+import { type Auditor, type AuditRecord, captureResponse } from './audit/audit.ts';
 import { impersonate } from './authn/impersonation.ts';
 import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
 import type { UserInfo } from './authn/user.ts';
@@ -150,6 +151,8 @@ export interface ApiServerOptions {
    * upstream's default-on set that Skiff has (defaultAdmission).
    */
   admission?: (api: ApiServer) => AdmissionChain;
+  /** Audit logging (--audit-policy-file, --audit-log-path); none when unset. */
+  audit?: Auditor;
 }
 
 /** What a request carries through the write path: who sent it, and the warnings for its response. */
@@ -197,6 +200,9 @@ export class ApiServer {
   /** pods/proxy and services/proxy: to a pod. */
   readonly #proxy: ResourceProxy;
   readonly #tokens: ApiServerOptions['tokens'];
+  readonly #auditor: Auditor | undefined;
+  /** Each audited request's record, for the stages that see only the request (its object). */
+  readonly #audits = new WeakMap<ApiRequest, AuditRecord>();
   readonly #admission: AdmissionChain;
   /** Per response (the gated one a request is served through): its user and warnings. */
   readonly #requests = new WeakMap<ApiResponse, RequestContext>();
@@ -216,6 +222,7 @@ export class ApiServer {
       ...(opts.proxyAllowAddress ? { allowAddress: opts.proxyAllowAddress } : {}),
     });
     this.#tokens = opts.tokens;
+    this.#auditor = opts.audit;
     this.#authorizer = opts.authorizer ?? alwaysAllow;
     this.#ruleResolver = opts.ruleResolver ?? alwaysAllow;
     this.kubelet = createKubeletProxy({
@@ -421,10 +428,21 @@ export class ApiServer {
     const started = performance.now();
     const pretty = isPrettyPrint(url.searchParams, req.headers['user-agent']);
     if (pretty) indentJSON(res);
+    const audit = this.#auditor?.begin(info, user, {
+      uri: req.url ?? '/',
+      sourceIP: (req as { socket?: { remoteAddress?: string } }).socket?.remoteAddress,
+      userAgent: req.headers['user-agent'],
+    });
+    if (audit) {
+      this.#audits.set(req, audit);
+      if (audit.level === 'RequestResponse') captureResponse(res, audit);
+    }
     try {
       if (this.#stopped) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
       user = impersonate(req.headers, user, this.#authorizer);
-      this.#authorize(info, user, url.searchParams);
+      audit?.impersonated(user);
+      this.#authorize(info, user, url.searchParams, audit);
+      if (audit && isLongRunning(info)) audit.started(200);
       const route = (r: ApiResponse) => {
         this.#requests.set(r, { user, warnings: [] });
         return this.#route(req, r, info, url.searchParams, user);
@@ -446,7 +464,9 @@ export class ApiServer {
           stack: (err as Error).stack,
         });
       writeStatus(res, status);
+      audit?.complete(status.code, status);
     } finally {
+      audit?.complete(res.statusCode);
       if (info.verb !== 'watch') {
         this.log('request', {
           verb: info.verb,
@@ -681,6 +701,7 @@ export class ApiServer {
     const body = decodeBody(await readBody(req), req.headers['content-type'], OBJECT_TYPES);
     const obj = checkObject(body, rt);
     this.#checkTypes(rt, obj);
+    this.#audits.get(req)?.requestObject(obj);
     return obj;
   }
 
@@ -1068,9 +1089,10 @@ export class ApiServer {
   }
 
   /** Authorization, after authentication and before anything else (upstream's WithAuthorization): 403 unless allowed. */
-  #authorize(info: RequestInfo, user: UserInfo, query: URLSearchParams): void {
+  #authorize(info: RequestInfo, user: UserInfo, query: URLSearchParams, audit?: AuditRecord): void {
     const attrs = requestAttributes(info, user, query);
     const r = this.#authorizer.authorize(attrs);
+    audit?.authorized(r.decision === 'allow' ? 'allow' : 'forbid', r.reason);
     if (r.decision !== 'allow') throw forbiddenFor(attrs, r.reason);
   }
 

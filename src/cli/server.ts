@@ -32,6 +32,8 @@ Flags:
                               is always allowed)
   --token-auth-file FILE      static bearer tokens, upstream's CSV format:
                               token,user,uid,"group1,group2"
+  --audit-policy-file FILE    an audit.k8s.io/v1 Policy; with --audit-log-path
+  --audit-log-path FILE       audit events as JSON lines (- for stdout)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -52,6 +54,8 @@ export async function runServer(args: string[]): Promise<number> {
       'hollow-nodes': { type: 'string' },
       'authorization-mode': { type: 'string', default: 'Node,RBAC' },
       'token-auth-file': { type: 'string' },
+      'audit-policy-file': { type: 'string' },
+      'audit-log-path': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -106,6 +110,8 @@ export async function runServer(args: string[]): Promise<number> {
       agentRuntime,
       authorizationModes,
       ...(values['token-auth-file'] ? { tokenAuthFile: values['token-auth-file'] } : {}),
+      ...(values['audit-policy-file'] ? { auditPolicyFile: values['audit-policy-file'] } : {}),
+      ...(values['audit-log-path'] ? { auditLogPath: values['audit-log-path'] } : {}),
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

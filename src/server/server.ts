@@ -15,6 +15,8 @@ import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { ApiServer, serverAdmission, type UserInfo } from '../apiserver/apiserver.ts';
+import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
+import { parsePolicy } from '../apiserver/audit/policy.ts';
 import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
 import { bearerAuthentication } from '../apiserver/authn/bearer.ts';
 import { parseTokenFile } from '../apiserver/authn/token-file.ts';
@@ -77,6 +79,9 @@ export interface ServerConfig {
   authorizationModes?: AuthorizationMode[];
   /** --token-auth-file: static bearer tokens, as upstream's CSV (token,user,uid,"group1,group2"). */
   tokenAuthFile?: string;
+  /** --audit-policy-file and --audit-log-path ('-' for stdout): both, or no audit log, as upstream. */
+  auditPolicyFile?: string;
+  auditLogPath?: string;
 }
 
 export interface RunningServer {
@@ -138,6 +143,13 @@ export async function startServer(
       ? { tokenFile: parseTokenFile(readFileSync(config.tokenAuthFile, 'utf8'), config.tokenAuthFile) }
       : {}),
   });
+  const auditLog = config.auditPolicyFile && config.auditLogPath ? fileSink(config.auditLogPath) : undefined;
+  const auditor = auditLog
+    ? new Auditor(
+        parsePolicy(readFileSync(config.auditPolicyFile!, 'utf8'), config.auditPolicyFile),
+        auditLog,
+      )
+    : undefined;
   const authenticate = createAuthenticator({
     certificateUser: (req) => connectionUser(req.socket as TLSSocket),
     tokens: bearer.authenticators,
@@ -153,6 +165,7 @@ export async function startServer(
     ruleResolver: authorization,
     tokens: bearer.tokens,
     admission: serverAdmission,
+    ...(auditor ? { audit: auditor } : {}),
   });
   await api.start();
   await authorization.start(api, log);
@@ -351,6 +364,7 @@ export async function startServer(
       https.closeAllConnections();
       await new Promise<void>((r) => https.close(() => r()));
       await store.close();
+      await auditLog?.close();
     },
   };
 }

@@ -4,7 +4,7 @@
 // system:masters.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -35,11 +35,36 @@ const as = (user: string, version?: string) => ({
 });
 
 let tokenFile: string;
+let auditLog: string;
 
 before(async () => {
   tokenFile = join(mkdtempSync(join(tmpdir(), 'skiff-tokens-')), 'tokens.csv');
   writeFileSync(tokenFile, 'static-token-for-alice,alice,uid-alice,"ops,dev"\n', { mode: 0o600 });
-  skiff = await startSkiff(['--authorization-mode', 'Node,RBAC', '--token-auth-file', tokenFile]);
+  const dir = dirname(tokenFile);
+  auditLog = join(dir, 'audit.log');
+  writeFileSync(
+    join(dir, 'audit-policy.yaml'),
+    `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: RequestResponse
+  users: [carol]
+  resources: [{group: "", resources: [configmaps]}]
+- level: Metadata
+  users: [bob, carol]
+`,
+  );
+  skiff = await startSkiff([
+    '--authorization-mode',
+    'Node,RBAC',
+    '--token-auth-file',
+    tokenFile,
+    '--audit-policy-file',
+    join(dir, 'audit-policy.yaml'),
+    '--audit-log-path',
+    auditLog,
+  ]);
   await ok(skiff, ['create', 'namespace', 'team']);
   await makeUser('bob', ['dev']);
   await makeUser('carol');
@@ -350,6 +375,48 @@ describe('RBAC with kubectl', () => {
       denied.stderr,
       /users "bob" is forbidden: User "carol" cannot impersonate resource "users" in API group "" at the cluster scope/,
     );
+  });
+
+  it("audit log: upstream's Events at the policy's level, with the authorization decision", async () => {
+    await ok(skiff, ['create', 'configmap', 'audited', '--from-literal=k=v', '-n', 'team'], as('carol'));
+    await skiff.kubectl(['get', 'secrets', '-n', 'team'], as('bob'));
+    type Event = {
+      level: string;
+      stage: string;
+      verb: string;
+      user: { username: string };
+      objectRef?: { resource: string; namespace?: string; name?: string };
+      responseStatus?: { code: number };
+      requestObject?: { data?: Record<string, string> };
+      responseObject?: { metadata?: { uid?: string } };
+      annotations?: Record<string, string>;
+    };
+    const events = await eventually('events in the audit log', async () => {
+      const lines = readFileSync(auditLog, 'utf8').trim().split('\n').filter(Boolean);
+      const all = lines.map((l) => JSON.parse(l) as Event);
+      const create = all.find(
+        (e) =>
+          e.verb === 'create' &&
+          e.objectRef?.resource === 'configmaps' &&
+          (e.requestObject as { metadata?: { name?: string } } | undefined)?.metadata?.name === 'audited',
+      );
+      const denied = all.find((e) => e.objectRef?.resource === 'secrets' && e.user.username === 'bob');
+      return create && denied ? { all, create, denied } : undefined;
+    });
+    assert.equal(events.create.level, 'RequestResponse');
+    assert.equal(events.create.stage, 'ResponseComplete');
+    assert.equal(events.create.responseStatus?.code, 201);
+    assert.deepEqual(events.create.requestObject?.data, { k: 'v' });
+    assert.equal(events.create.user.username, 'carol');
+    assert.ok(events.create.responseObject?.metadata?.uid);
+    assert.equal(events.create.annotations?.['authorization.k8s.io/decision'], 'allow');
+    assert.equal(events.denied.level, 'Metadata');
+    assert.equal(events.denied.responseStatus?.code, 403);
+    assert.equal(events.denied.requestObject, undefined);
+    assert.equal(events.denied.annotations?.['authorization.k8s.io/decision'], 'forbid');
+    // omitStages: no RequestReceived; users the policy does not name: not logged.
+    assert.ok(events.all.every((e) => e.stage !== 'RequestReceived'));
+    assert.ok(events.all.every((e) => ['bob', 'carol'].includes(e.user.username)));
   });
 
   it('skiff kubeconfig refuses a missing or system user', async () => {
