@@ -48,7 +48,7 @@ export interface Decision {
 /** Parses a policy file (YAML or JSON); throws saying what is wrong, as kube-apiserver refuses to start. */
 export function parsePolicy(text: string, path = 'audit policy'): Policy {
   const doc = parseYaml(text) as Partial<Policy> & { kind?: string; apiVersion?: string };
-  if (!doc || doc.kind !== 'Policy' || !/^audit\.k8s\.io\/v1(beta1|alpha1)?$/.test(doc.apiVersion ?? ''))
+  if (doc?.kind !== 'Policy' || !/^audit\.k8s\.io\/v1(beta1|alpha1)?$/.test(doc.apiVersion ?? ''))
     throw new Error(`${path}: not an audit.k8s.io/v1 Policy`);
   const rules = doc.rules ?? [];
   if (rules.length === 0) throw new Error(`${path}: the policy has no rules`);
