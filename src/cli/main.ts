@@ -48,6 +48,13 @@ const commands: Record<string, Command> = {
       return runKubeconfig(args);
     },
   },
+  'secrets-encrypt': {
+    summary: 'Secrets encryption at rest: status, rotate, prune (as k3s secrets-encrypt)',
+    async run(args) {
+      const { runSecretsEncrypt } = await import('./secrets-encrypt.ts');
+      return runSecretsEncrypt(args);
+    },
+  },
   kubectl: {
     summary: "Run kubectl against this machine's cluster (skiff kubectl get nodes)",
     async run(args) {

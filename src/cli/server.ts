@@ -34,6 +34,9 @@ Flags:
                               token,user,uid,"group1,group2"
   --audit-policy-file FILE    an audit.k8s.io/v1 Policy; with --audit-log-path
   --audit-log-path FILE       audit events as JSON lines (- for stdout)
+  --secrets-encryption        encrypt Secrets at rest with a managed aescbc key
+                              (as k3s; see skiff secrets-encrypt)
+  --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -56,6 +59,8 @@ export async function runServer(args: string[]): Promise<number> {
       'token-auth-file': { type: 'string' },
       'audit-policy-file': { type: 'string' },
       'audit-log-path': { type: 'string' },
+      'secrets-encryption': { type: 'boolean', default: false },
+      'encryption-provider-config': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -112,6 +117,10 @@ export async function runServer(args: string[]): Promise<number> {
       ...(values['token-auth-file'] ? { tokenAuthFile: values['token-auth-file'] } : {}),
       ...(values['audit-policy-file'] ? { auditPolicyFile: values['audit-policy-file'] } : {}),
       ...(values['audit-log-path'] ? { auditLogPath: values['audit-log-path'] } : {}),
+      ...(values['secrets-encryption'] ? { secretsEncryption: true } : {}),
+      ...(values['encryption-provider-config']
+        ? { encryptionProviderConfig: values['encryption-provider-config'] }
+        : {}),
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

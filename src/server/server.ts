@@ -52,6 +52,7 @@ import {
   HOLLOW_FLEET_USER,
   joinEndpoints,
 } from './node-token.ts';
+import { encryptSecrets } from './secrets-encryption.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
 
 export interface ServerConfig {
@@ -82,6 +83,10 @@ export interface ServerConfig {
   /** --audit-policy-file and --audit-log-path ('-' for stdout): both, or no audit log, as upstream. */
   auditPolicyFile?: string;
   auditLogPath?: string;
+  /** --secrets-encryption (k3s): Secrets encrypted at rest with a managed aescbc key. */
+  secretsEncryption?: boolean;
+  /** --encryption-provider-config FILE (upstream): the EncryptionConfiguration to use. */
+  encryptionProviderConfig?: string;
 }
 
 export interface RunningServer {
@@ -128,8 +133,14 @@ export async function startServer(
     usage: 'client',
   });
 
-  const { store, description } = await openStore(config.datastoreEndpoint, config.dataDir);
-  log('datastore open', { datastore: description, revision: await store.currentRevision() });
+  const opened = await openStore(config.datastoreEndpoint, config.dataDir);
+  let store: Store = opened.store;
+  log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
+  if (config.secretsEncryption || config.encryptionProviderConfig) {
+    const encrypted = await encryptSecrets(store, config.dataDir, config.encryptionProviderConfig);
+    store = encrypted.store;
+    log('secrets encrypted at rest', { config: encrypted.path, ...encrypted.state });
+  }
 
   const advertise = config.advertiseAddress ?? '127.0.0.1';
   const authorization = new ServerAuthorization(config.authorizationModes ?? ['Node', 'RBAC']);
