@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiError } from '../api/errors.ts';
 import type { AdmissionAttributes, MutatingPlugin, ValidatingPlugin } from './admission/admission.ts';
-import { defaultAdmission } from './apiserver.ts';
+import { defaultAdmission, parseAdmissionPlugins } from './apiserver.ts';
 import { startTestServer, type TestServer } from './testing.ts';
 
 const pod = (name: string, spec: Record<string, unknown> = {}) => ({
@@ -263,5 +263,55 @@ describe('PodSecurity in the default chain', () => {
       metadata: { name: 'bad', labels: { 'pod-security.kubernetes.io/enforce': 'nope' } },
     });
     assert.equal(r.status, 422);
+  });
+});
+
+describe('--disable-admission-plugins', () => {
+  it('knows the plugins by upstream names and refuses others', () => {
+    assert.deepEqual(parseAdmissionPlugins('ResourceQuota, PodSecurity'), ['ResourceQuota', 'PodSecurity']);
+    assert.deepEqual(parseAdmissionPlugins(''), []);
+    assert.throws(
+      () => parseAdmissionPlugins('AlwaysPullImages'),
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, PodSecurity, Priority, ResourceQuota\)/,
+    );
+  });
+
+  it('leaves the disabled plugins out of the default chain, in upstream order otherwise', async () => {
+    const srv = await startTestServer(undefined, {
+      admission: (api) => defaultAdmission(api, { disabled: ['ResourceQuota', 'LimitRanger'] }),
+    });
+    try {
+      const all = defaultAdmission(srv.api);
+      assert.deepEqual(
+        all.mutating.map((p) => p.name),
+        ['LimitRanger', 'Priority'],
+      );
+      assert.deepEqual(
+        all.validating.map((p) => p.name),
+        ['LimitRanger', 'pod-security.kubernetes.io', 'ResourceQuota'],
+      );
+      const some = defaultAdmission(srv.api, { disabled: ['ResourceQuota', 'LimitRanger'] });
+      assert.deepEqual(
+        [...some.mutating, ...some.validating].map((p) => p.name),
+        ['Priority', 'pod-security.kubernetes.io'],
+      );
+      // No quota is enforced on this server.
+      await srv.request('POST', '/api/v1/namespaces/default/resourcequotas', {
+        metadata: { name: 'none' },
+        spec: { hard: { configmaps: '0' } },
+      });
+      await srv.request(
+        'PATCH',
+        '/api/v1/namespaces/default/resourcequotas/none/status',
+        { status: { hard: { configmaps: '0' }, used: { configmaps: '0' } } },
+        { 'content-type': 'application/merge-patch+json' },
+      );
+      const cm = await srv.request('POST', '/api/v1/namespaces/default/configmaps', {
+        metadata: { name: 'c' },
+      });
+      assert.equal(cm.status, 201);
+    } finally {
+      await srv.close();
+    }
   });
 });

@@ -43,7 +43,7 @@ import {
 } from '../api/schema/openapi-v2-proto.ts';
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
-import type { LimitRange, Namespace, Pod } from '../api/types/core-v1.ts';
+import type { LimitRange, Namespace, Pod, ResourceQuota } from '../api/types/core-v1.ts';
 import type { PolicyRule } from '../api/types/rbac-v1.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
@@ -58,7 +58,9 @@ import {
 import { limitRangerPlugins } from './admission/limit-ranger.ts';
 import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
+import { priorityPlugin } from './admission/priority.ts';
 import { rbacEscalationPlugin } from './admission/rbac-escalation.ts';
+import { resourceQuotaPlugin } from './admission/resource-quota.ts';
 import { serviceAccountPlugin } from './admission/service-account.ts';
 import { type Auditor, type AuditRecord, captureResponse } from './audit/audit.ts';
 import { impersonate } from './authn/impersonation.ts';
@@ -99,7 +101,6 @@ import {
   type KubeletProxy,
   STREAMING_SUBRESOURCES,
 } from './kubelet-proxy.ts';
-import { admitPodPriority, preservePodPriority } from './priority.ts';
 import { createResourceProxy, proxyPath, type ResourceProxy } from './proxy.ts';
 import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
 import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
@@ -235,7 +236,7 @@ export class ApiServer {
       opts.nodePortRange ?? [30000, 32767],
       () => this.storage('', 'v1', 'services')!.cache.list(),
     );
-    this.#admission = (opts.admission ?? defaultAdmission)(this);
+    this.#admission = (opts.admission ?? ((api) => defaultAdmission(api)))(this);
     this.registry.onChange(() => {
       this.#openapi.clear();
       // A kind that is no longer served stops its watch cache.
@@ -720,14 +721,7 @@ export class ApiServer {
         release();
       }
     }
-    if (rt.group === '' && rt.plural === 'pods') await this.#admitPodPriority(body);
     return storage.create(ns, body, opts);
-  }
-
-  // The Priority admission plugin (priority.ts), with every PriorityClass.
-  async #admitPodPriority(pod: KubeObject): Promise<void> {
-    const classes = await this.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!.list(undefined, {});
-    admitPodPriority(pod, classes.items);
   }
 
   async #update(
@@ -746,10 +740,6 @@ export class ApiServer {
       } finally {
         release();
       }
-    }
-    if (storage.rt.group === '' && storage.rt.plural === 'pods' && !subresource) {
-      const current = await storage.get(ns, name).catch(() => undefined);
-      if (current) preservePodPriority(body, current);
     }
     return storage.update(ns, name, body, opts);
   }
@@ -1669,13 +1659,56 @@ function scaleOf(obj: KubeObject, rt: ResourceType) {
   };
 }
 
+/** The admission plugins Skiff has, by upstream's names (all on by default, as upstream). */
+export const ADMISSION_PLUGINS = [
+  'LimitRanger',
+  'ServiceAccount',
+  'Priority',
+  'NodeRestriction',
+  'PodSecurity',
+  'RBACEscalation',
+  'ResourceQuota',
+] as const;
+export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
+
+/** Parses --disable-admission-plugins (comma-separated); throws on a name Skiff does not know. */
+export function parseAdmissionPlugins(flag: string): AdmissionPluginName[] {
+  const names = flag
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of names) {
+    if (!(ADMISSION_PLUGINS as readonly string[]).includes(n)) {
+      throw new Error(
+        `--disable-admission-plugins: unknown plugin ${JSON.stringify(n)} (one of ${ADMISSION_PLUGINS.join(', ')})`,
+      );
+    }
+  }
+  return names as AdmissionPluginName[];
+}
+
 /**
  * Upstream's default-on admission plugins that Skiff has, in upstream's
- * order (kube-apiserver's RecommendedPluginOrder). PodSecurity defaults
- * every mode to privileged, so nothing changes until a namespace opts in
- * with its pod-security.kubernetes.io labels.
+ * order (kube-apiserver's RecommendedPluginOrder), less the `disabled`
+ * ones (--disable-admission-plugins). PodSecurity defaults every mode to
+ * privileged, so nothing changes until a namespace opts in with its
+ * pod-security.kubernetes.io labels.
  */
-export function defaultAdmission(api: ApiServer): AdmissionChain {
+export function defaultAdmission(
+  api: ApiServer,
+  {
+    disabled = [],
+    withServiceAccount = false,
+  }: {
+    disabled?: readonly AdmissionPluginName[];
+    /**
+     * The ServiceAccount plugin: a pod then needs its ServiceAccount to
+     * exist, which in a cluster the ServiceAccount controller sees to. The
+     * server turns it on; the test servers, with no such controller, do not.
+     */
+    withServiceAccount?: boolean;
+  } = {},
+): AdmissionChain {
   const namespaces = () => api.storage('', 'v1', 'namespaces')!;
   const podSecurity = podSecurityPlugin({
     async getNamespace(name) {
@@ -1691,9 +1724,33 @@ export function defaultAdmission(api: ApiServer): AdmissionChain {
   });
   const limitRanger = limitRangerPlugins({
     async listLimitRanges(namespace) {
-      // From the watch cache, as upstream's lister: no store read on every pod create.
-      return (await api.storage('', 'v1', 'limitranges')!.list(namespace, { resourceVersion: '0' }))
-        .items as LimitRange[];
+      // From the watch cache, as upstream reads its lister: a write is in it
+      // within moments, and a pod create costs no store round trip.
+      const s = api.storage('', 'v1', 'limitranges')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(namespace)) as LimitRange[];
+    },
+  });
+  const quotas = () => api.storage('', 'v1', 'resourcequotas')!;
+  const resourceQuota = resourceQuotaPlugin({
+    async listQuotas(namespace, { fresh }) {
+      const s = quotas();
+      if (fresh) return (await s.list(namespace, {})).items as ResourceQuota[];
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(namespace)) as ResourceQuota[];
+    },
+    async updateQuotaStatus(quota) {
+      await quotas().guaranteedUpdate(
+        quota.metadata.namespace,
+        quota.metadata.name!,
+        (current) => ({ ...current, status: quota.status }),
+        { subresource: 'status', resourceVersion: quota.metadata.resourceVersion! },
+      );
+    },
+  });
+  const priority = priorityPlugin({
+    async listPriorityClasses() {
+      return (await api.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!.list(undefined, {})).items;
     },
   });
   const pods = () => api.storage('', 'v1', 'pods')!;
@@ -1722,29 +1779,31 @@ export function defaultAdmission(api: ApiServer): AdmissionChain {
       return role ? ((role as { rules?: PolicyRule[] }).rules ?? []) : undefined;
     },
   });
+  const serviceAccount = withServiceAccount
+    ? serviceAccountPlugin({
+        getServiceAccount: (namespace, name) => {
+          const s = api.storage('', 'v1', 'serviceaccounts')!;
+          const cached = s.cache.get(s.key(namespace, name));
+          return cached ? Promise.resolve(cached) : s.get(namespace, name);
+        },
+      })
+    : undefined;
+  const on = (name: AdmissionPluginName) => !disabled.includes(name);
   return {
-    mutating: [limitRanger.mutating],
-    validating: [limitRanger.validating, nodeRestriction, podSecurity, escalation],
+    mutating: [
+      ...(on('LimitRanger') ? [limitRanger.mutating] : []),
+      ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
+      ...(on('Priority') ? [priority] : []),
+    ],
+    // ResourceQuota last, so nothing refuses a write after it was charged.
+    validating: [
+      ...(on('LimitRanger') ? [limitRanger.validating] : []),
+      ...(on('NodeRestriction') ? [nodeRestriction] : []),
+      ...(on('PodSecurity') ? [podSecurity] : []),
+      ...(on('RBACEscalation') ? [escalation] : []),
+      ...(on('ResourceQuota') ? [resourceQuota] : []),
+    ],
   };
-}
-
-/**
- * The server's chain: the default one with the ServiceAccount plugin
- * (default ServiceAccount, the kube-api-access token volume) after
- * LimitRanger, as upstream orders them. It is not in defaultAdmission: a
- * pod then needs its ServiceAccount to exist, which in a cluster the
- * ServiceAccount controller sees to, and the test servers have none.
- */
-export function serverAdmission(api: ApiServer): AdmissionChain {
-  const chain = defaultAdmission(api);
-  const serviceAccount = serviceAccountPlugin({
-    getServiceAccount: (namespace, name) => {
-      const s = api.storage('', 'v1', 'serviceaccounts')!;
-      const cached = s.cache.get(s.key(namespace, name));
-      return cached ? Promise.resolve(cached) : s.get(namespace, name);
-    },
-  });
-  return { mutating: [...chain.mutating, serviceAccount], validating: chain.validating };
 }
 
 function defaultVersion(): VersionInfo {

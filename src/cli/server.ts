@@ -2,6 +2,7 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/apiserver.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
@@ -37,6 +38,10 @@ Flags:
   --secrets-encryption        encrypt Secrets at rest with a managed aescbc key
                               (as k3s; see skiff secrets-encrypt)
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
+  --disable-admission-plugins NAMES  comma-separated default-on admission plugins
+                              to turn off: LimitRanger, ServiceAccount, Priority,
+                              NodeRestriction, PodSecurity, RBACEscalation,
+                              ResourceQuota
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -61,6 +66,7 @@ export async function runServer(args: string[]): Promise<number> {
       'audit-log-path': { type: 'string' },
       'secrets-encryption': { type: 'boolean', default: false },
       'encryption-provider-config': { type: 'string' },
+      'disable-admission-plugins': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -93,6 +99,13 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  let disableAdmissionPlugins: AdmissionPluginName[];
+  try {
+    disableAdmissionPlugins = parseAdmissionPlugins(values['disable-admission-plugins']!);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -121,6 +134,7 @@ export async function runServer(args: string[]): Promise<number> {
       ...(values['encryption-provider-config']
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
+      disableAdmissionPlugins,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

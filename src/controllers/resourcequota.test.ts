@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { isApiError } from '../api/errors.ts';
 import { jsonEqual } from '../api/meta.ts';
 import type { Pod, ResourceQuota } from '../api/types/core-v1.ts';
 import { resourceQuotaController } from './resourcequota.ts';
@@ -68,20 +69,25 @@ describe('resource quota controller', () => {
     // Limits only: requests default to them.
     await t.clients.pods.create('compute', pod('b', { limits: { cpu: '1', memory: '1Gi' } }));
     // An init container larger than the app containers sets the requests.
+    // (Every container states cpu and memory: a quota on them requires it.)
+    const both = (cpu: string, memory: string) => ({
+      requests: { cpu, memory },
+      limits: { cpu, memory },
+    });
     await t.clients.pods.create('compute', {
       metadata: { name: 'c' },
       spec: {
-        initContainers: [{ name: 'init', image: 'busybox', resources: { requests: { cpu: '2' } } }],
-        containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m' } } }],
+        initContainers: [{ name: 'init', image: 'busybox', resources: both('2', '32Mi') }],
+        containers: [{ name: 'c', image: 'busybox', resources: both('100m', '32Mi') }],
       },
     });
     await usedBecomes('compute', 'q', {
       pods: '3',
       'count/pods': '3',
       'requests.cpu': '3250m',
-      'requests.memory': '1088Mi',
-      'limits.cpu': '1500m',
-      'limits.memory': '1152Mi',
+      'requests.memory': '1120Mi',
+      'limits.cpu': '3500m',
+      'limits.memory': '1184Mi',
     });
 
     // A finished pod still counts as an object, not as a pod or compute.
@@ -216,5 +222,28 @@ describe('resource quota controller', () => {
     await usedBecomes('scoped', 'not-best-effort', { pods: '1', 'requests.cpu': '300m' });
     await usedBecomes('scoped', 'terminating', { pods: '1' });
     await usedBecomes('scoped', 'high', { pods: '0' });
+  });
+
+  it('with ResourceQuota admission, usage never passes hard and a deleted pod frees its share', async () => {
+    await t.clients.namespaces.create(undefined, { metadata: { name: 'enforced' } });
+    await t.clients.resourceQuotas.create('enforced', quota('q', { pods: '2' }));
+    await usedBecomes('enforced', 'q', { pods: '0' });
+    // A burst: admission charges each create before the controller recounts.
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((n) => t.clients.pods.create('enforced', pod(n))),
+    );
+    const refused = results.filter((r) => r.status === 'rejected');
+    assert.equal(results.length - refused.length, 2);
+    for (const r of refused) {
+      const err = (r as PromiseRejectedResult).reason;
+      assert.ok(isApiError(err, 'Forbidden'), String(err));
+      assert.match(err.message, /exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2$/);
+    }
+    await usedBecomes('enforced', 'q', { pods: '2' });
+    const [kept] = (await t.clients.pods.list('enforced')).items;
+    await t.clients.pods.delete('enforced', kept!.metadata.name!, { gracePeriodSeconds: 0 });
+    await usedBecomes('enforced', 'q', { pods: '1' });
+    await t.clients.pods.create('enforced', pod('e'));
+    await usedBecomes('enforced', 'q', { pods: '2' });
   });
 });

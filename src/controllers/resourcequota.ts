@@ -205,7 +205,13 @@ export const resourceQuotaController: ControllerFactory = (ctx: ControllerContex
   // quotas in its namespace may track (resourcequotas, count/resourcequotas).
   quotas.on({
     add: (q) => enqueueNamespace(q.metadata.namespace),
-    update: (_old, q) => c.queue.add(`${q.metadata.namespace}/${q.metadata.name}`),
+    // Status writes are this controller's and the ResourceQuota admission
+    // plugin's: recounting on them would undo a charge admission just made
+    // for an object not stored yet. Only a new spec (hard, scopes) is worked
+    // on; the full resync catches the rest, as upstream.
+    update: (old, q) => {
+      if (!jsonEqual(old.spec, q.spec)) c.queue.add(`${q.metadata.namespace}/${q.metadata.name}`);
+    },
     delete: (q) => enqueueNamespace(q.metadata.namespace),
   });
   return c;

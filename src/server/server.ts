@@ -14,7 +14,12 @@ import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
-import { ApiServer, serverAdmission, type UserInfo } from '../apiserver/apiserver.ts';
+import {
+  type AdmissionPluginName,
+  ApiServer,
+  defaultAdmission,
+  type UserInfo,
+} from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
 import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
@@ -87,6 +92,8 @@ export interface ServerConfig {
   secretsEncryption?: boolean;
   /** --encryption-provider-config FILE (upstream): the EncryptionConfiguration to use. */
   encryptionProviderConfig?: string;
+  /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
+  disableAdmissionPlugins?: AdmissionPluginName[];
 }
 
 export interface RunningServer {
@@ -175,7 +182,8 @@ export async function startServer(
     authorizer: authorization,
     ruleResolver: authorization,
     tokens: bearer.tokens,
-    admission: serverAdmission,
+    admission: (api) =>
+      defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
     ...(auditor ? { audit: auditor } : {}),
   });
   await api.start();

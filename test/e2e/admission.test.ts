@@ -1,10 +1,11 @@
 // The admission chain with the real kubectl: PodSecurity's namespace labels
-// (refusals and Warning headers as kubectl prints them) and LimitRange
-// defaults and bounds.
+// (refusals and Warning headers as kubectl prints them), LimitRange
+// defaults and bounds, and ResourceQuota refusals with the quota
+// controller's used/hard in `kubectl describe quota`.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ok, type Skiff, startSkiff } from './harness.ts';
+import { eventually, ok, type Skiff, startSkiff } from './harness.ts';
 
 let skiff: Skiff;
 
@@ -124,5 +125,102 @@ spec:
       r.stderr,
       /Error from server \(Forbidden\): pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2/,
     );
+  });
+});
+
+describe('ResourceQuota with kubectl', () => {
+  it('refuses the pod over quota with upstream message; describe quota shows used and hard', async () => {
+    await ok(skiff, ['create', 'namespace', 'quoted']);
+    await ok(skiff, [
+      'create',
+      'quota',
+      'small',
+      '-n',
+      'quoted',
+      '--hard=pods=2,requests.cpu=1,count/configmaps=10',
+    ]);
+    // The controller fills in status before the quota limits anything.
+    await eventually('quota status', async () => {
+      const q = JSON.parse(await ok(skiff, ['get', 'quota', 'small', '-n', 'quoted', '-o', 'json']));
+      return q.status?.used?.pods === '0';
+    });
+    await ok(skiff, ['create', 'configmap', 'settings', '-n', 'quoted', '--from-literal=a=1']);
+    const bare = await skiff.kubectl(['run', 'bare', '--image=busybox', '-n', 'quoted']);
+    assert.notEqual(bare.code, 0);
+    assert.match(
+      bare.stderr,
+      /Error from server \(Forbidden\): pods "bare" is forbidden: failed quota: small: must specify requests\.cpu for: bare/,
+    );
+    for (const name of ['one', 'two']) {
+      await ok(skiff, [
+        'run',
+        name,
+        '--image=busybox',
+        '-n',
+        'quoted',
+        '--overrides={"spec":{"containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"300m"}}}]}}',
+      ]);
+    }
+    const three = await skiff.kubectl([
+      'run',
+      'three',
+      '--image=busybox',
+      '-n',
+      'quoted',
+      '--overrides={"spec":{"containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"300m"}}}]}}',
+    ]);
+    assert.notEqual(three.code, 0);
+    assert.match(
+      three.stderr,
+      /Error from server \(Forbidden\): pods "three" is forbidden: exceeded quota: small, requested: pods=1, used: pods=2, limited: pods=2/,
+    );
+    const described = await eventually('describe quota used', async () => {
+      const out = await ok(skiff, ['describe', 'quota', 'small', '-n', 'quoted']);
+      return /pods\s+2\s+2\n/.test(out) ? out : undefined;
+    });
+    assert.match(described, /Resource\s+Used\s+Hard\n/);
+    assert.match(described, /count\/configmaps\s+1\s+10\n/);
+    assert.match(described, /requests\.cpu\s+600m\s+1\n/);
+    // Deleting a pod gives its share back.
+    await ok(skiff, ['delete', 'pod', 'one', '-n', 'quoted', '--wait=false']);
+    await eventually('usage after delete', async () => {
+      const out = await ok(skiff, ['describe', 'quota', 'small', '-n', 'quoted']);
+      return /pods\s+1\s+2\n/.test(out) && /requests\.cpu\s+300m\s+1\n/.test(out);
+    });
+    const get = await ok(skiff, ['get', 'quota', '-n', 'quoted']);
+    assert.match(get, /small\s+\S+\s+count\/configmaps: 1\/10, pods: 1\/2, requests\.cpu: 300m\/1/);
+  });
+  it('a Deployment stops at the quota; its ReplicaSet reports the refusal as upstream', async () => {
+    await ok(skiff, ['create', 'namespace', 'capped']);
+    await ok(skiff, ['create', 'quota', 'pods', '-n', 'capped', '--hard=pods=2']);
+    await eventually('quota status', async () => {
+      const q = JSON.parse(await ok(skiff, ['get', 'quota', 'pods', '-n', 'capped', '-o', 'json']));
+      return q.status?.used?.pods === '0';
+    });
+    await ok(skiff, ['create', 'deployment', 'web', '--image=busybox', '--replicas=3', '-n', 'capped']);
+    const rs = await eventually('the refusal on the ReplicaSet', async () => {
+      const out = await ok(skiff, ['describe', 'rs', '-n', 'capped']);
+      return /ReplicaFailure\s+True\s+FailedCreate/.test(out) ? out : undefined;
+    });
+    assert.match(
+      rs,
+      /Warning\s+FailedCreate\s+.*Error creating: pods "web-[a-z0-9]+-[a-z0-9]{5}" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2/,
+    );
+    const pods = await ok(skiff, ['get', 'pods', '-n', 'capped', '-o', 'name']);
+    assert.equal(pods.trim().split('\n').length, 2);
+  });
+});
+
+describe('skiff server --disable-admission-plugins', () => {
+  it('turns a default-on plugin off', async () => {
+    const other = await startSkiff(['--disable-admission-plugins', 'PodSecurity']);
+    try {
+      await ok(other, ['create', 'namespace', 'locked']);
+      await ok(other, ['label', 'namespace', 'locked', 'pod-security.kubernetes.io/enforce=restricted']);
+      const r = await other.kubectl(['apply', '-n', 'locked', '-f', '-'], { input: privilegedPod('root') });
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await other.stop();
+    }
   });
 });

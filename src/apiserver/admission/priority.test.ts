@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from './testing.ts';
+import { startTestServer, type TestServer } from '../testing.ts';
 
 describe('Priority admission', () => {
   let t: TestServer;

@@ -1,10 +1,37 @@
 // The Priority admission plugin (upstream plugin/pkg/admission/priority):
 // a new pod's spec.priority and spec.preemptionPolicy come from its
 // PriorityClass; a pod naming none gets the globalDefault class (the lowest
-// one, should a race have made two), or priority 0 when there is none.
+// one, should a race have made two), or priority 0 when there is none. An
+// update keeps what creation set. Subresources are not looked at.
 
-import { ApiError } from '../api/errors.ts';
-import type { KubeObject } from '../api/meta.ts';
+import { ApiError } from '../../api/errors.ts';
+import type { KubeObject } from '../../api/meta.ts';
+import type { MutatingPlugin } from './admission.ts';
+
+export interface PriorityOptions {
+  /** Every PriorityClass. */
+  listPriorityClasses(): Promise<KubeObject[]>;
+}
+
+export function priorityPlugin(opts: PriorityOptions): MutatingPlugin {
+  return {
+    name: 'Priority',
+    handles: (a) =>
+      a.group === '' &&
+      a.resource === 'pods' &&
+      a.subresource === '' &&
+      (a.operation === 'CREATE' || a.operation === 'UPDATE'),
+    async admit(a) {
+      if (!a.object) return undefined;
+      if (a.operation === 'UPDATE') {
+        if (a.oldObject) preservePodPriority(a.object, a.oldObject);
+        return undefined;
+      }
+      admitPodPriority(a.object, await opts.listPriorityClasses());
+      return undefined;
+    },
+  };
+}
 
 interface PodSpecPriority {
   priorityClassName?: string;
