@@ -110,13 +110,15 @@ export function indentJSON(res: ApiResponse): void {
   indentedResponses.add(res);
 }
 
+/** `encoded`, when given, is JSON.stringify(body) already made (used unless the response is indented). */
 export function writeJSON(
   res: ApiResponse,
   code: number,
   body: unknown,
   contentType = 'application/json',
+  encoded?: string,
 ): void {
-  const text = indentedResponses.has(res) ? JSON.stringify(body, null, 2) : JSON.stringify(body);
+  const text = indentedResponses.has(res) ? JSON.stringify(body, null, 2) : (encoded ?? JSON.stringify(body));
   res.writeHead(code, {
     'Content-Type': contentType,
     'Content-Length': Buffer.byteLength(text),
