@@ -417,6 +417,8 @@ export class ApiServer {
           encoded: (json) => {
             encoded = json;
           },
+          // #readObject decoded the body for this request alone.
+          owned: true,
         });
         return this.#respondObject(res, 201, rt, created, accept, query, encoded);
       }

@@ -65,6 +65,12 @@ export interface WriteOptions {
    * that changes the object must not use it.
    */
   encoded?: (json: string) => void;
+  /**
+   * Create only: the body is the caller's own (decoded for this request
+   * alone, as the HTTP handlers' are) and may be changed in place instead
+   * of copied first.
+   */
+  owned?: boolean;
 }
 
 /**
@@ -455,7 +461,7 @@ export class ResourceStorage {
     body: KubeObject,
     opts: WriteOptions = {},
   ): Promise<KubeObject> {
-    const obj = deepCopy(body);
+    const obj = opts.owned ? body : deepCopy(body);
     const meta = obj.metadata;
     if (this.rt.namespaced) {
       if (meta.namespace && namespace && meta.namespace !== namespace) {
