@@ -66,7 +66,18 @@ export interface TypeMeta {
 }
 
 /** Timestamps as upstream serializes metav1.Time: RFC 3339, second precision, UTC. */
-export const rfc3339 = (date: Date): string => `${date.toISOString().slice(0, 19)}Z`;
+export function rfc3339(date: Date): string {
+  // Every write stamps one or two times, nearly always within the same
+  // second as the previous write: keep the last second's text.
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastText = `${date.toISOString().slice(0, 19)}Z`;
+    lastSecond = second;
+  }
+  return lastText;
+}
+let lastSecond = Number.NaN;
+let lastText = '';
 
 /** metav1.MicroTime (leases, events.k8s.io): microsecond precision. */
 export const rfc3339Micro = (date: Date): string => `${date.toISOString().slice(0, 23)}000Z`;

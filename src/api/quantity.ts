@@ -163,8 +163,24 @@ function interpretSuffix(suffix: string): { base: 2 | 10; exponent: number; form
   throw new QuantityParseError('suffix');
 }
 
+// Quantities are immutable and the same few strings ("100m", "64Mi") come
+// back on every pod, through defaulting, validation and admission: parse
+// each once. Bounded: cleared when full, so odd inputs cannot grow it.
+const parsedQuantities = new Map<string, Quantity>();
+const PARSED_QUANTITIES_MAX = 4096;
+
 /** resource.ParseQuantity. Throws QuantityParseError. */
 export function parseQuantity(str: string): Quantity {
+  let q = parsedQuantities.get(str);
+  if (q === undefined) {
+    q = parseQuantityText(str);
+    if (parsedQuantities.size >= PARSED_QUANTITIES_MAX) parsedQuantities.clear();
+    parsedQuantities.set(str, q);
+  }
+  return q;
+}
+
+function parseQuantityText(str: string): Quantity {
   if (str.length === 0) throw new QuantityParseError('format');
   if (str === '0') return new Quantity(0n, 0, 'DecimalSI', str);
 

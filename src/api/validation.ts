@@ -109,7 +109,10 @@ export function formatFieldErrors(errs: readonly Pick<FieldError, 'field' | 'mes
 // ---- field paths (upstream field.Path.String()) ----
 
 export function childPath(parent: string, ...names: string[]): string {
-  return [parent, ...names].filter((p) => p !== '').join('.');
+  // Validation builds a path for every field it looks at, errors or not.
+  let out = parent;
+  for (const n of names) if (n !== '') out = out === '' ? n : `${out}.${n}`;
+  return out;
 }
 
 export function indexPath(parent: string, index: number): string {

@@ -538,14 +538,16 @@ export class ApiServer {
           return this.#bindPod(res, pods, ns, body.metadata.name ?? '', body, query, '');
         }
         this.#checkFields(rt, body, query, res);
-        const created = await this.#create(
-          storage,
-          rt,
-          ns,
-          body,
-          this.#writeOptions(req, res, query, rt, undefined),
-        );
-        return this.#respondObject(res, 201, rt, created, accept, query);
+        let encoded: string | undefined;
+        const created = await this.#create(storage, rt, ns, body, {
+          ...this.#writeOptions(req, res, query, rt, undefined),
+          encoded: (json) => {
+            encoded = json;
+          },
+          // #readObject decoded the body for this request alone.
+          owned: true,
+        });
+        return this.#respondObject(res, 201, rt, created, accept, query, encoded);
       }
       case 'update': {
         validateWriteOptions('UpdateOptions', query);
@@ -1402,6 +1404,7 @@ export class ApiServer {
     obj: KubeObject,
     accept: string | undefined,
     query: URLSearchParams,
+    encoded?: string,
   ): Promise<void> {
     if (wantsTable(accept)) {
       return writeJSON(
@@ -1415,7 +1418,7 @@ export class ApiServer {
         ),
       );
     }
-    writeJSON(res, code, obj);
+    writeJSON(res, code, obj, undefined, encoded);
   }
 
   async #watch(

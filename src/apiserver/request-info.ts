@@ -36,6 +36,8 @@ const itemVerbs: Record<string, string> = {
 
 /** A malformed escape is left as it is (the lookup then finds nothing). */
 function decodeSegment(s: string): string {
+  // Nearly every segment has nothing to decode.
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

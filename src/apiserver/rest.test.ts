@@ -76,3 +76,54 @@ describe('watch with a field selector', () => {
     ]);
   });
 });
+
+describe('create with the encoded callback', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  // The store's value and the response body come from one encoding: both
+  // must be byte for byte what JSON.stringify makes of them.
+  it('stores what #encode would and hands over JSON.stringify of the returned object', async () => {
+    const pods = s.api.storage('', 'v1', 'pods')!;
+    let json: string | undefined;
+    const created = await pods.create(
+      'default',
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'enc', labels: { a: 'b' }, annotations: { note: '<&> \u2028 "q"' } },
+        spec: { containers: [{ name: 'c', image: 'busybox' }] },
+        extra: undefined,
+      } as unknown as KubeObject,
+      {
+        encoded: (t) => {
+          json = t;
+        },
+      },
+    );
+    assert.equal(json, JSON.stringify(created));
+    const kv = await s.store.get('/registry/pods/default/enc');
+    const { resourceVersion: _, ...metadata } = created.metadata;
+    assert.equal(kv?.value, JSON.stringify({ ...created, metadata }));
+  });
+
+  it('is not called for a body whose metadata has a resourceVersion key', async () => {
+    const cms = s.api.storage('', 'v1', 'configmaps')!;
+    let called = false;
+    const created = await cms.create(
+      'default',
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'rv', resourceVersion: '' },
+        data: { a: 'b' },
+      },
+      { encoded: () => (called = true) },
+    );
+    assert.equal(called, false);
+    assert.equal(created.metadata.resourceVersion !== '', true);
+  });
+});

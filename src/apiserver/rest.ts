@@ -58,6 +58,19 @@ export interface WriteOptions {
   trackFields?: (live: KubeObject | undefined, next: KubeObject) => void;
   /** A subresource's own update rules, in place of the kind's (pods/ephemeralcontainers). */
   strategy?: UpdateStrategy;
+  /**
+   * Create only: receives the JSON of the returned object, when the store's
+   * encoding of it could be reused for that (one JSON.stringify of the
+   * object instead of two). The text is of the object as returned; a caller
+   * that changes the object must not use it.
+   */
+  encoded?: (json: string) => void;
+  /**
+   * Create only: the body is the caller's own (decoded for this request
+   * alone, as the HTTP handlers' are) and may be changed in place instead
+   * of copied first.
+   */
+  owned?: boolean;
   /** The admission chain this write passes through (see AdmissionHooks). */
   admission?: AdmissionHooks;
 }
@@ -184,6 +197,7 @@ export class ResourceStorage {
   }
 
   // The resourceVersion is the store's mod revision, never part of the value.
+  // (encodeParts below must give the same text.)
   #encode(obj: KubeObject): string {
     const stored = this.rt.convert ? this.rt.convert.toStorage(obj) : obj;
     const { resourceVersion: _rv, ...metadata } = stored.metadata;
@@ -481,7 +495,7 @@ export class ResourceStorage {
     body: KubeObject,
     opts: WriteOptions = {},
   ): Promise<KubeObject> {
-    const obj = deepCopy(body);
+    const obj = opts.owned ? body : deepCopy(body);
     const meta = obj.metadata;
     if (this.rt.namespaced) {
       if (meta.namespace && namespace && meta.namespace !== namespace) {
@@ -518,12 +532,14 @@ export class ResourceStorage {
       return obj;
     }
     try {
+      const encoded = opts.encoded && !this.rt.convert ? encodeParts(obj) : undefined;
       const kv = await this.#store.create(
         this.key(obj.metadata.namespace, obj.metadata.name!),
-        this.#encode(obj),
+        encoded ? encoded.stored : this.#encode(obj),
       );
       // obj is this request's own copy and already what a read would decode.
       obj.metadata.resourceVersion = String(kv.modRevision);
+      if (encoded) opts.encoded!(encoded.withResourceVersion(obj.metadata.resourceVersion));
       return obj;
     } catch (err) {
       if (isStorageError(err, 'KeyExists')) throw alreadyExists(this.gr, obj.metadata.name!);
@@ -878,4 +894,39 @@ function decodeApiContinue(token: string): { rv: number; start: string } {
       'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
     );
   }
+}
+
+/**
+ * A new object's stored value (what #encode writes), and its JSON once the
+ * store has given it a resourceVersion, from one encoding: the object's
+ * fields are written one by one as JSON.stringify would write them (own
+ * keys in order, undefined values left out), so that the metadata's text
+ * can be reused with the resourceVersion appended, where JSON.stringify
+ * puts a key that was added last. Undefined when metadata already has a
+ * resourceVersion key (it would not be last).
+ */
+function encodeParts(
+  obj: KubeObject,
+): { stored: string; withResourceVersion: (rv: string) => string } | undefined {
+  if (Object.hasOwn(obj.metadata, 'resourceVersion')) return undefined;
+  const before: string[] = [];
+  const after: string[] = [];
+  let metadata: string | undefined;
+  for (const k of Object.keys(obj)) {
+    const v = (obj as Record<string, unknown>)[k];
+    if (k === 'metadata') {
+      metadata = JSON.stringify(v);
+      continue;
+    }
+    const text = JSON.stringify(v);
+    if (text === undefined) continue;
+    (metadata === undefined ? before : after).push(`${JSON.stringify(k)}:${text}`);
+  }
+  if (metadata === undefined) return undefined;
+  const join = (meta: string) => `{${[...before, `"metadata":${meta}`, ...after].join(',')}}`;
+  return {
+    stored: join(metadata),
+    withResourceVersion: (rv) =>
+      join(`${metadata.slice(0, -1)}${metadata === '{}' ? '' : ','}"resourceVersion":${JSON.stringify(rv)}}`),
+  };
 }

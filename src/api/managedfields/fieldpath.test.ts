@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  compareStrings,
   elementKey,
   FieldSet,
   goJSON,
@@ -130,5 +131,16 @@ describe('pathString', () => {
     );
     assert.equal(pathString([f('finalizers'), { value: 'x' }]), '.finalizers[="x"]');
     assert.equal(pathString([f('args'), { index: 2 }]), '.args[2]');
+  });
+});
+
+describe('compareStrings', () => {
+  it('orders by code point, as Go compares UTF-8 bytes', () => {
+    const sorted = ['', 'a', 'ab', 'b', 'z\u00e9', '\uff61', '\u{1f600}', '\u{1f600}a'];
+    assert.deepEqual([...sorted].reverse().sort(compareStrings), sorted);
+    // UTF-16 order puts the surrogate pair of U+1F600 before U+FF61.
+    assert.ok(compareStrings('\u{1f600}', '\uff61') > 0);
+    assert.ok(compareStrings('x\uff61', 'x\u{1f600}') < 0);
+    assert.equal(compareStrings('abc', 'abc'), 0);
   });
 });

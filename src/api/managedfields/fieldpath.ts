@@ -105,6 +105,20 @@ export function comparePaths(a: Path, b: Path): number {
  */
 export function compareStrings(a: string, b: string): number {
   if (a === b) return 0;
+  // The two orders agree up to the first differing unit unless both units
+  // there are at or above the surrogates (0xD800): only then is the slow,
+  // code point by code point comparison needed.
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+  const x = a.charCodeAt(i);
+  const y = b.charCodeAt(i);
+  if (x < 0xd800 || y < 0xd800) return x < y ? -1 : 1;
+  return compareCodePoints(a, b);
+}
+
+function compareCodePoints(a: string, b: string): number {
   const ia = a[Symbol.iterator]();
   const ib = b[Symbol.iterator]();
   for (;;) {
@@ -343,16 +357,28 @@ export class FieldSet {
   /** The FieldsV1 form: {"f:data":{"f:a":{}}}, "." marking a node that is itself a member. */
   toFieldsV1(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    for (const { pe, member, set } of this.sortedEntries()) {
-      const key = elementKey(pe);
-      if (!set) {
-        out[key] = {};
-        continue;
-      }
-      const inner = set.toFieldsV1();
-      out[key] = member ? { '.': {}, ...inner } : inner;
-    }
+    this.writeFieldsV1(out);
     return out;
+  }
+
+  // sortedEntries' order, without its intermediate map and with no object
+  // spreads: this runs on every write.
+  private writeFieldsV1(out: Record<string, unknown>): void {
+    const entries: Array<{ key: string; pe: PathElement; member: boolean; set: FieldSet | undefined }> = [];
+    for (const [key, pe] of this.members) {
+      entries.push({ key, pe, member: true, set: this.children.get(key)?.set });
+    }
+    for (const [key, { pe, set }] of this.children) {
+      if (!this.members.has(key)) entries.push({ key, pe, member: false, set });
+    }
+    entries.sort((a, b) => compareElements(a.pe, b.pe));
+    for (const { key, member, set } of entries) {
+      // Every key has a two-character prefix ("f:", "k:"...), so none is an
+      // array index and the object keeps this insertion order.
+      const inner: Record<string, unknown> = member && set ? { '.': {} } : {};
+      set?.writeFieldsV1(inner);
+      out[key] = inner;
+    }
   }
 
   static fromFieldsV1(json: unknown): FieldSet {
@@ -381,7 +407,13 @@ export class FieldSet {
     }
   }
 
-  private childOrCreate(pe: PathElement): FieldSet {
+  /** Adds pe itself at this level (for walks that build a set node by node). */
+  addMember(pe: PathElement): void {
+    this.members.set(elementKey(pe), pe);
+  }
+
+  /** The node for the paths below pe, made if missing (for walks that build a set node by node). */
+  childOrCreate(pe: PathElement): FieldSet {
     const k = elementKey(pe);
     let entry = this.children.get(k);
     if (!entry) {

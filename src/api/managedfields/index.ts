@@ -48,6 +48,7 @@ import {
 } from './managers.ts';
 import { type TypeRef, TypeResolver } from './schema.ts';
 import {
+  changedFields,
   compare,
   merge,
   removeItems,
@@ -274,6 +275,26 @@ function describeObject(obj: object): string {
   return `${str(meta.namespace)}/${str(meta.name)}; ${gv}, Kind=${str(o.kind)}`;
 }
 
+// The zero object of each root type, made once: walks only read it.
+const zeroValues = new WeakMap<TypeRef, JsonObject>();
+
+function zeroValueOf(r: TypeResolver, type: TypeRef): JsonObject {
+  let zero = zeroValues.get(type);
+  if (!zero) {
+    zero = deepFreeze(zeroValue(r, type));
+    zeroValues.set(type, zero);
+  }
+  return zero;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const child of Object.values(v)) deepFreeze(child);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 function withoutManagedFields(obj: unknown): unknown {
   if (!isObject(obj) || !isObject(obj.metadata) || !Object.hasOwn(obj.metadata, 'managedFields')) return obj;
   const { managedFields: _, ...metadata } = obj.metadata;
@@ -485,8 +506,24 @@ export function update(opts: UpdateOptions): ManagedFieldsEntry[] {
   const ctx = context(opts);
   const { r, type } = ctx;
   const managers = managersForUpdate(opts.live, opts.updated, !!opts.subresource);
-  const live = withoutManagedFields(opts.live ?? zeroValue(r, type));
+  const live = withoutManagedFields(opts.live ?? zeroValueOf(r, type));
   const updated = withoutManagedFields(opts.updated);
+  if (managers.size === 0) {
+    // Nobody owns anything yet (every create, unless the body brings its
+    // own entries): the writer's fields are all there is to work out, and
+    // they are built in one walk, without the full comparison.
+    const mine = changedFields(r, type, live, updated, ctx.reset, STRIPPED);
+    if (mine.isEmpty()) return [];
+    const self: Manager = {
+      manager: opts.manager,
+      operation: opts.operation ?? 'Update',
+      apiVersion: opts.apiVersion,
+      subresource: opts.subresource ?? '',
+      time: opts.now,
+      set: mine,
+    };
+    return encodeManagedFields(new Map([[managerId(self), self]]));
+  }
   const c = compare(r, type, live, updated);
   const changed = ctx.filter(c.modified.union(c.added));
   const removed = ctx.filter(c.removed);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isApiError } from '../errors.ts';
+import { kubernetesPatchSchema } from '../patch/index.ts';
+import { builtinTypeModel } from '../schema/index.ts';
+import { FieldSet } from './fieldpath.ts';
 import {
   ApplyConflictError,
   type ApplyOptions,
@@ -10,6 +13,8 @@ import {
   type ManagedFieldsEntry,
   update,
 } from './index.ts';
+import { TypeResolver } from './schema.ts';
+import { changedFields, compare, zeroValue } from './typed.ts';
 
 const CONFIGMAP = 'k8s.io.api.core.v1.ConfigMap';
 const DEPLOYMENT = 'k8s.io.api.apps.v1.Deployment';
@@ -747,4 +752,69 @@ describe('apply: other list and struct semantics', () => {
       'f:spec': { '.': {}, 'f:size': { '.': {}, 'f:value': {} }, 'f:tags': {} },
     });
   });
+});
+
+describe('changedFields', () => {
+  const r = new TypeResolver(builtinTypeModel(), kubernetesPatchSchema);
+  const pod = r.root('k8s.io.api.core.v1.Pod');
+  const reset = FieldSet.of([{ field: 'status' }]);
+  const strip = FieldSet.of(
+    [{ field: 'apiVersion' }],
+    [{ field: 'metadata' }],
+    [{ field: 'metadata' }, { field: 'name' }],
+  );
+  const created: Obj = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'default', labels: { app: 'a' }, annotations: {} },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: 'busybox',
+          command: ['sleep', '1'],
+          env: [{ name: 'A', value: '1' }],
+          ports: [{ containerPort: 80 }, { containerPort: 80, protocol: 'UDP' }],
+          resources: { requests: { cpu: '10m' } },
+        },
+        { name: 'side', image: 'x', ports: [] },
+      ],
+      tolerations: [{ key: 'k', operator: 'Exists' }],
+      nodeSelector: { disk: 'ssd' },
+      volumes: [{ name: 'v', emptyDir: {} }],
+      securityContext: {},
+    },
+    status: { phase: 'Pending' },
+  };
+  const live: Obj = {
+    ...created,
+    metadata: { ...created.metadata, labels: { app: 'b', gone: 'x' } },
+    spec: {
+      ...created.spec,
+      containers: [
+        { ...created.spec.containers[1], image: 'y' },
+        { ...created.spec.containers[0], env: [], command: ['sleep', '2'] },
+        { name: 'old', image: 'z' },
+      ],
+      volumes: null,
+    },
+    status: { phase: 'Running' },
+  };
+  // What update() took before changedFields: the whole comparison, then the set operations.
+  const viaCompare = (lhs: unknown, rhs: unknown) => {
+    const c = compare(r, pod, lhs, rhs);
+    return c.modified.union(c.added).recursiveDifference(reset).difference(strip);
+  };
+  for (const [name, lhs, rhs] of [
+    ['a create, against the zero object', zeroValue(r, pod), created],
+    ['an update', live, created],
+    ['the update the other way', created, live],
+    ['no change', created, created],
+  ] as const) {
+    it(`is the comparison's modified and added fields: ${name}`, () => {
+      const got = changedFields(r, pod, lhs, rhs, reset, strip);
+      assert.deepEqual(got.toFieldsV1(), viaCompare(lhs, rhs).toFieldsV1());
+      assert.ok(got.equals(viaCompare(lhs, rhs)));
+    });
+  }
 });

@@ -4,7 +4,7 @@
 // the object. Explicit nulls decode to Go zero values, which JSON then
 // omits, so they are removed here.
 
-import { type ScalarType, SPECIAL_MESSAGES, type TypeModel } from './model.ts';
+import { fieldNamed, type ScalarType, SPECIAL_MESSAGES, type TypeModel } from './model.ts';
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -103,18 +103,13 @@ function walk(model: TypeModel, name: string, value: unknown, path: string, top:
       if (typeof child !== 'string') throw new TypeMismatch(`${path}.${key}`, child, 'string');
       continue;
     }
-    const field = message.fields.find((f) => f.name === key);
+    const field = fieldNamed(message, key);
     if (!field) continue; // unknown fields are fieldValidation's business
     const here = `${path}.${key}`;
     if (child === null) {
       delete value[key];
       continue;
     }
-    const checkOne = (type: string, msg: string | undefined, v: unknown, at: string) => {
-      if (type === 'message' && msg) walk(model, msg, v, at, false);
-      else if (!scalarOk(type as ScalarType, v))
-        throw new TypeMismatch(at, v, goScalar[type as ScalarType] ?? type);
-    };
     // Empty maps and lists serialize to nothing in upstream's Go types
     // (omitempty), so `annotations: {}` after removing the last key is gone.
     if (
@@ -132,7 +127,7 @@ function walk(model: TypeModel, name: string, value: unknown, path: string, top:
           child[k] = zeroValue(field.map.type);
           continue;
         }
-        checkOne(field.map.type, field.map.message, v, `${here}.${k}`);
+        checkOne(model, field.map.type, field.map.message, v, `${here}.${k}`);
       }
     } else if (field.repeated) {
       if (!Array.isArray(child))
@@ -140,10 +135,16 @@ function walk(model: TypeModel, name: string, value: unknown, path: string, top:
       for (const item of child) {
         if (item === null)
           throw new TypeMismatch(here, item, field.message ? shortName(field.message) : field.type);
-        checkOne(field.type, field.message, item, here);
+        checkOne(model, field.type, field.message, item, here);
       }
-    } else checkOne(field.type, field.message, child, here);
+    } else checkOne(model, field.type, field.message, child, here);
   }
+}
+
+function checkOne(model: TypeModel, type: string, msg: string | undefined, v: unknown, at: string): void {
+  if (type === 'message' && msg) walk(model, msg, v, at, false);
+  else if (!scalarOk(type as ScalarType, v))
+    throw new TypeMismatch(at, v, goScalar[type as ScalarType] ?? type);
 }
 
 function zeroValue(type: string): unknown {

@@ -2,7 +2,7 @@
 // request body that the kind's schema does not have, named as upstream's
 // strict decoder names them (`spec.containers[0].imagePullPolcy`).
 
-import { SPECIAL_MESSAGES, type TypeModel } from './model.ts';
+import { fieldNamed, SPECIAL_MESSAGES, type TypeModel } from './model.ts';
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -37,7 +37,7 @@ function walk(
   if (!message) return;
   for (const [key, child] of Object.entries(value)) {
     if (root && (key === 'apiVersion' || key === 'kind')) continue;
-    const field = message.fields.find((f) => f.name === key);
+    const field = fieldNamed(message, key);
     const here = path ? `${path}.${key}` : key;
     if (!field) {
       out.push(here);

@@ -20,11 +20,24 @@
 //   database, so there is no "database is locked".
 //
 // Writes are grouped: every write queued in the same event-loop turn commits
-// in one transaction (group commit), so with synchronous=FULL one fsync
-// covers many concurrent writes. Each write is still checked (create-if-absent,
-// compare-and-swap) on its own inside that transaction.
+// in one transaction (group commit), so one fsync covers many concurrent
+// writes. Each write is still checked (create-if-absent, compare-and-swap)
+// on its own inside that transaction.
+//
+// Durability (synchronous FULL, the default) without blocking the event
+// loop: SQLite itself runs with synchronous=NORMAL, so COMMIT writes the WAL
+// without syncing it, and the store then fdatasyncs the WAL file on libuv's
+// thread pool. Only when that returns is the batch durable: its writes are
+// acknowledged, its events published and its revision made current, as etcd
+// acknowledges a write once it is in the fsynced log. Until then nothing of
+// it can be observed: reads (get, list, count, currentRevision) wait for
+// the sync, a watch's backlog stops at the durable revision, and the next
+// batch does not commit before the sync returns (writes queued meanwhile
+// join it, which is the group commit etcd's raft log does too). A failed
+// fsync fails its writes and every write after it: after an fsync error
+// the state of the file is unknown, so the store refuses to go on.
 
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import {
@@ -130,9 +143,12 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
   }
   const db = new DatabaseSync(path);
   const walLimit = opts.walSizeLimitBytes ?? 16 * 1024 * 1024;
+  const journal = (db.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode: string }).journal_mode;
+  // FULL: the store syncs the WAL itself, off the event loop (see the top).
+  // An in-memory database has no file to sync.
+  const syncWal = opts.synchronous !== 'NORMAL' && path !== ':memory:' && journal === 'wal';
   db.exec(`
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'};
+    PRAGMA synchronous = ${opts.synchronous === 'NORMAL' || syncWal ? 'NORMAL' : 'FULL'};
     PRAGMA journal_size_limit = ${walLimit};
     PRAGMA foreign_keys = OFF;
     PRAGMA temp_store = MEMORY;
@@ -188,7 +204,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     events: q(`
       SELECT l.*, p.value AS prev_value, p.create_revision AS prev_create_revision
       FROM log l NOT INDEXED LEFT JOIN log p ON p.revision = l.prev_revision
-      WHERE l.revision > ? AND l.key >= ? AND l.key < ? ORDER BY l.revision`),
+      WHERE l.revision > ? AND l.revision <= ? AND l.key >= ? AND l.key < ? ORDER BY l.revision`),
     // The next batch of rows after `done` and at or below the compaction
     // target, each marked dead if compaction removes it: a tombstone, or a
     // version superseded by a newer version at or below the target.
@@ -205,10 +221,37 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     return row?.value ?? 0;
   };
 
+  // The last committed revision; `durable` is the last one synced, which is
+  // the one everybody sees (they differ only while a sync is in flight).
   let revision = Number((stmt.sequence.get() as { seq: number } | undefined)?.seq ?? 0);
+  let durable = revision;
   let compacted = metaValue('compact_revision');
   const hub = new WatchHub();
   let closing = false;
+
+  // The WAL file, opened after the first commit (SQLite creates it lazily);
+  // the directory is synced once too, so that a new WAL file's entry is durable.
+  let walFd: number | undefined;
+  const walFile = (): number => {
+    if (walFd === undefined) {
+      walFd = openSync(`${path}-wal`, 'r+');
+      const dirFd = openSync(dirname(path), 'r');
+      try {
+        fdatasyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
+    return walFd;
+  };
+  // The sync in flight, if any, and the error of a failed one (fatal).
+  let syncing: Promise<void> | undefined;
+  let syncFailed: unknown;
+  /** Resolves when no sync is in flight: what is then in the database is durable. */
+  const settled = async (): Promise<void> => {
+    while (syncing) await syncing;
+    if (syncFailed !== undefined) throw syncFailed;
+  };
 
   const checkRevision = (rev: number) => {
     if (rev > revision) throw errFutureRevision(rev, revision);
@@ -226,8 +269,13 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
         reject(new Error('sqlite store is closed'));
         return;
       }
+      if (syncFailed !== undefined) {
+        reject(syncFailed);
+        return;
+      }
       queue.push({ op, resolve: resolve as (r: unknown) => void, reject });
-      if (!flushScheduled) {
+      // While a batch syncs, its completion schedules the next one.
+      if (!flushScheduled && !syncing) {
         flushScheduled = true;
         setImmediate(flush);
       }
@@ -277,8 +325,10 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     }
   };
 
-  function flush(): void {
+  function flush(finalSync = false): void {
     flushScheduled = false;
+    // One batch at a time: the next commits once this one is durable.
+    if (syncing) return;
     const batch = queue;
     queue = [];
     if (batch.length === 0) return;
@@ -307,12 +357,55 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
       for (const p of batch) p.reject(err);
       return;
     }
-    batch.forEach((p, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) p.resolve(o.result);
-      else p.reject(o.err);
+    const acknowledge = () => {
+      durable = revision;
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) p.resolve(o.result);
+        else p.reject(o.err);
+      });
+      hub.publish(events);
+    };
+    const fail = (err: unknown) => {
+      syncFailed = err;
+      for (const p of batch) p.reject(err);
+      for (const p of queue.splice(0)) p.reject(err);
+    };
+    if (!syncWal || events.length === 0) {
+      acknowledge();
+      return;
+    }
+    if (finalSync) {
+      try {
+        fdatasyncSync(walFile());
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      acknowledge();
+      return;
+    }
+    let fd: number;
+    try {
+      fd = walFile();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    syncing = new Promise<void>((resolve) => {
+      fdatasync(fd, (err) => {
+        syncing = undefined;
+        if (err) fail(err);
+        else acknowledge();
+        resolve();
+        // Readers woken by the resolve (microtasks) read before the next
+        // batch commits; then the writes queued meanwhile go as one batch.
+        if (queue.length > 0 && !flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+      });
     });
-    hub.publish(events);
   }
 
   // ---- compaction -------------------------------------------------------
@@ -392,6 +485,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     path,
 
     async get(key: string, opts: GetOptions = {}) {
+      if (syncing || syncFailed !== undefined) await settled();
       if (!opts.revision) {
         const row = stmt.current.get(key) as Row | undefined;
         return row ? kvOf(row) : undefined;
@@ -402,6 +496,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     },
 
     async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+      if (syncing || syncFailed !== undefined) await settled();
       let rev = opts.revision || revision;
       let after: string | undefined;
       if (opts.continue) {
@@ -419,6 +514,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     },
 
     async count(prefix: string) {
+      if (syncing || syncFailed !== undefined) await settled();
       return (stmt.countLive.get(prefix, prefixEnd(prefix)) as { n: number }).n;
     },
 
@@ -427,22 +523,30 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     delete: (key, expected) => enqueue({ kind: 'delete', key, expected }),
 
     watch(prefix: string, wopts: WatchOptions): Watch {
-      const afterRevision = wopts.afterRevision ?? revision;
+      // Up to the durable revision: a batch being synced arrives through
+      // publish() once it is durable, right after this backlog.
+      const afterRevision = wopts.afterRevision ?? durable;
       return hub.subscribe(
         prefix,
         wopts,
         () => {
           if (afterRevision < compacted) throw errCompacted(afterRevision, compacted);
-          if (afterRevision > revision) throw errFutureRevision(afterRevision, revision);
-          if (afterRevision === revision) return [];
-          const rows = stmt.events.all(afterRevision, prefix, prefixEnd(prefix)) as unknown as EventRow[];
+          if (afterRevision > durable) throw errFutureRevision(afterRevision, durable);
+          if (afterRevision === durable) return [];
+          const rows = stmt.events.all(
+            afterRevision,
+            durable,
+            prefix,
+            prefixEnd(prefix),
+          ) as unknown as EventRow[];
           return rows.map(eventOf);
         },
-        () => revision,
+        () => durable,
       );
     },
 
     async currentRevision() {
+      if (syncing || syncFailed !== undefined) await settled();
       return revision;
     },
 
@@ -451,6 +555,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     },
 
     async compact(rev: number) {
+      if (syncing || syncFailed !== undefined) await settled();
       if (rev > revision) throw errFutureRevision(rev, revision);
       if (rev <= compacted) return;
       // Reads below the new mark fail from now on, before any row goes, so
@@ -477,7 +582,7 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
       return [
         ...plan(stmt.listLive.sourceSQL, '/a', '/b', 10),
         ...plan(stmt.listAt.sourceSQL, '/a', '/b', 1, 10),
-        ...plan(stmt.events.sourceSQL, 1, '/a', '/b'),
+        ...plan(stmt.events.sourceSQL, 1, 2, '/a', '/b'),
         ...plan(stmt.compactBatch.sourceSQL, 1, 2, 2),
       ];
     },
@@ -485,11 +590,14 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     async close() {
       if (closing) return;
       closing = true;
-      // Writes already queued still commit.
-      if (queue.length > 0) flush();
+      // Writes already queued still commit (and are synced before the
+      // database closes).
+      while (syncing) await syncing;
+      if (queue.length > 0) flush(true);
       await compaction?.catch(() => {});
       hub.closeAll();
       db.close();
+      if (walFd !== undefined) closeSync(walFd);
     },
   };
   return store;
