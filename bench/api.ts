@@ -6,6 +6,8 @@
 // each receiving one event; server RSS. Each API figure is printed beside
 // the store's own figure as a ratio.
 // Headline: create p99 (ms) at 100 concurrent clients (goal: <= 50 ms).
+// rbac: creates/s and gets/s with RBAC at 1,000 RoleBindings as a fraction
+// of AlwaysAllow's, in the same run (bench/api/rbac.ts; goal >= 0.9).
 // The machine is often shared, so the JSON also records the load average at
 // start and end and skiff's creates/s as a fraction of the store's, measured
 // in the same run (the ratio moves far less with the load than either figure).
@@ -32,6 +34,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
 import { freePort } from '../test/e2e/harness.ts';
+import { rbacCost } from './api/rbac.ts';
 import { load, percentile, ratio, round, writeResult } from './lib.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -277,6 +280,8 @@ try {
   );
 
   await store.close();
+  // What authorizing every request costs: RBAC against AlwaysAllow, as a user bound to edit.
+  results.rbac = await rbacCost(command, prefix, quick ? 300 : 1500, log);
   const c100 = results.clients100 as { createP99Ms: number; createRateVsStore: number };
   const headline = c100.createP99Ms;
   results.createRateVsStoreAt100 = c100.createRateVsStore;

@@ -27,6 +27,13 @@ import { type RuleList, type RuleResolver, ruleList } from './reviews.ts';
 export interface RBACSource {
   clusterRoleBindings(): Iterable<ClusterRoleBinding>;
   roleBindings(namespace: string): Iterable<RoleBinding>;
+  /**
+   * Optional, and what a cluster with many bindings needs: only the bindings
+   * that may name this user (by name, group or ServiceAccount), looked up by
+   * subject (bindingSubjectKeys) instead of scanning every binding.
+   */
+  clusterRoleBindingsFor?(user: UserInfo): Iterable<ClusterRoleBinding>;
+  roleBindingsFor?(namespace: string, user: UserInfo): Iterable<RoleBinding>;
   clusterRole(name: string): ClusterRole | undefined;
   role(namespace: string, name: string): Role | undefined;
 }
@@ -59,6 +66,28 @@ export function ruleAllows(attrs: Attributes, rule: PolicyRule): boolean {
     ((rule.resourceNames ?? []).length === 0 || (rule.resourceNames ?? []).includes(attrs.name))
   );
 }
+
+/**
+ * The keys a binding is indexed under, one per subject: `user:<name>`
+ * (ServiceAccounts as their user name) or `group:<name>`; `namespace` is a
+ * RoleBinding's, for subjects that leave theirs out.
+ */
+export function bindingSubjectKeys(subjects: Subject[] | undefined, namespace: string): string[] {
+  const keys: string[] = [];
+  for (const s of subjects ?? []) {
+    if (s.kind === 'User') keys.push(`user:${s.name}`);
+    else if (s.kind === 'Group') keys.push(`group:${s.name}`);
+    else if (s.kind === 'ServiceAccount' && (s.namespace || namespace))
+      keys.push(`user:${serviceAccountUser(s.namespace || namespace, s.name ?? '')}`);
+  }
+  return keys;
+}
+
+/** The keys a user's bindings are found under (bindingSubjectKeys). */
+export const userSubjectKeys = (user: UserInfo): string[] => [
+  `user:${user.name}`,
+  ...user.groups.map((g) => `group:${g}`),
+];
 
 /** upstream's appliesToUser; `namespace` is the RoleBinding's ('' for a ClusterRoleBinding). */
 export function subjectMatches(user: UserInfo, subject: Subject, namespace: string): boolean {
@@ -112,7 +141,9 @@ export class RBACAuthorizer implements Authorizer, RuleResolver {
    * roles are reported into `errors`; the rest still count.
    */
   *visitRules(user: UserInfo, namespace: string, errors: string[] = []): Generator<SourcedRule> {
-    for (const b of this.#source.clusterRoleBindings()) {
+    const from = this.#source;
+    const clusterBindings = from.clusterRoleBindingsFor?.(user) ?? from.clusterRoleBindings();
+    for (const b of clusterBindings) {
       const subject = (b.subjects ?? []).find((s) => subjectMatches(user, s, ''));
       if (!subject) continue;
       const rules = this.#roleRules(b.roleRef, '', errors);
@@ -120,7 +151,8 @@ export class RBACAuthorizer implements Authorizer, RuleResolver {
       for (const rule of rules) yield { rule, source };
     }
     if (!namespace) return;
-    for (const b of this.#source.roleBindings(namespace)) {
+    const bindings = from.roleBindingsFor?.(namespace, user) ?? from.roleBindings(namespace);
+    for (const b of bindings) {
       const subject = (b.subjects ?? []).find((s) => subjectMatches(user, s, namespace));
       if (!subject) continue;
       const rules = this.#roleRules(b.roleRef, namespace, errors);

@@ -73,6 +73,31 @@ describe('authorizers fed by informers', () => {
     await until('bob may read', () => rbac.authorize(get(bob, 'configmaps', 'app')).decision === 'allow');
     assert.equal(rbac.authorize(get(bob, 'secrets', 'app')).decision, 'noOpinion');
 
+    // Bindings are found by subject: a group, and a ServiceAccount named without its namespace.
+    const sa = { name: 'system:serviceaccount:default:robot', groups: ['system:serviceaccounts'] };
+    const dev = { name: 'eve', groups: ['dev'] };
+    const multi = await t.request('POST', `${rbacPath}/rolebindings`, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'many' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'cm-reader' },
+      subjects: [
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dev' },
+        { kind: 'ServiceAccount', name: 'robot' },
+      ],
+    });
+    assert.equal(multi.status, 201, multi.text);
+    await until('dev and robot may read', () =>
+      [dev, sa].every((u) => rbac.authorize(get(u, 'configmaps', 'app')).decision === 'allow'),
+    );
+    const after = await t.request('PUT', `${rbacPath}/rolebindings/many`, {
+      ...(multi.body as object),
+      subjects: [{ kind: 'ServiceAccount', name: 'robot' }],
+    });
+    assert.equal(after.status, 200, after.text);
+    await until('dev loses it', () => rbac.authorize(get(dev, 'configmaps', 'app')).decision === 'noOpinion');
+    assert.equal(rbac.authorize(get(sa, 'configmaps', 'app')).decision, 'allow');
+
     // A pod bound to n1 using a secret: n1 may read it, n2 not.
     const pod = await t.request('POST', '/api/v1/namespaces/default/pods', {
       apiVersion: 'v1',
