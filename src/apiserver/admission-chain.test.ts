@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, PodSecurity, Priority, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, ResourceQuota\)/,
     );
   });
 
@@ -288,12 +288,12 @@ describe('--disable-admission-plugins', () => {
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
-        ['LimitRanger', 'pod-security.kubernetes.io', 'ResourceQuota'],
+        ['LimitRanger', 'NodeRestriction', 'pod-security.kubernetes.io', 'RBACEscalation', 'ResourceQuota'],
       );
       const some = defaultAdmission(srv.api, { disabled: ['ResourceQuota', 'LimitRanger'] });
       assert.deepEqual(
         [...some.mutating, ...some.validating].map((p) => p.name),
-        ['Priority', 'pod-security.kubernetes.io'],
+        ['Priority', 'NodeRestriction', 'pod-security.kubernetes.io', 'RBACEscalation'],
       );
       // No quota is enforced on this server.
       await srv.request('POST', '/api/v1/namespaces/default/resourcequotas', {

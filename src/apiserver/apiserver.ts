@@ -1669,7 +1669,6 @@ export const ADMISSION_PLUGINS = [
   'Priority',
   'NodeRestriction',
   'PodSecurity',
-  'RBACEscalation',
   'ResourceQuota',
 ] as const;
 export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
@@ -1803,7 +1802,8 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.validating] : []),
       ...(on('NodeRestriction') ? [nodeRestriction] : []),
       ...(on('PodSecurity') ? [podSecurity] : []),
-      ...(on('RBACEscalation') ? [escalation] : []),
+      // Not a plugin upstream (the RBAC registry does it), so never off.
+      escalation,
       ...(on('ResourceQuota') ? [resourceQuota] : []),
     ],
   };

@@ -40,8 +40,7 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, RBACEscalation,
-                              ResourceQuota
+                              NodeRestriction, PodSecurity, ResourceQuota
 `;
 
 export async function runServer(args: string[]): Promise<number> {
