@@ -179,7 +179,8 @@ describe('ResourceQuota with kubectl', () => {
       return /pods\s+2\s+2\n/.test(out) ? out : undefined;
     });
     assert.match(described, /Resource\s+Used\s+Hard\n/);
-    assert.match(described, /count\/configmaps\s+1\s+10\n/);
+    // The test's ConfigMap and kube-root-ca.crt, which the root CA publisher puts in every namespace.
+    assert.match(described, /count\/configmaps\s+2\s+10\n/);
     assert.match(described, /requests\.cpu\s+600m\s+1\n/);
     // Deleting a pod gives its share back.
     await ok(skiff, ['delete', 'pod', 'one', '-n', 'quoted', '--wait=false']);
@@ -188,7 +189,7 @@ describe('ResourceQuota with kubectl', () => {
       return /pods\s+1\s+2\n/.test(out) && /requests\.cpu\s+300m\s+1\n/.test(out);
     });
     const get = await ok(skiff, ['get', 'quota', '-n', 'quoted']);
-    assert.match(get, /small\s+\S+\s+count\/configmaps: 1\/10, pods: 1\/2, requests\.cpu: 300m\/1/);
+    assert.match(get, /small\s+\S+\s+count\/configmaps: 2\/10, pods: 1\/2, requests\.cpu: 300m\/1/);
   });
   it('a Deployment stops at the quota; its ReplicaSet reports the refusal as upstream', async () => {
     await ok(skiff, ['create', 'namespace', 'capped']);
