@@ -1752,7 +1752,10 @@ export function defaultAdmission(
   });
   const priority = priorityPlugin({
     async listPriorityClasses() {
-      return (await api.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!.list(undefined, {})).items;
+      // From the watch cache, as upstream's lister: every pod create asks.
+      const s = api.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined));
     },
   });
   const pods = () => api.storage('', 'v1', 'pods')!;
@@ -1783,10 +1786,11 @@ export function defaultAdmission(
   });
   const serviceAccount = withServiceAccount
     ? serviceAccountPlugin({
-        getServiceAccount: (namespace, name) => {
+        getServiceAccount: async (namespace, name) => {
+          // The watch cache first (started on first use); a store read only for one made a moment ago.
           const s = api.storage('', 'v1', 'serviceaccounts')!;
-          const cached = s.cache.get(s.key(namespace, name));
-          return cached ? Promise.resolve(cached) : s.get(namespace, name);
+          await s.cache.start();
+          return s.cache.get(s.key(namespace, name)) ?? s.get(namespace, name);
         },
       })
     : undefined;

@@ -2,7 +2,8 @@
 // --authorization-mode: system:masters first (always allowed), then the
 // modes in the order given (Node, RBAC, AlwaysAllow). RBAC and the Node
 // authorizer read the cluster through shared informers over the server's
-// own loopback transport, as system:apiserver.
+// own loopback transport, as system:apiserver; the Node authorizer's graph
+// reads the pod and claim watch caches directly (sources.ts).
 
 import type { ApiServer } from '../apiserver/apiserver.ts';
 import { SYSTEM_MASTERS } from '../apiserver/authn/user.ts';
@@ -18,7 +19,7 @@ import { bootstrapClusterRoles } from '../apiserver/authz/bootstrap-policy.ts';
 import { NodeAuthorizer } from '../apiserver/authz/node.ts';
 import { RBACAuthorizer } from '../apiserver/authz/rbac.ts';
 import { alwaysAllow, type RuleResolver, unionRuleResolver } from '../apiserver/authz/reviews.ts';
-import { informerNodeGraph, informerRBACSource } from '../apiserver/authz/sources.ts';
+import { informerRBACSource, watchCacheNodeGraph } from '../apiserver/authz/sources.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
 import { createInformerFactory, type InformerFactory } from '../client/informer-factory.ts';
@@ -53,6 +54,7 @@ export class ServerAuthorization implements Authorizer, RuleResolver {
   #authorizer: Authorizer = privilegedGroups(SYSTEM_MASTERS);
   #resolver: RuleResolver = unionRuleResolver();
   #informers: InformerFactory | undefined;
+  #stopGraph: (() => void) | undefined;
   readonly modes: AuthorizationMode[];
 
   constructor(modes: AuthorizationMode[]) {
@@ -83,7 +85,9 @@ export class ServerAuthorization implements Authorizer, RuleResolver {
         resolvers.push(alwaysAllow);
       } else if (mode === 'Node') {
         const nodeRules = bootstrapClusterRoles().find((r) => r.metadata.name === 'system:node')?.rules ?? [];
-        const node = new NodeAuthorizer(informerNodeGraph(informers), nodeRules);
+        const fed = await watchCacheNodeGraph(api);
+        this.#stopGraph = fed.stop;
+        const node = new NodeAuthorizer(fed.graph, nodeRules);
         authorizers.push(node);
         resolvers.push(node);
       } else {
@@ -101,5 +105,6 @@ export class ServerAuthorization implements Authorizer, RuleResolver {
 
   stop(): void {
     this.#informers?.stop();
+    this.#stopGraph?.();
   }
 }

@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../testing.ts';
 import type { Attributes } from './authorizer.ts';
 import { NodeAuthorizer } from './node.ts';
 import { RBACAuthorizer } from './rbac.ts';
-import { informerNodeGraph, informerRBACSource } from './sources.ts';
+import { informerNodeGraph, informerRBACSource, watchCacheNodeGraph } from './sources.ts';
 
 let t: TestServer;
 let informers: InformerFactory;
@@ -123,5 +123,34 @@ describe('authorizers fed by informers', () => {
       'n1 loses web-tls',
       () => node.authorize(get(n1, 'secrets', 'web-tls')).decision === 'noOpinion',
     );
+  });
+
+  it("the Node authorizer's graph, fed from the watch caches, follows pods as they come and go", async () => {
+    const { graph, stop } = await watchCacheNodeGraph(t.api);
+    try {
+      const node = new NodeAuthorizer(graph, []);
+      const n3 = { name: 'system:node:n3', groups: ['system:nodes'] };
+      const pod = await t.request('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'cached' },
+        spec: {
+          nodeName: 'n3',
+          containers: [{ name: 'c', image: 'busybox', envFrom: [{ configMapRef: { name: 'env-cm' } }] }],
+        },
+      });
+      assert.equal(pod.status, 201, pod.text);
+      await until(
+        'n3 may read env-cm',
+        () => node.authorize(get(n3, 'configmaps', 'env-cm')).decision === 'allow',
+      );
+      await t.request('DELETE', '/api/v1/namespaces/default/pods/cached?gracePeriodSeconds=0');
+      await until(
+        'n3 loses env-cm',
+        () => node.authorize(get(n3, 'configmaps', 'env-cm')).decision === 'noOpinion',
+      );
+    } finally {
+      stop();
+    }
   });
 });

@@ -2,8 +2,12 @@
 // server's own loopback transport, as upstream's kube-apiserver feeds RBAC
 // and the Node authorizer from a privileged loopback client's informers.
 
+import type { KubeObject } from '../../api/meta.ts';
+import type { PersistentVolumeClaim, Pod } from '../../api/types/core-v1.ts';
 import type { ClusterRoleBinding, RoleBinding } from '../../api/types/rbac-v1.ts';
 import { type InformerFactory, NAMESPACE_INDEX } from '../../client/informer-factory.ts';
+import type { ApiServer } from '../apiserver.ts';
+import type { CacheEvent } from '../watch-cache.ts';
 import { NodeGraph } from './node.ts';
 import { bindingSubjectKeys, type RBACSource, userSubjectKeys } from './rbac.ts';
 
@@ -56,4 +60,40 @@ export function informerNodeGraph(informers: InformerFactory): NodeGraph {
     delete: (c) => graph.deletePVC(c),
   });
   return graph;
+}
+
+/**
+ * A NodeGraph fed straight from the API server's watch caches of pods and
+ * claims: the same events an informer would get, without encoding every pod
+ * to JSON and parsing it back (the graph only reads them). Returns the graph
+ * once it holds every object, and a function that stops the feed.
+ */
+export async function watchCacheNodeGraph(api: ApiServer): Promise<{ graph: NodeGraph; stop: () => void }> {
+  const graph = new NodeGraph();
+  const feed = async (plural: string, set: (o: KubeObject) => void, remove: (o: KubeObject) => void) => {
+    const storage = api.storage('', 'v1', plural)!;
+    await storage.cache.start();
+    // One tick: the revision and the list are of the same moment.
+    const revision = storage.cache.revision;
+    for (const o of storage.cache.list(storage.scopePrefix(undefined))) set(o);
+    const apply = (events: CacheEvent[]) => {
+      for (const e of events) (e.type === 'DELETED' ? remove : set)(e.object);
+    };
+    const w = storage.cache.watch(revision, { send: apply, close: () => {} });
+    apply(w.backlog);
+    return w.stop;
+  };
+  const stops = [
+    await feed(
+      'pods',
+      (p) => graph.setPod(p as Pod),
+      (p) => graph.deletePod(p as Pod),
+    ),
+    await feed(
+      'persistentvolumeclaims',
+      (c) => graph.setPVC(c as PersistentVolumeClaim),
+      (c) => graph.deletePVC(c as PersistentVolumeClaim),
+    ),
+  ];
+  return { graph, stop: () => stops.forEach((s) => s()) };
 }
