@@ -95,5 +95,10 @@ export async function watchCacheNodeGraph(api: ApiServer): Promise<{ graph: Node
       (c) => graph.deletePVC(c as PersistentVolumeClaim),
     ),
   ];
-  return { graph, stop: () => stops.forEach((s) => s()) };
+  return {
+    graph,
+    stop: () => {
+      for (const s of stops) s();
+    },
+  };
 }
