@@ -34,6 +34,11 @@ export interface RBACSource {
    */
   clusterRoleBindingsFor?(user: UserInfo): Iterable<ClusterRoleBinding>;
   roleBindingsFor?(namespace: string, user: UserInfo): Iterable<RoleBinding>;
+  /**
+   * Optional: a number that changes whenever any role or binding does, so
+   * the authorizer may keep each user's resolved rules until it changes.
+   */
+  generation?(): number;
   clusterRole(name: string): ClusterRole | undefined;
   role(namespace: string, name: string): Role | undefined;
 }
@@ -117,22 +122,54 @@ export interface SourcedRule {
   source: string;
 }
 
+/** Users × namespaces whose resolved rules are kept; all are dropped past this. */
+const RESOLVED_LIMIT = 10_000;
+
 export class RBACAuthorizer implements Authorizer, RuleResolver {
   readonly #source: RBACSource;
+  readonly #resolved = new Map<string, { rules: SourcedRule[]; errors: string[] }>();
+  #generation: number | undefined;
 
   constructor(source: RBACSource) {
     this.#source = source;
   }
 
   authorize(attrs: Attributes): Authorization {
-    const errors: string[] = [];
-    for (const r of this.visitRules(attrs.user, attrs.namespace, errors)) {
+    const { rules, errors } = this.#rulesOf(attrs.user, attrs.namespace);
+    for (const r of rules) {
       if (ruleAllows(attrs, r.rule)) return { decision: 'allow', reason: `RBAC: allowed by ${r.source}` };
     }
     // upstream aggregates the lookup errors: one as is, several in brackets.
     const reason =
       errors.length === 0 ? '' : `RBAC: ${errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`}`;
     return { decision: 'noOpinion', reason };
+  }
+
+  /**
+   * The user's rules in a namespace, resolved once per RBAC generation: a
+   * request costs a map lookup and the rule checks, not a walk of the
+   * bindings and roles. Without a generation (a plain source) every call
+   * resolves afresh.
+   */
+  #rulesOf(user: UserInfo, namespace: string): { rules: SourcedRule[]; errors: string[] } {
+    const generation = this.#source.generation?.();
+    if (generation === undefined) {
+      const errors: string[] = [];
+      return { rules: [...this.visitRules(user, namespace, errors)], errors };
+    }
+    if (generation !== this.#generation) {
+      this.#resolved.clear();
+      this.#generation = generation;
+    }
+    const key = `${user.name}\u0000${user.groups.join('\u0000')}\u0001${namespace}`;
+    let hit = this.#resolved.get(key);
+    if (!hit) {
+      const errors: string[] = [];
+      hit = { rules: [...this.visitRules(user, namespace, errors)], errors };
+      if (this.#resolved.size >= RESOLVED_LIMIT) this.#resolved.clear();
+      this.#resolved.set(key, hit);
+    }
+    return hit;
   }
 
   /**

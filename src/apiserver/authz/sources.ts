@@ -34,7 +34,12 @@ export function informerRBACSource(informers: InformerFactory): RBACSource {
     for (const l of lists) for (const b of l) seen.add(b);
     return [...seen];
   };
+  // Any change to a role or binding makes every resolved rule list stale.
+  let generation = 0;
+  const bump = { add: () => generation++, update: () => generation++, delete: () => generation++ };
+  for (const i of [clusterRoles, clusterRoleBindings, roles, roleBindings]) i.on(bump);
   return {
+    generation: () => generation,
     clusterRoleBindings: () => clusterRoleBindings.indexer.list(),
     roleBindings: (ns) => roleBindings.indexer.byIndex(NAMESPACE_INDEX, ns),
     clusterRoleBindingsFor: (user) =>
