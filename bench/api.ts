@@ -35,7 +35,7 @@ import { parse } from 'yaml';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
 import { freePort } from '../test/e2e/harness.ts';
 import { rbacCost } from './api/rbac.ts';
-import { load, percentile, ratio, round, writeResult } from './lib.ts';
+import { httpsCall, load, percentile, ratio, round, writeResult } from './lib.ts';
 
 const quick = process.env.BENCH_QUICK === '1';
 const N = quick ? 500 : 3000;
@@ -110,35 +110,7 @@ const agent = new Agent({
   key: b64(kubeconfig.users[0].user['client-key-data']),
 });
 
-function call(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent,
-        headers: data
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
-          : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          if ((res.statusCode ?? 0) >= 400)
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`));
-          else resolve({ status: res.statusCode ?? 0, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const call = (method: string, path: string, body?: unknown) => httpsCall(port, agent, method, path, body);
 
 const rssMB = () => {
   const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
@@ -280,7 +252,7 @@ try {
   );
 
   await store.close();
-  // What authorizing every request costs: RBAC against AlwaysAllow, as a user bound to edit.
+  // What authorizing every request costs: RBAC against AlwaysAllow, as a user bound to a ConfigMap role.
   results.rbac = await rbacCost(command, prefix, quick ? 300 : 1500, log);
   const c100 = results.clients100 as { createP99Ms: number; createRateVsStore: number };
   const headline = c100.createP99Ms;

@@ -1,6 +1,7 @@
 // Small helpers shared by the benchmarks: timing, percentiles, result files.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { type Agent, request } from 'node:https';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type RunningServer, type ServerConfig, startServer } from '../src/server/server.ts';
@@ -169,4 +170,45 @@ export async function rawStoreWrites(opts: {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * One JSON request to a local API server over HTTPS with the given agent
+ * (its client certificate); rejects with the status and the start of the
+ * body on an HTTP error.
+ */
+export function httpsCall(
+  port: number,
+  agent: Agent,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: data
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+          : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 400)
+            reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`));
+          else resolve({ status: res.statusCode ?? 0, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
 }

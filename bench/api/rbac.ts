@@ -8,12 +8,12 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { freePort } from '../../test/e2e/harness.ts';
-import { load, round } from '../lib.ts';
+import { httpsCall, load, round } from '../lib.ts';
 
 const BINDINGS = 1000;
 const CLIENTS = 32;
@@ -74,34 +74,9 @@ async function startServer(command: string, prefix: string[], mode: string): Pro
   execFileSync(command, [...prefix, 'kubeconfig', '--user', 'bench-user', '--data-dir', dir, '-o', userFile]);
   const admin = agentFor(join(dir, 'kubeconfig.yaml'));
   const user = agentFor(userFile);
-  const send = (agent: Agent, method: string, path: string, body?: unknown) =>
-    new Promise<void>((resolve, reject) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method,
-          agent,
-          headers: data
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
-            : {},
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (d) => (text += d));
-          res.on('end', () =>
-            (res.statusCode ?? 0) >= 400
-              ? reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`))
-              : resolve(),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+  const send = async (agent: Agent, method: string, path: string, body?: unknown) => {
+    await httpsCall(port, agent, method, path, body);
+  };
   return {
     proc,
     dir,
