@@ -596,9 +596,20 @@ export class ResourceStorage {
     createIfMissing?: () => KubeObject,
   ): Promise<{ object: KubeObject; created: boolean }> {
     const key = this.key(namespace, name);
+    // As upstream's cacher (GuaranteedUpdate with cachedExistingObject): the
+    // first attempt starts from the watch cache's copy instead of reading
+    // the store. That copy may be a little behind. Every decision taken on
+    // it is checked before it stands: the write itself is a compare-and-swap
+    // on the copy's revision, and a stale copy that fails a precondition,
+    // looks like a no-op, or makes the update fail is dropped, and the
+    // update runs again on the store's current object. A dry run, which
+    // writes nothing for the swap to check, always reads the store.
+    let fromCache = !opts.dryRun && this.cache.synced;
     for (let attempt = 0; ; attempt++) {
-      const kv = await this.#store.get(key);
-      if (!kv) {
+      const cached = fromCache ? this.cache.get(key) : undefined;
+      fromCache = false;
+      const kv = cached ? undefined : await this.#store.get(key);
+      if (!cached && !kv) {
         if (createIfMissing) {
           const obj = createIfMissing();
           delete obj.metadata.resourceVersion;
@@ -606,47 +617,81 @@ export class ResourceStorage {
         }
         throw notFound(this.gr, name);
       }
-      const current = this.decode(kv.value, kv.modRevision);
-      if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) {
-        throw optimisticLockConflict(this.gr, name);
+      const stale = cached !== undefined;
+      // The cache's objects are shared: this request works on its own copy.
+      const current = cached ? deepCopy(cached) : this.decode(kv!.value, kv!.modRevision);
+      const modRevision = cached ? Number(cached.metadata.resourceVersion) : kv!.modRevision;
+      let outcome: { object: KubeObject; created: boolean } | 'retry';
+      try {
+        outcome = await this.#tryUpdate(key, name, current, modRevision, stale, attempt, mutate, opts);
+      } catch (err) {
+        if (stale) continue;
+        throw err;
       }
-      const mutated = await mutate(deepCopy(current));
-      const requested = this.#updateMeta(mutated, current);
-      await opts.admission?.admit('UPDATE', requested, current);
-      const next = this.#prepareUpdate(
-        opts.strategy ? opts.strategy.prepareForUpdate(requested, current) : requested,
-        current,
-        opts.subresource,
-      );
-      opts.trackFields?.(current, next);
-      if (opts.markDeleted && !current.metadata.deletionTimestamp) {
-        next.metadata.deletionTimestamp = rfc3339(this.#now());
-        next.metadata.deletionGracePeriodSeconds = 0;
-      }
-      if (jsonEqual(withoutVolatile(next), withoutVolatile(current)))
-        return { object: current, created: false };
-      this.#validate(next, current, opts.strategy);
-      await opts.admission?.validate('UPDATE', next, current);
-      // Removing the last finalizer of an object marked for deletion deletes it.
-      if (next.metadata.deletionTimestamp && pendingFinalizers(next) === 0 && !this.#graceful(next)) {
-        if (opts.dryRun) return { object: next, created: false };
-        try {
-          await this.#store.delete(key, kv.modRevision);
-          return { object: next, created: false };
-        } catch (err) {
-          if (isStorageError(err, 'Conflict') && !opts.resourceVersion && attempt < 10) continue;
-          throw this.#writeError(err, name);
-        }
-      }
+      if (outcome !== 'retry') return outcome;
+    }
+  }
+
+  /**
+   * One attempt of guaranteedUpdate from `current` (at `modRevision`):
+   * 'retry' when the attempt must run again on a fresh read.
+   */
+  async #tryUpdate(
+    key: string,
+    name: string,
+    current: KubeObject,
+    modRevision: number,
+    stale: boolean,
+    attempt: number,
+    mutate: (current: KubeObject) => KubeObject | Promise<KubeObject>,
+    opts: WriteOptions & { resourceVersion?: string; markDeleted?: boolean },
+  ): Promise<{ object: KubeObject; created: boolean } | 'retry'> {
+    if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) {
+      if (stale) return 'retry';
+      throw optimisticLockConflict(this.gr, name);
+    }
+    const mutated = await mutate(deepCopy(current));
+    const requested = this.#updateMeta(mutated, current);
+    await opts.admission?.admit('UPDATE', requested, current);
+    const next = this.#prepareUpdate(
+      opts.strategy ? opts.strategy.prepareForUpdate(requested, current) : requested,
+      current,
+      opts.subresource,
+    );
+    opts.trackFields?.(current, next);
+    if (opts.markDeleted && !current.metadata.deletionTimestamp) {
+      next.metadata.deletionTimestamp = rfc3339(this.#now());
+      next.metadata.deletionGracePeriodSeconds = 0;
+    }
+    if (jsonEqual(withoutVolatile(next), withoutVolatile(current))) {
+      if (stale) return 'retry';
+      return { object: current, created: false };
+    }
+    this.#validate(next, current, opts.strategy);
+    await opts.admission?.validate('UPDATE', next, current);
+    // A lost compare-and-swap is retried on the fresh object when the copy
+    // was the cache's, or when the request has no precondition.
+    const retryConflict = (err: unknown) =>
+      isStorageError(err, 'Conflict') && (stale || (!opts.resourceVersion && attempt < 10));
+    // Removing the last finalizer of an object marked for deletion deletes it.
+    if (next.metadata.deletionTimestamp && pendingFinalizers(next) === 0 && !this.#graceful(next)) {
       if (opts.dryRun) return { object: next, created: false };
       try {
-        const written = await this.#store.update(key, this.#encode(next), kv.modRevision);
-        next.metadata.resourceVersion = String(written.modRevision);
+        await this.#store.delete(key, modRevision);
         return { object: next, created: false };
       } catch (err) {
-        if (isStorageError(err, 'Conflict') && !opts.resourceVersion && attempt < 10) continue;
+        if (retryConflict(err)) return 'retry';
         throw this.#writeError(err, name);
       }
+    }
+    if (opts.dryRun) return { object: next, created: false };
+    try {
+      const written = await this.#store.update(key, this.#encode(next), modRevision);
+      next.metadata.resourceVersion = String(written.modRevision);
+      return { object: next, created: false };
+    } catch (err) {
+      if (retryConflict(err)) return 'retry';
+      throw this.#writeError(err, name);
     }
   }
 

@@ -87,6 +87,8 @@ export class WatchCache {
   #waiters: Waiter[] = [];
   #storeWatch: Watch | undefined;
   #ready: Promise<void> | undefined;
+  /** Listed and watching: `get` answers from a snapshot no older than the watch's delivery lag. */
+  #synced = false;
   #stopped = false;
 
   constructor(store: Store, prefix: string, opts: WatchCacheOptions) {
@@ -114,6 +116,7 @@ export class WatchCache {
   }
 
   async #relist(): Promise<void> {
+    this.#synced = false;
     this.#storeWatch?.cancel();
     // Read every page at one revision, so the cache starts from a snapshot.
     const first = await this.#store.list(this.prefix, { limit: 10_000 });
@@ -136,6 +139,7 @@ export class WatchCache {
       onError: (err) => this.#onStoreError(err),
       onProgress: (rev) => this.#onProgress(rev),
     });
+    this.#synced = true;
     this.#wake();
   }
 
@@ -145,6 +149,7 @@ export class WatchCache {
     // list. Watchers cannot be resumed across the gap, so they end and their
     // clients relist, exactly as after a 410 from upstream.
     this.#opts.log?.('watch cache relisting', { prefix: this.prefix, error: err.message });
+    this.#synced = false;
     for (const w of this.#watchers) w.close(`watch cache reset: ${err.message}`);
     this.#watchers.clear();
     this.#ready = this.#relist();
@@ -272,6 +277,15 @@ export class WatchCache {
 
   get(key: string): KubeObject | undefined {
     return this.#objects.get(key);
+  }
+
+  /**
+   * True once the cache has listed and is watching (and not relisting):
+   * what it holds is then the store's state as of a recent revision, so a
+   * writer can start from it and let compare-and-swap catch a stale copy.
+   */
+  get synced(): boolean {
+    return this.#synced && !this.#stopped;
   }
 
   /**
