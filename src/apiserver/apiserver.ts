@@ -45,6 +45,7 @@ import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { LimitRange, Namespace, Pod, ResourceQuota } from '../api/types/core-v1.ts';
 import type { PolicyRule } from '../api/types/rbac-v1.ts';
+import type { StorageClass } from '../api/types/storage-v1.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import {
@@ -55,6 +56,7 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
+import { defaultStorageClassPlugin } from './admission/default-storage-class.ts';
 import { limitRangerPlugins } from './admission/limit-ranger.ts';
 import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
@@ -1669,6 +1671,7 @@ export const ADMISSION_PLUGINS = [
   'Priority',
   'NodeRestriction',
   'PodSecurity',
+  'DefaultStorageClass',
   'ResourceQuota',
 ] as const;
 export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
@@ -1758,6 +1761,14 @@ export function defaultAdmission(
       return s.cache.list(s.scopePrefix(undefined));
     },
   });
+  const defaultStorageClass = defaultStorageClassPlugin({
+    async listStorageClasses() {
+      // From the watch cache, as upstream's lister: every claim create asks.
+      const s = api.storage('storage.k8s.io', 'v1', 'storageclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
+    },
+  });
   const pods = () => api.storage('', 'v1', 'pods')!;
   const nodeRestriction = nodeRestrictionPlugin({
     getPod: async (namespace, name) =>
@@ -1800,6 +1811,7 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.mutating] : []),
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
     ],
     // ResourceQuota last, so nothing refuses a write after it was charged.
     validating: [
