@@ -288,18 +288,12 @@ describe('--disable-admission-plugins', () => {
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
-        ['LimitRanger', 'NodeRestriction', 'pod-security.kubernetes.io', 'RBACEscalation', 'ResourceQuota'],
+        ['LimitRanger', 'NodeRestriction', 'PodSecurity', 'RBACEscalation', 'ResourceQuota'],
       );
       const some = defaultAdmission(srv.api, { disabled: ['ResourceQuota', 'LimitRanger'] });
       assert.deepEqual(
         [...some.mutating, ...some.validating].map((p) => p.name),
-        [
-          'Priority',
-          'DefaultStorageClass',
-          'NodeRestriction',
-          'pod-security.kubernetes.io',
-          'RBACEscalation',
-        ],
+        ['Priority', 'DefaultStorageClass', 'NodeRestriction', 'PodSecurity', 'RBACEscalation'],
       );
       // No quota is enforced on this server.
       await srv.request('POST', '/api/v1/namespaces/default/resourcequotas', {

@@ -162,6 +162,8 @@ export interface ApiServerOptions {
 interface RequestContext {
   user: UserInfo;
   warnings: string[];
+  /** Where admission plugins' audit annotations go, when the request is audited. */
+  audit?: AuditRecord | undefined;
 }
 
 export interface VersionInfo {
@@ -447,7 +449,7 @@ export class ApiServer {
       this.#authorize(info, user, url.searchParams, audit);
       if (audit && isLongRunning(info)) audit.started(200);
       const route = (r: ApiResponse) => {
-        this.#requests.set(r, { user, warnings: [] });
+        this.#requests.set(r, { user, warnings: [], audit });
         return this.#route(req, r, info, url.searchParams, user);
       };
       const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);
@@ -1053,6 +1055,7 @@ export class ApiServer {
       ...(old ? { oldObject: old } : {}),
       user: this.#userOf(res),
       dryRun,
+      addAuditAnnotation: (key, value) => this.#requests.get(res)?.audit?.annotate(key, value),
     });
     return {
       admit: async (op, object, old) =>
@@ -1067,7 +1070,12 @@ export class ApiServer {
     res: ApiResponse,
     attrs: Omit<AdmissionAttributes, 'user' | 'namespace' | 'name'> & { namespace?: string; name: string },
   ): Promise<void> {
-    const full: AdmissionAttributes = { namespace: '', ...attrs, user: this.#userOf(res) };
+    const full: AdmissionAttributes = {
+      namespace: '',
+      ...attrs,
+      user: this.#userOf(res),
+      addAuditAnnotation: (key, value) => this.#requests.get(res)?.audit?.annotate(key, value),
+    };
     this.#respondAdmission(
       res,
       await runAdmission(full, this.#admission.mutating, this.#admission.validating),
