@@ -1,7 +1,8 @@
 // Resource lists (a ResourceList's quantities by name) and what a pod asks
 // for, as upstream's pkg/api/v1/resource (resourcehelper.PodRequests and
-// PodLimits) computes it. Used by the ResourceQuota controller and the
-// LimitRanger and ResourceQuota admission plugins.
+// PodLimits) computes it. The one place that sum is made: the ResourceQuota
+// controller, the LimitRanger and ResourceQuota admission plugins and the
+// scheduler's NodeInfo all take it from here.
 
 import { addQuantity, compareQuantity, formatQuantity, parseQuantity, type Quantity } from './quantity.ts';
 import type { Pod } from './types/core-v1.ts';
@@ -54,6 +55,18 @@ interface ContainerLike {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
+/** Upstream's PodResourcesOptions, for the parts Skiff uses. */
+export interface PodResourcesOptions {
+  /** Add the RuntimeClass overhead (spec.overhead) on top; default true. */
+  overhead?: boolean;
+  /**
+   * Upstream's NonMissingContainerRequests (requests only): a container that
+   * states no request for one of these names counts as asking this much. The
+   * scheduler scores with 100m CPU and 200Mi memory for such containers.
+   */
+  nonMissingContainerRequests?: ResourceList;
+}
+
 /**
  * What a pod asks for (upstream's resourcehelper.PodRequests/PodLimits):
  * its containers run together, its init containers one at a time before
@@ -63,21 +76,27 @@ interface ContainerLike {
 export function podResources(
   pod: Pod,
   which: 'requests' | 'limits',
-  { overhead = true }: { overhead?: boolean } = {},
+  { overhead = true, nonMissingContainerRequests }: PodResourcesOptions = {},
 ): ResourceList {
+  const own = (c: ContainerLike): ResourceList => {
+    const stated = c.resources?.[which];
+    const list = toList(stated);
+    if (which === 'requests' && nonMissingContainerRequests)
+      for (const [k, q] of nonMissingContainerRequests) if (stated?.[k] === undefined) list.set(k, q);
+    return list;
+  };
   const total: ResourceList = new Map();
-  for (const c of (pod.spec?.containers ?? []) as ContainerLike[])
-    addList(total, toList(c.resources?.[which]));
+  for (const c of (pod.spec?.containers ?? []) as ContainerLike[]) addList(total, own(c));
   const sidecars: ResourceList = new Map();
   const initPeak: ResourceList = new Map();
   for (const c of (pod.spec?.initContainers ?? []) as ContainerLike[]) {
-    const own = toList(c.resources?.[which]);
+    const mine = own(c);
     if (c.restartPolicy === 'Always') {
-      addList(total, own);
-      addList(sidecars, own);
+      addList(total, mine);
+      addList(sidecars, mine);
       maxList(initPeak, sidecars);
     } else {
-      const whileRunning: ResourceList = new Map(own);
+      const whileRunning: ResourceList = new Map(mine);
       addList(whileRunning, sidecars);
       maxList(initPeak, whileRunning);
     }

@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, ResourceQuota\)/,
     );
   });
 
@@ -284,16 +284,16 @@ describe('--disable-admission-plugins', () => {
       const all = defaultAdmission(srv.api);
       assert.deepEqual(
         all.mutating.map((p) => p.name),
-        ['LimitRanger', 'Priority'],
+        ['LimitRanger', 'Priority', 'DefaultStorageClass'],
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
-        ['LimitRanger', 'NodeRestriction', 'pod-security.kubernetes.io', 'RBACEscalation', 'ResourceQuota'],
+        ['LimitRanger', 'NodeRestriction', 'PodSecurity', 'RBACEscalation', 'ResourceQuota'],
       );
       const some = defaultAdmission(srv.api, { disabled: ['ResourceQuota', 'LimitRanger'] });
       assert.deepEqual(
         [...some.mutating, ...some.validating].map((p) => p.name),
-        ['Priority', 'NodeRestriction', 'pod-security.kubernetes.io', 'RBACEscalation'],
+        ['Priority', 'DefaultStorageClass', 'NodeRestriction', 'PodSecurity', 'RBACEscalation'],
       );
       // No quota is enforced on this server.
       await srv.request('POST', '/api/v1/namespaces/default/resourcequotas', {

@@ -45,6 +45,7 @@ import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
 import type { LimitRange, Namespace, Pod, ResourceQuota } from '../api/types/core-v1.ts';
 import type { PolicyRule } from '../api/types/rbac-v1.ts';
+import type { StorageClass } from '../api/types/storage-v1.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import {
@@ -55,6 +56,7 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
+import { defaultStorageClassPlugin } from './admission/default-storage-class.ts';
 import { limitRangerPlugins } from './admission/limit-ranger.ts';
 import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
 import { podSecurityPlugin } from './admission/pod-security.ts';
@@ -160,6 +162,8 @@ export interface ApiServerOptions {
 interface RequestContext {
   user: UserInfo;
   warnings: string[];
+  /** Where admission plugins' audit annotations go, when the request is audited. */
+  audit?: AuditRecord | undefined;
 }
 
 export interface VersionInfo {
@@ -445,7 +449,7 @@ export class ApiServer {
       this.#authorize(info, user, url.searchParams, audit);
       if (audit && isLongRunning(info)) audit.started(200);
       const route = (r: ApiResponse) => {
-        this.#requests.set(r, { user, warnings: [] });
+        this.#requests.set(r, { user, warnings: [], audit });
         return this.#route(req, r, info, url.searchParams, user);
       };
       const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(url.searchParams);
@@ -1051,6 +1055,7 @@ export class ApiServer {
       ...(old ? { oldObject: old } : {}),
       user: this.#userOf(res),
       dryRun,
+      addAuditAnnotation: (key, value) => this.#requests.get(res)?.audit?.annotate(key, value),
     });
     return {
       admit: async (op, object, old) =>
@@ -1065,7 +1070,12 @@ export class ApiServer {
     res: ApiResponse,
     attrs: Omit<AdmissionAttributes, 'user' | 'namespace' | 'name'> & { namespace?: string; name: string },
   ): Promise<void> {
-    const full: AdmissionAttributes = { namespace: '', ...attrs, user: this.#userOf(res) };
+    const full: AdmissionAttributes = {
+      namespace: '',
+      ...attrs,
+      user: this.#userOf(res),
+      addAuditAnnotation: (key, value) => this.#requests.get(res)?.audit?.annotate(key, value),
+    };
     this.#respondAdmission(
       res,
       await runAdmission(full, this.#admission.mutating, this.#admission.validating),
@@ -1669,6 +1679,7 @@ export const ADMISSION_PLUGINS = [
   'Priority',
   'NodeRestriction',
   'PodSecurity',
+  'DefaultStorageClass',
   'ResourceQuota',
 ] as const;
 export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
@@ -1758,6 +1769,14 @@ export function defaultAdmission(
       return s.cache.list(s.scopePrefix(undefined));
     },
   });
+  const defaultStorageClass = defaultStorageClassPlugin({
+    async listStorageClasses() {
+      // From the watch cache, as upstream's lister: every claim create asks.
+      const s = api.storage('storage.k8s.io', 'v1', 'storageclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
+    },
+  });
   const pods = () => api.storage('', 'v1', 'pods')!;
   const nodeRestriction = nodeRestrictionPlugin({
     getPod: async (namespace, name) =>
@@ -1800,6 +1819,7 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.mutating] : []),
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
     ],
     // ResourceQuota last, so nothing refuses a write after it was charged.
     validating: [

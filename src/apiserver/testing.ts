@@ -35,6 +35,7 @@ export interface TestServerOptions {
   ruleResolver?: ApiServerOptions['ruleResolver'];
   proxyAllowAddress?: ApiServerOptions['proxyAllowAddress'];
   admission?: ApiServerOptions['admission'];
+  audit?: ApiServerOptions['audit'];
   /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
   user?: (req: IncomingMessage) => UserInfo;
 }
@@ -61,6 +62,7 @@ export async function startTestServer(
     ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
     ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),
     ...(opts.admission ? { admission: opts.admission } : {}),
+    ...(opts.audit ? { audit: opts.audit } : {}),
   });
   await api.start();
   for (const name of ['default', 'kube-system']) {

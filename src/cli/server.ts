@@ -40,7 +40,8 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, ResourceQuota
+                              NodeRestriction, PodSecurity, DefaultStorageClass,
+                              ResourceQuota
 `;
 
 export async function runServer(args: string[]): Promise<number> {

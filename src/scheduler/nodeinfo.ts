@@ -3,8 +3,9 @@
 // requested resources, host ports in use, pods with (anti-)affinity.
 // Quantities are parsed once, when a pod enters the cache.
 
-import { milliValue, parseQuantity, value } from '../api/quantity.ts';
-import type { Container, Node, Pod, ResourceRequirements } from '../api/types/core-v1.ts';
+import { milliValue, newMilliQuantity, newQuantity, value } from '../api/quantity.ts';
+import { podResources, type ResourceList, toList } from '../api/resource-list.ts';
+import type { Node, Pod } from '../api/types/core-v1.ts';
 import type { PodInfo, Resources } from './framework.ts';
 
 /** Upstream's defaults for scoring pods that request nothing (schedutil.DefaultMilliCPURequest, DefaultMemoryRequest). */
@@ -18,29 +19,23 @@ export const emptyResources = (): Resources => ({
   scalar: new Map(),
 });
 
-function quantity(q: string | number | undefined, milli: boolean): number {
-  if (q === undefined) return 0;
-  try {
-    const parsed = parseQuantity(String(q));
-    return Number(milli ? milliValue(parsed) : value(parsed));
-  } catch {
-    return 0;
-  }
-}
-
 /** Parses a resource list (requests, allocatable) into Resources; `pods` is returned apart. */
 export function parseResourceList(list: Record<string, string> | undefined): {
   res: Resources;
   pods: number;
 } {
+  return fromResourceList(toList(list));
+}
+
+function fromResourceList(list: ResourceList): { res: Resources; pods: number } {
   const res = emptyResources();
   let pods = 0;
-  for (const [name, q] of Object.entries(list ?? {})) {
-    if (name === 'cpu') res.milliCPU = quantity(q, true);
-    else if (name === 'memory') res.memory = quantity(q, false);
-    else if (name === 'ephemeral-storage') res.ephemeralStorage = quantity(q, false);
-    else if (name === 'pods') pods = quantity(q, false);
-    else res.scalar.set(name, quantity(q, false));
+  for (const [name, q] of list) {
+    if (name === 'cpu') res.milliCPU = Number(milliValue(q));
+    else if (name === 'memory') res.memory = Number(value(q));
+    else if (name === 'ephemeral-storage') res.ephemeralStorage = Number(value(q));
+    else if (name === 'pods') pods = Number(value(q));
+    else res.scalar.set(name, Number(value(q)));
   }
   return { res, pods };
 }
@@ -52,51 +47,21 @@ function add(into: Resources, r: Resources, sign = 1): void {
   for (const [k, v] of r.scalar) into.scalar.set(k, (into.scalar.get(k) ?? 0) + sign * v);
 }
 
-function max(into: Resources, r: Resources): void {
-  into.milliCPU = Math.max(into.milliCPU, r.milliCPU);
-  into.memory = Math.max(into.memory, r.memory);
-  into.ephemeralStorage = Math.max(into.ephemeralStorage, r.ephemeralStorage);
-  for (const [k, v] of r.scalar) into.scalar.set(k, Math.max(into.scalar.get(k) ?? 0, v));
-}
-
-function containerRequests(c: Container, nonZero: boolean): Resources {
-  const r = parseResourceList((c.resources as ResourceRequirements | undefined)?.requests).res;
-  if (nonZero) {
-    const req = c.resources?.requests ?? {};
-    if (req.cpu === undefined) r.milliCPU = DEFAULT_MILLI_CPU_REQUEST;
-    if (req.memory === undefined) r.memory = DEFAULT_MEMORY_REQUEST;
-  }
-  return r;
-}
+/** What a container asking for no CPU or memory is scored as (NonMissingContainerRequests). */
+const NON_ZERO_REQUESTS: ResourceList = new Map([
+  ['cpu', newMilliQuantity(DEFAULT_MILLI_CPU_REQUEST, 'DecimalSI')],
+  ['memory', newQuantity(DEFAULT_MEMORY_REQUEST, 'BinarySI')],
+]);
 
 /**
- * A pod's effective request, as upstream's resource helpers compute it: the
- * sum of its app containers and running sidecars (restartable init
- * containers), or the largest init container plus the sidecars started before
- * it, whichever is larger, plus the pod overhead.
+ * A pod's effective request (src/api/resource-list.ts podResources, as
+ * upstream's resourcehelper.PodRequests), in the scheduler's units; with
+ * `nonZero`, containers that ask for no CPU or memory count as the defaults.
  */
 export function podRequests(pod: Pod, nonZero = false): Resources {
-  const spec = pod.spec ?? {};
-  const total = emptyResources();
-  for (const c of spec.containers ?? []) add(total, containerRequests(c, nonZero));
-  const sidecars = emptyResources();
-  const initMax = emptyResources();
-  for (const c of spec.initContainers ?? []) {
-    const r = containerRequests(c, nonZero);
-    if (c.restartPolicy === 'Always') {
-      add(total, r);
-      add(sidecars, r);
-      max(initMax, sidecars);
-    } else {
-      const during = emptyResources();
-      add(during, r);
-      add(during, sidecars);
-      max(initMax, during);
-    }
-  }
-  max(total, initMax);
-  if (spec.overhead) add(total, parseResourceList(spec.overhead).res);
-  return total;
+  return fromResourceList(
+    podResources(pod, 'requests', nonZero ? { nonMissingContainerRequests: NON_ZERO_REQUESTS } : {}),
+  ).res;
 }
 
 export function newPodInfo(pod: Pod): PodInfo {

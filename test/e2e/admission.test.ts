@@ -1,7 +1,7 @@
 // The admission chain with the real kubectl: PodSecurity's namespace labels
 // (refusals and Warning headers as kubectl prints them), LimitRange
-// defaults and bounds, and ResourceQuota refusals with the quota
-// controller's used/hard in `kubectl describe quota`.
+// defaults and bounds, ResourceQuota refusals with the quota controller's
+// used/hard in `kubectl describe quota`, and DefaultStorageClass.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -209,6 +209,40 @@ describe('ResourceQuota with kubectl', () => {
     );
     const pods = await ok(skiff, ['get', 'pods', '-n', 'capped', '-o', 'name']);
     assert.equal(pods.trim().split('\n').length, 2);
+  });
+});
+
+describe('DefaultStorageClass with kubectl', () => {
+  const claim = (name: string, storageClassName?: string) => `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: ${name}
+spec:
+${storageClassName === undefined ? '' : `  storageClassName: "${storageClassName}"\n`}  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+`;
+
+  it('a claim without a class gets the default one; storageClassName "" stays ""', async () => {
+    await ok(skiff, ['apply', '-f', '-'], {
+      input: `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: example.com/none
+`,
+    });
+    await ok(skiff, ['apply', '-n', 'default', '-f', '-'], { input: claim('data') });
+    await ok(skiff, ['apply', '-n', 'default', '-f', '-'], { input: claim('classless', '') });
+    const data = JSON.parse(await ok(skiff, ['get', 'pvc', 'data', '-n', 'default', '-o', 'json']));
+    assert.equal(data.spec.storageClassName, 'standard');
+    const classless = JSON.parse(await ok(skiff, ['get', 'pvc', 'classless', '-n', 'default', '-o', 'json']));
+    assert.equal(classless.spec.storageClassName, '');
+    const table = await ok(skiff, ['get', 'pvc', '-n', 'default']);
+    assert.match(table, /^data\s+Pending\s+standard\s/m);
   });
 });
 

@@ -377,8 +377,10 @@ describe('RBAC with kubectl', () => {
     );
   });
 
-  it("audit log: upstream's Events at the policy's level, with the authorization decision", async () => {
+  it("audit log: upstream's Events at the policy's level, with the authorization decision and admission's notes", async () => {
     await ok(skiff, ['create', 'configmap', 'audited', '--from-literal=k=v', '-n', 'team'], as('carol'));
+    // Admitted (and audited) but not kept: PodSecurity notes the level it enforced.
+    await ok(skiff, ['run', 'audited', '--image=busybox', '-n', 'team', '--dry-run=server'], as('carol'));
     await skiff.kubectl(['get', 'secrets', '-n', 'team'], as('bob'));
     type Event = {
       level: string;
@@ -401,7 +403,10 @@ describe('RBAC with kubectl', () => {
           (e.requestObject as { metadata?: { name?: string } } | undefined)?.metadata?.name === 'audited',
       );
       const denied = all.find((e) => e.objectRef?.resource === 'secrets' && e.user.username === 'bob');
-      return create && denied ? { all, create, denied } : undefined;
+      const pod = all.find(
+        (e) => e.verb === 'create' && e.objectRef?.resource === 'pods' && e.user.username === 'carol',
+      );
+      return create && denied && pod ? { all, create, denied, pod } : undefined;
     });
     assert.equal(events.create.level, 'RequestResponse');
     assert.equal(events.create.stage, 'ResponseComplete');
@@ -410,6 +415,13 @@ describe('RBAC with kubectl', () => {
     assert.equal(events.create.user.username, 'carol');
     assert.ok(events.create.responseObject?.metadata?.uid);
     assert.equal(events.create.annotations?.['authorization.k8s.io/decision'], 'allow');
+    assert.match(
+      events.create.annotations?.['authorization.k8s.io/reason'] ?? '',
+      /^RBAC: allowed by .*carol-edit/,
+    );
+    assert.equal(events.pod.level, 'Metadata');
+    assert.equal(events.pod.responseStatus?.code, 201);
+    assert.equal(events.pod.annotations?.['pod-security.kubernetes.io/enforce-policy'], 'privileged:latest');
     assert.equal(events.denied.level, 'Metadata');
     assert.equal(events.denied.responseStatus?.code, 403);
     assert.equal(events.denied.requestObject, undefined);

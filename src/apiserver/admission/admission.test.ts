@@ -45,12 +45,54 @@ describe('admission chain', () => {
       async validate(a) {
         order.push('check');
         assert.equal(a.object?.metadata.labels?.added, 'yes', 'sees the mutated object');
-        return { auditAnnotations: { decision: 'ok' } };
+        a.addAuditAnnotation?.('check.example.com/decision', 'ok');
+        return undefined;
       },
     };
     const r = await runAdmission(attrs(), [label, skipped], [check]);
     assert.deepEqual(order, ['label', 'check']);
-    assert.deepEqual(r, { warnings: ['labelled'], auditAnnotations: { 'check/decision': 'ok' } });
+    assert.deepEqual(r, { warnings: ['labelled'], auditAnnotations: { 'check.example.com/decision': 'ok' } });
+  });
+
+  it("audit annotations reach the request's record, refusing or not; the first value of a key stays", async () => {
+    const recorded: Record<string, string> = {};
+    const request = {
+      ...attrs(),
+      addAuditAnnotation: (k: string, v: string) => {
+        recorded[k] = v;
+      },
+    };
+    const note: MutatingPlugin = {
+      name: 'note',
+      handles: () => true,
+      async admit(a) {
+        a.addAuditAnnotation?.('note.example.com/seen', 'first');
+        a.addAuditAnnotation?.('note.example.com/seen', 'second');
+        return undefined;
+      },
+    };
+    const refuse: ValidatingPlugin = {
+      name: 'refuse',
+      handles: () => true,
+      async validate(a) {
+        a.addAuditAnnotation?.('refuse.example.com/why', 'policy');
+        throw new ApiError(403, 'Forbidden', 'pods "p" is forbidden: policy');
+      },
+    };
+    await assert.rejects(runAdmission(request, [note], [refuse]), (e: ApiError) => e.status.code === 403);
+    assert.deepEqual(recorded, { 'note.example.com/seen': 'first', 'refuse.example.com/why': 'policy' });
+  });
+
+  it('refuses an audit annotation key without a domain prefix, as upstream', async () => {
+    const bad: ValidatingPlugin = {
+      name: 'bad',
+      handles: () => true,
+      async validate(a) {
+        a.addAuditAnnotation?.('decision', 'ok');
+        return undefined;
+      },
+    };
+    await assert.rejects(runAdmission(attrs(), [], [bad]), /annotation key "decision" has invalid format/);
   });
 
   it('a refusal stops the chain with its Status', async () => {

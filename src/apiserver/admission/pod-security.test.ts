@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ApiError } from '../../api/errors.ts';
 import type { KubeObject } from '../../api/meta.ts';
 import type { Namespace, Pod, PodSpec } from '../../api/types/core-v1.ts';
-import { type AdmissionAttributes, runAdmission } from './admission.ts';
+import { type AdmissionAttributes, runAdmission, runValidating } from './admission.ts';
 import { existingPodWarnings } from './pod-security/namespace-pods.ts';
 import { POD_SECURITY_CHECKS, type PodSecurityOptions, podSecurityPlugin } from './pod-security.ts';
 
@@ -106,10 +106,32 @@ describe('PodSecurity admission: enforce', () => {
 
   it('admits a compliant pod and records the enforced policy', async () => {
     const pod: Pod = { metadata: { name: 'ok', namespace: 'team' }, spec: hardenedSpec() };
-    assert.deepEqual(await plugin.validate(attrs(pod)), {
+    assert.deepEqual(await runValidating(attrs(pod), [plugin]), {
       warnings: [],
-      auditAnnotations: { 'enforce-policy': 'restricted:latest' },
+      auditAnnotations: { 'pod-security.kubernetes.io/enforce-policy': 'restricted:latest' },
     });
+  });
+
+  it('a refused pod keeps its audit annotations: what was enforced, what audit would refuse', async () => {
+    const audited = setup([
+      ns('team', {
+        'pod-security.kubernetes.io/enforce': 'baseline',
+        'pod-security.kubernetes.io/audit': 'restricted',
+      }),
+    ]);
+    const notes: Record<string, string> = {};
+    const a = {
+      ...attrs(privilegedPod()),
+      addAuditAnnotation: (k: string, v: string) => {
+        notes[k] = v;
+      },
+    };
+    await assert.rejects(audited.validate(a), (e: ApiError) => e.status.code === 403);
+    assert.equal(notes['pod-security.kubernetes.io/enforce-policy'], 'baseline:latest');
+    assert.match(
+      notes['pod-security.kubernetes.io/audit-violations'] ?? '',
+      /^would violate PodSecurity "restricted:latest": .*privileged \(container "c" must not set securityContext\.privileged=true\)/,
+    );
   });
 
   it('names the pinned version', async () => {
@@ -171,10 +193,10 @@ describe('PodSecurity admission: enforce', () => {
   it('a bad enforce label enforces restricted and says why in the audit event', async () => {
     const bad = setup([ns('team', { 'pod-security.kubernetes.io/enforce': 'strict' })]);
     const pod: Pod = { metadata: { name: 'ok', namespace: 'team' }, spec: hardenedSpec() };
-    assert.deepEqual((await bad.validate(attrs(pod)))?.auditAnnotations, {
-      error:
+    assert.deepEqual((await runValidating(attrs(pod), [bad])).auditAnnotations, {
+      'pod-security.kubernetes.io/error':
         'Failed to parse policy: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted',
-      'enforce-policy': 'restricted:latest',
+      'pod-security.kubernetes.io/enforce-policy': 'restricted:latest',
     });
     await assert.rejects(bad.validate(attrs(plainPod())), (e: ApiError) => e.status.code === 403);
   });
@@ -190,23 +212,31 @@ describe('PodSecurity admission: warn and audit', () => {
   ]);
 
   it('warns and annotates a pod that passes enforce but not warn or audit', async () => {
-    const r = await plugin.validate(attrs(plainPod()));
+    const r = await runValidating(attrs(plainPod()), [plugin]);
     assert.deepEqual(r, {
       warnings: [`would violate PodSecurity "restricted:latest": ${RESTRICTED_PLAIN_DETAIL}`],
       auditAnnotations: {
-        'enforce-policy': 'baseline:latest',
-        'audit-violations': `would violate PodSecurity "restricted:latest": ${RESTRICTED_PLAIN_DETAIL}`,
+        'pod-security.kubernetes.io/enforce-policy': 'baseline:latest',
+        'pod-security.kubernetes.io/audit-violations': `would violate PodSecurity "restricted:latest": ${RESTRICTED_PLAIN_DETAIL}`,
       },
     });
   });
 
-  it('the chain names the annotations as upstream does', async () => {
-    const r = await runAdmission(attrs(plainPod()), [], [plugin]);
-    assert.equal(
-      r.auditAnnotations['pod-security.kubernetes.io/audit-violations'],
-      `would violate PodSecurity "restricted:latest": ${RESTRICTED_PLAIN_DETAIL}`,
-    );
-    assert.equal(r.auditAnnotations['pod-security.kubernetes.io/enforce-policy'], 'baseline:latest');
+  it("the chain hands the annotations on to the request's (the audit record's)", async () => {
+    const recorded: [string, string][] = [];
+    const a = {
+      ...attrs(plainPod()),
+      addAuditAnnotation: (k: string, v: string) => void recorded.push([k, v]),
+    };
+    const r = await runAdmission(a, [], [plugin]);
+    assert.deepEqual(recorded, Object.entries(r.auditAnnotations));
+    assert.deepEqual(recorded, [
+      ['pod-security.kubernetes.io/enforce-policy', 'baseline:latest'],
+      [
+        'pod-security.kubernetes.io/audit-violations',
+        `would violate PodSecurity "restricted:latest": ${RESTRICTED_PLAIN_DETAIL}`,
+      ],
+    ]);
   });
 
   it('warns about workloads with pod templates', async () => {
@@ -261,8 +291,9 @@ describe('PodSecurity admission: defaults and scope', () => {
     for (const namespace of ['team', 'kube-system']) {
       const pod = privilegedPod();
       pod.metadata.namespace = namespace;
-      assert.deepEqual(await plugin.validate(attrs(pod)), {
-        auditAnnotations: { 'enforce-policy': 'privileged:latest' },
+      assert.deepEqual(await runValidating(attrs(pod), [plugin]), {
+        warnings: [],
+        auditAnnotations: { 'pod-security.kubernetes.io/enforce-policy': 'privileged:latest' },
       });
     }
   });
@@ -290,8 +321,9 @@ describe('PodSecurity admission: defaults and scope', () => {
       exemptions: { usernames: ['system:serviceaccount:kube-system:replicaset-controller'] },
     });
     const user = { name: 'system:serviceaccount:kube-system:replicaset-controller', groups: [] };
-    assert.deepEqual(await exempting.validate(attrs(privilegedPod(), { user })), {
-      auditAnnotations: { exempt: 'user' },
+    assert.deepEqual(await runValidating(attrs(privilegedPod(), { user }), [exempting]), {
+      warnings: [],
+      auditAnnotations: { 'pod-security.kubernetes.io/exempt': 'user' },
     });
   });
 
@@ -305,8 +337,11 @@ describe('PodSecurity admission: defaults and scope', () => {
     // A workload is never refused by PodSecurity, so it only gets a note.
     const d = deployment(plainPod().spec ?? {});
     d.metadata.namespace = 'gone';
-    assert.deepEqual(await plugin.validate(attrs(d, asDeployment)), {
-      auditAnnotations: { error: 'failed to lookup namespace gone: namespaces "gone" not found' },
+    assert.deepEqual(await runValidating(attrs(d, asDeployment), [plugin]), {
+      warnings: [],
+      auditAnnotations: {
+        'pod-security.kubernetes.io/error': 'failed to lookup namespace gone: namespaces "gone" not found',
+      },
     });
   });
 });

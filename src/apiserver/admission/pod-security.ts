@@ -11,8 +11,10 @@
 // templates only get warnings and audit annotations, so a Deployment is
 // accepted and its ReplicaSet's pods are what get refused.
 //
-// The audit annotations are named `pod-security.kubernetes.io/<key>` by the
-// chain, which prefixes each plugin's keys with its name, hence the name.
+// The audit annotations are upstream's, recorded through the attributes
+// (so a refusal keeps them): pod-security.kubernetes.io/enforce-policy (the
+// level and version enforced), /audit-violations (what the audit level would
+// refuse), /exempt (why a request was not evaluated) and /error.
 
 import { ApiError, internalError, invalid } from '../../api/errors.ts';
 import type { Namespace, Pod } from '../../api/types/core-v1.ts';
@@ -73,6 +75,20 @@ const IGNORED_POD_SUBRESOURCES = new Set([
 
 const allowed: AdmissionResponse = {};
 
+/** Upstream's AuditAnnotationPrefix, before each of the evaluation's keys. */
+const AUDIT_ANNOTATION_PREFIX = 'pod-security.kubernetes.io/';
+
+function annotate(attrs: AdmissionAttributes, annotations: Record<string, string>): void {
+  for (const [k, v] of Object.entries(annotations))
+    attrs.addAuditAnnotation?.(AUDIT_ANNOTATION_PREFIX + k, v);
+}
+
+/** Not evaluated: says why in the audit event (exempt: namespace, user or runtimeClass). */
+function exempted(attrs: AdmissionAttributes, why: string): AdmissionResponse {
+  annotate(attrs, { exempt: why });
+  return allowed;
+}
+
 export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   const defaults = opts.defaults ?? DEFAULT_POLICY;
   const exempt = {
@@ -118,7 +134,7 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     const old = prev.policy.enforce;
     if (sameLevelVersion(enforce, old) || enforce.level === 'privileged') return allowed;
     if (enforce.version === old.version && compareLevels(enforce.level, old.level) <= 0) return allowed;
-    if (exempt.namespaces.has(attrs.name)) return { auditAnnotations: { exempt: 'namespace' } };
+    if (exempt.namespaces.has(attrs.name)) return exempted(attrs, 'namespace');
     if (!opts.listPods) return allowed;
     let pods: Pod[];
     try {
@@ -135,14 +151,16 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   async function validatePod(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined> {
     if (IGNORED_POD_SUBRESOURCES.has(attrs.subresource)) return allowed;
     const why = exemption(attrs);
-    if (why) return { auditAnnotations: { exempt: why } };
+    if (why) return exempted(attrs, why);
     const found = await namespacePolicy(attrs.namespace);
     if ('lookupError' in found) throw internalError(`failed to lookup namespace ${attrs.namespace}`);
     const { policy, errors } = found;
     const pod = attrs.object as Pod | undefined;
     if (!pod) return allowed;
-    if (errors.length === 0 && allPrivileged(policy, ['enforce', 'audit', 'warn']))
-      return { auditAnnotations: { 'enforce-policy': levelVersionString(policy.enforce) } };
+    if (errors.length === 0 && allPrivileged(policy, ['enforce', 'audit', 'warn'])) {
+      annotate(attrs, { 'enforce-policy': levelVersionString(policy.enforce) });
+      return allowed;
+    }
     if (
       attrs.operation === 'UPDATE' &&
       attrs.oldObject &&
@@ -155,13 +173,13 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
   async function validatePodTemplate(attrs: AdmissionAttributes): Promise<AdmissionResponse | undefined> {
     if (attrs.subresource !== '' || !attrs.object) return allowed;
     const why = exemption(attrs);
-    if (why) return { auditAnnotations: { exempt: why } };
+    if (why) return exempted(attrs, why);
     const found = await namespacePolicy(attrs.namespace);
     // Templates are never refused, so a failed lookup only leaves a note.
-    if ('lookupError' in found)
-      return {
-        auditAnnotations: { error: `failed to lookup namespace ${attrs.namespace}: ${found.lookupError}` },
-      };
+    if ('lookupError' in found) {
+      annotate(attrs, { error: `failed to lookup namespace ${attrs.namespace}: ${found.lookupError}` });
+      return allowed;
+    }
     const { policy, errors } = found;
     if (errors.length === 0 && allPrivileged(policy, ['audit', 'warn'])) return allowed;
     const template = podTemplateOf(attrs.group, attrs.resource, attrs.object);
@@ -176,7 +194,7 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     pod: PodView,
     enforce: boolean,
   ): AdmissionResponse {
-    if (exemptRuntimeClass(pod.spec)) return { auditAnnotations: { exempt: 'runtimeClass' } };
+    if (exemptRuntimeClass(pod.spec)) return exempted(attrs, 'runtimeClass');
     // Modes at the same level and version share one evaluation.
     const cache = new Map<string, Violation[]>();
     const violations = (lv: LevelVersion) => {
@@ -189,24 +207,28 @@ export function podSecurityPlugin(opts: PodSecurityOptions): ValidatingPlugin {
     };
     const auditAnnotations: Record<string, string> = {};
     if (errors.length > 0) auditAnnotations.error = `Failed to parse policy: ${labelErrorsString(errors)}`;
+    let refusal: ApiError | undefined;
     if (enforce) {
       auditAnnotations['enforce-policy'] = levelVersionString(policy.enforce);
       const v = violations(policy.enforce);
       if (v.length > 0)
-        throw forbiddenPod(
+        refusal = forbiddenPod(
           attrs,
           `violates PodSecurity "${levelVersionString(policy.enforce)}": ${forbiddenDetails(v)}`,
         );
     }
     const audited = violations(policy.audit);
     if (audited.length > 0) auditAnnotations['audit-violations'] = wouldViolate(policy.audit, audited);
+    // A refused pod's audit event still says what was enforced and audited, as upstream's.
+    annotate(attrs, auditAnnotations);
+    if (refusal) throw refusal;
     const warned = violations(policy.warn);
     const warnings = warned.length > 0 ? [wouldViolate(policy.warn, warned)] : [];
-    return { warnings, auditAnnotations };
+    return { warnings };
   }
 
   return {
-    name: 'pod-security.kubernetes.io',
+    name: 'PodSecurity',
     handles(attrs) {
       if (attrs.operation !== 'CREATE' && attrs.operation !== 'UPDATE') return false;
       if (attrs.group === '' && (attrs.resource === 'namespaces' || attrs.resource === 'pods')) return true;

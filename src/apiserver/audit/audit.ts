@@ -2,8 +2,9 @@
 // audit.k8s.io/v1 Event: one JSON line per request and stage, at the level
 // the policy gives it (policy.ts).
 //   - Metadata: who, what, from where, when, the response code, and the
-//     authorization decision (annotations authorization.k8s.io/decision and
-//     /reason);
+//     annotations: the authorization decision (authorization.k8s.io/decision
+//     and /reason) and what admission plugins noted
+//     (pod-security.kubernetes.io/enforce-policy, ...);
 //   - Request: and the request's object;
 //   - RequestResponse: and the response's object.
 // Stages: RequestReceived as the request arrives, ResponseStarted for
@@ -78,6 +79,12 @@ export interface AuditRecord {
   /** The user after impersonation, when it differs. */
   impersonated(user: UserInfo): void;
   authorized(decision: 'allow' | 'forbid', reason: string): void;
+  /**
+   * Adds an annotation to the stages still to be written, as upstream's
+   * audit.AddAuditAnnotation (admission plugins' notes come this way): a key
+   * keeps its first value.
+   */
+  annotate(key: string, value: string): void;
   requestObject(obj: unknown): void;
   responseObject(obj: unknown): void;
   /** A long-running request is under way. */
@@ -154,15 +161,19 @@ export class Auditor {
     };
     emit('RequestReceived');
     let done = false;
+    const annotate = (key: string, value: string) => {
+      if (!(key in annotations)) annotations[key] = value;
+    };
     return {
       level: decision.level,
       impersonated(u) {
         if (u.name !== event.user.username) event.impersonatedUser = wire(u);
       },
       authorized(d, reason) {
-        annotations['authorization.k8s.io/decision'] = d;
-        if (reason) annotations['authorization.k8s.io/reason'] = reason;
+        annotate('authorization.k8s.io/decision', d);
+        if (reason) annotate('authorization.k8s.io/reason', reason);
       },
+      annotate,
       requestObject(obj) {
         // A copy: the handler goes on to default and change the object it decoded.
         if (withBodies && obj !== undefined)
