@@ -1452,16 +1452,18 @@ export class ApiServer {
     let ended = false;
     let first = true;
     const writeLine = (event: unknown) => writeText(`${JSON.stringify(event)}\n`);
+    const sendHeaders = () => {
+      if (headersSent) return;
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Cache-Control': 'no-cache, private',
+        'Transfer-Encoding': 'chunked',
+      });
+      headersSent = true;
+    };
     const writeText = (line: string) => {
       if (ended) return;
-      if (!headersSent) {
-        res.writeHead(200, {
-          'Content-Type': 'application/json',
-          'Cache-Control': 'no-cache, private',
-          'Transfer-Encoding': 'chunked',
-        });
-        headersSent = true;
-      }
+      sendHeaders();
       res.write(line);
     };
     const encode = (type: string, object: KubeObject): unknown => {
@@ -1516,7 +1518,11 @@ export class ApiServer {
         (events) => {
           for (const e of events) {
             if (table) writeLine(encode(e.type, e.object));
-            else writeText(watchEventLine(e.type, e.object));
+            else if (res.writeEvent) {
+              if (ended) return;
+              sendHeaders();
+              res.writeEvent(e.type, e.object);
+            } else writeText(watchEventLine(e.type, e.object));
           }
         },
         (reason) => {

@@ -12,6 +12,7 @@ import {
   tooLarge,
   unsupportedMediaType,
 } from '../api/errors.ts';
+import type { KubeObject } from '../api/meta.ts';
 import { decodeKubernetesProtobuf, ProtobufDecodeError } from '../api/protobuf/decode.ts';
 
 /**
@@ -38,6 +39,13 @@ export interface ApiResponse {
   flushHeaders(): void;
   destroy(): unknown;
   on(event: 'close', listener: () => void): unknown;
+  /**
+   * A watch event handed on as the object itself, for a response that is
+   * not bytes on a socket (the in-process transport): the watch writes its
+   * events here instead of JSON lines when it is set. The object is the
+   * watch cache's, shared and never to be mutated.
+   */
+  writeEvent?: (type: string, object: KubeObject) => void;
 }
 
 /** Upstream's limit for a request body (3 MiB). */

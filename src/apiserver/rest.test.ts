@@ -279,3 +279,77 @@ describe('guaranteedUpdate from the watch cache', () => {
 });
 
 const decodeStored = (kv: { value: string } | undefined): KubeObject => JSON.parse(kv!.value) as KubeObject;
+
+describe("the watch cache after this server's own writes", () => {
+  it('decodes a write from elsewhere that follows its own, not the snapshot of its own', async () => {
+    const store = createMemoryStore();
+    const rt = builtinRegistry().get('', 'v1', 'configmaps')!;
+    const cms = new ResourceStorage(rt, store);
+    await cms.cache.start();
+    const key = cms.key('default', 'c');
+    await cms.create('default', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } });
+    const updated = await cms.guaranteedUpdate('default', 'c', (o) => ({ ...o, data: { k: 'w' } }), {});
+    // A write from elsewhere (another server on the same store).
+    const foreign = JSON.parse((await store.get(key))!.value);
+    foreign.data = { k: 'x' };
+    const written = await store.update(
+      key,
+      JSON.stringify(foreign),
+      Number(updated.object.metadata.resourceVersion),
+    );
+    await cms.cache.waitFor(written.modRevision);
+    const cached = cms.cache.get(key)!;
+    const decoded = cms.decode((await store.get(key))!.value, written.modRevision);
+    assert.equal(JSON.stringify(cached), JSON.stringify(decoded));
+    assert.deepEqual(cached.data, { k: 'x' });
+    await store.close();
+  });
+
+  it('takes a create and an update as decoding would give them, key order included', async () => {
+    const store = createMemoryStore();
+    const rt = builtinRegistry().get('', 'v1', 'configmaps')!;
+    const cms = new ResourceStorage(rt, store);
+    await cms.cache.start();
+    const key = cms.key('default', 'c');
+    const seen: string[] = [];
+    const w = await cms.watch(
+      'default',
+      {},
+      (events) => {
+        for (const e of events) seen.push(JSON.stringify(e.object));
+      },
+      () => {},
+    );
+    // Decoding is what the snapshot saves: count it.
+    let decodes = 0;
+    const decode = cms.decode.bind(cms);
+    cms.decode = (value, rev) => {
+      decodes++;
+      return decode(value, rev);
+    };
+    const made = await cms.create('default', {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', labels: { a: 'b' }, annotations: undefined },
+      data: { k: 'v' },
+    } as KubeObject);
+    const stored1 = (await store.get(key))!;
+    const updated = await cms.guaranteedUpdate('default', 'c', (o) => ({ ...o, data: { k: 'w' } }), {});
+    const stored2 = (await store.get(key))!;
+    await cms.cache.waitFor(stored2.modRevision);
+    const decodesByWrites = decodes;
+    assert.deepEqual(seen, [
+      JSON.stringify(cms.decode(stored1.value, stored1.modRevision)),
+      JSON.stringify(cms.decode(stored2.value, stored2.modRevision)),
+    ]);
+    assert.equal(decodesByWrites, 0);
+    // The cache's object is its own: what the writer got back is another.
+    assert.notEqual(cms.cache.get(key), updated.object);
+    updated.object.data = { k: 'changed by the caller' };
+    (made.metadata.labels as Record<string, string>).a = 'changed';
+    assert.deepEqual(cms.cache.get(key)!.data, { k: 'w' });
+    assert.deepEqual(cms.cache.get(key)!.metadata.labels, { a: 'b' });
+    w.stop();
+    await store.close();
+  });
+});
