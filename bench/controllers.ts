@@ -57,6 +57,12 @@ const KWOK = 20;
 const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-controllers-'));
 const log = (s: string) => console.log(s);
 const sec = (ms: number) => round(ms / 1000, 3);
+// The process's CPU time (every thread) since `from`, per pod of a phase:
+// it moves far less with other load on the machine than pods/s does.
+const cpuUsPerPod = (from: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(from);
+  return Math.round((u.user + u.system) / REPLICAS);
+};
 
 const template = (app: string) => ({
   metadata: { labels: { app } },
@@ -115,6 +121,7 @@ try {
   // --- one ReplicaSet of 1,000 replicas -------------------------------------------
   await admin.namespaces.create(undefined, { metadata: { name: 'bench-rs' } });
   const rsStart = performance.now();
+  const rsCpu = process.cpuUsage();
   await admin.replicaSets.create('bench-rs', {
     apiVersion: 'apps/v1',
     kind: 'ReplicaSet',
@@ -123,6 +130,7 @@ try {
   });
   const rsCount = () => counts.get('bench-rs') ?? { seen: 0, ready: 0 };
   await until(`${REPLICAS} pods`, () => rsCount().seen >= REPLICAS, 60_000);
+  const rsCpuUsPerPod = cpuUsPerPod(rsCpu);
   const rsCreatedMs = Math.max(...[...seenAt.values()]) - rsStart;
   await until(`${REPLICAS} pods Ready`, () => rsCount().ready >= REPLICAS, 60_000);
   const rsReadyMs = Math.max(...[...readyAt.values()]) - rsStart;
@@ -148,6 +156,7 @@ try {
   );
   const rawTemplate = template('raw');
   const rawStart = performance.now();
+  const rawCpu = process.cpuUsage();
   for (let left = REPLICAS; left > 0; left -= BURST_REPLICAS) {
     const { error } = await slowStartBatch(
       Math.min(left, BURST_REPLICAS),
@@ -165,12 +174,13 @@ try {
   }
   const rawCount = () => counts.get('bench-raw') ?? { seen: 0, ready: 0 };
   await until(`${REPLICAS} raw pods`, () => rawCount().seen >= REPLICAS, 60_000);
+  const rawCpuUsPerPod = cpuUsPerPod(rawCpu);
   const rawKeys = [...seenAt.keys()].filter((k) => k.startsWith('bench-raw/'));
   const rawCreatedMs = Math.max(...rawKeys.map((k) => seenAt.get(k)!)) - rawStart;
   const rawCreatedPerSec = round(REPLICAS / (rawCreatedMs / 1000), 1);
   const vsRaw = ratio(rsCreatedPerSec, rawCreatedPerSec);
   log(
-    `raw: ${REPLICAS} pods created through the controller's clientset, no controller: all exist after ${sec(rawCreatedMs)} s (${rawCreatedPerSec} pods/s); ReplicaSet / raw ${vsRaw}`,
+    `raw: ${REPLICAS} pods created through the controller's clientset, no controller: all exist after ${sec(rawCreatedMs)} s (${rawCreatedPerSec} pods/s); ReplicaSet / raw ${vsRaw}; CPU per pod created: ReplicaSet ${rsCpuUsPerPod} us, raw ${rawCpuUsPerPod} us`,
   );
   // Gone again (and off the nodes) before the Deployments, which then find the cluster as before.
   await until(`${REPLICAS} raw pods Ready`, () => rawCount().ready >= REPLICAS, 60_000);
@@ -232,7 +242,13 @@ try {
       kubelets:
         'hollow runtime (src/kubelet/runtime/hollow) via startServer agentRuntime hollow: real kubelets, no containers; pods go Running and Ready once bound',
       rawPath: `the same ${REPLICAS} pods (the ReplicaSet's template, no ownerReference) created through the ReplicaSet controller's clientset (in-process transport, its ServiceAccount), in its pattern (bursts of ${BURST_REPLICAS}, slow-start batches), no controller; timed from the first create to the last pod seen by the same watch`,
-      raw: { secondsToAllCreated: sec(rawCreatedMs), createdPodsPerSec: rawCreatedPerSec },
+      raw: {
+        secondsToAllCreated: sec(rawCreatedMs),
+        createdPodsPerSec: rawCreatedPerSec,
+        cpuUsPerPodCreated: rawCpuUsPerPod,
+      },
+      // The process's CPU per pod, ReplicaSet over raw: what the controller costs, load aside.
+      cpuRatio: ratio(rsCpuUsPerPod, rawCpuUsPerPod),
       // ReplicaSet pods/s against the raw creates/s: what the controller keeps of the transport's rate.
       ratio: vsRaw,
       goal: { podsPerSec: GOAL, met: rsCreatedPerSec >= GOAL },
@@ -243,6 +259,7 @@ try {
         replicas: REPLICAS,
         secondsToAllCreated: sec(rsCreatedMs),
         createdPodsPerSec: rsCreatedPerSec,
+        cpuUsPerPodCreated: rsCpuUsPerPod,
         secondsToAllReady: sec(rsReadyMs),
         readyPodsPerSec: rsReadyPerSec,
         secondsToStatusReadyReplicas: sec(rsStatusMs),

@@ -164,7 +164,12 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
     setMeta: q(
       `INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
     ),
-    current: q(`SELECT l.* FROM current c JOIN log l ON l.revision = c.revision WHERE c.key = ?`),
+    // The columns a KeyValue needs (not l.*: each column is a property made per row).
+    current: q(
+      `SELECT l.key, l.value, l.create_revision, l.revision FROM current c JOIN log l ON l.revision = c.revision WHERE c.key = ?`,
+    ),
+    // A create only needs to know the key is free: no join, no value read.
+    exists: q(`SELECT 1 FROM current WHERE key = ?`),
     getAt: q(`SELECT * FROM log WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1`),
     insert: q(
       `INSERT INTO log (revision, key, create_revision, prev_revision, deleted, value) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -284,18 +289,18 @@ export async function createSqliteStore(opts: SqliteStoreOptions): Promise<Sqlit
   // Applies one write inside the open transaction. Returns the event, or
   // throws a StorageError for this write alone (nothing was written for it).
   const apply = (op: WriteOp): { result: unknown; event: WatchEvent } => {
+    const rev = revision + 1;
+    if (op.kind === 'create') {
+      if (stmt.exists.get(op.key)) throw errKeyExists(op.key);
+      stmt.insert.run(rev, op.key, rev, 0, 0, op.value);
+      stmt.setCurrent.run(op.key, rev);
+      revision = rev;
+      const kv: KeyValue = { key: op.key, value: op.value, createRevision: rev, modRevision: rev };
+      return { result: kv, event: { type: 'create', kv, revision: rev } };
+    }
     const prevRow = stmt.current.get(op.key) as Row | undefined;
     const prev = prevRow ? kvOf(prevRow) : undefined;
-    const rev = revision + 1;
     switch (op.kind) {
-      case 'create': {
-        if (prev) throw errKeyExists(op.key);
-        stmt.insert.run(rev, op.key, rev, 0, 0, op.value);
-        stmt.setCurrent.run(op.key, rev);
-        revision = rev;
-        const kv: KeyValue = { key: op.key, value: op.value, createRevision: rev, modRevision: rev };
-        return { result: kv, event: { type: 'create', kv, revision: rev } };
-      }
       case 'update': {
         if (!prev) throw errNotFound(op.key);
         if (prev.modRevision !== op.expected) throw errConflict(op.key, prev);
