@@ -15,7 +15,10 @@ const openssl = (args: string[], input?: string) =>
   execFileSync('openssl', args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 
 /** A key and CSR made by the openssl CLI, as a user would. */
-function makeCSR(subject: string, opts: { key?: string[]; ext?: string[] } = {}): { csr: string; key: string } {
+function makeCSR(
+  subject: string,
+  opts: { key?: string[]; ext?: string[] } = {},
+): { csr: string; key: string } {
   const keyFile = join(dir, `k${Math.random()}.pem`);
   const csr = openssl([
     'req',
@@ -34,7 +37,9 @@ function makeCSR(subject: string, opts: { key?: string[]; ext?: string[] } = {})
 describe('parseCertificateRequest', () => {
   it('reads the subject and subjectAltNames of an EC request', () => {
     const { csr } = makeCSR('/O=system:nodes/O=second/CN=system:node:worker-1', {
-      ext: ['subjectAltName=DNS:worker-1,DNS:w1.example.com,IP:10.0.0.7,IP:fd00::1,email:a@b.c,URI:spiffe://x/y'],
+      ext: [
+        'subjectAltName=DNS:worker-1,DNS:w1.example.com,IP:10.0.0.7,IP:fd00::1,email:a@b.c,URI:spiffe://x/y',
+      ],
     });
     const r = parseCertificateRequest(csr);
     assert.equal(r.commonName, 'system:node:worker-1');
@@ -62,7 +67,10 @@ describe('parseCertificateRequest', () => {
 
   it('refuses other PEM blocks and garbage, with upstream message', () => {
     const ca = ensureCA(join(dir, 'ca0'));
-    assert.throws(() => parseCertificateRequest(ca.cert), /^Error: PEM block type must be CERTIFICATE REQUEST$/);
+    assert.throws(
+      () => parseCertificateRequest(ca.cert),
+      /^Error: PEM block type must be CERTIFICATE REQUEST$/,
+    );
     assert.throws(() => parseCertificateRequest('hello'), /PEM block type must be CERTIFICATE REQUEST/);
     const junk = '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n';
     assert.throws(() => parseCertificateRequest(junk), /malformed/);
@@ -85,7 +93,14 @@ describe('issueCertificate', () => {
     });
     const certFile = join(dir, 'issued.crt');
     writeFileSync(certFile, pem);
-    const verified = openssl(['verify', '-CAfile', ca.certFile, '-attime', String(Date.parse('2030-01-01T00:05:00Z') / 1000), certFile]);
+    const verified = openssl([
+      'verify',
+      '-CAfile',
+      ca.certFile,
+      '-attime',
+      String(Date.parse('2030-01-01T00:05:00Z') / 1000),
+      certFile,
+    ]);
     assert.match(verified, /OK/);
     const cert = new X509Certificate(pem);
     assert.equal(cert.subject, 'O=system:nodes\nCN=system:node:n1');

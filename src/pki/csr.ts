@@ -104,7 +104,7 @@ export function encodePem(type: string, der: Buffer): string {
  */
 export function parseCertificateRequest(pem: string | Buffer): CertificateRequest {
   const block = decodePem(typeof pem === 'string' ? pem : pem.toString('latin1'));
-  if (!block || block.type !== 'CERTIFICATE REQUEST') {
+  if (block?.type !== 'CERTIFICATE REQUEST') {
     throw new Error('PEM block type must be CERTIFICATE REQUEST');
   }
   try {
@@ -128,7 +128,8 @@ function parseDer(der: Buffer): CertificateRequest {
   const subject = expect(fields[1], TAG.SEQUENCE, 'subject');
   const spki = expect(fields[2], TAG.SEQUENCE, 'subjectPKInfo');
   const attributes = fields[3];
-  if (attributes && attributes.tag !== contextTag(0, true)) throw new DerError('asn1: structure error: attributes');
+  if (attributes && attributes.tag !== contextTag(0, true))
+    throw new DerError('asn1: structure error: attributes');
 
   const out: CertificateRequest = {
     commonName: '',
@@ -285,7 +286,7 @@ interface CaParts {
 
 function caParts(ca: CertificateAuthority): CaParts {
   const block = decodePem(ca.cert);
-  if (!block || block.type !== 'CERTIFICATE') throw new Error('the CA certificate is not PEM');
+  if (block?.type !== 'CERTIFICATE') throw new Error('the CA certificate is not PEM');
   const tbs = children(expect(children(readOne(block.der))[0], TAG.SEQUENCE, 'tbsCertificate'));
   // version [0] is present in v3 certificates; everything after it has a fixed position.
   const at = tbs[0]?.tag === contextTag(0, true) ? 1 : 0;
@@ -306,13 +307,19 @@ function caParts(ca: CertificateAuthority): CaParts {
 }
 
 /** Issues a certificate for the request, signed by the CA; returns it as PEM. */
-export function issueCertificate(ca: CertificateAuthority, req: CertificateRequest, opts: IssueOptions): string {
+export function issueCertificate(
+  ca: CertificateAuthority,
+  req: CertificateRequest,
+  opts: IssueOptions,
+): string {
   const parts = caParts(ca);
   const ecdsa = parts.key.asymmetricKeyType === 'ec';
   if (!ecdsa && parts.key.asymmetricKeyType !== 'rsa') {
     throw new Error(`unsupported CA key type ${parts.key.asymmetricKeyType}`);
   }
-  const algorithm = ecdsa ? sequence(oid(OID.ecdsaWithSHA256)) : sequence(oid(OID.sha256WithRSA), nullValue());
+  const algorithm = ecdsa
+    ? sequence(oid(OID.ecdsaWithSHA256))
+    : sequence(oid(OID.sha256WithRSA), nullValue());
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;
   const extKeyUsages = EXT_KEY_USAGES.filter(([names]) => names.some((n) => opts.usages.includes(n))).map(

@@ -147,6 +147,7 @@ const SPECIAL_MESSAGES = new Map<string, Special>([
   [`${META_V1}.Verbs`, 'StringList'],
   ['k8s.io.api.authentication.v1.ExtraValue', 'StringList'],
   ['k8s.io.api.authorization.v1.ExtraValue', 'StringList'],
+  ['k8s.io.api.certificates.v1.ExtraValue', 'StringList'],
   ['k8s.io.apimachinery.pkg.api.resource.Quantity', 'Quantity'],
   ['k8s.io.apimachinery.pkg.api.resource.QuantityValue', 'Quantity'],
   ['k8s.io.apimachinery.pkg.util.intstr.IntOrString', 'IntOrString'],
