@@ -425,3 +425,75 @@ export const certificateSigningRequests: ResourceType = kind({
 });
 
 export const certificatesResources: ResourceType[] = [certificateSigningRequests];
+
+// ---- helpers of upstream's pkg/apis/certificates/helpers.go ----------------
+
+/** Approved and not Denied (upstream IsCertificateRequestApproved). */
+export const isApproved = (csr: KubeObject): boolean =>
+  conditionsOf(csr).some((c) => c.type === APPROVED) && !conditionsOf(csr).some((c) => c.type === DENIED);
+
+const sameSet = (a: readonly string[], b: readonly string[]) => {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+};
+
+interface ParsedSubject {
+  commonName: string;
+  organizations: string[];
+  dnsNames: string[];
+  emailAddresses: string[];
+  ipAddresses: string[];
+  uris: string[];
+}
+
+const isSystemNodes = (req: ParsedSubject) =>
+  req.organizations.length === 1 && req.organizations[0] === 'system:nodes';
+
+/** What a kubelet client certificate request must be; undefined when it is one (ValidateKubeletClientCSR). */
+export function kubeletClientProblem(req: ParsedSubject, usages: readonly string[]): string | undefined {
+  if (!isSystemNodes(req)) return 'subject organization is not system:nodes';
+  if (req.dnsNames.length > 0) return 'DNS subjectAltNames are not allowed';
+  if (req.emailAddresses.length > 0) return 'Email subjectAltNames are not allowed';
+  if (req.ipAddresses.length > 0) return 'IP subjectAltNames are not allowed';
+  if (req.uris.length > 0) return 'URI subjectAltNames are not allowed';
+  if (!req.commonName.startsWith('system:node:'))
+    return 'subject common name does not begin with system:node:';
+  if (
+    !sameSet(usages, ['digital signature', 'key encipherment', 'client auth']) &&
+    !sameSet(usages, ['digital signature', 'client auth'])
+  ) {
+    return 'usages did not match [client auth digital signature key encipherment]';
+  }
+  return undefined;
+}
+
+/** What a kubelet serving certificate request must be (ValidateKubeletServingCSR). */
+export function kubeletServingProblem(req: ParsedSubject, usages: readonly string[]): string | undefined {
+  if (!isSystemNodes(req)) return 'subject organization is not system:nodes';
+  if (req.dnsNames.length === 0 && req.ipAddresses.length === 0)
+    return 'DNS or IP subjectAltName is required';
+  if (req.emailAddresses.length > 0) return 'Email subjectAltNames are not allowed';
+  if (req.uris.length > 0) return 'URI subjectAltNames are not allowed';
+  if (
+    !sameSet(usages, ['digital signature', 'key encipherment', 'server auth']) &&
+    !sameSet(usages, ['digital signature', 'server auth'])
+  ) {
+    return 'usages did not match [digital signature key encipherment server auth]';
+  }
+  if (!req.commonName.startsWith('system:node:'))
+    return 'subject common name does not begin with system:node:';
+  return undefined;
+}
+
+/** The kube-apiserver-client signer's usages: client auth, optionally digital signature and key encipherment. */
+export function apiServerClientUsagesProblem(usages: readonly string[]): string | undefined {
+  for (const u of usages) {
+    if (!['digital signature', 'key encipherment', 'client auth'].includes(u)) {
+      return `invalid usage for client certificate: ${u}`;
+    }
+  }
+  return usages.includes('client auth')
+    ? undefined
+    : 'missing required usage for client certificate: client auth';
+}
