@@ -61,6 +61,7 @@ const GROUP_PACKAGES = new Map<string, string>([
   ['authentication.k8s.io', 'k8s.io.api.authentication'],
   ['authorization.k8s.io', 'k8s.io.api.authorization'],
   ['admissionregistration.k8s.io', 'k8s.io.api.admissionregistration'],
+  ['certificates.k8s.io', 'k8s.io.api.certificates'],
   ['apiextensions.k8s.io', 'k8s.io.apiextensions_apiserver.pkg.apis.apiextensions'],
   ['meta.k8s.io', 'k8s.io.apimachinery.pkg.apis.meta'],
 ]);
