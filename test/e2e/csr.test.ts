@@ -211,7 +211,7 @@ describe('CertificateSigningRequest with kubectl', () => {
     const asFrank = { env: { KUBECONFIG: file } };
     let last = '';
     const refused = await eventually(
-      "frank may update approval",
+      'frank may update approval',
       async () => {
         const r = await skiff.kubectl(['certificate', 'approve', 'gina'], asFrank);
         last = r.stderr;
