@@ -36,6 +36,7 @@ const PACKAGES: Record<string, string> = {
   'k8s.io.api.scheduling.v1': 'scheduling-v1',
   'k8s.io.api.autoscaling.v2': 'autoscaling-v2',
   'k8s.io.api.storage.v1': 'storage-v1',
+  'k8s.io.api.certificates.v1': 'certificates-v1',
 };
 
 /** meta/v1 types src/api/meta.ts already defines by hand. */
@@ -54,6 +55,7 @@ const SPECIAL_TS: Record<string, string> = {
   raw: 'unknown',
   duration: 'string',
   fields: 'Record<string, unknown>',
+  'string-list': 'string[]',
 };
 
 const scalarTS = (t: ScalarType): string =>

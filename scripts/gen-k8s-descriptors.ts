@@ -45,6 +45,7 @@ const REQUIRED = [
   'k8s.io/api/authentication/v1',
   'k8s.io/api/authorization/v1',
   'k8s.io/api/admissionregistration/v1',
+  'k8s.io/api/certificates/v1',
 ].map((p) => `${p}/generated.proto`);
 
 /** Wanted when the binary has them; kubectl does not link the CRD types today. */

@@ -22,6 +22,27 @@ export interface FieldErrorLike {
   message: string;
 }
 
+/** Who makes a request, for kinds whose strategy records it (a CSR's spec.username). */
+export interface RequestUser {
+  name: string;
+  groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
+}
+
+/**
+ * A subresource that takes the whole object and writes part of it, with its
+ * own rules (upstream's per-subresource RESTUpdateStrategy, as a CSR's
+ * status and approval strategies).
+ */
+export interface SubresourceStrategy {
+  /** The object to write: the stored one with what this endpoint may change taken from the request. */
+  prepareForUpdate(next: KubeObject, current: KubeObject): KubeObject;
+  validateUpdate(next: KubeObject, current: KubeObject): FieldErrorLike[];
+  /** The fields a write through this endpoint does not own (upstream's GetResetFields). */
+  resetFields: string[][];
+}
+
 export interface ScaleSubresource {
   specReplicasPath: string;
   statusReplicasPath: string;
@@ -66,8 +87,13 @@ export interface ResourceType {
   defaults?: (obj: KubeObject) => void;
   /** Returns every problem with obj (old is set for updates). */
   validate?: (obj: KubeObject, old?: KubeObject) => FieldErrorLike[];
-  /** Runs on create before validation, after defaulting (e.g. clear status, assign IPs). */
-  prepareCreate?: (obj: KubeObject) => void;
+  /** Runs on create before validation, after defaulting (e.g. clear status, assign IPs); user is the requester's. */
+  prepareCreate?: (obj: KubeObject, user?: RequestUser) => void;
+  /**
+   * Subresources with their own update strategy, served as status is (GET,
+   * PUT, PATCH of the whole object): a CSR's status and approval.
+   */
+  updateStrategies?: Record<string, SubresourceStrategy>;
   /** Runs on update of the main resource before validation. */
   prepareUpdate?: (obj: KubeObject, old: KubeObject) => void;
   /**

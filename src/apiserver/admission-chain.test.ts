@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, ResourceQuota\)/,
     );
   });
 
@@ -288,12 +288,30 @@ describe('--disable-admission-plugins', () => {
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
-        ['LimitRanger', 'NodeRestriction', 'PodSecurity', 'RBACEscalation', 'ResourceQuota'],
+        [
+          'LimitRanger',
+          'NodeRestriction',
+          'PodSecurity',
+          'CertificateApproval',
+          'CertificateSigning',
+          'CertificateSubjectRestriction',
+          'RBACEscalation',
+          'ResourceQuota',
+        ],
       );
       const some = defaultAdmission(srv.api, { disabled: ['ResourceQuota', 'LimitRanger'] });
       assert.deepEqual(
         [...some.mutating, ...some.validating].map((p) => p.name),
-        ['Priority', 'DefaultStorageClass', 'NodeRestriction', 'PodSecurity', 'RBACEscalation'],
+        [
+          'Priority',
+          'DefaultStorageClass',
+          'NodeRestriction',
+          'PodSecurity',
+          'CertificateApproval',
+          'CertificateSigning',
+          'CertificateSubjectRestriction',
+          'RBACEscalation',
+        ],
       );
       // No quota is enforced on this server.
       await srv.request('POST', '/api/v1/namespaces/default/resourcequotas', {

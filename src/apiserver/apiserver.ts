@@ -56,6 +56,11 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
+import {
+  certificateApprovalPlugin,
+  certificateSigningPlugin,
+  certificateSubjectRestrictionPlugin,
+} from './admission/certificates.ts';
 import { defaultStorageClassPlugin } from './admission/default-storage-class.ts';
 import { limitRangerPlugins } from './admission/limit-ranger.ts';
 import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
@@ -953,7 +958,7 @@ export class ApiServer {
       patchSchema: kubernetesPatchSchema,
       resetFields: isEphemeralContainers(rt, subresource)
         ? ephemeralContainersResetFields(this.model)
-        : resetFields,
+        : (rt.updateStrategies?.[subresource ?? '']?.resetFields ?? resetFields),
       ...(subresource ? { subresource } : {}),
     };
   }
@@ -980,6 +985,10 @@ export class ApiServer {
       admission: this.#admissionHooks(res, rt, subresource, dryRun),
       ...(subresource ? { subresource } : {}),
       ...(isEphemeralContainers(rt, subresource) ? { strategy: ephemeralContainersStrategy } : {}),
+      ...(subresource && rt.updateStrategies?.[subresource]
+        ? { strategy: rt.updateStrategies[subresource] }
+        : {}),
+      user: this.#userOf(res),
       trackFields: (live, next) => {
         const managedFields = trackUpdate({
           live,
@@ -1129,7 +1138,7 @@ export class ApiServer {
     const accept = req.headers.accept;
     const sub = info.subresource;
     // Both answer and take the whole object; what a write may change is the subresource's (rest.ts, ephemeral.ts).
-    if ((sub === 'status' && rt.status) || isEphemeralContainers(rt, sub)) {
+    if ((sub === 'status' && rt.status) || isEphemeralContainers(rt, sub) || rt.updateStrategies?.[sub]) {
       if (info.verb === 'get')
         return this.#respondObject(res, 200, rt, await storage.get(ns, info.name), accept, query);
       if (info.verb === 'update') {
@@ -1686,6 +1695,9 @@ export const ADMISSION_PLUGINS = [
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
+  'CertificateApproval',
+  'CertificateSigning',
+  'CertificateSubjectRestriction',
   'ResourceQuota',
 ] as const;
 export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
@@ -1832,6 +1844,9 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.validating] : []),
       ...(on('NodeRestriction') ? [nodeRestriction] : []),
       ...(on('PodSecurity') ? [podSecurity] : []),
+      ...(on('CertificateApproval') ? [certificateApprovalPlugin(api.authorizer)] : []),
+      ...(on('CertificateSigning') ? [certificateSigningPlugin(api.authorizer)] : []),
+      ...(on('CertificateSubjectRestriction') ? [certificateSubjectRestrictionPlugin()] : []),
       // Not a plugin upstream (the RBAC registry does it), so never off.
       escalation,
       ...(on('ResourceQuota') ? [resourceQuota] : []),

@@ -18,6 +18,7 @@ const subresourceVerbs: Record<string, string[]> = {
   ephemeralcontainers: ['get', 'patch', 'update'],
   finalize: ['update'],
   token: ['create'],
+  approval: ['get', 'patch', 'update'],
 };
 
 function subresourcesOf(rt: ResourceType): string[] {

@@ -33,7 +33,13 @@ import {
   randomSuffix,
   rfc3339,
 } from '../api/meta.ts';
-import { type FieldErrorLike, groupVersion, type ResourceType, storageSegment } from '../api/registry.ts';
+import {
+  type FieldErrorLike,
+  groupVersion,
+  type RequestUser,
+  type ResourceType,
+  storageSegment,
+} from '../api/registry.ts';
 import { immutableField } from '../api/resources/checks.ts';
 import { encodeContinue, isStorageError, type Store } from '../storage/store.ts';
 import { TooOldResourceVersionError, WatchCache } from './watch-cache.ts';
@@ -59,6 +65,8 @@ export interface WriteOptions {
   trackFields?: (live: KubeObject | undefined, next: KubeObject) => void;
   /** A subresource's own update rules, in place of the kind's (pods/ephemeralcontainers). */
   strategy?: UpdateStrategy;
+  /** Who makes the request: a kind's prepareCreate may record it (a CSR's spec.username). */
+  user?: RequestUser;
   /**
    * Create only: receives the JSON of the returned object, when the store's
    * encoding of it could be reused for that (one JSON.stringify of the
@@ -558,7 +566,7 @@ export class ResourceStorage {
     this.rt.defaults?.(obj);
     opts.trackFields?.(undefined, obj);
     await opts.admission?.admit('CREATE', obj, undefined);
-    this.rt.prepareCreate?.(obj);
+    this.rt.prepareCreate?.(obj, opts.user);
     this.#validate(obj);
     // Namespace lifecycle is the first validating admission plugin upstream.
     if (this.rt.namespaced && this.#namespaceCheck) await this.#namespaceCheck(obj.metadata.namespace!);
@@ -695,6 +703,7 @@ export class ResourceStorage {
       opts.strategy ? opts.strategy.prepareForUpdate(requested, current) : requested,
       current,
       opts.subresource,
+      opts.strategy !== undefined,
     );
     opts.trackFields?.(current, next);
     if (opts.markDeleted && !current.metadata.deletionTimestamp) {
@@ -786,7 +795,12 @@ export class ResourceStorage {
   }
 
   /** Upstream's PrepareForUpdate: what this endpoint may write (status isolation), then generation. */
-  #prepareUpdate(next: KubeObject, current: KubeObject, subresource: string | undefined): KubeObject {
+  #prepareUpdate(
+    next: KubeObject,
+    current: KubeObject,
+    subresource: string | undefined,
+    ownStrategy = false,
+  ): KubeObject {
     if (!isObject(next.metadata)) throw badRequest('metadata is required');
     const meta = next.metadata;
     const cur = current.metadata;
@@ -801,8 +815,9 @@ export class ResourceStorage {
       return out;
     }
     // The main resource cannot write status; subresources that own both
-    // (pods/binding) can.
-    if (this.rt.status && subresource !== 'binding') {
+    // (pods/binding), or decide with their own strategy what of it they
+    // write (certificatesigningrequests/approval), can.
+    if (this.rt.status && subresource !== 'binding' && !ownStrategy) {
       if (current.status === undefined) delete next.status;
       else next.status = current.status;
     }

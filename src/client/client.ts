@@ -113,7 +113,12 @@ export class ResourceClient<T extends KubeObject = KubeObject> {
 
   /** Writes status through the status subresource (controllers' path). */
   async updateStatus(obj: T, opts?: WriteOptions): Promise<T> {
-    const path = this.path(obj.metadata.namespace, obj.metadata.name, 'status');
+    return this.updateSubresource(obj, 'status', opts);
+  }
+
+  /** PUTs the whole object to a subresource that takes it (status, a CSR's approval). */
+  async updateSubresource(obj: T, subresource: string, opts?: WriteOptions): Promise<T> {
+    const path = this.path(obj.metadata.namespace, obj.metadata.name, subresource);
     return (await this.#transport.request({ method: 'PUT', path, body: obj, query: this.#write(opts) }))
       .body as T;
   }

@@ -11,6 +11,7 @@ import type {
   StatefulSet,
 } from '../api/types/apps-v1.ts';
 import type { CronJob, Job } from '../api/types/batch-v1.ts';
+import type { CertificateSigningRequest } from '../api/types/certificates-v1.ts';
 import type { Lease } from '../api/types/coordination-v1.ts';
 import type {
   ConfigMap,
@@ -73,6 +74,7 @@ export const resources = {
   clusterRoleBindings: ref('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', false),
   roles: ref('rbac.authorization.k8s.io', 'v1', 'roles'),
   roleBindings: ref('rbac.authorization.k8s.io', 'v1', 'rolebindings'),
+  certificateSigningRequests: ref('certificates.k8s.io', 'v1', 'certificatesigningrequests', false),
 } as const;
 
 /** Which TypeScript type each resource's objects have. */
@@ -106,6 +108,7 @@ export interface ResourceTypes {
   clusterRoleBindings: ClusterRoleBinding;
   roles: Role;
   roleBindings: RoleBinding;
+  certificateSigningRequests: CertificateSigningRequest;
 }
 
 export type ResourceName = keyof typeof resources;

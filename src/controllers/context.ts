@@ -23,6 +23,13 @@ export interface ControllerOptions {
   apiServerAddress?: { ip: string; port: number };
   /** The cluster CA certificate (PEM), published in every namespace as kube-root-ca.crt. */
   rootCA?: string;
+  /**
+   * The CA that signs approved CSRs for the kubernetes.io signers (upstream's
+   * --cluster-signing-cert-file and --cluster-signing-key-file); no signing without it.
+   */
+  clusterSigningCA?: { cert: string; key: string };
+  /** The longest certificate the CSR signer issues (upstream's --cluster-signing-duration, 1 year). */
+  clusterSigningDurationMs: number;
   /** Signs the long-lived tokens of kubernetes.io/service-account-token Secrets. */
   legacyTokenSigner?: {
     legacy(
@@ -38,6 +45,7 @@ export const defaultControllerOptions: ControllerOptions = {
   nodeCIDRMaskSize: 24,
   nodeMonitorGracePeriodMs: 40_000,
   terminatedPodGCThreshold: 12_500,
+  clusterSigningDurationMs: 365 * 24 * 3600 * 1000,
 };
 
 export interface ControllerContext {

@@ -5,6 +5,9 @@ import { serviceLBController } from '../proxy/servicelb.ts';
 import { clusterRoleAggregationController } from './clusterrole-aggregation.ts';
 import type { ControllerFactory } from './context.ts';
 import { cronJobController } from './cronjob.ts';
+import { csrApprovingController } from './csr-approving.ts';
+import { csrCleanerController } from './csr-cleaner.ts';
+import { csrSigningController } from './csr-signing.ts';
 import { daemonSetController } from './daemonset.ts';
 import { deploymentController } from './deployment.ts';
 import { disruptionController } from './disruption.ts';
@@ -52,4 +55,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,
   'clusterrole-aggregation': clusterRoleAggregationController,
+  csrsigning: csrSigningController,
+  csrapproving: csrApprovingController,
+  csrcleaner: csrCleanerController,
 };

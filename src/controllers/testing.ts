@@ -4,7 +4,7 @@
 // and wait for the controllers to converge with `until`.
 
 import { createInProcessTransport } from '../apiserver/in-process.ts';
-import { startTestServer, type TestServer } from '../apiserver/testing.ts';
+import { startTestServer, type TestServer, type TestServerOptions } from '../apiserver/testing.ts';
 import { type Clientset, createClientset } from '../client/clientset.ts';
 import type { Clock } from '../client/workqueue.ts';
 import { createLog } from '../util/log.ts';
@@ -25,13 +25,15 @@ export interface ControllerTestOptions {
   options?: Partial<ControllerOptions>;
   now?: () => Date;
   clock?: Clock;
+  /** The API server's options (an authorizer, for controllers that ask SubjectAccessReviews). */
+  server?: TestServerOptions;
 }
 
 export async function startControllerTest(
   controllers: Record<string, ControllerFactory>,
   opts: ControllerTestOptions = {},
 ): Promise<ControllerTest> {
-  const server = await startTestServer();
+  const server = await startTestServer(undefined, opts.server);
   const clients = createClientset(
     createInProcessTransport(server.api, { name: 'system:kube-controller-manager', groups: [] }),
   );

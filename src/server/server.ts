@@ -306,6 +306,7 @@ export async function startServer(
         clusterCIDR: config.clusterCIDR,
         apiServerAddress: { ip: advertise, port },
         rootCA: ca.cert,
+        clusterSigningCA: { cert: ca.cert, key: ca.key },
         legacyTokenSigner: bearer.tokens.signer,
       },
     });

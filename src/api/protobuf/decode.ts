@@ -61,6 +61,7 @@ const GROUP_PACKAGES = new Map<string, string>([
   ['authentication.k8s.io', 'k8s.io.api.authentication'],
   ['authorization.k8s.io', 'k8s.io.api.authorization'],
   ['admissionregistration.k8s.io', 'k8s.io.api.admissionregistration'],
+  ['certificates.k8s.io', 'k8s.io.api.certificates'],
   ['apiextensions.k8s.io', 'k8s.io.apiextensions_apiserver.pkg.apis.apiextensions'],
   ['meta.k8s.io', 'k8s.io.apimachinery.pkg.apis.meta'],
 ]);
@@ -147,6 +148,7 @@ const SPECIAL_MESSAGES = new Map<string, Special>([
   [`${META_V1}.Verbs`, 'StringList'],
   ['k8s.io.api.authentication.v1.ExtraValue', 'StringList'],
   ['k8s.io.api.authorization.v1.ExtraValue', 'StringList'],
+  ['k8s.io.api.certificates.v1.ExtraValue', 'StringList'],
   ['k8s.io.apimachinery.pkg.api.resource.Quantity', 'Quantity'],
   ['k8s.io.apimachinery.pkg.api.resource.QuantityValue', 'Quantity'],
   ['k8s.io.apimachinery.pkg.util.intstr.IntOrString', 'IntOrString'],

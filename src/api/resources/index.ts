@@ -3,6 +3,7 @@
 import { Registry } from '../registry.ts';
 import { appsResources, batchResources } from './apps.ts';
 import { reviewResources } from './auth.ts';
+import { certificatesResources } from './certificates.ts';
 import { coreResources } from './core.ts';
 import { otherResources } from './other.ts';
 
@@ -12,6 +13,7 @@ export function builtinRegistry(): Registry {
     ...coreResources,
     ...appsResources,
     ...batchResources,
+    ...certificatesResources,
     ...otherResources,
     ...reviewResources,
   ])

@@ -64,7 +64,7 @@ export interface TypeModel {
  */
 export const SPECIAL_MESSAGES: Record<
   string,
-  'time' | 'microtime' | 'quantity' | 'int-or-string' | 'raw' | 'duration' | 'fields'
+  'time' | 'microtime' | 'quantity' | 'int-or-string' | 'raw' | 'duration' | 'fields' | 'string-list'
 > = {
   'k8s.io.apimachinery.pkg.apis.meta.v1.Time': 'time',
   'k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime': 'microtime',
@@ -73,6 +73,8 @@ export const SPECIAL_MESSAGES: Record<
   'k8s.io.apimachinery.pkg.runtime.RawExtension': 'raw',
   'k8s.io.apimachinery.pkg.apis.meta.v1.Duration': 'duration',
   'k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1': 'fields',
+  // A named []string (CSR spec.extra values) that go-to-protobuf wraps in a message.
+  'k8s.io.api.certificates.v1.ExtraValue': 'string-list',
 };
 
 /** The proto package of an API group version: apps/v1 → k8s.io.api.apps.v1. */

@@ -48,6 +48,8 @@ function specialSchema(kind: string): Schema {
       return { type: 'string', format: 'int-or-string' };
     case 'duration':
       return { type: 'string' };
+    case 'string-list':
+      return { type: 'array', items: { type: 'string' } };
     default:
       return { type: 'object' };
   }

@@ -65,6 +65,8 @@ function specialOk(kind: string, v: unknown): boolean {
       return typeof v === 'string';
     case 'fields':
       return isPlainObject(v);
+    case 'string-list':
+      return Array.isArray(v) && v.every((s) => typeof s === 'string');
     default:
       return true; // RawExtension: any JSON
   }

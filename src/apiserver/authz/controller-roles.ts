@@ -25,6 +25,24 @@ const roles: Record<string, PolicyRule[]> = {
   'clusterrole-aggregation-controller': [
     rule('escalate get list watch update patch', 'rbac.authorization.k8s.io', 'clusterroles'),
   ],
+  // csrapproving, csrsigning and csrcleaner.
+  'certificate-controller': [
+    rule('get list watch delete', 'certificates.k8s.io', 'certificatesigningrequests'),
+    rule(
+      'update',
+      'certificates.k8s.io',
+      'certificatesigningrequests/status certificatesigningrequests/approval',
+    ),
+    rule('approve', 'certificates.k8s.io', 'signers', 'kubernetes.io/kube-apiserver-client-kubelet'),
+    rule(
+      'sign',
+      'certificates.k8s.io',
+      'signers',
+      'kubernetes.io/legacy-unknown kubernetes.io/kube-apiserver-client kubernetes.io/kube-apiserver-client-kubelet kubernetes.io/kubelet-serving',
+    ),
+    rule('create', 'authorization.k8s.io', 'subjectaccessreviews'),
+    EVENTS,
+  ],
   'cronjob-controller': [
     rule(`${READ} update`, 'batch', 'cronjobs'),
     rule(`${READ} create update delete patch`, 'batch', 'jobs'),
@@ -206,4 +224,7 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   garbagecollector: 'generic-garbage-collector',
   'clusterrole-aggregation': 'clusterrole-aggregation-controller',
   nodepassword: 'node-password-controller',
+  csrsigning: 'certificate-controller',
+  csrapproving: 'certificate-controller',
+  csrcleaner: 'certificate-controller',
 };
