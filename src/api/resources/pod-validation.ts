@@ -4,7 +4,7 @@
 // users meet. Paths and messages follow upstream, including its quirks
 // (some errors name the list rather than the item, as upstream does).
 
-import type { KubeObject } from '../meta.ts';
+import { deepCopy, type KubeObject } from '../meta.ts';
 import { compareQuantity, milliValue, quantitySign, value } from '../quantity.ts';
 import {
   duplicate,
@@ -1620,7 +1620,7 @@ export function validatePodUpdate(pod: KubeObject, old: KubeObject): Errs {
   });
   if (semanticEqual(spec, oldSpec)) return errs;
 
-  const munged: Obj = structuredClone(spec);
+  const munged: Obj = deepCopy(spec);
   for (const k of ['containers', 'initContainers']) {
     const before = list(oldSpec[k]);
     list(munged[k]).forEach((c, i) => {

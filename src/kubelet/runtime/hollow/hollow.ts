@@ -28,6 +28,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { deepCopy } from '../../../api/meta.ts';
 import type { Clock } from '../../../client/workqueue.ts';
 import { realClock } from '../../../client/workqueue.ts';
 import {
@@ -129,10 +130,52 @@ export function normalizeImage(image: string): string {
   return name;
 }
 
+/**
+ * Records by each of their labels, so a list with a label selector (the
+ * kubelet asks for one pod's sandboxes and containers by its uid label on
+ * every sync) looks at that pod's records, not at every record on the node.
+ */
+class LabelIndex<T extends { config: { labels?: Record<string, string> } }> {
+  readonly #by = new Map<string, Set<T>>();
+
+  add(r: T): void {
+    for (const [k, v] of Object.entries(r.config.labels ?? {})) {
+      const key = `${k}\0${v}`;
+      const set = this.#by.get(key) ?? new Set<T>();
+      this.#by.set(key, set);
+      set.add(r);
+    }
+  }
+
+  remove(r: T): void {
+    for (const [k, v] of Object.entries(r.config.labels ?? {})) {
+      const key = `${k}\0${v}`;
+      const set = this.#by.get(key);
+      set?.delete(r);
+      if (set?.size === 0) this.#by.delete(key);
+    }
+  }
+
+  /** The records that can match `selector` (a superset), or undefined for "all of them". */
+  candidates(selector: Record<string, string> | undefined): Iterable<T> | undefined {
+    let best: Set<T> | undefined;
+    for (const [k, v] of Object.entries(selector ?? {})) {
+      const set = this.#by.get(`${k}\0${v}`);
+      if (!set) return [];
+      if (!best || set.size < best.size) best = set;
+    }
+    return best;
+  }
+}
+
 export class HollowRuntime implements Runtime {
   readonly kind = 'hollow';
   readonly #sandboxes = new Map<string, SandboxRecord>();
   readonly #containers = new Map<string, ContainerRecord>();
+  readonly #sandboxLabels = new LabelIndex<SandboxRecord>();
+  readonly #containerLabels = new LabelIndex<ContainerRecord>();
+  /** sandbox id → its containers. */
+  readonly #containersOf = new Map<string, Set<ContainerRecord>>();
   readonly #images = new Map<string, Image>();
   readonly #ipsInUse = new Set<string>();
   readonly #podCIDR: () => string | undefined;
@@ -159,13 +202,15 @@ export class HollowRuntime implements Runtime {
   async runPodSandbox(config: PodSandboxConfig): Promise<string> {
     const id = newId();
     const hostNetwork = config.linux?.securityContext?.namespaceOptions?.network === 'NODE';
-    this.#sandboxes.set(id, {
+    const record: SandboxRecord = {
       id,
-      config: structuredClone(config),
+      config: deepCopy(config),
       state: 'SANDBOX_READY',
       createdAt: this.#nanos(),
       ip: hostNetwork ? undefined : this.#allocateIP(),
-    });
+    };
+    this.#sandboxes.set(id, record);
+    this.#sandboxLabels.add(record);
     return id;
   }
 
@@ -195,8 +240,8 @@ export class HollowRuntime implements Runtime {
   async stopPodSandbox(podSandboxId: string): Promise<void> {
     const s = this.#sandboxes.get(podSandboxId);
     if (!s) return; // CRI: stopping a missing sandbox is not an error
-    for (const c of this.#containers.values()) {
-      if (c.podSandboxId === podSandboxId && c.state === 'CONTAINER_RUNNING') this.#exit(c, 137);
+    for (const c of this.#containersOf.get(podSandboxId) ?? []) {
+      if (c.state === 'CONTAINER_RUNNING') this.#exit(c, 137);
     }
     s.state = 'SANDBOX_NOTREADY';
     if (s.ip) this.#ipsInUse.delete(s.ip);
@@ -207,10 +252,10 @@ export class HollowRuntime implements Runtime {
     const s = this.#sandboxes.get(podSandboxId);
     if (!s) return;
     await this.stopPodSandbox(podSandboxId);
-    for (const c of [...this.#containers.values()]) {
-      if (c.podSandboxId === podSandboxId) await this.removeContainer(c.id);
-    }
+    for (const c of [...(this.#containersOf.get(podSandboxId) ?? [])]) await this.removeContainer(c.id);
     this.#sandboxes.delete(podSandboxId);
+    this.#sandboxLabels.remove(s);
+    this.#containersOf.delete(podSandboxId);
   }
 
   #sandboxView(s: SandboxRecord): PodSandbox {
@@ -234,7 +279,7 @@ export class HollowRuntime implements Runtime {
   }
 
   async listPodSandbox(filter: { state?: PodSandboxState; labelSelector?: Record<string, string> } = {}) {
-    return [...this.#sandboxes.values()]
+    return [...(this.#sandboxLabels.candidates(filter.labelSelector) ?? this.#sandboxes.values())]
       .filter(
         (s) => (!filter.state || s.state === filter.state) && matches(s.config.labels, filter.labelSelector),
       )
@@ -249,10 +294,10 @@ export class HollowRuntime implements Runtime {
       throw new RuntimeError('Unknown', `sandbox container "${podSandboxId}" is not running`);
     }
     const id = newId();
-    this.#containers.set(id, {
+    const record: ContainerRecord = {
       id,
       podSandboxId,
-      config: structuredClone(config),
+      config: deepCopy(config),
       imageRef: imageId(normalizeImage(config.image.image)),
       state: 'CONTAINER_CREATED',
       createdAt: this.#nanos(),
@@ -263,7 +308,12 @@ export class HollowRuntime implements Runtime {
       behaviour: hollowBehaviour([...(config.command ?? []), ...(config.args ?? [])]),
       logDirectory: s.config.logDirectory ?? '',
       exited: [],
-    });
+    };
+    this.#containers.set(id, record);
+    this.#containerLabels.add(record);
+    const siblings = this.#containersOf.get(podSandboxId) ?? new Set<ContainerRecord>();
+    this.#containersOf.set(podSandboxId, siblings);
+    siblings.add(record);
     return id;
   }
 
@@ -324,6 +374,8 @@ export class HollowRuntime implements Runtime {
     if (!c) return;
     this.#exit(c, 137);
     this.#containers.delete(containerId);
+    this.#containerLabels.remove(c);
+    this.#containersOf.get(c.podSandboxId)?.delete(c);
   }
 
   #containerView(c: ContainerRecord): Container {
@@ -344,7 +396,10 @@ export class HollowRuntime implements Runtime {
   async listContainers(
     filter: { podSandboxId?: string; state?: ContainerState; labelSelector?: Record<string, string> } = {},
   ): Promise<Container[]> {
-    return [...this.#containers.values()]
+    const candidates = filter.podSandboxId
+      ? (this.#containersOf.get(filter.podSandboxId) ?? [])
+      : (this.#containerLabels.candidates(filter.labelSelector) ?? this.#containers.values());
+    return [...candidates]
       .filter(
         (c) =>
           (!filter.podSandboxId || c.podSandboxId === filter.podSandboxId) &&
