@@ -45,6 +45,7 @@ import {
   type ManagedFieldsEntry,
   type Manager,
   managerId,
+  sameJSON,
 } from './managers.ts';
 import { type TypeRef, TypeResolver } from './schema.ts';
 import {
@@ -528,7 +529,9 @@ export function update(opts: UpdateOptions): ManagedFieldsEntry[] {
   const changed = ctx.filter(c.modified.union(c.added));
   const removed = ctx.filter(c.removed);
   for (const [id, m] of managers) {
-    m.set = m.set.difference(changed).difference(removed);
+    const left = m.set.difference(changed).difference(removed);
+    // Nothing taken away: the set (and so its decoded encoding) stays as it was.
+    if (!left.equals(m.set)) m.set = left;
     if (m.set.isEmpty()) managers.delete(id);
   }
   const mine = changed.difference(STRIPPED);
@@ -566,21 +569,42 @@ function managersForUpdate(
     const meta = isObject(obj) ? obj.metadata : undefined;
     return isObject(meta) ? meta.managedFields : undefined;
   };
-  const decodeOrEmpty = (entries: unknown): Map<string, Manager> => {
+  const decodeOrEmpty = (entries: unknown, stored: boolean): Map<string, Manager> => {
     try {
-      return decodeManagedFields(entries);
+      return decodeManagedFields(entries, stored);
     } catch {
       return new Map();
     }
   };
-  if (subresource) return decodeOrEmpty(entriesOf(live));
+  if (subresource) return decodeOrEmpty(entriesOf(live), true);
   const given = entriesOf(updated);
   if (Array.isArray(given)) {
     if (given.length === 0) return new Map();
     if (given.length === 1 && isObject(given[0]) && Object.values(given[0]).every(isZero)) return new Map();
   }
-  const mine = decodeOrEmpty(given);
-  return mine.size > 0 ? mine : decodeOrEmpty(entriesOf(live));
+  const mine = decodeOrEmpty(given, true);
+  if (mine.size === 0) return decodeOrEmpty(entriesOf(live), true);
+  // The client's entries keep their encoding only where they are the stored
+  // ones unchanged (a read-modify-write); anything else is written out anew,
+  // in canonical form, as upstream re-encodes every entry.
+  const stored = new Map<string, unknown>();
+  const liveEntries = entriesOf(live);
+  if (Array.isArray(liveEntries)) {
+    for (const e of liveEntries) {
+      if (!isObject(e)) continue;
+      const id = managerId({
+        manager: typeof e.manager === 'string' ? e.manager : '',
+        operation: e.operation === 'Apply' ? 'Apply' : 'Update',
+        apiVersion: typeof e.apiVersion === 'string' ? e.apiVersion : '',
+        subresource: typeof e.subresource === 'string' ? e.subresource : '',
+      });
+      stored.set(id, e.fieldsV1);
+    }
+  }
+  for (const [id, m] of mine) {
+    if (m.decoded && !sameJSON(m.decoded.fieldsV1, stored.get(id))) delete m.decoded;
+  }
+  return mine;
 }
 
 const isZero = (v: unknown): boolean =>

@@ -280,6 +280,41 @@ describe('update', () => {
     });
   });
 
+  it("keeps an untouched manager's stored encoding, and writes a client's rewritten entry out anew", () => {
+    const first = applyCM(undefined, configMap({ a: '1', b: '2' }), 'kubectl');
+    const live = first.object;
+    const kubectlFields = entry(
+      (live.metadata as Obj).managedFields as ManagedFieldsEntry[],
+      'kubectl',
+    )!.fieldsV1;
+    assert.ok(kubectlFields);
+    // A read-modify-write of another field: kubectl's entry is the stored one, as it was.
+    const entries = update({
+      ...base,
+      live,
+      updated: { ...live, metadata: { ...(live.metadata as Obj) }, data: { a: '1', b: '2', c: '3' } },
+      manager: 'editor',
+      now: T2,
+    });
+    assert.equal(entry(entries, 'kubectl')?.fieldsV1, kubectlFields);
+    // The same fields, spelled in another key order by the client: upstream
+    // decodes and re-encodes, so the entry comes back in canonical order.
+    const meta = live.metadata as Obj;
+    const reordered = (meta.managedFields as ManagedFieldsEntry[]).map((e) => ({
+      ...e,
+      fieldsV1: { 'f:data': { 'f:b': {}, 'f:a': {}, '.': {} } },
+    }));
+    const rewritten = update({
+      ...base,
+      live,
+      updated: { ...live, metadata: { ...meta, managedFields: reordered }, data: { a: '1', b: '2', c: '3' } },
+      manager: 'editor',
+      now: T2,
+    });
+    const fields = entry(rewritten, 'kubectl')!.fieldsV1;
+    assert.deepEqual(Object.keys(fields['f:data'] as Obj), ['.', 'f:a', 'f:b']);
+  });
+
   it('removed fields lose every owner, and empty managers are dropped', () => {
     const first = applyCM(undefined, configMap({ a: '1' }), 'alice');
     const entries = update({

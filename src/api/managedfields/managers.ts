@@ -24,6 +24,12 @@ export interface Manager {
   subresource: string;
   time: string | undefined;
   set: FieldSet;
+  /**
+   * The entry's fieldsV1 as decoded, with the set it decoded to: while
+   * `set` is still that set, encoding gives this back instead of writing
+   * the set out again (an update re-encodes every other manager's entry).
+   */
+  decoded?: { set: FieldSet; fieldsV1: Record<string, unknown> };
 }
 
 /**
@@ -57,8 +63,12 @@ export class ManagedFieldsDecodeError extends Error {
   }
 }
 
-/** Decodes entries, keyed by manager identifier (a later duplicate wins, as upstream). */
-export function decodeManagedFields(entries: unknown): Map<string, Manager> {
+/**
+ * Decodes entries, keyed by manager identifier (a later duplicate wins, as
+ * upstream). With `keepEncoding` (entries this server wrote, so already in
+ * canonical form) each manager keeps its fieldsV1 for re-encoding.
+ */
+export function decodeManagedFields(entries: unknown, keepEncoding = false): Map<string, Manager> {
   const out = new Map<string, Manager>();
   if (entries === undefined || entries === null) return out;
   if (!Array.isArray(entries)) throw new ManagedFieldsDecodeError('managedFields must be a list');
@@ -96,10 +106,32 @@ export function decodeManagedFields(entries: unknown): Map<string, Manager> {
       subresource: str('subresource'),
       time: str('time') || undefined,
       set,
+      ...(keepEncoding && isFieldsObject(entry.fieldsV1)
+        ? { decoded: { set, fieldsV1: entry.fieldsV1 } }
+        : {}),
     };
     out.set(managerId(m), m);
   });
   return out;
+}
+
+const isFieldsObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Equal JSON, key order included (a FieldsV1 in canonical form has one spelling). */
+export function sameJSON(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i]) return false;
+    if (!sameJSON((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 const seconds = (time: string | undefined): number => {
@@ -130,7 +162,7 @@ export function encodeManagedFields(managers: Map<string, Manager>): ManagedFiel
     apiVersion: m.apiVersion,
     ...(m.time !== undefined ? { time: m.time } : {}),
     fieldsType: 'FieldsV1',
-    fieldsV1: m.set.toFieldsV1(),
+    fieldsV1: m.decoded?.set === m.set ? m.decoded.fieldsV1 : m.set.toFieldsV1(),
     ...(m.subresource !== '' ? { subresource: m.subresource } : {}),
   }));
 }
