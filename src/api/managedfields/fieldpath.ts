@@ -23,7 +23,17 @@ export type Path = readonly PathElement[];
 
 /** The FieldsV1 key of an element; also its identity inside a FieldSet. */
 export function elementKey(pe: PathElement): string {
-  if ('field' in pe) return `f:${pe.field}`;
+  if ('field' in pe) {
+    // Field elements are made afresh by every walk; their keys are few and
+    // reused, so one string per field name (its hash computed once) serves
+    // every FieldSet lookup.
+    let key = fieldKeys.get(pe.field);
+    if (key === undefined) {
+      key = `f:${pe.field}`;
+      if (fieldKeys.size < 100_000) fieldKeys.set(pe.field, key);
+    }
+    return key;
+  }
   let key = keyCache.get(pe);
   if (key === undefined) {
     // The key fields are kept sorted, so this is canonical.
@@ -37,6 +47,7 @@ export function elementKey(pe: PathElement): string {
 
 // Elements are immutable, so their keys can be remembered.
 const keyCache = new WeakMap<PathElement, string>();
+const fieldKeys = new Map<string, string>();
 
 /** Parses a FieldsV1 key back into an element. */
 export function parseElementKey(text: string): PathElement {
