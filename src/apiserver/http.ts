@@ -46,6 +46,12 @@ export interface ApiResponse {
    * watch cache's, shared and never to be mutated.
    */
   writeEvent?: (type: string, object: KubeObject) => void;
+  /**
+   * A JSON body handed on as the value itself, for the same kind of
+   * response (after writeHead; it ends the response). The value may be
+   * shared (a cached object): the receiver copies it.
+   */
+  writeObject?: (body: unknown) => void;
 }
 
 /** Upstream's limit for a request body (3 MiB). */
@@ -179,7 +185,13 @@ export function writeJSON(
   contentType = 'application/json',
   encoded?: string,
 ): void {
-  const text = indentedResponses.has(res) ? JSON.stringify(body, null, 2) : (encoded ?? JSON.stringify(body));
+  const indented = indentedResponses.has(res);
+  if (res.writeObject && !indented && contentType === 'application/json') {
+    res.writeHead(code, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private' });
+    res.writeObject(body);
+    return;
+  }
+  const text = indented ? JSON.stringify(body, null, 2) : (encoded ?? JSON.stringify(body));
   res.writeHead(code, {
     'Content-Type': contentType,
     'Content-Length': Buffer.byteLength(text),

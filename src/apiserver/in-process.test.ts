@@ -57,9 +57,36 @@ describe('the in-process transport', () => {
     b.stop();
   });
 
+  // Response bodies reach in-process clients as values too (no JSON text in
+  // between): a read from the watch cache must still be the client's own.
+  it("answers a request with the client's own copy of the body, errors as upstream's Status", async () => {
+    const t = createInProcessTransport(s.api, ADMIN);
+    const made = await t.request({
+      method: 'POST',
+      path: '/api/v1/namespaces/default/configmaps',
+      body: { metadata: { name: 'answered' }, data: { k: 'v' } },
+    });
+    assert.equal(made.status, 201);
+    const path = '/api/v1/namespaces/default/configmaps/answered';
+    const read = await t.request({ method: 'GET', path, query: { resourceVersion: '0' } });
+    const body = read.body as KubeObject & { data: Record<string, string> };
+    assert.deepEqual(body.data, { k: 'v' });
+    assert.equal(body.metadata.resourceVersion, (made.body as KubeObject).metadata.resourceVersion);
+    body.data.k = 'mutated by the client';
+    const again = await t.request({ method: 'GET', path, query: { resourceVersion: '0' } });
+    assert.deepEqual((again.body as { data: unknown }).data, { k: 'v' });
+    await assert.rejects(
+      t.request({ method: 'GET', path: '/api/v1/namespaces/default/configmaps/missing' }),
+      (err: Error & { code?: number; reason?: string }) => err.code === 404 && err.reason === 'NotFound',
+    );
+  });
+
   it('keeps events and bookmarks in order on one watch', async () => {
-    const w = watchConfigMaps({ allowWatchBookmarks: 'true' });
-    await s.request('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'one' } });
+    // Only this test's object: no initial ADDED events for the others' (those come in key order).
+    const w = watchConfigMaps({ allowWatchBookmarks: 'true', labelSelector: 'test=order' });
+    await s.request('POST', '/api/v1/namespaces/default/configmaps', {
+      metadata: { name: 'one', labels: { test: 'order' } },
+    });
     await until(() => w.events.some((e) => e.type === 'BOOKMARK'));
     await s.request('DELETE', '/api/v1/namespaces/default/configmaps/one');
     await until(() => w.events.some((e) => e.type === 'DELETED'));

@@ -90,6 +90,13 @@ function gatedResponse(res: ApiResponse): { response: ApiResponse; close: () => 
     },
     destroy: () => (open ? res.destroy() : undefined),
     on: (event, listener) => res.on(event, listener),
+    ...(res.writeObject
+      ? {
+          writeObject: (body: unknown) => {
+            if (open) res.writeObject!(body);
+          },
+        }
+      : {}),
   };
   return {
     response,

@@ -208,9 +208,11 @@ export class Auditor {
  * the last chunk ended with is parsed, if it is JSON.
  */
 export function captureResponse(
-  res: { end(chunk?: string | Uint8Array): unknown },
+  res: { end(chunk?: string | Uint8Array): unknown; writeObject?: ((body: unknown) => void) | undefined },
   record: AuditRecord,
 ): void {
+  // The body is what the record keeps: it must go out as text, through end.
+  res.writeObject = undefined;
   const end = res.end.bind(res);
   res.end = (chunk?: string | Uint8Array) => {
     if (chunk !== undefined && chunk.length > 0) {
