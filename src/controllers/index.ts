@@ -19,6 +19,7 @@ import { namespaceController } from './namespace.ts';
 import { nodeIpamController } from './nodeipam.ts';
 import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
 import { nodePasswordController } from './nodepassword.ts';
+import { persistentVolumeBinderController } from './persistentvolume.ts';
 import { podGCController } from './podgc.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
@@ -51,6 +52,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   'taint-eviction-controller': taintEvictionController,
   nodepassword: nodePasswordController,
   podgc: podGCController,
+  'persistentvolume-binder': persistentVolumeBinderController,
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,
