@@ -41,7 +41,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               NodeRestriction, PodSecurity, DefaultStorageClass,
-                              ResourceQuota
+                              StorageObjectInUseProtection, ResourceQuota
 `;
 
 export async function runServer(args: string[]): Promise<number> {

@@ -21,6 +21,8 @@ import { nodeLifecycleController, taintEvictionController } from './nodelifecycl
 import { nodePasswordController } from './nodepassword.ts';
 import { persistentVolumeBinderController } from './persistentvolume.ts';
 import { podGCController } from './podgc.ts';
+import { pvProtectionController } from './pv-protection.ts';
+import { pvcProtectionController } from './pvc-protection.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { resourceQuotaController } from './resourcequota.ts';
@@ -53,6 +55,8 @@ export const allControllers: Record<string, ControllerFactory> = {
   nodepassword: nodePasswordController,
   podgc: podGCController,
   'persistentvolume-binder': persistentVolumeBinderController,
+  'pvc-protection': pvcProtectionController,
+  'pv-protection': pvProtectionController,
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,

@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { PersistentVolume, PersistentVolumeClaim } from '../api/types/core-v1.ts';
 import { persistentVolumeBinderController } from './persistentvolume.ts';
+import { pvProtectionController } from './pv-protection.ts';
+import { pvcProtectionController } from './pvc-protection.ts';
 import { type ControllerTest, startControllerTest } from './testing.ts';
 
 let t: ControllerTest;
 before(async () => {
-  t = await startControllerTest({ 'persistentvolume-binder': persistentVolumeBinderController });
+  t = await startControllerTest({
+    'persistentvolume-binder': persistentVolumeBinderController,
+    'pvc-protection': pvcProtectionController,
+    'pv-protection': pvProtectionController,
+  });
 });
 after(() => t.close());
 
@@ -56,6 +62,35 @@ const eventWith = (name: string, reason: string) =>
   t.until(`${reason} event for ${name}`, async () => (await events(name)).find((e) => e.reason === reason));
 
 describe('persistentvolume-binder', () => {
+  it('keeps a claim used by a pod until the pod is gone, and a volume until it is no longer Bound', async () => {
+    await t.clients.persistentVolumes.create(undefined, pv('prot', '1Gi', { storageClassName: 'prot' }));
+    await t.clients.persistentVolumeClaims.create(ns, pvc('prot', '1Gi', { storageClassName: 'prot' }));
+    const claim = await boundTo('prot');
+    assert.deepEqual(claim.metadata.finalizers, ['kubernetes.io/pvc-protection']);
+    assert.deepEqual((await getVolume('prot')).metadata.finalizers, ['kubernetes.io/pv-protection']);
+    await t.clients.pods.create(ns, {
+      metadata: { name: 'prot-user' },
+      spec: {
+        containers: [{ name: 'c', image: 'busybox' }],
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'prot' } }],
+      },
+    });
+    await t.clients.persistentVolumes.delete(undefined, 'prot');
+    await t.clients.persistentVolumeClaims.delete(ns, 'prot');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok((await getClaim('prot')).metadata.deletionTimestamp, 'the claim is being deleted');
+    assert.equal((await getVolume('prot')).status?.phase, 'Bound');
+    await t.clients.pods.delete(ns, 'prot-user', { gracePeriodSeconds: 0 });
+    // The claim goes, the volume is Released and then goes too.
+    await t.until('prot claim and volume gone', async () => {
+      const left = await Promise.all([
+        getClaim('prot').catch(() => undefined),
+        getVolume('prot').catch(() => undefined),
+      ]);
+      return left.every((x) => x === undefined) ? true : undefined;
+    });
+  });
+
   it('binds a claim to the smallest Available volume that fits, with both sides annotated and Bound', async () => {
     for (const [n, s] of [
       ['small', '1Gi'],
@@ -203,7 +238,9 @@ describe('persistentvolume-binder', () => {
     await available('gone');
     await t.clients.persistentVolumeClaims.create(ns, pvc('lost', '1Gi', { storageClassName: 'gone' }));
     await boundTo('lost');
+    // pv-protection keeps a Bound volume; an administrator forcing it out takes the finalizer off.
     await t.clients.persistentVolumes.delete(undefined, 'gone');
+    await t.clients.persistentVolumes.patch(undefined, 'gone', 'merge', { metadata: { finalizers: null } });
     await t.until('lost Lost', async () =>
       (await getClaim('lost')).status?.phase === 'Lost' ? true : undefined,
     );

@@ -378,7 +378,7 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
     async sync(key) {
       if (key.startsWith(VOLUME)) {
         const pv = volumes.indexer.get(key.slice(VOLUME.length));
-        if (pv && !pv.metadata.deletionTimestamp) await syncVolume(pv);
+        if (pv) await syncVolume(pv);
         return;
       }
       const k = key.slice(CLAIM.length);
