@@ -15,6 +15,7 @@ import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { garbageCollectorController } from './garbagecollector.ts';
 import { jobController } from './job.ts';
+import { localPathProvisionerController } from './local-path-provisioner.ts';
 import { namespaceController } from './namespace.ts';
 import { nodeIpamController } from './nodeipam.ts';
 import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
@@ -57,6 +58,8 @@ export const allControllers: Record<string, ControllerFactory> = {
   'persistentvolume-binder': persistentVolumeBinderController,
   'pvc-protection': pvcProtectionController,
   'pv-protection': pvProtectionController,
+  // k3s's built-in default storage (src/controllers/local-path-provisioner.ts).
+  'local-path-provisioner': localPathProvisionerController,
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,

@@ -175,6 +175,14 @@ const roles: Record<string, PolicyRule[]> = {
     rule('list watch get', 'core', 'pods'),
     EVENTS,
   ],
+  // k3s's local-path-provisioner-role, less what its helper pods needed.
+  'local-path-provisioner-service-account': [
+    rule('get list watch', 'core', 'nodes'),
+    rule('get list watch update', 'core', 'persistentvolumeclaims'),
+    rule('get list watch create patch update delete', 'core', 'persistentvolumes'),
+    rule('get list watch', 'storage.k8s.io', 'storageclasses'),
+    EVENTS,
+  ],
   'pv-protection-controller': [rule('get list watch update', 'core', 'persistentvolumes'), EVENTS],
   'ttl-after-finished-controller': [rule(`${READ} delete`, 'batch', 'jobs'), EVENTS],
   'root-ca-cert-publisher': [rule('create update', 'core', 'configmaps'), EVENTS],
@@ -243,6 +251,7 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   'persistentvolume-binder': 'persistent-volume-binder',
   'pvc-protection': 'pvc-protection-controller',
   'pv-protection': 'pv-protection-controller',
+  'local-path-provisioner': 'local-path-provisioner-service-account',
   resourcequota: 'resourcequota-controller',
   namespace: 'namespace-controller',
   garbagecollector: 'generic-garbage-collector',
