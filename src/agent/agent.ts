@@ -16,6 +16,7 @@
 //           kubemark's hollow nodes.
 
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { type Clientset, createClientset } from '../client/clientset.ts';
 import { createHttpTransport } from '../client/http-transport.ts';
@@ -38,6 +39,8 @@ export interface AgentOptions {
   /** Cluster DNS's (kube-system/coredns); the kubelet's when unset. */
   dnsClients?: Clientset;
   dataDir: string;
+  /** k3s's --default-local-storage-path: where local-path volumes live on this node (default <data-dir>/storage). */
+  defaultLocalStoragePath?: string;
   runtime: RuntimeKind;
   /** Defaults to this machine's hostname, lower-cased (as upstream's kubelet). */
   nodeName?: string;
@@ -166,6 +169,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
       dataDir: opts.dataDir,
+      localStoragePath: opts.defaultLocalStoragePath ?? join(opts.dataDir, 'storage'),
       ...(opts.controlPlane ? { controlPlane: true } : {}),
       ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
       onPodCIDR: (cidr) => node.setPodCIDR(cidr),

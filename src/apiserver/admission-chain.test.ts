@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, ResourceQuota\)/,
     );
   });
 
@@ -284,7 +284,7 @@ describe('--disable-admission-plugins', () => {
       const all = defaultAdmission(srv.api);
       assert.deepEqual(
         all.mutating.map((p) => p.name),
-        ['LimitRanger', 'Priority', 'DefaultStorageClass'],
+        ['LimitRanger', 'Priority', 'DefaultStorageClass', 'StorageObjectInUseProtection'],
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
@@ -305,6 +305,7 @@ describe('--disable-admission-plugins', () => {
         [
           'Priority',
           'DefaultStorageClass',
+          'StorageObjectInUseProtection',
           'NodeRestriction',
           'PodSecurity',
           'CertificateApproval',

@@ -69,6 +69,7 @@ import { priorityPlugin } from './admission/priority.ts';
 import { rbacEscalationPlugin } from './admission/rbac-escalation.ts';
 import { resourceQuotaPlugin } from './admission/resource-quota.ts';
 import { serviceAccountPlugin } from './admission/service-account.ts';
+import { storageObjectInUseProtectionPlugin } from './admission/storage-object-in-use-protection.ts';
 import { type Auditor, type AuditRecord, captureResponse } from './audit/audit.ts';
 import { impersonate } from './authn/impersonation.ts';
 import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
@@ -1695,6 +1696,7 @@ export const ADMISSION_PLUGINS = [
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
+  'StorageObjectInUseProtection',
   'CertificateApproval',
   'CertificateSigning',
   'CertificateSubjectRestriction',
@@ -1838,6 +1840,7 @@ export function defaultAdmission(
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
+      ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
     ],
     // ResourceQuota last, so nothing refuses a write after it was charged.
     validating: [

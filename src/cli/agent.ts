@@ -59,6 +59,7 @@ Flags:
   --container-runtime-endpoint URL  use this containerd instead of starting one (cri)
   --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
   --cluster-cidr CIDR               the cluster's pod range (default 10.42.0.0/16)
+  --default-local-storage-path DIR         local-path volumes' root on the node (default <data-dir>/storage)
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 
@@ -85,6 +86,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'container-runtime-endpoint': { type: 'string' },
       'hollow-nodes': { type: 'string' },
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
+      'default-local-storage-path': { type: 'string' },
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       cleanup: { type: 'boolean', default: false },
@@ -186,6 +188,9 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(clients.clusterCA ? { clusterCA: clients.clusterCA } : {}),
     clusterCIDR: values['cluster-cidr']!,
     serviceCIDR: values['service-cidr']!,
+    ...(values['default-local-storage-path']
+      ? { defaultLocalStoragePath: values['default-local-storage-path'] }
+      : {}),
     proxyMode,
     log,
   });

@@ -22,6 +22,7 @@ Flags:
   --advertise-address IP      address written into the kubeconfig (default 127.0.0.1)
   --service-cidr CIDR         ClusterIP range (default 10.43.0.0/16)
   --cluster-cidr CIDR         pod network range (default 10.42.0.0/16)
+  --default-local-storage-path DIR local-path volumes' root on the node (default <data-dir>/storage)
   --disable-agent             do not run a node agent in this process
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
@@ -41,7 +42,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               NodeRestriction, PodSecurity, DefaultStorageClass,
-                              ResourceQuota
+                              StorageObjectInUseProtection, ResourceQuota
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -55,6 +56,7 @@ export async function runServer(args: string[]): Promise<number> {
       'advertise-address': { type: 'string' },
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
+      'default-local-storage-path': { type: 'string' },
       'disable-agent': { type: 'boolean', default: false },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
@@ -122,6 +124,9 @@ export async function runServer(args: string[]): Promise<number> {
       httpsPort: port,
       serviceCIDR: values['service-cidr']!,
       clusterCIDR: values['cluster-cidr']!,
+      ...(values['default-local-storage-path']
+        ? { defaultLocalStoragePath: values['default-local-storage-path'] }
+        : {}),
       disableAgent: values['disable-agent']!,
       scheduler: !values['disable-scheduler'],
       controllers: !values['disable-controller-manager'],

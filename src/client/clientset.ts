@@ -20,6 +20,7 @@ import type {
   LimitRange,
   Namespace,
   Node,
+  PersistentVolume,
   PersistentVolumeClaim,
   Pod,
   PodTemplate,
@@ -33,6 +34,7 @@ import type { EndpointSlice } from '../api/types/discovery-v1.ts';
 import type { PodDisruptionBudget } from '../api/types/policy-v1.ts';
 import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from '../api/types/rbac-v1.ts';
 import type { PriorityClass } from '../api/types/scheduling-v1.ts';
+import type { StorageClass } from '../api/types/storage-v1.ts';
 import { ResourceClient, type ResourceRef } from './client.ts';
 import type { Transport } from './transport.ts';
 
@@ -59,6 +61,7 @@ export const resources = {
   resourceQuotas: ref('', 'v1', 'resourcequotas'),
   limitRanges: ref('', 'v1', 'limitranges'),
   persistentVolumeClaims: ref('', 'v1', 'persistentvolumeclaims'),
+  persistentVolumes: ref('', 'v1', 'persistentvolumes', false),
   replicaSets: ref('apps', 'v1', 'replicasets'),
   deployments: ref('apps', 'v1', 'deployments'),
   daemonSets: ref('apps', 'v1', 'daemonsets'),
@@ -70,6 +73,7 @@ export const resources = {
   endpointSlices: ref('discovery.k8s.io', 'v1', 'endpointslices'),
   podDisruptionBudgets: ref('policy', 'v1', 'poddisruptionbudgets'),
   priorityClasses: ref('scheduling.k8s.io', 'v1', 'priorityclasses', false),
+  storageClasses: ref('storage.k8s.io', 'v1', 'storageclasses', false),
   clusterRoles: ref('rbac.authorization.k8s.io', 'v1', 'clusterroles', false),
   clusterRoleBindings: ref('rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', false),
   roles: ref('rbac.authorization.k8s.io', 'v1', 'roles'),
@@ -93,6 +97,7 @@ export interface ResourceTypes {
   resourceQuotas: ResourceQuota;
   limitRanges: LimitRange;
   persistentVolumeClaims: PersistentVolumeClaim;
+  persistentVolumes: PersistentVolume;
   replicaSets: ReplicaSet;
   deployments: Deployment;
   daemonSets: DaemonSet;
@@ -104,6 +109,7 @@ export interface ResourceTypes {
   endpointSlices: EndpointSlice;
   podDisruptionBudgets: PodDisruptionBudget;
   priorityClasses: PriorityClass;
+  storageClasses: StorageClass;
   clusterRoles: ClusterRole;
   clusterRoleBindings: ClusterRoleBinding;
   roles: Role;

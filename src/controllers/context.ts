@@ -28,6 +28,8 @@ export interface ControllerOptions {
    * --cluster-signing-cert-file and --cluster-signing-key-file); no signing without it.
    */
   clusterSigningCA?: { cert: string; key: string };
+  /** Where the local-path provisioner puts volumes on a node (k3s's --default-local-storage-path). */
+  defaultLocalStoragePath: string;
   /** The longest certificate the CSR signer issues (upstream's --cluster-signing-duration, 1 year). */
   clusterSigningDurationMs: number;
   /** Signs the long-lived tokens of kubernetes.io/service-account-token Secrets. */
@@ -46,6 +48,7 @@ export const defaultControllerOptions: ControllerOptions = {
   nodeMonitorGracePeriodMs: 40_000,
   terminatedPodGCThreshold: 12_500,
   clusterSigningDurationMs: 365 * 24 * 3600 * 1000,
+  defaultLocalStoragePath: '/var/lib/skiff/storage',
 };
 
 export interface ControllerContext {

@@ -15,11 +15,15 @@ import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { garbageCollectorController } from './garbagecollector.ts';
 import { jobController } from './job.ts';
+import { localPathProvisionerController } from './local-path-provisioner.ts';
 import { namespaceController } from './namespace.ts';
 import { nodeIpamController } from './nodeipam.ts';
 import { nodeLifecycleController, taintEvictionController } from './nodelifecycle.ts';
 import { nodePasswordController } from './nodepassword.ts';
+import { persistentVolumeBinderController } from './persistentvolume.ts';
 import { podGCController } from './podgc.ts';
+import { pvProtectionController } from './pv-protection.ts';
+import { pvcProtectionController } from './pvc-protection.ts';
 import { replicaSetController } from './replicaset.ts';
 import { replicationControllerController } from './replicationcontroller.ts';
 import { resourceQuotaController } from './resourcequota.ts';
@@ -51,6 +55,11 @@ export const allControllers: Record<string, ControllerFactory> = {
   'taint-eviction-controller': taintEvictionController,
   nodepassword: nodePasswordController,
   podgc: podGCController,
+  'persistentvolume-binder': persistentVolumeBinderController,
+  'pvc-protection': pvcProtectionController,
+  'pv-protection': pvProtectionController,
+  // k3s's built-in default storage (src/controllers/local-path-provisioner.ts).
+  'local-path-provisioner': localPathProvisionerController,
   resourcequota: resourceQuotaController,
   namespace: namespaceController,
   garbagecollector: garbageCollectorController,

@@ -55,6 +55,7 @@ import { type KubeletSources, ownSources } from './sources.ts';
 import { startupTracer, traceRuntime } from './startup-trace.ts';
 import { createStatusManager } from './status-manager.ts';
 import { createTokenManager } from './token-manager.ts';
+import { cleanLocalPathVolumes } from './volumes/local-path-cleaner.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
 
 /** Whether every container of the pod's spec has a running container in the runtime, in a ready sandbox. */
@@ -105,6 +106,13 @@ export interface KubeletOptions {
   resyncIntervalMs?: number;
   /** How often orphaned sandboxes and containers are looked for (upstream housekeeping, 2 s). */
   housekeepingIntervalMs?: number;
+  /**
+   * The local-path provisioner's storage root on this node: directories of
+   * deleted volumes under it are removed (volumes/local-path-cleaner.ts).
+   */
+  localStoragePath?: string;
+  /** How often the storage root is looked at (default 5 s). */
+  localPathCleanupIntervalMs?: number;
   leaseDurationSeconds?: number;
   /** Where in the renew interval this node's renewals fall (lease.ts `phase`). */
   leasePhase?: number;
@@ -222,6 +230,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         now,
         getConfigMap,
         getSecret,
+        getPersistentVolumeClaim: (ns, name) =>
+          getOrUndefined(() => clients.persistentVolumeClaims.get(ns, name)),
+        getPersistentVolume: (name) => getOrUndefined(() => clients.persistentVolumes.get(undefined, name)),
         nodeAllocatable: () => node()?.status?.allocatable ?? {},
         serviceAccountToken: (pod, projection) => tokens.serviceAccountToken(pod, projection),
         log,
@@ -526,6 +537,23 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         timers.push(t);
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
+      const storageRoot = opts.localStoragePath;
+      if (storageRoot && volumes) {
+        let cleaning = false;
+        every(opts.localPathCleanupIntervalMs ?? 5000, async () => {
+          if (cleaning) return;
+          cleaning = true;
+          try {
+            await cleanLocalPathVolumes({
+              root: storageRoot,
+              getPersistentVolume: (name) => clients.persistentVolumes.get(undefined, name),
+              log,
+            });
+          } finally {
+            cleaning = false;
+          }
+        });
+      }
       every(opts.resyncIntervalMs ?? 60_000, () => {
         for (const pod of sources.pods.list()) podWorkers.updatePod(pod);
       });

@@ -206,6 +206,11 @@ export interface ReservePlugin extends Plugin {
   unreserve(state: CycleState, pod: Pod, nodeName: string): void;
 }
 
+/** Runs after Reserve, before Bind, and may write to the API (VolumeBinding's selected-node). */
+export interface PreBindPlugin extends Plugin {
+  preBind(state: CycleState, pod: Pod, nodeName: string): Promise<Status>;
+}
+
 export interface BindPlugin extends Plugin {
   bind(state: CycleState, pod: Pod, nodeName: string): Promise<Status>;
 }

@@ -31,6 +31,7 @@ export async function startScheduler(opts: {
     log: opts.log,
     profile: defaultProfile(DEFAULT_SCHEDULER_NAME, {
       clients: opts.clients,
+      informers,
       namespaceLabels: (ns) => namespaces.indexer.get(ns)?.metadata.labels,
     }),
     ...(opts.percentageOfNodesToScore !== undefined

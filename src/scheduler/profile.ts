@@ -9,6 +9,7 @@ import type {
   FilterPlugin,
   Plugin,
   PostFilterPlugin,
+  PreBindPlugin,
   PreFilterPlugin,
   PreScorePlugin,
   QueueSortPlugin,
@@ -25,6 +26,7 @@ export interface Profile {
   preScore: PreScorePlugin[];
   score: { plugin: ScorePlugin; weight: number }[];
   reserve: ReservePlugin[];
+  preBind: PreBindPlugin[];
   bind: BindPlugin[];
 }
 
@@ -54,6 +56,7 @@ export function buildProfile(
       weight: weights[plugin.name] ?? 1,
     })),
     reserve: plugins.filter((p) => has(p, 'reserve')) as ReservePlugin[],
+    preBind: plugins.filter((p) => has(p, 'preBind')) as PreBindPlugin[],
     bind: plugins.filter((p) => has(p, 'bind')) as BindPlugin[],
   };
 }

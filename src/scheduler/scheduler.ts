@@ -19,6 +19,7 @@ import type { Log } from '../util/log.ts';
 import { SchedulerCache } from './cache.ts';
 import {
   type ActionType,
+  asError,
   Code,
   CycleState,
   type FrameworkHandle,
@@ -204,6 +205,20 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     },
   });
 
+  // Storage objects, for the plugins that wait on them (VolumeBinding).
+  const declared = new Set([...eventsByPlugin(profile).values()].flat().map((e) => e.event.resource));
+  for (const [resource, informer] of [
+    ['PersistentVolumeClaim', 'persistentVolumeClaims'],
+    ['PersistentVolume', 'persistentVolumes'],
+    ['StorageClass', 'storageClasses'],
+  ] as const) {
+    if (!declared.has(resource)) continue;
+    opts.informers.informer(informer).on({
+      add: (o) => queue.moveOnEvent({ resource, actions: ['Add'] }, undefined, o),
+      update: (old, o) => queue.moveOnEvent({ resource, actions: ['Update'] }, old, o),
+    });
+  }
+
   // --- one scheduling cycle ------------------------------------------------
 
   /** Filter and score, synchronously: nothing changes the cache meanwhile. */
@@ -338,9 +353,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
 
   async function bind(q: QueuedPodInfo, pod: Pod, state: CycleState, node: string, cycle: number) {
     let status: Status = { code: Code.Error, reasons: ['no bind plugin'] };
-    for (const b of profile.bind) {
-      status = await b.bind(state, pod, node);
-      if (status.code !== Code.Skip) break;
+    for (const p of profile.preBind) {
+      status = await p.preBind(state, pod, node).catch(asError);
+      if (status.code !== Code.Success) break;
+    }
+    if (status.code === Code.Success || profile.preBind.length === 0) {
+      for (const b of profile.bind) {
+        status = await b.bind(state, pod, node);
+        if (status.code !== Code.Skip) break;
+      }
     }
     if (status.code === Code.Success) {
       cache.finishBinding(pod);

@@ -34,6 +34,7 @@ import { toStatus, writeStatus } from '../apiserver/http.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
+import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
@@ -68,6 +69,8 @@ export interface ServerConfig {
   serviceCIDR: string;
   clusterCIDR: string;
   disableAgent: boolean;
+  /** k3s's --default-local-storage-path: the local-path volumes' root on every node (default <data-dir>/storage). */
+  defaultLocalStoragePath?: string;
   /** The address written into the kubeconfig (defaults to 127.0.0.1). */
   advertiseAddress?: string;
   /** Run the controller manager in this process (default true). */
@@ -189,6 +192,7 @@ export async function startServer(
   await api.start();
   await authorization.start(api, log);
   await bootstrap(api, advertise, config.httpsPort, log);
+  const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
 
@@ -308,6 +312,7 @@ export async function startServer(
         rootCA: ca.cert,
         clusterSigningCA: { cert: ca.cert, key: ca.key },
         legacyTokenSigner: bearer.tokens.signer,
+        defaultLocalStoragePath: localStoragePath,
       },
     });
   }
@@ -351,6 +356,7 @@ export async function startServer(
           }),
         ),
         dataDir: config.dataDir,
+        defaultLocalStoragePath: localStoragePath,
         runtime: config.agentRuntime ?? 'cri',
         controlPlane: true,
         clusterCIDR: config.clusterCIDR,
@@ -432,6 +438,17 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
       description: 'Used for system critical pods that must not be moved from their current node.',
     });
   }
+  // k3s's default storage: the local-path StorageClass, the cluster's
+  // default, served by the built-in provisioner (src/controllers/local-path-provisioner.ts).
+  await ensure('storage.k8s.io', 'storageclasses', undefined, {
+    metadata: {
+      name: LOCAL_PATH_STORAGE_CLASS,
+      annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+    },
+    provisioner: LOCAL_PATH_PROVISIONER,
+    reclaimPolicy: 'Delete',
+    volumeBindingMode: 'WaitForFirstConsumer',
+  } as KubeObject);
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: {

@@ -16,7 +16,19 @@ import {
   validateRole,
   validateRoleBinding,
 } from './other-validation.ts';
-import { age, arr, asObj, child, col, formatLabelSelector, get, NONE, num, orNone } from './printers.ts';
+import {
+  age,
+  arr,
+  asObj,
+  child,
+  col,
+  formatLabelSelector,
+  get,
+  NONE,
+  nameColumn,
+  num,
+  orNone,
+} from './printers.ts';
 
 // ---- networking.k8s.io/v1 -----------------------------------------------
 
@@ -255,7 +267,10 @@ const storageclasses = kind({
   singular: 'storageclass',
   shortNames: ['sc'],
   namespaced: false,
+  // NAME is the kind's own cell: upstream's printStorageClass adds " (default)" to the default class.
+  noName: true,
   columns: [
+    nameColumn,
     col('Provisioner', 'string', 'Indicates the type of the provisioner.'),
     col(
       'ReclaimPolicy',
@@ -274,13 +289,17 @@ const storageclasses = kind({
     ),
   ],
   cells: (sc) => {
-    const isDefault = sc.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true';
+    const a = sc.metadata.annotations ?? {};
+    const isDefault =
+      a['storageclass.kubernetes.io/is-default-class'] === 'true' ||
+      a['storageclass.beta.kubernetes.io/is-default-class'] === 'true';
     return [
+      `${sc.metadata.name ?? ''}${isDefault ? ' (default)' : ''}`,
       String(sc.provisioner ?? ''),
       String(sc.reclaimPolicy ?? 'Delete'),
       String(sc.volumeBindingMode ?? 'Immediate'),
       String(sc.allowVolumeExpansion ?? false),
-    ].map((v, i) => (i === -1 && isDefault ? v : v));
+    ];
   },
   defaults: (sc) => {
     sc.reclaimPolicy ??= 'Delete';

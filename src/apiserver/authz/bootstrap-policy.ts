@@ -208,6 +208,9 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule(READ, 'apps', 'statefulsets'),
       rule(READ, 'policy', 'poddisruptionbudgets'),
       rule(READ, 'core', 'persistentvolumeclaims persistentvolumes'),
+      // Upstream grants these through system:volume-scheduler, bound to the scheduler too.
+      rule('patch update', 'core', 'persistentvolumeclaims persistentvolumes'),
+      rule(READ, 'storage.k8s.io', 'storageclasses'),
       rule('create', 'authentication.k8s.io', 'tokenreviews'),
       rule('create', 'authorization.k8s.io', 'subjectaccessreviews'),
       rule(READ, 'storage.k8s.io', 'csinodes'),

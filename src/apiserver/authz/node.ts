@@ -10,7 +10,7 @@
 // a pod (and PVC) informer, so a check is a map lookup.
 
 import type { FieldRequirement } from '../../api/fields.ts';
-import type { PersistentVolumeClaim, Pod, PodSpec } from '../../api/types/core-v1.ts';
+import type { PersistentVolume, PersistentVolumeClaim, Pod, PodSpec } from '../../api/types/core-v1.ts';
 import type { PolicyRule } from '../../api/types/rbac-v1.ts';
 import type { UserInfo } from '../authn/user.ts';
 import type { Attributes, Authorization, Authorizer } from './authorizer.ts';
@@ -86,6 +86,8 @@ export class NodeGraph {
   readonly #pods = new Map<string, { node: string; objects: string[] }>();
   /** pvc key → pv name */
   readonly #volumes = new Map<string, string>();
+  /** Every PersistentVolume's name → the node its nodeAffinity pins it to ('' for none). */
+  readonly #pvNodes = new Map<string, string>();
 
   #link(object: string, node: string, delta: 1 | -1) {
     let nodes = this.#edges.get(object);
@@ -137,9 +139,33 @@ export class NodeGraph {
     this.#volumes.delete(key('pvc', pvc.metadata.namespace ?? '', pvc.metadata.name ?? ''));
   }
 
+  /**
+   * Records a PersistentVolume: one whose required nodeAffinity names a
+   * single node by kubernetes.io/hostname (a local-path or local volume)
+   * lives on that node's disk, so that node may read it.
+   */
+  setPV(pv: PersistentVolume): void {
+    let node = '';
+    const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? [];
+    const exprs = terms.length === 1 ? (terms[0]?.matchExpressions ?? []) : [];
+    const host = exprs.find((e) => e.key === 'kubernetes.io/hostname' && e.operator === 'In');
+    if (exprs.length === 1 && host?.values?.length === 1) node = host.values[0] ?? '';
+    this.#pvNodes.set(pv.metadata.name ?? '', node);
+  }
+
+  deletePV(pv: PersistentVolume): void {
+    this.#pvNodes.delete(pv.metadata.name ?? '');
+  }
+
+  /** Whether a PersistentVolume of this name exists, as far as the graph has seen. */
+  hasPV(name: string): boolean {
+    return this.#pvNodes.has(name);
+  }
+
   /** Whether a pod bound to `node` uses the object (upstream's hasPathFrom). */
   hasPath(node: string, type: VertexType, namespace: string, name: string): boolean {
     if (type === 'pv') {
+      if (this.#pvNodes.get(name) === node && node !== '') return true;
       for (const [pvc, pv] of this.#volumes) if (pv === name && this.#edges.get(pvc)?.has(node)) return true;
       return false;
     }
@@ -193,7 +219,14 @@ export class NodeAuthorizer implements Authorizer, RuleResolver {
       if (attrs.subresource === 'status') return this.#statusUpdate(node, 'pvc', attrs);
       return this.#get(node, 'pvc', attrs);
     }
-    if (group === '' && r === 'persistentvolumes') return this.#get(node, 'pv', attrs);
+    if (group === '' && r === 'persistentvolumes') {
+      // Skiff's addition: a node may ask for a volume that does not exist (its
+      // answer is a 404), so the node's local-path cleaner can tell a deleted
+      // volume's directory from one still in use (kubelet/volumes/local-path-cleaner.ts).
+      if (attrs.verb === 'get' && !attrs.subresource && attrs.name && !this.#graph.hasPV(attrs.name))
+        return ALLOW;
+      return this.#get(node, 'pv', attrs);
+    }
     if (group === '' && r === 'serviceaccounts') return this.#createToken(node, attrs);
     if (group === 'coordination.k8s.io' && r === 'leases') return this.#lease(node, attrs);
     if (group === '' && r === 'nodes') return this.#node(node, attrs);

@@ -3,7 +3,7 @@
 // and the Node authorizer from a privileged loopback client's informers.
 
 import type { KubeObject } from '../../api/meta.ts';
-import type { PersistentVolumeClaim, Pod } from '../../api/types/core-v1.ts';
+import type { PersistentVolume, PersistentVolumeClaim, Pod } from '../../api/types/core-v1.ts';
 import type { ClusterRoleBinding, RoleBinding } from '../../api/types/rbac-v1.ts';
 import { type InformerFactory, NAMESPACE_INDEX } from '../../client/informer-factory.ts';
 import type { ApiServer } from '../apiserver.ts';
@@ -64,6 +64,11 @@ export function informerNodeGraph(informers: InformerFactory): NodeGraph {
     update: (_old, c) => graph.setPVC(c),
     delete: (c) => graph.deletePVC(c),
   });
+  informers.informer('persistentVolumes').on({
+    add: (v) => graph.setPV(v),
+    update: (_old, v) => graph.setPV(v),
+    delete: (v) => graph.deletePV(v),
+  });
   return graph;
 }
 
@@ -98,6 +103,11 @@ export async function watchCacheNodeGraph(api: ApiServer): Promise<{ graph: Node
       'persistentvolumeclaims',
       (c) => graph.setPVC(c as PersistentVolumeClaim),
       (c) => graph.deletePVC(c as PersistentVolumeClaim),
+    ),
+    await feed(
+      'persistentvolumes',
+      (v) => graph.setPV(v as PersistentVolume),
+      (v) => graph.deletePV(v as PersistentVolume),
     ),
   ];
   return {

@@ -4,6 +4,11 @@
 //   emptyDir      a directory of the pod (mode 0777); medium Memory is a tmpfs
 //                 (of sizeLimit, when set);
 //   hostPath      the node's own path, checked by type (host-path.ts);
+//   persistentVolumeClaim
+//                 the claim's bound PersistentVolume, when it is a hostPath
+//                 or local volume: the node's own directory, bind-mounted
+//                 (a local-path volume's directory is made here, on first
+//                 mount); a claim not bound yet keeps the pod waiting;
 //   configMap, secret, downwardAPI, projected
 //                 files written by the AtomicWriter (atomic-writer.ts) from
 //                 the API (payload.ts); secret and projected volumes live in
@@ -33,7 +38,13 @@
 import { chmod, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { parseQuantity, value as quantityValue } from '../../api/quantity.ts';
-import type { Container as ContainerSpec, Pod, Volume } from '../../api/types/core-v1.ts';
+import type {
+  Container as ContainerSpec,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  Volume,
+} from '../../api/types/core-v1.ts';
 import type { EventRecorder } from '../../client/events.ts';
 import { ContainerConfigError, expand } from '../container-env.ts';
 import type { KeyValue, Mount } from '../runtime/runtime.ts';
@@ -58,6 +69,9 @@ export interface VolumeManagerOptions extends PayloadSources {
   /** Names the AtomicWriter's timestamped directories. */
   now(): Date;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** For persistentVolumeClaim volumes (the Node authorizer lets a node read its pods' claims and their volumes). */
+  getPersistentVolumeClaim?(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined>;
+  getPersistentVolume?(name: string): Promise<PersistentVolume | undefined>;
 }
 
 export interface VolumeManager {
@@ -88,8 +102,9 @@ export const PLUGIN_DIRS = {
 
 type PluginName = keyof typeof PLUGIN_DIRS;
 
-function pluginOf(v: Volume): PluginName | 'hostPath' | undefined {
+function pluginOf(v: Volume): PluginName | 'hostPath' | 'persistentVolumeClaim' | undefined {
   if (v.hostPath) return 'hostPath';
+  if (v.persistentVolumeClaim) return 'persistentVolumeClaim';
   for (const p of Object.keys(PLUGIN_DIRS) as PluginName[]) if (v[p]) return p;
   return undefined;
 }
@@ -112,11 +127,18 @@ const exists = (path: string) =>
 export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   const log = opts.log ?? (() => {});
   const podDir = (uid: string) => join(opts.rootDirectory, 'pods', uid);
+  /** The node path of each pod's persistentVolumeClaim volumes, by `<pod uid>/<volume>`, as set up. */
+  const claimPaths = new Map<string, string>();
 
   /** Where a volume's files are: the host path itself for hostPath volumes. */
   function volumePath(pod: Pod, v: Volume): string {
     const plugin = pluginOf(v);
     if (plugin === 'hostPath') return v.hostPath?.path ?? '';
+    if (plugin === 'persistentVolumeClaim') {
+      const path = claimPaths.get(`${pod.metadata.uid}/${v.name}`);
+      if (!path) throw new VolumeSetUpError(`volume "${v.name}": its claim's volume is not set up`);
+      return path;
+    }
     if (!plugin)
       throw new VolumeSetUpError(`volume "${v.name}": this volume type is not supported by Skiff's kubelet`);
     return join(podDir(pod.metadata.uid ?? ''), 'volumes', PLUGIN_DIRS[plugin], v.name ?? '');
@@ -143,9 +165,51 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     return projectedPayload(pod, v.projected ?? {}, opts);
   }
 
+  /**
+   * The node path of a claim's volume: the claim must be Bound to a volume
+   * whose claimRef is this claim (upstream's volume manager
+   * getPVCExtractPV), and the volume a hostPath or local one.
+   */
+  async function claimVolumePath(pod: Pod, v: Volume): Promise<string> {
+    const ns = pod.metadata.namespace ?? '';
+    const claimName = v.persistentVolumeClaim?.claimName ?? '';
+    const fail = (why: string) => {
+      throw new VolumeSetUpError(`error processing PVC ${ns}/${claimName}: ${why}`);
+    };
+    const pvc = await opts.getPersistentVolumeClaim?.(ns, claimName);
+    if (!pvc)
+      return fail(`failed to fetch PVC from API server: persistentvolumeclaims "${claimName}" not found`);
+    if (pvc.metadata.deletionTimestamp) return fail('PVC is being deleted');
+    const volumeName = pvc.spec?.volumeName;
+    if (pvc.status?.phase !== 'Bound' || !volumeName) return fail('PVC is not bound');
+    const pv: PersistentVolume | undefined = await opts.getPersistentVolume?.(volumeName);
+    if (!pv)
+      return fail(
+        `failed to fetch PV ${volumeName} from API server: persistentvolumes "${volumeName}" not found`,
+      );
+    if (pv.spec?.claimRef?.uid !== pvc.metadata.uid)
+      return fail(`PV ${volumeName} is bound to another claim`);
+    if (pv.spec?.hostPath) {
+      await checkHostPathType(pv.spec.hostPath.path ?? '', pv.spec.hostPath.type);
+      return pv.spec.hostPath.path ?? '';
+    }
+    if (pv.spec?.local) {
+      const path = pv.spec.local.path ?? '';
+      // A local volume is the administrator's disk or directory: it must be there.
+      if (!(await exists(path))) return fail(`path "${path}" does not exist`);
+      return path;
+    }
+    return fail(`volume "${volumeName}": this volume type is not supported by Skiff's kubelet`);
+  }
+
   /** Sets up one volume. Returns whether it was set up before (so a failure leaves it usable). */
   async function setUp(pod: Pod, v: Volume): Promise<void> {
     const plugin = pluginOf(v);
+    if (plugin === 'persistentVolumeClaim') {
+      const path = await claimVolumePath(pod, v);
+      claimPaths.set(`${pod.metadata.uid}/${v.name}`, path);
+      return;
+    }
     const dir = volumePath(pod, v);
     if (plugin === 'hostPath') return checkHostPathType(dir, v.hostPath?.type);
     if (plugin === 'emptyDir') {
@@ -162,7 +226,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   /** Whether a volume was set up before (by this kubelet or the one before it). */
   async function wasSetUp(pod: Pod, v: Volume): Promise<boolean> {
     const plugin = pluginOf(v);
-    if (!plugin || plugin === 'hostPath') return false;
+    if (!plugin || plugin === 'hostPath' || plugin === 'persistentVolumeClaim') return false;
     const dir = volumePath(pod, v);
     return plugin === 'emptyDir' ? exists(dir) : exists(join(dir, '..data'));
   }
@@ -239,7 +303,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
         out.push({
           containerPath: vm.mountPath ?? '',
           hostPath,
-          readonly: !!vm.readOnly || isAPIDataVolume(v),
+          readonly: !!vm.readOnly || isAPIDataVolume(v) || !!v.persistentVolumeClaim?.readOnly,
           selinuxRelabel: false,
           propagation: PROPAGATION[vm.mountPropagation ?? 'None'] ?? 'PROPAGATION_PRIVATE',
         });
@@ -248,6 +312,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     },
 
     async unmountPod(uid, { removePodDir = false } = {}) {
+      for (const k of claimPaths.keys()) if (k.startsWith(`${uid}/`)) claimPaths.delete(k);
       await removeVolumes(uid);
       if (removePodDir) {
         const dir = podDir(uid);

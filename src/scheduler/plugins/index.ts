@@ -2,6 +2,7 @@
 // upstream's score weights (pkg/scheduler/apis/config/v1/default_plugins.go).
 
 import type { Clientset } from '../../client/clientset.ts';
+import type { InformerFactory } from '../../client/informer-factory.ts';
 import type { Plugin } from '../framework.ts';
 import { buildProfile, type Profile } from '../profile.ts';
 import { nodeAffinity, nodeName, nodeUnschedulable, prioritySort, taintToleration } from './basic.ts';
@@ -11,6 +12,7 @@ import { podTopologySpread } from './podtopologyspread.ts';
 import { defaultPreemption } from './preemption.ts';
 import { imageLocality, nodePorts, nodeResourcesBalancedAllocation, nodeResourcesFit } from './resources.ts';
 import type { NamespaceLabels } from './topology.ts';
+import { volumeBinding } from './volumebinding.ts';
 
 export const DEFAULT_WEIGHTS: Record<string, number> = {
   TaintToleration: 3,
@@ -26,6 +28,8 @@ export interface DefaultPluginsOptions {
   clients: Clientset;
   /** For namespaceSelector in pod affinity terms. */
   namespaceLabels?: NamespaceLabels;
+  /** The scheduler's informers: with them, VolumeBinding runs (it reads claims, volumes and classes). */
+  informers?: InformerFactory;
   /** Plugins beyond the default set. */
   extra?: Plugin[];
 }
@@ -37,6 +41,7 @@ export function defaultPlugins(opts: DefaultPluginsOptions): Plugin[] {
     nodeName,
     taintToleration,
     nodeAffinity,
+    ...(opts.informers ? [volumeBinding(opts.clients, opts.informers)] : []),
     nodePorts,
     nodeResourcesFit,
     nodeResourcesBalancedAllocation,
