@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Pod } from '../api/types/core-v1.ts';
 import { parseResolvConf } from '../dns/resolv-conf.ts';
-import { podDNSConfigurer } from './dns.ts';
+import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
 
 const host = parseResolvConf(
   '# written by the network\nnameserver 192.0.2.53\nnameserver 192.0.2.54 # second\nsearch corp.example. lab.example\noptions edns0 timeout:2\n',
@@ -124,5 +127,22 @@ describe('pod DNS (kubelet GetPodDNS)', () => {
     });
     assert.deepEqual(dns(pod()), hostConfig);
     assert.deepEqual(events, ['MissingClusterDNS']);
+  });
+});
+
+describe('hostResolvConfReader', () => {
+  it('reads the file again once it is older than its age limit, not on every pod', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-resolv-'));
+    const path = join(dir, 'resolv.conf');
+    writeFileSync(path, 'nameserver 198.18.0.53\nsearch a.example\n');
+    let now = 0;
+    const read = hostResolvConfReader(path, 1000, () => now);
+    assert.deepEqual(read().searches, ['a.example']);
+    writeFileSync(path, 'nameserver 198.18.0.53\nsearch b.example\n');
+    now = 999;
+    assert.deepEqual(read().searches, ['a.example']);
+    now = 1000;
+    assert.deepEqual(read().searches, ['b.example']);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -103,5 +103,20 @@ function fitLimits(config: DNSConfig, warn: (msg: string) => void): DNSConfig {
   return config;
 }
 
-/** The host's resolv.conf at `path`, read each time. */
-export const hostResolvConfReader = (path: string) => () => readResolvConf(path);
+/**
+ * The host's resolv.conf at `path`, read again once `maxAgeMs` has passed
+ * (edits are seen within that), not on every pod: a sync read per pod was
+ * blocking the event loop for each of a node's pods.
+ */
+export function hostResolvConfReader(
+  path: string,
+  maxAgeMs = 1000,
+  now: () => number = Date.now,
+): () => ResolvConf {
+  let cached: { at: number; conf: ResolvConf } | undefined;
+  return () => {
+    const t = now();
+    if (!cached || t - cached.at >= maxAgeMs) cached = { at: t, conf: readResolvConf(path) };
+    return cached.conf;
+  };
+}
