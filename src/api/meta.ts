@@ -126,38 +126,6 @@ function copyValue(v: unknown): unknown {
   return out;
 }
 
-/**
- * A deep copy that is what `JSON.parse(JSON.stringify(v))` gives, without
- * the text in between: undefined members are left out, undefined in an
- * array becomes null, and anything but plain objects, arrays and
- * primitives goes through JSON itself (a Date becomes its string).
- */
-export const jsonCopy = <T>(v: T): T => jsonValue(v) as T;
-
-function jsonValue(v: unknown): unknown {
-  if (typeof v !== 'object' || v === null) return typeof v === 'number' && !Number.isFinite(v) ? null : v;
-  if (Array.isArray(v)) {
-    const out = new Array(v.length);
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      out[i] = x === undefined || typeof x === 'function' ? null : jsonValue(x);
-    }
-    return out;
-  }
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) return JSON.parse(JSON.stringify(v));
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
-    const x = (v as Record<string, unknown>)[k];
-    if (x === undefined || typeof x === 'function') continue;
-    const copy = jsonValue(x);
-    if (k === '__proto__')
-      Object.defineProperty(out, k, { value: copy, enumerable: true, writable: true, configurable: true });
-    else out[k] = copy;
-  }
-  return out;
-}
-
 /** Stable deep equality for JSON values (key order ignored). */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

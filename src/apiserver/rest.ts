@@ -25,7 +25,6 @@ import { parseSelector } from '../api/labels.ts';
 import {
   deepCopy,
   isObject,
-  jsonCopy,
   jsonEqual,
   type KubeList,
   type KubeObject,
@@ -178,8 +177,6 @@ export class ResourceStorage {
     this.#namespaceCheck = opts.namespaceCheck;
     this.cache = new WatchCache(store, this.#prefix, {
       decode: (value, rev) => this.decode(value, rev),
-      decodePut: (key, value, rev) => this.#decodeWritten(key, value, rev),
-      onDelete: (key) => this.#written.delete(key),
       ...(opts.log ? { log: opts.log } : {}),
     });
   }
@@ -213,40 +210,6 @@ export class ResourceStorage {
     const stored = this.rt.convert ? this.rt.convert.toStorage(obj) : obj;
     const { resourceVersion: _rv, ...metadata } = stored.metadata;
     return JSON.stringify({ ...stored, metadata });
-  }
-
-  /**
-   * What this server last wrote under each key, as the stored text and a
-   * snapshot of the object, until the watch cache sees the write come back:
-   * the cache takes the snapshot instead of parsing the text again (on a
-   * pod create that parse was the watch fan-out's largest cost). A snapshot
-   * is used only for the exact text it was taken with, so a write from
-   * anywhere else, or a later one, is decoded as before.
-   */
-  readonly #written = new Map<string, { value: string; object: KubeObject }>();
-
-  /** Notes a write about to be sent to the store; returns what undoes it if the write fails. */
-  #noteWrite(key: string, value: string, obj: KubeObject): () => void {
-    // Only worth a copy when a cache will take it; converted kinds decode through their conversion.
-    if (this.rt.convert || !this.cache.synced) return () => {};
-    // Bounded: entries whose event never came back (the cache relisted) go in one sweep.
-    if (this.#written.size >= 10_000) this.#written.clear();
-    const object = jsonCopy(obj);
-    // Where decode puts it: last in metadata, once the store has given it.
-    delete object.metadata.resourceVersion;
-    const entry = { value, object };
-    this.#written.set(key, entry);
-    return () => {
-      if (this.#written.get(key) === entry) this.#written.delete(key);
-    };
-  }
-
-  #decodeWritten(key: string, value: string, modRevision: number): KubeObject {
-    const w = this.#written.get(key);
-    if (!w || w.value !== value) return this.decode(value, modRevision);
-    this.#written.delete(key);
-    w.object.metadata.resourceVersion = String(modRevision);
-    return w.object;
   }
 
   // ---- reads ------------------------------------------------------------
@@ -579,7 +542,6 @@ export class ResourceStorage {
     const key = this.key(obj.metadata.namespace, obj.metadata.name!);
     const encoded = opts.encoded && !this.rt.convert ? encodeParts(obj) : undefined;
     const value = encoded ? encoded.stored : this.#encode(obj);
-    const unnote = this.#noteWrite(key, value, obj);
     try {
       const kv = await this.#store.create(key, value);
       // obj is this request's own copy and already what a read would decode.
@@ -587,7 +549,6 @@ export class ResourceStorage {
       if (encoded) opts.encoded!(encoded.withResourceVersion(obj.metadata.resourceVersion));
       return obj;
     } catch (err) {
-      unnote();
       if (isStorageError(err, 'KeyExists')) throw alreadyExists(this.gr, obj.metadata.name!);
       throw err;
     }
@@ -733,13 +694,11 @@ export class ResourceStorage {
     }
     if (opts.dryRun) return { object: next, created: false };
     const value = this.#encode(next);
-    const unnote = this.#noteWrite(key, value, next);
     try {
       const written = await this.#store.update(key, value, modRevision);
       next.metadata.resourceVersion = String(written.modRevision);
       return { object: next, created: false };
     } catch (err) {
-      unnote();
       if (retryConflict(err)) return 'retry';
       throw this.#writeError(err, name);
     }

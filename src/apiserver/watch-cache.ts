@@ -52,13 +52,6 @@ export interface WatchCacheOptions {
   capacity?: number;
   /** Decodes a stored value into an object with metadata.resourceVersion set. */
   decode: (value: string, modRevision: number) => KubeObject;
-  /**
-   * Decodes the value a put event carries (by default `decode`): the
-   * storage layer can answer from what it just wrote instead of parsing.
-   */
-  decodePut?: (key: string, value: string, modRevision: number) => KubeObject;
-  /** Told of each deleted key. */
-  onDelete?: (key: string) => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -170,14 +163,11 @@ export class WatchCache {
       if (e.type === 'delete') {
         // A deleted object is reported with the delete's resourceVersion, as upstream does.
         const object = this.#opts.decode(e.prevKv?.value ?? e.kv.value, e.revision);
-        this.#opts.onDelete?.(e.kv.key);
         this.#objects.delete(e.kv.key);
         this.#sortedKeys = undefined;
         event = { type: 'DELETED', object, revision: e.revision, key: e.kv.key };
       } else {
-        const object = this.#opts.decodePut
-          ? this.#opts.decodePut(e.kv.key, e.kv.value, e.kv.modRevision)
-          : this.#opts.decode(e.kv.value, e.kv.modRevision);
+        const object = this.#opts.decode(e.kv.value, e.kv.modRevision);
         if (!prevObject) this.#sortedKeys = undefined;
         this.#objects.set(e.kv.key, object);
         event = prevObject
