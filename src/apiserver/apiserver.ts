@@ -19,7 +19,6 @@ import {
   forbidden,
   methodNotAllowed,
   methodNotRouted,
-  notAcceptable,
   notFound,
   successStatus,
 } from '../api/errors.ts';
@@ -43,9 +42,6 @@ import {
 } from '../api/schema/openapi-v2-proto.ts';
 import { checkTypes, TypeMismatch } from '../api/schema/type-check.ts';
 import { unknownFields } from '../api/schema/unknown-fields.ts';
-import type { LimitRange, Namespace, Pod, ResourceQuota } from '../api/types/core-v1.ts';
-import type { PolicyRule } from '../api/types/rbac-v1.ts';
-import type { StorageClass } from '../api/types/storage-v1.ts';
 import type { Store } from '../storage/store.ts';
 import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import {
@@ -56,20 +52,7 @@ import {
   runMutating,
   runValidating,
 } from './admission/admission.ts';
-import {
-  certificateApprovalPlugin,
-  certificateSigningPlugin,
-  certificateSubjectRestrictionPlugin,
-} from './admission/certificates.ts';
-import { defaultStorageClassPlugin } from './admission/default-storage-class.ts';
-import { limitRangerPlugins } from './admission/limit-ranger.ts';
-import { nodeRestrictionPlugin } from './admission/node-restriction.ts';
-import { podSecurityPlugin } from './admission/pod-security.ts';
-import { priorityPlugin } from './admission/priority.ts';
-import { rbacEscalationPlugin } from './admission/rbac-escalation.ts';
-import { resourceQuotaPlugin } from './admission/resource-quota.ts';
-import { serviceAccountPlugin } from './admission/service-account.ts';
-import { storageObjectInUseProtectionPlugin } from './admission/storage-object-in-use-protection.ts';
+import { defaultAdmission } from './admission/chain.ts';
 import { type Auditor, type AuditRecord, captureResponse } from './audit/audit.ts';
 import { impersonate } from './authn/impersonation.ts';
 import { answerTokenReview, type TokenReviewer } from './authn/token-review.ts';
@@ -92,6 +75,7 @@ import {
   isEphemeralContainers,
 } from './ephemeral.ts';
 import { evictPod } from './eviction.ts';
+import { checkAcceptable, includeObject, isDryRun, listQuery } from './handlers/query.ts';
 import {
   type ApiRequest,
   type ApiResponse,
@@ -112,15 +96,9 @@ import {
 import { createResourceProxy, proxyPath, type ResourceProxy } from './proxy.ts';
 import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
 import { isPrettyPrint, isRoutedMethod, isTrue, parseRequestInfo, type RequestInfo } from './request-info.ts';
-import {
-  type AdmissionHooks,
-  type DeleteOptions,
-  type ListQuery,
-  ResourceStorage,
-  type WriteOptions,
-} from './rest.ts';
+import { type AdmissionHooks, type DeleteOptions, ResourceStorage, type WriteOptions } from './rest.ts';
 import { ServiceAllocator } from './service-allocator.ts';
-import { type IncludeObject, parseAccept, toTable, wantsTable } from './tables.ts';
+import { toTable, wantsTable } from './tables.ts';
 import { answerTokenRequest, type TokenIssuer } from './token-request.ts';
 import { watchEventLine } from './watch-cache.ts';
 import { validateDeleteOptions, validateWriteOptions } from './write-options.ts';
@@ -1600,59 +1578,6 @@ function checkObject(body: unknown, rt: ResourceType): KubeObject {
   return obj;
 }
 
-function checkAcceptable(accept: string | undefined): void {
-  if (!accept) return;
-  const types = parseAccept(accept);
-  const ok = types.some(
-    (m) =>
-      m.type === 'application/json' ||
-      m.type === '*/*' ||
-      m.type === 'application/*' ||
-      m.type === 'application/yaml' ||
-      m.type === 'application/json;stream=watch',
-  );
-  if (!ok) throw notAcceptable(accept);
-}
-
-function listQuery(query: URLSearchParams): ListQuery {
-  const q: ListQuery = {};
-  const label = query.get('labelSelector');
-  const field = query.get('fieldSelector');
-  const limit = query.get('limit');
-  const cont = query.get('continue');
-  const rv = query.get('resourceVersion');
-  const rvm = query.get('resourceVersionMatch');
-  if (label) q.labelSelector = label;
-  if (field) q.fieldSelector = field;
-  if (limit) {
-    const n = Number(limit);
-    if (!Number.isInteger(n) || n < 0) throw badRequest(`invalid limit: ${limit}`);
-    q.limit = n;
-  }
-  // An int64 of ListOptions, as upstream's parameter codec decodes it.
-  const timeoutSeconds = query.get('timeoutSeconds');
-  if (timeoutSeconds && !/^[-+]?[0-9]+$/.test(timeoutSeconds)) {
-    throw badRequest(`strconv.ParseInt: parsing ${JSON.stringify(timeoutSeconds)}: invalid syntax`);
-  }
-  if (cont) q.continue = cont;
-  if (rv !== null) q.resourceVersion = rv;
-  if (rvm) q.resourceVersionMatch = rvm;
-  return q;
-}
-
-function includeObject(query: URLSearchParams): IncludeObject {
-  const v = query.get('includeObject');
-  return v === 'None' || v === 'Object' ? v : 'Metadata';
-}
-
-function isDryRun(query: URLSearchParams): boolean {
-  const values = query.getAll('dryRun');
-  for (const v of values) {
-    if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`);
-  }
-  return values.length > 0;
-}
-
 // Upstream returns the deleted object (not a Status) for kinds whose delete
 // strategy says so; kubectl accepts both.
 function returnsObjectOnDelete(rt: ResourceType): boolean {
@@ -1685,175 +1610,6 @@ function scaleOf(obj: KubeObject, rt: ResourceType) {
     },
     spec: { replicas: spec.replicas ?? 0 },
     status: { replicas: status.replicas ?? 0, ...(selector ? { selector } : {}) },
-  };
-}
-
-/** The admission plugins Skiff has, by upstream's names (all on by default, as upstream). */
-export const ADMISSION_PLUGINS = [
-  'LimitRanger',
-  'ServiceAccount',
-  'Priority',
-  'NodeRestriction',
-  'PodSecurity',
-  'DefaultStorageClass',
-  'StorageObjectInUseProtection',
-  'CertificateApproval',
-  'CertificateSigning',
-  'CertificateSubjectRestriction',
-  'ResourceQuota',
-] as const;
-export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
-
-/** Parses --disable-admission-plugins (comma-separated); throws on a name Skiff does not know. */
-export function parseAdmissionPlugins(flag: string): AdmissionPluginName[] {
-  const names = flag
-    .split(',')
-    .map((n) => n.trim())
-    .filter(Boolean);
-  for (const n of names) {
-    if (!(ADMISSION_PLUGINS as readonly string[]).includes(n)) {
-      throw new Error(
-        `--disable-admission-plugins: unknown plugin ${JSON.stringify(n)} (one of ${ADMISSION_PLUGINS.join(', ')})`,
-      );
-    }
-  }
-  return names as AdmissionPluginName[];
-}
-
-/**
- * Upstream's default-on admission plugins that Skiff has, in upstream's
- * order (kube-apiserver's RecommendedPluginOrder), less the `disabled`
- * ones (--disable-admission-plugins). PodSecurity defaults every mode to
- * privileged, so nothing changes until a namespace opts in with its
- * pod-security.kubernetes.io labels.
- */
-export function defaultAdmission(
-  api: ApiServer,
-  {
-    disabled = [],
-    withServiceAccount = false,
-  }: {
-    disabled?: readonly AdmissionPluginName[];
-    /**
-     * The ServiceAccount plugin: a pod then needs its ServiceAccount to
-     * exist, which in a cluster the ServiceAccount controller sees to. The
-     * server turns it on; the test servers, with no such controller, do not.
-     */
-    withServiceAccount?: boolean;
-  } = {},
-): AdmissionChain {
-  const namespaces = () => api.storage('', 'v1', 'namespaces')!;
-  const podSecurity = podSecurityPlugin({
-    async getNamespace(name) {
-      const s = namespaces();
-      const cached = s.cache.get(s.key(undefined, name));
-      if (cached) return cached as Namespace;
-      // The cache may lag a namespace created a moment ago.
-      return (await s.get(undefined, name).catch(() => undefined)) as Namespace | undefined;
-    },
-    async listPods(namespace) {
-      return (await api.storage('', 'v1', 'pods')!.list(namespace, { resourceVersion: '0' })).items as Pod[];
-    },
-  });
-  const limitRanger = limitRangerPlugins({
-    async listLimitRanges(namespace) {
-      // From the watch cache, as upstream reads its lister: a write is in it
-      // within moments, and a pod create costs no store round trip.
-      const s = api.storage('', 'v1', 'limitranges')!;
-      await s.cache.start();
-      return s.cache.list(s.scopePrefix(namespace)) as LimitRange[];
-    },
-  });
-  const quotas = () => api.storage('', 'v1', 'resourcequotas')!;
-  const resourceQuota = resourceQuotaPlugin({
-    async listQuotas(namespace, { fresh }) {
-      const s = quotas();
-      if (fresh) return (await s.list(namespace, {})).items as ResourceQuota[];
-      await s.cache.start();
-      return s.cache.list(s.scopePrefix(namespace)) as ResourceQuota[];
-    },
-    async updateQuotaStatus(quota) {
-      await quotas().guaranteedUpdate(
-        quota.metadata.namespace,
-        quota.metadata.name!,
-        (current) => ({ ...current, status: quota.status }),
-        { subresource: 'status', resourceVersion: quota.metadata.resourceVersion! },
-      );
-    },
-  });
-  const priority = priorityPlugin({
-    async listPriorityClasses() {
-      // From the watch cache, as upstream's lister: every pod create asks.
-      const s = api.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!;
-      await s.cache.start();
-      return s.cache.list(s.scopePrefix(undefined));
-    },
-  });
-  const defaultStorageClass = defaultStorageClassPlugin({
-    async listStorageClasses() {
-      // From the watch cache, as upstream's lister: every claim create asks.
-      const s = api.storage('storage.k8s.io', 'v1', 'storageclasses')!;
-      await s.cache.start();
-      return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
-    },
-  });
-  const pods = () => api.storage('', 'v1', 'pods')!;
-  const nodeRestriction = nodeRestrictionPlugin({
-    getPod: async (namespace, name) =>
-      (await pods()
-        .get(namespace, name)
-        .catch(() => undefined)) as Pod | undefined,
-  });
-  const escalation = rbacEscalationPlugin({
-    authorizer: api.authorizer,
-    resolver: api.ruleResolver,
-    async roleRules(kind, namespace, name) {
-      const role =
-        kind === 'ClusterRole'
-          ? await api
-              .storage('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
-              .get(undefined, name)
-              .catch(() => undefined)
-          : kind === 'Role'
-            ? await api
-                .storage('rbac.authorization.k8s.io', 'v1', 'roles')!
-                .get(namespace, name)
-                .catch(() => undefined)
-            : undefined;
-      return role ? ((role as { rules?: PolicyRule[] }).rules ?? []) : undefined;
-    },
-  });
-  const serviceAccount = withServiceAccount
-    ? serviceAccountPlugin({
-        getServiceAccount: async (namespace, name) => {
-          // The watch cache first (started on first use); a store read only for one made a moment ago.
-          const s = api.storage('', 'v1', 'serviceaccounts')!;
-          await s.cache.start();
-          return s.cache.get(s.key(namespace, name)) ?? s.get(namespace, name);
-        },
-      })
-    : undefined;
-  const on = (name: AdmissionPluginName) => !disabled.includes(name);
-  return {
-    mutating: [
-      ...(on('LimitRanger') ? [limitRanger.mutating] : []),
-      ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
-      ...(on('Priority') ? [priority] : []),
-      ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
-      ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
-    ],
-    // ResourceQuota last, so nothing refuses a write after it was charged.
-    validating: [
-      ...(on('LimitRanger') ? [limitRanger.validating] : []),
-      ...(on('NodeRestriction') ? [nodeRestriction] : []),
-      ...(on('PodSecurity') ? [podSecurity] : []),
-      ...(on('CertificateApproval') ? [certificateApprovalPlugin(api.authorizer)] : []),
-      ...(on('CertificateSigning') ? [certificateSigningPlugin(api.authorizer)] : []),
-      ...(on('CertificateSubjectRestriction') ? [certificateSubjectRestrictionPlugin()] : []),
-      // Not a plugin upstream (the RBAC registry does it), so never off.
-      escalation,
-      ...(on('ResourceQuota') ? [resourceQuota] : []),
-    ],
   };
 }
 

@@ -14,12 +14,8 @@ import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
-import {
-  type AdmissionPluginName,
-  ApiServer,
-  defaultAdmission,
-  type UserInfo,
-} from '../apiserver/apiserver.ts';
+import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
 import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
