@@ -31,7 +31,6 @@ import {
   type Logger,
   type Pipeline,
   serveAuthenticated,
-  serveAuthenticatedUpgrade,
   serveRequest,
   serveUpgradeRequest,
 } from './pipeline.ts';
@@ -227,7 +226,7 @@ export class ApiServer {
     return serveAuthenticated(this.#pipeline, req, res, user);
   }
 
-  /** exec, attach and port-forward off the wire, authenticating first, then to the node's kubelet. */
+  /** exec, attach and port-forward off the wire: authenticated and authorized, then to the node's kubelet. */
   serveUpgrade(
     req: IncomingMessage,
     socket: Duplex,
@@ -235,13 +234,6 @@ export class ApiServer {
     authenticate: Authenticate<IncomingMessage>,
   ): Promise<void> {
     return serveUpgradeRequest(this.#pipeline, req, socket, head, authenticate, (...a) =>
-      this.kubelet.upgrade(...a),
-    );
-  }
-
-  /** exec, attach and port-forward for an authenticated user: authorized, then to the node's kubelet. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, user: UserInfo): Promise<void> {
-    return serveAuthenticatedUpgrade(this.#pipeline, req, socket, head, user, (...a) =>
       this.kubelet.upgrade(...a),
     );
   }

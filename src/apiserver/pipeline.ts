@@ -182,7 +182,7 @@ export async function serveUpgradeRequest(
  * AuthorizePodWebsocketUpgradeCreatePermission (default since 1.31): a
  * user who may only read pods/exec cannot run commands through it.
  */
-export async function serveAuthenticatedUpgrade(
+async function serveAuthenticatedUpgrade(
   p: Pick<Pipeline, 'authorizer'>,
   req: IncomingMessage,
   socket: Duplex,

@@ -3,7 +3,7 @@
 // pipeline (pipeline.ts) hands it on once the request is authenticated,
 // audited, impersonated and authorized (RequestScope).
 
-import type { Registry } from '../../api/registry.ts';
+import type { Registry, ResourceType } from '../../api/registry.ts';
 import type { TypeModel } from '../../api/schema/index.ts';
 import type { AdmissionRequest, RequestAdmission } from '../admission/request.ts';
 import type { VersionInfo } from '../apiserver.ts';
@@ -62,3 +62,12 @@ export interface RequestScope extends AdmissionRequest {
   /** A `Warning: 299` header on the response. */
   warn(text: string): void;
 }
+
+/** The handler of one verb on a resource: its kind, its REST storage, and the namespace (undefined for cluster-scoped kinds). */
+export type ResourceHandler = (
+  ctx: HandlerContext,
+  s: RequestScope,
+  rt: ResourceType,
+  storage: ResourceStorage,
+  ns: string | undefined,
+) => Promise<void>;

@@ -9,17 +9,11 @@ import { isTrue } from '../request-info.ts';
 import type { DeleteOptions, ResourceStorage } from '../rest.ts';
 import { validateDeleteOptions } from '../write-options.ts';
 import { OBJECT_TYPES } from './body.ts';
-import type { HandlerContext, RequestScope } from './context.ts';
+import type { RequestScope, ResourceHandler } from './context.ts';
 import { listQuery } from './query.ts';
 import { respondObject } from './read.ts';
 
-export async function deleteObject(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const deleteObject: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   const { res, info } = s;
   const opts = await deleteOptions(s, rt);
   const result = await deleteOne(storage, ns, info.name, opts);
@@ -36,18 +30,13 @@ export async function deleteObject(
     );
   }
   return respondObject(ctx, s, result.deleted ? 200 : 202, rt, result.object);
-}
+};
 
-export async function deleteCollection(
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const deleteCollection: ResourceHandler = async (_ctx, s, rt, storage, ns) => {
   const opts = await deleteOptions(s, rt);
   const list = await storage.deleteCollection(ns, listQuery(s.query), opts);
   return writeJSON(s.res, 200, list);
-}
+};
 
 // Upstream returns the deleted object (not a Status) for kinds whose delete
 // strategy says so; kubectl accepts both.

@@ -4,29 +4,16 @@
 import type { KubeObject } from '../../api/meta.ts';
 import type { ResourceType } from '../../api/registry.ts';
 import { writeJSON } from '../http.ts';
-import type { ResourceStorage } from '../rest.ts';
 import { toTable, wantsTable } from '../tables.ts';
-import type { HandlerContext, RequestScope } from './context.ts';
+import type { HandlerContext, RequestScope, ResourceHandler } from './context.ts';
 import { includeObject, listQuery } from './query.ts';
 
-export async function getObject(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const getObject: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   const obj = await storage.get(ns, s.info.name, s.query.get('resourceVersion') ?? undefined);
   return respondObject(ctx, s, 200, rt, obj);
-}
+};
 
-export async function listObjects(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const listObjects: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   const { res, query } = s;
   const list = await storage.list(ns, listQuery(query));
   if (wantsTable(s.req.headers.accept)) {
@@ -37,7 +24,7 @@ export async function listObjects(
     );
   }
   return writeJSON(res, 200, list);
-}
+};
 
 /**
  * One object as the response: the object itself, or a Table of it when the

@@ -67,7 +67,7 @@ export async function route(ctx: HandlerContext, s: RequestScope): Promise<void>
     case 'delete':
       return deleteObject(ctx, s, rt, storage, ns);
     case 'deletecollection':
-      return deleteCollection(s, rt, storage, ns);
+      return deleteCollection(ctx, s, rt, storage, ns);
     default:
       throw methodNotAllowed(req.method ?? '', rt.kind);
   }

@@ -3,13 +3,12 @@
 
 import { ApiError } from '../../api/errors.ts';
 import type { KubeObject } from '../../api/meta.ts';
-import { groupVersion, type ResourceType } from '../../api/registry.ts';
+import { groupVersion } from '../../api/registry.ts';
 import { toStatus, writeStatus } from '../http.ts';
 import { isTrue } from '../request-info.ts';
-import type { ResourceStorage } from '../rest.ts';
 import { toTable, wantsTable } from '../tables.ts';
 import { watchEventLine } from '../watch-cache.ts';
-import type { HandlerContext, RequestScope } from './context.ts';
+import type { ResourceHandler } from './context.ts';
 import { includeObject, listQuery } from './query.ts';
 
 /**
@@ -18,13 +17,7 @@ import { includeObject, listQuery } from './query.ts';
  * timeoutSeconds (by default 30 to 60 minutes, as upstream) or when either
  * side goes away. A resourceVersion too old to resume from is a 410.
  */
-export async function watch(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const watch: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   const { req, res, query } = s;
   const name = s.info.name;
   const accept = req.headers.accept;
@@ -143,4 +136,4 @@ export async function watch(
     headersSent = true;
     res.flushHeaders();
   }
-}
+};

@@ -18,18 +18,12 @@ import type { ResourceStorage, WriteOptions } from '../rest.ts';
 import { validateWriteOptions } from '../write-options.ts';
 import { bindPod } from './binding.ts';
 import { checkFields, readObject } from './body.ts';
-import type { HandlerContext, RequestScope } from './context.ts';
+import type { HandlerContext, RequestScope, ResourceHandler } from './context.ts';
 import { isDryRun } from './query.ts';
 import { respondObject } from './read.ts';
 
 /** POST of an object (a Binding to the bindings resource binds its pod). */
-export async function create(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const create: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   validateWriteOptions('CreateOptions', s.query);
   const body = await readObject(ctx, s, rt);
   if (rt.group === '' && rt.plural === 'bindings') {
@@ -47,22 +41,16 @@ export async function create(
     owned: true,
   });
   return respondObject(ctx, s, 201, rt, created, encoded);
-}
+};
 
 /** PUT of an object: 201 when it created one. */
-export async function update(
-  ctx: HandlerContext,
-  s: RequestScope,
-  rt: ResourceType,
-  storage: ResourceStorage,
-  ns: string | undefined,
-): Promise<void> {
+export const update: ResourceHandler = async (ctx, s, rt, storage, ns) => {
   validateWriteOptions('UpdateOptions', s.query);
   const body = await readObject(ctx, s, rt);
   checkFields(ctx, s, rt, body);
   const result = await updateObject(ctx, storage, ns, s.info.name, body, writeOptions(ctx, s, rt, undefined));
   return respondObject(ctx, s, result.created ? 201 : 200, rt, result.object);
-}
+};
 
 /** Stores a new object; a Service's ClusterIPs and NodePorts are allocated for it first. */
 export async function createObject(
