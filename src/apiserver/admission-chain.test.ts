@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiError } from '../api/errors.ts';
 import type { AdmissionAttributes, MutatingPlugin, ValidatingPlugin } from './admission/admission.ts';
-import { defaultAdmission, parseAdmissionPlugins } from './apiserver.ts';
+import { defaultAdmission, parseAdmissionPlugins } from './admission/chain.ts';
 import { startTestServer, type TestServer } from './testing.ts';
 
 const pod = (name: string, spec: Record<string, unknown> = {}) => ({

@@ -213,3 +213,23 @@ export function toStatus(err: unknown): Status {
   if (err instanceof ApiError) return err.status;
   return internalError(err instanceof Error ? err.message : String(err)).status;
 }
+
+/**
+ * A response's warnings: each text becomes a `Warning: 299 - "<text>"`
+ * header (kubectl prints each), once per distinct text as upstream's
+ * warning recorder does.
+ */
+export function warningRecorder(res: ApiResponse): (text: string) => void {
+  const warnings: string[] = [];
+  // Header values must be printable ASCII: escape everything else.
+  const printable = (t: string) =>
+    t.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return (text) => {
+    if (warnings.includes(text)) return;
+    warnings.push(text);
+    res.setHeader(
+      'Warning',
+      warnings.map((w) => `299 - ${JSON.stringify(printable(w))}`),
+    );
+  };
+}

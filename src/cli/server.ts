@@ -2,7 +2,7 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/apiserver.ts';
+import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';

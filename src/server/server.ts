@@ -14,12 +14,8 @@ import { ensureNodePasswordFile } from '../agent/join.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
-import {
-  type AdmissionPluginName,
-  ApiServer,
-  defaultAdmission,
-  type UserInfo,
-} from '../apiserver/apiserver.ts';
+import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
 import { createAuthenticator } from '../apiserver/authn/authenticator.ts';
@@ -30,7 +26,6 @@ import {
   CONTROLLER_SERVICE_ACCOUNTS,
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
-import { toStatus, writeStatus } from '../apiserver/http.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
@@ -48,7 +43,6 @@ import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
-import { writeUpgradeResponse } from '../util/upgrade-proxy.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { connectionUser } from './client-cert.ts';
 import {
@@ -233,26 +227,13 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
-      authenticated(req)
-        .then((user) => {
-          // Anonymous requests are refused, as k3s's --anonymous-auth=false.
-          if (!user) return writeStatus(res, new ApiError(401, 'Unauthorized', 'Unauthorized').status);
-          return api.handle(req, res, user);
-        })
-        .catch((err) => writeStatus(res, toStatus(err)));
+      // The request pipeline (apiserver/pipeline.ts), from authentication on.
+      void api.serve(req, res, authenticated);
     },
   );
   // exec, attach, port-forward (SPDY or WebSocket upgrades) go to the kubelet.
   https.on('upgrade', (req, socket, head) => {
-    authenticated(req)
-      .then((user) => {
-        if (!user) {
-          const status = new ApiError(401, 'Unauthorized', 'Unauthorized').status;
-          return writeUpgradeResponse(socket, 401, JSON.stringify(status));
-        }
-        return api.upgrade(req, socket, head, user);
-      })
-      .catch(() => socket.destroy());
+    void api.serveUpgrade(req, socket, head, authenticated);
   });
   // Node's HTTP parser refuses methods it does not know before any handler
   // runs; upstream answers those 405 with a Status, so say so rather than

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StorageClass } from '../../api/types/storage-v1.ts';
-import { defaultAdmission } from '../apiserver.ts';
 import { startTestServer, type TestServer } from '../testing.ts';
 import type { AdmissionAttributes } from './admission.ts';
+import { defaultAdmission } from './chain.ts';
 import { defaultStorageClass, defaultStorageClassPlugin } from './default-storage-class.ts';
 
 const sc = (name: string, created: string, annotations?: Record<string, string>): StorageClass => ({

@@ -1,0 +1,193 @@
+// The admission chain's construction: the plugins Skiff has, by upstream's
+// names and in upstream's order, each given what it reads from this server.
+// The plugins themselves are one file each in this folder; request.ts binds
+// the chain to one request.
+
+import type { LimitRange, Namespace, Pod, ResourceQuota } from '../../api/types/core-v1.ts';
+import type { PolicyRule } from '../../api/types/rbac-v1.ts';
+import type { StorageClass } from '../../api/types/storage-v1.ts';
+import type { ApiServer } from '../apiserver.ts';
+import type { AdmissionChain } from './admission.ts';
+import {
+  certificateApprovalPlugin,
+  certificateSigningPlugin,
+  certificateSubjectRestrictionPlugin,
+} from './certificates.ts';
+import { defaultStorageClassPlugin } from './default-storage-class.ts';
+import { limitRangerPlugins } from './limit-ranger.ts';
+import { nodeRestrictionPlugin } from './node-restriction.ts';
+import { podSecurityPlugin } from './pod-security.ts';
+import { priorityPlugin } from './priority.ts';
+import { rbacEscalationPlugin } from './rbac-escalation.ts';
+import { resourceQuotaPlugin } from './resource-quota.ts';
+import { serviceAccountPlugin } from './service-account.ts';
+import { storageObjectInUseProtectionPlugin } from './storage-object-in-use-protection.ts';
+
+/** The admission plugins Skiff has, by upstream's names (all on by default, as upstream). */
+export const ADMISSION_PLUGINS = [
+  'LimitRanger',
+  'ServiceAccount',
+  'Priority',
+  'NodeRestriction',
+  'PodSecurity',
+  'DefaultStorageClass',
+  'StorageObjectInUseProtection',
+  'CertificateApproval',
+  'CertificateSigning',
+  'CertificateSubjectRestriction',
+  'ResourceQuota',
+] as const;
+export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
+
+/** Parses --disable-admission-plugins (comma-separated); throws on a name Skiff does not know. */
+export function parseAdmissionPlugins(flag: string): AdmissionPluginName[] {
+  const names = flag
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of names) {
+    if (!(ADMISSION_PLUGINS as readonly string[]).includes(n)) {
+      throw new Error(
+        `--disable-admission-plugins: unknown plugin ${JSON.stringify(n)} (one of ${ADMISSION_PLUGINS.join(', ')})`,
+      );
+    }
+  }
+  return names as AdmissionPluginName[];
+}
+
+/**
+ * Upstream's default-on admission plugins that Skiff has, in upstream's
+ * order (kube-apiserver's RecommendedPluginOrder), less the `disabled`
+ * ones (--disable-admission-plugins). PodSecurity defaults every mode to
+ * privileged, so nothing changes until a namespace opts in with its
+ * pod-security.kubernetes.io labels.
+ */
+export function defaultAdmission(
+  api: Pick<ApiServer, 'storage' | 'authorizer' | 'ruleResolver'>,
+  {
+    disabled = [],
+    withServiceAccount = false,
+  }: {
+    disabled?: readonly AdmissionPluginName[];
+    /**
+     * The ServiceAccount plugin: a pod then needs its ServiceAccount to
+     * exist, which in a cluster the ServiceAccount controller sees to. The
+     * server turns it on; the test servers, with no such controller, do not.
+     */
+    withServiceAccount?: boolean;
+  } = {},
+): AdmissionChain {
+  const namespaces = () => api.storage('', 'v1', 'namespaces')!;
+  const podSecurity = podSecurityPlugin({
+    async getNamespace(name) {
+      const s = namespaces();
+      const cached = s.cache.get(s.key(undefined, name));
+      if (cached) return cached as Namespace;
+      // The cache may lag a namespace created a moment ago.
+      return (await s.get(undefined, name).catch(() => undefined)) as Namespace | undefined;
+    },
+    async listPods(namespace) {
+      return (await api.storage('', 'v1', 'pods')!.list(namespace, { resourceVersion: '0' })).items as Pod[];
+    },
+  });
+  const limitRanger = limitRangerPlugins({
+    async listLimitRanges(namespace) {
+      // From the watch cache, as upstream reads its lister: a write is in it
+      // within moments, and a pod create costs no store round trip.
+      const s = api.storage('', 'v1', 'limitranges')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(namespace)) as LimitRange[];
+    },
+  });
+  const quotas = () => api.storage('', 'v1', 'resourcequotas')!;
+  const resourceQuota = resourceQuotaPlugin({
+    async listQuotas(namespace, { fresh }) {
+      const s = quotas();
+      if (fresh) return (await s.list(namespace, {})).items as ResourceQuota[];
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(namespace)) as ResourceQuota[];
+    },
+    async updateQuotaStatus(quota) {
+      await quotas().guaranteedUpdate(
+        quota.metadata.namespace,
+        quota.metadata.name!,
+        (current) => ({ ...current, status: quota.status }),
+        { subresource: 'status', resourceVersion: quota.metadata.resourceVersion! },
+      );
+    },
+  });
+  const priority = priorityPlugin({
+    async listPriorityClasses() {
+      // From the watch cache, as upstream's lister: every pod create asks.
+      const s = api.storage('scheduling.k8s.io', 'v1', 'priorityclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined));
+    },
+  });
+  const defaultStorageClass = defaultStorageClassPlugin({
+    async listStorageClasses() {
+      // From the watch cache, as upstream's lister: every claim create asks.
+      const s = api.storage('storage.k8s.io', 'v1', 'storageclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
+    },
+  });
+  const pods = () => api.storage('', 'v1', 'pods')!;
+  const nodeRestriction = nodeRestrictionPlugin({
+    getPod: async (namespace, name) =>
+      (await pods()
+        .get(namespace, name)
+        .catch(() => undefined)) as Pod | undefined,
+  });
+  const escalation = rbacEscalationPlugin({
+    authorizer: api.authorizer,
+    resolver: api.ruleResolver,
+    async roleRules(kind, namespace, name) {
+      const role =
+        kind === 'ClusterRole'
+          ? await api
+              .storage('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
+              .get(undefined, name)
+              .catch(() => undefined)
+          : kind === 'Role'
+            ? await api
+                .storage('rbac.authorization.k8s.io', 'v1', 'roles')!
+                .get(namespace, name)
+                .catch(() => undefined)
+            : undefined;
+      return role ? ((role as { rules?: PolicyRule[] }).rules ?? []) : undefined;
+    },
+  });
+  const serviceAccount = withServiceAccount
+    ? serviceAccountPlugin({
+        getServiceAccount: async (namespace, name) => {
+          // The watch cache first (started on first use); a store read only for one made a moment ago.
+          const s = api.storage('', 'v1', 'serviceaccounts')!;
+          await s.cache.start();
+          return s.cache.get(s.key(namespace, name)) ?? s.get(namespace, name);
+        },
+      })
+    : undefined;
+  const on = (name: AdmissionPluginName) => !disabled.includes(name);
+  return {
+    mutating: [
+      ...(on('LimitRanger') ? [limitRanger.mutating] : []),
+      ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
+      ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
+      ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
+    ],
+    // ResourceQuota last, so nothing refuses a write after it was charged.
+    validating: [
+      ...(on('LimitRanger') ? [limitRanger.validating] : []),
+      ...(on('NodeRestriction') ? [nodeRestriction] : []),
+      ...(on('PodSecurity') ? [podSecurity] : []),
+      ...(on('CertificateApproval') ? [certificateApprovalPlugin(api.authorizer)] : []),
+      ...(on('CertificateSigning') ? [certificateSigningPlugin(api.authorizer)] : []),
+      ...(on('CertificateSubjectRestriction') ? [certificateSubjectRestrictionPlugin()] : []),
+      // Not a plugin upstream (the RBAC registry does it), so never off.
+      escalation,
+      ...(on('ResourceQuota') ? [resourceQuota] : []),
+    ],
+  };
+}
