@@ -346,3 +346,85 @@ spec:
     assert.equal(boots(c0), 'web-0\nweb-0\n');
   });
 });
+
+describe('a generic ephemeral volume on local-path', () => {
+  const ns = 'storage-eph';
+  const n = (args: string[]) => [...args, '-n', ns];
+  after(async () => {
+    await skiff?.kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+  });
+
+  it('gets a claim <pod>-<volume> owned by the pod, mounted like a claim, and gone with the pod', async () => {
+    await ok(skiff, ['create', 'namespace', ns]);
+    await apply(`apiVersion: v1
+kind: Pod
+metadata:
+  name: scratch
+  namespace: ${ns}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, 'echo scratch > /scratch/note; sleep 3600']
+    volumeMounts:
+    - {name: work, mountPath: /scratch}
+  volumes:
+  - name: work
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources:
+            requests:
+              storage: 32Mi
+`);
+    const p = await eventually(
+      'pod scratch Running',
+      async () => {
+        const p = await json(n(['get', 'pod', 'scratch']));
+        return p.status?.phase === 'Running' ? p : undefined;
+      },
+      90_000,
+    ).catch(async (err) => {
+      const described = await skiff.kubectl(n(['describe', 'pod', 'scratch']));
+      throw new Error(`${err}\n${described.stdout}\nserver output:\n${skiff.logs().slice(-20_000)}`);
+    });
+    const claim = await json(n(['get', 'pvc', 'scratch-work']));
+    assert.equal(claim.status.phase, 'Bound');
+    assert.equal(claim.spec.storageClassName, 'local-path');
+    assert.deepEqual(
+      claim.metadata.ownerReferences.map(
+        (r: { kind: string; name: string; uid: string; controller: boolean }) => [
+          r.kind,
+          r.name,
+          r.uid,
+          r.controller,
+        ],
+      ),
+      [['Pod', 'scratch', p.metadata.uid, true]],
+    );
+    const dir = join(skiff.dataDir, 'storage', `${claim.spec.volumeName}_${ns}_scratch-work`);
+    await eventually('the file on the node', async () =>
+      existsSync(join(dir, 'note')) && readFileSync(join(dir, 'note'), 'utf8') === 'scratch\n'
+        ? true
+        : undefined,
+    );
+
+    await ok(skiff, n(['delete', 'pod', 'scratch', '--wait=true', '--timeout=60s']), { timeoutMs: 70_000 });
+    await eventually(
+      'the claim and its volume gone with the pod',
+      async () => {
+        const left = await ok(skiff, n(['get', 'pvc', '-o', 'name']));
+        const pv = await skiff.kubectl(['get', 'pv', claim.spec.volumeName]);
+        return left.trim() === '' && pv.code !== 0 ? true : undefined;
+      },
+      60_000,
+    );
+    await eventually(
+      'the directory gone from the node',
+      async () => (!existsSync(dir) ? true : undefined),
+      30_000,
+    );
+  });
+});

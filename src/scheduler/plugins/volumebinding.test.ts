@@ -161,6 +161,35 @@ describe('VolumeBinding', () => {
     ]);
   });
 
+  it('treats a generic ephemeral volume as its claim <pod>-<volume>, once the pod owns it', () => {
+    const pod = makePod('eph', {
+      volumes: [{ name: 'scratch', ephemeral: { volumeClaimTemplate: { metadata: {}, spec: {} } } }],
+    });
+    pod.metadata.namespace = 'default';
+    pod.metadata.uid = 'pod-uid';
+    const owned = claim('eph-scratch', 'local-path');
+    const byPod = {
+      ...owned,
+      metadata: {
+        ...owned.metadata,
+        ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: 'eph', uid: 'pod-uid', controller: true }],
+      },
+    };
+    const classes = [sc('local-path', 'rancher.io/local-path', 'WaitForFirstConsumer')];
+    const waiting = setup({ classes }).plugin.preFilter(new CycleState(), pod, snap).status;
+    assert.equal(waiting.code, Code.UnschedulableAndUnresolvable);
+    assert.deepEqual(waiting.reasons, [
+      'waiting for ephemeral volume controller to create the persistentvolumeclaim "eph-scratch"',
+    ]);
+    const foreign = setup({ claims: [owned], classes }).plugin.preFilter(new CycleState(), pod, snap).status;
+    assert.equal(foreign.code, Code.UnschedulableAndUnresolvable);
+    assert.deepEqual(foreign.reasons, [
+      'PVC default/eph-scratch was not created for pod default/eph (pod is not owner)',
+    ]);
+    const ours = setup({ claims: [byPod], classes }).plugin.preFilter(new CycleState(), pod, snap).status;
+    assert.equal(ours.code, Code.Success);
+  });
+
   it('without a provisioner, fits only nodes where a matching volume is Available, one volume per claim', () => {
     const { plugin, node } = setup({
       claims: [claim('one', 'static'), claim('two', 'static')],
