@@ -62,7 +62,9 @@ describe('ephemeral-volume controller', () => {
 
     // Deleted under its pod (pvc-protection would hold it while the pod runs: its finalizer is dropped by hand).
     await t.clients.persistentVolumeClaims.delete(ns, 'app-scratch');
-    await t.clients.persistentVolumeClaims.patch(ns, 'app-scratch', 'merge', { metadata: { finalizers: null } });
+    await t.clients.persistentVolumeClaims.patch(ns, 'app-scratch', 'merge', {
+      metadata: { finalizers: null },
+    });
     const again = await t.until('app-scratch made again', async () => {
       const c = await getClaim('app-scratch');
       return c && c.metadata.uid !== claim.metadata.uid ? c : undefined;
