@@ -6,7 +6,7 @@
 import { type LabelSelector, selectorFromLabelSelector } from './labels.ts';
 import { parseQuantity, value } from './quantity.ts';
 import { nodeSelectorTermsMatch } from './scheduling.ts';
-import type { Node, PersistentVolume, PersistentVolumeClaim } from './types/core-v1.ts';
+import type { Node, PersistentVolume, PersistentVolumeClaim, Pod, Volume } from './types/core-v1.ts';
 import type { StorageClass } from './types/storage-v1.ts';
 
 /** On a claim: the binding is done (the controller finished bindClaimToVolume). */
@@ -23,6 +23,20 @@ export const ANN_SELECTED_NODE = 'volume.kubernetes.io/selected-node';
 
 export const PVC_PROTECTION_FINALIZER = 'kubernetes.io/pvc-protection';
 export const PV_PROTECTION_FINALIZER = 'kubernetes.io/pv-protection';
+
+/** The claim of a pod's generic ephemeral volume: <pod>-<volume> (upstream ephemeral.VolumeClaimName). */
+export const ephemeralClaimName = (pod: Pod, v: Volume): string => `${pod.metadata.name}-${v.name}`;
+
+/** The claim a pod's volume names, if it is a persistentVolumeClaim or a generic ephemeral volume. */
+export const volumeClaimName = (pod: Pod, v: Volume): string | undefined =>
+  v.persistentVolumeClaim?.claimName || (v.ephemeral ? ephemeralClaimName(pod, v) : undefined);
+
+/** Whether the claim was made for this pod's ephemeral volume: the pod controls it (ephemeral.VolumeIsForPod). */
+export const isClaimForPod = (pod: Pod, pvc: PersistentVolumeClaim): boolean =>
+  (pvc.metadata.ownerReferences ?? []).some((r) => r.controller && r.uid === pod.metadata.uid);
+
+export const claimNotForPod = (pod: Pod, pvc: PersistentVolumeClaim): string =>
+  `PVC ${pvc.metadata.namespace}/${pvc.metadata.name} was not created for pod ${pod.metadata.namespace}/${pod.metadata.name} (pod is not owner)`;
 
 /** storageClassName, '' when unset (upstream's GetPersistentVolumeClaimClass, beta annotation aside). */
 export function claimClass(pvc: PersistentVolumeClaim): string {

@@ -13,6 +13,7 @@ import { deploymentController } from './deployment.ts';
 import { disruptionController } from './disruption.ts';
 import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
+import { ephemeralVolumeController } from './ephemeral-volume.ts';
 import { garbageCollectorController } from './garbagecollector.ts';
 import { jobController } from './job.ts';
 import { localPathProvisionerController } from './local-path-provisioner.ts';
@@ -58,6 +59,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   'persistentvolume-binder': persistentVolumeBinderController,
   'pvc-protection': pvcProtectionController,
   'pv-protection': pvProtectionController,
+  'ephemeral-volume': ephemeralVolumeController,
   // k3s's built-in default storage (src/controllers/local-path-provisioner.ts).
   'local-path-provisioner': localPathProvisionerController,
   resourcequota: resourceQuotaController,

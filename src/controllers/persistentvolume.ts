@@ -71,6 +71,15 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
       .toISOString()
       .replace(/\.\d+Z$/, 'Z');
 
+  // Volumes this controller has just chosen for a claim, by name, with the
+  // claim's key: the informer shows the claimRef only a moment later, and a
+  // sync of another claim meanwhile must not pick the same volume (it would
+  // lose the compare-and-swap and back off). Upstream's binder runs one
+  // claim worker; this one runs several, with this assume cache between
+  // them. An entry goes once the cache shows the volume bound, or the
+  // binding failed.
+  const assumed = new Map<string, string>();
+
   // --- writes -----------------------------------------------------------------
 
   async function setVolumePhase(
@@ -172,11 +181,24 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
       const selectedNode = pvc.metadata.annotations?.[ANN_SELECTED_NODE];
       const delayBinding = isWaitForFirstConsumer(sc);
       const node = selectedNode ? nodes.indexer.get(selectedNode) : undefined;
+      const claimKey = keyOf(pvc);
+      const excluded = new Set<string>();
+      for (const [name, owner] of assumed) if (owner !== claimKey) excluded.add(name);
       const pv = findMatchingVolume(pvc, volumes.indexer.list(), {
         delayBinding,
+        excluded,
         ...(node ? { node } : {}),
       });
-      if (pv) return bind(pv, pvc);
+      if (pv) {
+        const name = pv.metadata.name ?? '';
+        assumed.set(name, claimKey);
+        try {
+          return await bind(pv, pvc);
+        } catch (err) {
+          assumed.delete(name);
+          throw err;
+        }
+      }
       if (delayBinding && !selectedNode) {
         recorder.event(pvc, 'Normal', 'WaitForFirstConsumer', MSG_WAIT_FOR_FIRST_CONSUMER);
         return setClaimPhase(pvc, 'Pending');
@@ -397,14 +419,20 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
     for (const pvc of claims.indexer.list()) if (!pvc.spec?.volumeName) enqueueClaimKey(keyOf(pvc));
   };
 
+  /** The cache caught up with a binding (or the volume went): its assumption is done. */
+  const forget = (pv: PersistentVolume) => {
+    if (pv.spec?.claimRef?.uid || pv.metadata.deletionTimestamp) assumed.delete(pv.metadata.name ?? '');
+  };
   volumes.on({
     add(pv) {
+      forget(pv);
       enqueueVolume(pv);
       if (!pv.spec?.claimRef) enqueuePendingClaims();
       const ref = pv.spec?.claimRef;
       if (ref) enqueueClaimKey(`${ref.namespace}/${ref.name}`);
     },
     update(old, pv) {
+      forget(pv);
       enqueueVolume(pv);
       const ref = pv.spec?.claimRef;
       if (ref) enqueueClaimKey(`${ref.namespace}/${ref.name}`);
@@ -412,6 +440,7 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
         enqueuePendingClaims();
     },
     delete(pv) {
+      assumed.delete(pv.metadata.name ?? '');
       const ref = pv.spec?.claimRef;
       if (ref) enqueueClaimKey(`${ref.namespace}/${ref.name}`);
     },

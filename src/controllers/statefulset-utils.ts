@@ -134,6 +134,125 @@ export function updateStorage(set: StatefulSet, pod: Pod): void {
   pod.spec = { ...pod.spec, volumes } as Pod['spec'];
 }
 
+// ---- the claims' retention policy (stateful_set_utils.go) ---------------------------
+//
+// persistentVolumeClaimRetentionPolicy is carried by ownerReferences on the
+// claims, so that the garbage collector, not this controller, deletes them:
+//   Retain on scale-down and on set deletion: no reference;
+//   Delete on set deletion only: the set controls the claim;
+//   Delete on scale-down only: the pod controls the claim once its ordinal
+//     is outside the set's range (the claim goes with the condemned pod);
+//   Delete on both: the set while the ordinal is in range, the pod after.
+// A claim controlled by anything else is left alone, as is one with a
+// reference to an older set or pod of the same name (stale: its owner was
+// orphaned or replaced, and the garbage collector decides).
+
+const RETAIN = 'Retain';
+const DELETE = 'Delete';
+
+export interface RetentionPolicy {
+  whenDeleted: string;
+  whenScaled: string;
+}
+
+export const retentionPolicyOf = (set: StatefulSet): RetentionPolicy => ({
+  whenDeleted: set.spec?.persistentVolumeClaimRetentionPolicy?.whenDeleted || RETAIN,
+  whenScaled: set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled || RETAIN,
+});
+
+type Owner = { kind: string; apiVersion: string; name?: string | undefined; uid?: string | undefined };
+const ownersOf = (set: StatefulSet, pod: Pod): [Owner, Owner] => [
+  {
+    kind: STATEFULSET_KIND,
+    apiVersion: STATEFULSET_API_VERSION,
+    name: set.metadata.name,
+    uid: set.metadata.uid,
+  },
+  { kind: 'Pod', apiVersion: 'v1', name: pod.metadata.name, uid: pod.metadata.uid },
+];
+
+/** matchesRef: the reference names this kind and name, whatever its uid. */
+const matchesRef = (ref: OwnerReference, o: Owner) =>
+  ref.apiVersion === o.apiVersion && ref.kind === o.kind && ref.name === o.name;
+
+const hasOwnerRef = (claim: PersistentVolumeClaim, o: Owner) =>
+  (claim.metadata.ownerReferences ?? []).some((r) => r.uid === o.uid);
+
+/** hasStaleOwnerRef: a reference to an object of the owner's kind and name, but another uid. */
+const hasStaleOwnerRef = (claim: PersistentVolumeClaim, o: Owner) => {
+  const ref = (claim.metadata.ownerReferences ?? []).find((r) => matchesRef(r, o));
+  return !!ref && ref.uid !== o.uid;
+};
+
+/** hasUnexpectedController: under a Delete policy, a controller other than this set or pod (or a stale one). */
+export function hasUnexpectedController(claim: PersistentVolumeClaim, set: StatefulSet, pod: Pod): boolean {
+  const policy = retentionPolicyOf(set);
+  if (policy.whenScaled === RETAIN && policy.whenDeleted === RETAIN) return false;
+  const owners = ownersOf(set, pod);
+  for (const ref of claim.metadata.ownerReferences ?? []) {
+    const ours = owners.find((o) => matchesRef(ref, o));
+    if (ours) {
+      if (ref.uid !== ours.uid) return true;
+      continue;
+    }
+    if (ref.controller) return true;
+  }
+  return false;
+}
+
+/** The owners the policy wants on this member's claim. */
+function wantedOwners(set: StatefulSet, pod: Pod): { set: boolean; pod: boolean } {
+  const policy = retentionPolicyOf(set);
+  const scaledDown = !podInOrdinalRange(pod, set);
+  const deleteOnScale = policy.whenScaled === DELETE;
+  const deleteWithSet = policy.whenDeleted === DELETE;
+  return {
+    set: deleteWithSet && !(deleteOnScale && scaledDown),
+    pod: deleteOnScale && scaledDown,
+  };
+}
+
+/** isClaimOwnerUpToDate: the claim's references are what the retention policy wants (or are not ours to fix). */
+export function isClaimOwnerUpToDate(claim: PersistentVolumeClaim, set: StatefulSet, pod: Pod): boolean {
+  const [setOwner, podOwner] = ownersOf(set, pod);
+  if (hasStaleOwnerRef(claim, setOwner) || hasStaleOwnerRef(claim, podOwner)) return true;
+  if (hasUnexpectedController(claim, set, pod))
+    return !(hasOwnerRef(claim, setOwner) || hasOwnerRef(claim, podOwner));
+  // A reference of ours that is not a controller reference is rewritten as one.
+  const nonController = (claim.metadata.ownerReferences ?? []).some(
+    (r) => (r.uid === setOwner.uid || r.uid === podOwner.uid) && !r.controller,
+  );
+  if (nonController) return false;
+  const want = wantedOwners(set, pod);
+  return hasOwnerRef(claim, setOwner) === want.set && hasOwnerRef(claim, podOwner) === want.pod;
+}
+
+/** updateClaimOwnerRefForSetAndPod: rewrites the claim's references to the set and the pod per the policy. */
+export function updateClaimOwnerRefs(claim: PersistentVolumeClaim, set: StatefulSet, pod: Pod): void {
+  const owners = ownersOf(set, pod);
+  const unexpected = hasUnexpectedController(claim, set, pod);
+  const refs = (claim.metadata.ownerReferences ?? []).filter((r) => !owners.some((o) => matchesRef(r, o)));
+  if (!unexpected) {
+    const want = wantedOwners(set, pod);
+    for (const [o, wanted] of [
+      [owners[0], want.set],
+      [owners[1], want.pod],
+    ] as const) {
+      if (!wanted) continue;
+      refs.push({
+        apiVersion: o.apiVersion,
+        kind: o.kind,
+        name: o.name ?? '',
+        uid: o.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      });
+    }
+  }
+  if (refs.length) claim.metadata.ownerReferences = refs;
+  else delete claim.metadata.ownerReferences;
+}
+
 /** updateIdentity: the name, namespace and identity labels of the pod's ordinal. */
 export function updateIdentity(set: StatefulSet, pod: Pod): void {
   const ordinal = getOrdinal(pod);

@@ -457,6 +457,96 @@ describe('statefulset controller: volumeClaimTemplates', () => {
   });
 });
 
+describe('statefulset controller: persistentVolumeClaimRetentionPolicy', () => {
+  const refsOf = async (ns: string, claim: string) =>
+    ((await t.clients.persistentVolumeClaims.get(ns, claim)).metadata.ownerReferences ?? []).map(
+      (r) =>
+        `${r.kind}/${r.name}/${r.uid === undefined ? '' : 'uid'}/${r.controller}/${r.blockOwnerDeletion}`,
+    );
+  const claimRefs = (ns: string, claim: string, want: string[]) =>
+    t.until(`${claim} owned by ${want.join(', ') || 'nobody'}`, async () => {
+      const refs = await refsOf(ns, claim);
+      return JSON.stringify(refs) === JSON.stringify(want) ? refs : undefined;
+    });
+  const withClaims = (name: string, replicas: number, whenDeleted: string, whenScaled: string) =>
+    statefulSet(name, {
+      replicas,
+      policy: 'Parallel',
+      spec: {
+        persistentVolumeClaimRetentionPolicy: { whenDeleted, whenScaled },
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data' },
+            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+          },
+        ],
+      },
+    });
+
+  it('whenDeleted and whenScaled Delete: the set controls the claims, and a condemned pod its own before it goes', async () => {
+    const ns = await namespace();
+    const set = await readySet(ns, withClaims('kv', 2, 'Delete', 'Delete'));
+    const setRef = 'StatefulSet/kv/uid/true/true';
+    await claimRefs(ns, 'data-kv-0', [setRef]);
+    await claimRefs(ns, 'data-kv-1', [setRef]);
+    const claim = await t.clients.persistentVolumeClaims.get(ns, 'data-kv-1');
+    assert.equal(claim.metadata.ownerReferences?.[0]?.uid, set.metadata.uid);
+
+    // A pod deleted and made again keeps its claim, still the set's.
+    const pod1 = (await getPod(ns, 'kv-1')) as Pod;
+    await t.clients.pods.delete(ns, 'kv-1');
+    await readyWhenCreated(ns, 'kv-1', pod1.metadata.uid);
+    assert.equal(
+      (await t.clients.persistentVolumeClaims.get(ns, 'data-kv-1')).metadata.uid,
+      claim.metadata.uid,
+    );
+    await claimRefs(ns, 'data-kv-1', [setRef]);
+
+    // Scaled down: kv-1's claim passes to the pod (the garbage collector removes it with the pod).
+    const doomed = (await getPod(ns, 'kv-1')) as Pod;
+    await t.clients.statefulSets.patch(ns, 'kv', 'merge', { spec: { replicas: 1 } });
+    await t.until('kv-1 gone', async () => !(await getPod(ns, 'kv-1')));
+    await claimRefs(ns, 'data-kv-1', ['Pod/kv-1/uid/true/true']);
+    const after = await t.clients.persistentVolumeClaims.get(ns, 'data-kv-1');
+    assert.equal(after.metadata.ownerReferences?.[0]?.uid, doomed.metadata.uid);
+    await claimRefs(ns, 'data-kv-0', [setRef]);
+  });
+
+  it("Retain drops the references; whenDeleted Delete alone keeps the set's across a scale-down; another controller is left alone", async () => {
+    const ns = await namespace();
+    await readySet(ns, withClaims('cache', 2, 'Delete', 'Retain'));
+    const setRef = 'StatefulSet/cache/uid/true/true';
+    await claimRefs(ns, 'data-cache-1', [setRef]);
+    await t.clients.statefulSets.patch(ns, 'cache', 'merge', { spec: { replicas: 1 } });
+    await t.until('cache-1 gone', async () => !(await getPod(ns, 'cache-1')));
+    await settle();
+    await claimRefs(ns, 'data-cache-1', [setRef]);
+
+    // The policy changed to Retain: the live member's claim loses the set's reference.
+    await t.clients.statefulSets.patch(ns, 'cache', 'merge', {
+      spec: { persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain' } },
+    });
+    await claimRefs(ns, 'data-cache-0', []);
+
+    // A claim some other controller manages keeps its owner, with a warning.
+    await t.clients.statefulSets.patch(ns, 'cache', 'merge', {
+      spec: { persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete' } },
+    });
+    await claimRefs(ns, 'data-cache-0', [setRef]);
+    const foreign = { apiVersion: 'example.com/v1', kind: 'Backup', name: 'b', uid: 'f-1', controller: true };
+    const c0 = await t.clients.persistentVolumeClaims.get(ns, 'data-cache-0');
+    await t.clients.persistentVolumeClaims.update({
+      ...c0,
+      metadata: { ...c0.metadata, ownerReferences: [foreign] },
+    });
+    await t.clients.pods.delete(ns, 'cache-0');
+    await t.until('ConflictingController', async () =>
+      (await t.clients.events.list(ns)).items.find((e) => e.reason === 'ConflictingController'),
+    );
+    await claimRefs(ns, 'data-cache-0', ['Backup/b/uid/true/undefined']);
+  });
+});
+
 describe('statefulset controller: minReadySeconds (injected clock)', () => {
   let clock: ControllerTest;
   let now = Date.parse('2026-01-01T00:00:00Z');

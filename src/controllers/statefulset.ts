@@ -40,8 +40,10 @@ import {
   countReplicas,
   getOrdinal,
   getPodRevision,
+  hasUnexpectedController,
   identityMatches,
   inconsistentStatus,
+  isClaimOwnerUpToDate,
   isCreated,
   isFailed,
   isHealthy,
@@ -62,6 +64,7 @@ import {
   selectorOf,
   startOrdinal,
   storageMatches,
+  updateClaimOwnerRefs,
   updateIdentity,
   updateStorage,
 } from './statefulset-utils.ts';
@@ -139,6 +142,47 @@ export const statefulSetController: ControllerFactory = (ctx) => {
     if (errors.length) throw new Error(errors.join('; '));
   };
 
+  /** The member's claims as cached, by name; undefined for one not in the cache (yet). */
+  const memberClaims = (set: StatefulSet, pod: Pod) =>
+    [...persistentVolumeClaims(set, getOrdinal(pod)).values()].map((claim) => ({
+      name: claim.metadata.name ?? '',
+      cached: claims.indexer.get(keyOf(claim)),
+    }));
+
+  /** ClaimsMatchRetentionPolicy: every claim of the member exists and carries the references the policy wants. */
+  const claimsMatchRetentionPolicy = (set: StatefulSet, pod: Pod) =>
+    memberClaims(set, pod).every(({ cached }) => !!cached && isClaimOwnerUpToDate(cached, set, pod));
+
+  /**
+   * UpdatePodClaimForRetentionPolicy: sets the ownerReferences of the
+   * member's claims as the retention policy wants them. A claim missing from
+   * the cache is picked up by a later sync; one another controller manages
+   * is left alone, with a warning.
+   */
+  const updatePodClaimForRetentionPolicy = async (set: StatefulSet, pod: Pod) => {
+    for (const { name, cached } of memberClaims(set, pod)) {
+      if (!cached) continue;
+      if (hasUnexpectedController(cached, set, pod)) {
+        recorder.event(
+          set,
+          'Warning',
+          'ConflictingController',
+          `PersistentVolumeClaim ${name} has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim`,
+        );
+        continue;
+      }
+      if (isClaimOwnerUpToDate(cached, set, pod)) continue;
+      const claim = deepCopy(cached);
+      updateClaimOwnerRefs(claim, set, pod);
+      try {
+        await ctx.clients.persistentVolumeClaims.update(claim);
+      } catch (err) {
+        if (isApiError(err, 'NotFound')) continue;
+        throw new Error(`could not update claim ${name} for delete policy ownerRefs: ${String(err)}`);
+      }
+    }
+  };
+
   /** CreateStatefulPod: claims first, then the pod. Resolves false when the cache turned out to be behind. */
   const createStatefulPod = async (set: StatefulSet, pod: Pod): Promise<boolean> => {
     try {
@@ -147,8 +191,9 @@ export const statefulSetController: ControllerFactory = (ctx) => {
       podEvent(set, 'create', pod, err);
       throw err;
     }
+    let created: Pod;
     try {
-      await ctx.clients.pods.create(pod.metadata.namespace, pod);
+      created = await ctx.clients.pods.create(pod.metadata.namespace, pod);
     } catch (err) {
       if (isApiError(err, 'AlreadyExists')) {
         // The pod exists though our cache had none: the cache is behind, and
@@ -159,6 +204,13 @@ export const statefulSetController: ControllerFactory = (ctx) => {
         return false;
       }
       podEvent(set, 'create', pod, err);
+      throw err;
+    }
+    // The claims' references need the pod's uid: set them as far as the cache allows now.
+    try {
+      await updatePodClaimForRetentionPolicy(set, created);
+    } catch (err) {
+      podEvent(set, 'update', pod, err);
       throw err;
     }
     podEvent(set, 'create', pod);
@@ -182,6 +234,10 @@ export const statefulSetController: ControllerFactory = (ctx) => {
         consistent = false;
         await createPersistentVolumeClaims(set, pod);
       }
+      // Claims whose references do not follow the retention policy are fixed.
+      // Upstream then updates the pod as well; nothing of the pod changed, so
+      // it is left as it is here.
+      if (!claimsMatchRetentionPolicy(set, pod)) await updatePodClaimForRetentionPolicy(set, pod);
       if (consistent) return;
       try {
         await ctx.clients.pods.update(pod);
@@ -342,8 +398,10 @@ export const statefulSetController: ControllerFactory = (ctx) => {
         if (!isRunningAndReady(pod)) return 'stop';
         if (!isRunningAndAvailable(pod, minReadySeconds, ctx.now())) return 'stop';
       }
-      // Enforce the invariants: the pod's identity and storage are its ordinal's.
-      if (identityMatches(set, pod) && storageMatches(set, pod)) return 'continue';
+      // Enforce the invariants: the pod's identity and storage are its
+      // ordinal's, and its claims carry the retention policy's references.
+      if (identityMatches(set, pod) && storageMatches(set, pod) && claimsMatchRetentionPolicy(set, pod))
+        return 'continue';
       await updateStatefulPod(updateSet, pod);
       return 'continue';
     };
@@ -366,6 +424,19 @@ export const statefulSetController: ControllerFactory = (ctx) => {
       recount(replicas, condemned);
       return status;
     }
+    // Condemned pods' claims get the references scaling down wants (a pod
+    // reference under whenScaled Delete, so they go with the pod) before
+    // any of those pods is deleted.
+    await runForAll(
+      condemned.length,
+      async (i) => {
+        const pod = condemned[i] as Pod;
+        if (!claimsMatchRetentionPolicy(updateSet, pod))
+          await updatePodClaimForRetentionPolicy(updateSet, pod);
+        return 'continue';
+      },
+      monotonic,
+    );
     // Scaling down takes precedence over updating.
     if (await runForAll(condemned.length, processCondemned, monotonic)) {
       recount(replicas, condemned);

@@ -200,3 +200,231 @@ spec:
     );
   });
 });
+
+describe('a StatefulSet with volumeClaimTemplates on local-path', () => {
+  const ns = 'storage-sts';
+  const n = (args: string[]) => [...args, '-n', ns];
+  const claim = (ordinal: number) => json(n(['get', 'pvc', `data-web-${ordinal}`]));
+  const dirOf = (c: { metadata: { uid: string; name: string } }) =>
+    join(skiff.dataDir, 'storage', `pvc-${c.metadata.uid}_${ns}_${c.metadata.name}`);
+  const boots = (c: { metadata: { uid: string; name: string } }) => {
+    const f = join(dirOf(c), 'boots');
+    return existsSync(f) ? readFileSync(f, 'utf8') : '';
+  };
+  const podUid = async (name: string) => (await json(n(['get', 'pod', name]))).metadata.uid as string;
+  async function membersRunning(count: number) {
+    return eventually(
+      `${count} members Running`,
+      async () => {
+        const pods = (await json(n(['get', 'pods', '-l', 'app=web']))).items as {
+          metadata: { name: string; deletionTimestamp?: string };
+          status?: { phase?: string };
+        }[];
+        const running = pods.filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+        return running.length === count && pods.length === count ? pods : undefined;
+      },
+      120_000,
+    ).catch(async (err) => {
+      const described = await skiff.kubectl(n(['describe', 'pods']));
+      throw new Error(`${err}\n${described.stdout}\nserver output:\n${skiff.logs().slice(-20_000)}`);
+    });
+  }
+  const scale = (replicas: number) => ok(skiff, n(['scale', 'statefulset', 'web', `--replicas=${replicas}`]));
+
+  after(async () => {
+    await skiff?.kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+  });
+
+  it('gives each ordinal its own claim, and keeps the data when the pods are deleted', async () => {
+    await ok(skiff, ['create', 'namespace', ns]);
+    await apply(`apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+  namespace: ${ns}
+spec:
+  replicas: 2
+  serviceName: web
+  podManagementPolicy: Parallel
+  persistentVolumeClaimRetentionPolicy:
+    whenScaled: Delete
+    whenDeleted: Retain
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: busybox
+        command: [sh, -c, 'hostname >> /data/boots; sleep 3600']
+        volumeMounts:
+        - {name: data, mountPath: /data}
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests:
+          storage: 64Mi
+`);
+    await membersRunning(2);
+    const claims = [await claim(0), await claim(1)];
+    for (const [i, c] of claims.entries()) {
+      assert.equal(c.status.phase, 'Bound');
+      assert.equal(c.spec.storageClassName, 'local-path');
+      assert.equal(
+        c.metadata.ownerReferences,
+        undefined,
+        'whenDeleted Retain: the set does not own the claim',
+      );
+      await eventually(`web-${i} wrote to its volume`, async () =>
+        boots(c) === `web-${i}\n` ? true : undefined,
+      );
+    }
+
+    const before = [await podUid('web-0'), await podUid('web-1')];
+    await ok(skiff, n(['delete', 'pods', '-l', 'app=web', '--wait=true', '--timeout=60s']), {
+      timeoutMs: 70_000,
+    });
+    await membersRunning(2);
+    assert.notDeepEqual([await podUid('web-0'), await podUid('web-1')], before, 'the pods were made again');
+    for (const [i, c] of claims.entries()) {
+      assert.equal((await claim(i)).metadata.uid, c.metadata.uid, 'the same claim');
+      await eventually(`web-${i} found its old data`, async () =>
+        boots(c) === `web-${i}\nweb-${i}\n` ? true : undefined,
+      );
+    }
+  });
+
+  it("whenScaled Delete: scaling down deletes the condemned ordinal's claim and volume; scaling up starts it afresh", async () => {
+    const old1 = await claim(1);
+    const old0 = await claim(0);
+    await scale(1);
+    await membersRunning(1);
+    await eventually(
+      'data-web-1 and its volume gone',
+      async () => {
+        const left = await ok(skiff, n(['get', 'pvc', '-o', 'name']));
+        const pv = await skiff.kubectl(['get', 'pv', old1.spec.volumeName]);
+        return left.trim() === 'persistentvolumeclaim/data-web-0' && pv.code !== 0 ? true : undefined;
+      },
+      90_000,
+    );
+    await eventually(
+      'its directory gone from the node',
+      async () => (!existsSync(dirOf(old1)) ? true : undefined),
+      30_000,
+    );
+    assert.equal(boots(old0), 'web-0\nweb-0\n', "web-0's data untouched");
+
+    await scale(2);
+    await membersRunning(2);
+    const new1 = await claim(1);
+    assert.notEqual(new1.metadata.uid, old1.metadata.uid, 'a new claim');
+    await eventually('web-1 on a fresh volume', async () => (boots(new1) === 'web-1\n' ? true : undefined));
+  });
+
+  it('whenDeleted Retain: deleting the set keeps the claims and their data', async () => {
+    const c0 = await claim(0);
+    await ok(skiff, n(['delete', 'statefulset', 'web', '--wait=true', '--timeout=60s']), {
+      timeoutMs: 70_000,
+    });
+    await eventually(
+      'the pods gone',
+      async () => ((await ok(skiff, n(['get', 'pods', '-o', 'name']))).trim() === '' ? true : undefined),
+      60_000,
+    );
+    assert.deepEqual((await ok(skiff, n(['get', 'pvc', '-o', 'name']))).trim().split('\n').sort(), [
+      'persistentvolumeclaim/data-web-0',
+      'persistentvolumeclaim/data-web-1',
+    ]);
+    assert.equal((await claim(0)).metadata.uid, c0.metadata.uid);
+    assert.equal(boots(c0), 'web-0\nweb-0\n');
+  });
+});
+
+describe('a generic ephemeral volume on local-path', () => {
+  const ns = 'storage-eph';
+  const n = (args: string[]) => [...args, '-n', ns];
+  after(async () => {
+    await skiff?.kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+  });
+
+  it('gets a claim <pod>-<volume> owned by the pod, mounted like a claim, and gone with the pod', async () => {
+    await ok(skiff, ['create', 'namespace', ns]);
+    await apply(`apiVersion: v1
+kind: Pod
+metadata:
+  name: scratch
+  namespace: ${ns}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, 'echo scratch > /scratch/note; sleep 3600']
+    volumeMounts:
+    - {name: work, mountPath: /scratch}
+  volumes:
+  - name: work
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources:
+            requests:
+              storage: 32Mi
+`);
+    const p = await eventually(
+      'pod scratch Running',
+      async () => {
+        const p = await json(n(['get', 'pod', 'scratch']));
+        return p.status?.phase === 'Running' ? p : undefined;
+      },
+      90_000,
+    ).catch(async (err) => {
+      const described = await skiff.kubectl(n(['describe', 'pod', 'scratch']));
+      throw new Error(`${err}\n${described.stdout}\nserver output:\n${skiff.logs().slice(-20_000)}`);
+    });
+    const claim = await json(n(['get', 'pvc', 'scratch-work']));
+    assert.equal(claim.status.phase, 'Bound');
+    assert.equal(claim.spec.storageClassName, 'local-path');
+    assert.deepEqual(
+      claim.metadata.ownerReferences.map(
+        (r: { kind: string; name: string; uid: string; controller: boolean }) => [
+          r.kind,
+          r.name,
+          r.uid,
+          r.controller,
+        ],
+      ),
+      [['Pod', 'scratch', p.metadata.uid, true]],
+    );
+    const dir = join(skiff.dataDir, 'storage', `${claim.spec.volumeName}_${ns}_scratch-work`);
+    await eventually('the file on the node', async () =>
+      existsSync(join(dir, 'note')) && readFileSync(join(dir, 'note'), 'utf8') === 'scratch\n'
+        ? true
+        : undefined,
+    );
+
+    await ok(skiff, n(['delete', 'pod', 'scratch', '--wait=true', '--timeout=60s']), { timeoutMs: 70_000 });
+    await eventually(
+      'the claim and its volume gone with the pod',
+      async () => {
+        const left = await ok(skiff, n(['get', 'pvc', '-o', 'name']));
+        const pv = await skiff.kubectl(['get', 'pv', claim.spec.volumeName]);
+        return left.trim() === '' && pv.code !== 0 ? true : undefined;
+      },
+      60_000,
+    );
+    await eventually(
+      'the directory gone from the node',
+      async () => (!existsSync(dir) ? true : undefined),
+      30_000,
+    );
+  });
+});

@@ -184,6 +184,12 @@ const roles: Record<string, PolicyRule[]> = {
     EVENTS,
   ],
   'pv-protection-controller': [rule('get list watch update', 'core', 'persistentvolumes'), EVENTS],
+  'ephemeral-volume-controller': [
+    rule('get list watch', 'core', 'pods'),
+    rule('update', 'core', 'pods/finalizers'),
+    rule('get list watch create', 'core', 'persistentvolumeclaims'),
+    EVENTS,
+  ],
   'ttl-after-finished-controller': [rule(`${READ} delete`, 'batch', 'jobs'), EVENTS],
   'root-ca-cert-publisher': [rule('create update', 'core', 'configmaps'), EVENTS],
   // Skiff's (k3s's) node-password controller: the <node>.node-password.skiff Secrets of deleted Nodes.
@@ -251,6 +257,7 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   'persistentvolume-binder': 'persistent-volume-binder',
   'pvc-protection': 'pvc-protection-controller',
   'pv-protection': 'pv-protection-controller',
+  'ephemeral-volume': 'ephemeral-volume-controller',
   'local-path-provisioner': 'local-path-provisioner-service-account',
   resourcequota: 'resourcequota-controller',
   namespace: 'namespace-controller',

@@ -37,6 +37,7 @@
 
 import { chmod, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { claimNotForPod, isClaimForPod, volumeClaimName } from '../../api/pv-util.ts';
 import { parseQuantity, value as quantityValue } from '../../api/quantity.ts';
 import type {
   Container as ContainerSpec,
@@ -104,7 +105,8 @@ type PluginName = keyof typeof PLUGIN_DIRS;
 
 function pluginOf(v: Volume): PluginName | 'hostPath' | 'persistentVolumeClaim' | undefined {
   if (v.hostPath) return 'hostPath';
-  if (v.persistentVolumeClaim) return 'persistentVolumeClaim';
+  // A generic ephemeral volume is its claim <pod>-<volume>, mounted like any other.
+  if (v.persistentVolumeClaim || v.ephemeral) return 'persistentVolumeClaim';
   for (const p of Object.keys(PLUGIN_DIRS) as PluginName[]) if (v[p]) return p;
   return undefined;
 }
@@ -172,7 +174,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
    */
   async function claimVolumePath(pod: Pod, v: Volume): Promise<string> {
     const ns = pod.metadata.namespace ?? '';
-    const claimName = v.persistentVolumeClaim?.claimName ?? '';
+    const claimName = volumeClaimName(pod, v) ?? '';
     const fail = (why: string) => {
       throw new VolumeSetUpError(`error processing PVC ${ns}/${claimName}: ${why}`);
     };
@@ -180,6 +182,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     if (!pvc)
       return fail(`failed to fetch PVC from API server: persistentvolumeclaims "${claimName}" not found`);
     if (pvc.metadata.deletionTimestamp) return fail('PVC is being deleted');
+    if (v.ephemeral && !isClaimForPod(pod, pvc)) return fail(claimNotForPod(pod, pvc));
     const volumeName = pvc.spec?.volumeName;
     if (pvc.status?.phase !== 'Bound' || !volumeName) return fail('PVC is not bound');
     const pv: PersistentVolume | undefined = await opts.getPersistentVolume?.(volumeName);

@@ -447,6 +447,92 @@ describe('kubelet: volumes', () => {
     await t.until('Ready', ready('no-config'));
   });
 
+  it('persistentVolumeClaim: waits in ContainerCreating while the claim is unbound; then mounts its volume (subPath, readOnly)', async () => {
+    const dir = join(root, 'storage', 'pvc-data');
+    const claim = await t.admin.persistentVolumeClaims.create('default', {
+      metadata: { name: 'claim-data' },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        resources: { requests: { storage: '1Gi' } },
+        storageClassName: '',
+      },
+    });
+    const pod = await t.pod('pvc-user', {
+      volumes: [
+        { name: 'data', persistentVolumeClaim: { claimName: 'claim-data' } },
+        { name: 'ro', persistentVolumeClaim: { claimName: 'claim-data', readOnly: true } },
+      ],
+      containers: [
+        {
+          name: 'app',
+          image: 'busybox',
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'data', mountPath: '/logs', subPath: 'logs' },
+            { name: 'ro', mountPath: '/ro' },
+          ],
+        },
+      ],
+    });
+    const ev = await t.until('FailedMount', async () =>
+      (await events('pvc-user')).find((e) => e.reason === 'FailedMount' && e.message?.includes('"data"')),
+    );
+    assert.equal(ev.type, 'Warning');
+    assert.equal(
+      ev.message,
+      'MountVolume.SetUp failed for volume "data" : error processing PVC default/claim-data: PVC is not bound',
+    );
+    const waiting = await t.getPod('pvc-user');
+    assert.equal(waiting?.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ContainerCreating');
+    assert.equal(
+      (
+        await t.runtime.listContainers({
+          labelSelector: { [KUBERNETES_POD_UID_LABEL]: pod.metadata.uid ?? '' },
+        })
+      ).length,
+      0,
+      'no container before the claim is bound',
+    );
+
+    // Bound as the binder would: the volume's claimRef first, then the claim.
+    await t.admin.persistentVolumes.create(undefined, {
+      metadata: { name: 'pv-data' },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: '',
+        hostPath: { path: dir, type: 'DirectoryOrCreate' },
+        claimRef: { namespace: 'default', name: 'claim-data', uid: claim.metadata.uid ?? '' },
+      },
+    });
+    const named = await t.admin.persistentVolumeClaims.update({
+      ...claim,
+      spec: { ...claim.spec, volumeName: 'pv-data' },
+    });
+    await t.admin.persistentVolumeClaims.updateStatus({ ...named, status: { phase: 'Bound' } });
+    for (let i = 0; !(await ready('pvc-user')()) && i < 120; i++) {
+      t.clock.advance(1000);
+      await delay(20);
+    }
+    await t.until('Ready', ready('pvc-user'));
+    assert.ok((await stat(dir)).isDirectory(), 'DirectoryOrCreate made the volume directory');
+    assert.ok((await stat(join(dir, 'logs'))).isDirectory(), 'the subPath was made');
+    assert.deepEqual(
+      (await mountsOf(pod, 'app')).map((m) => [m.containerPath, m.hostPath, m.readonly]),
+      [
+        ['/data', dir, false],
+        ['/logs', join(dir, 'logs'), false],
+        ['/ro', dir, true],
+      ],
+    );
+
+    // The pod goes; the volume's data stays on the node.
+    await writeFile(join(dir, 'kept'), 'x');
+    await t.admin.pods.delete('default', 'pvc-user', { gracePeriodSeconds: 0 });
+    await t.until('pod gone', async () => ((await t.getPod('pvc-user')) ? undefined : true));
+    assert.equal(await readFile(join(dir, 'kept'), 'utf8'), 'x');
+  });
+
   it('removes the volumes of pods it no longer knows (housekeeping)', async () => {
     const orphan = join(root, 'pods', '00000000-0000-0000-0000-00000000dead');
     await mkdir(join(orphan, 'volumes', 'kubernetes.io~empty-dir', 'x'), { recursive: true });

@@ -16,8 +16,11 @@
 import {
   ANN_SELECTED_NODE,
   claimClass,
+  claimNotForPod,
   findMatchingVolume,
+  isClaimForPod,
   isWaitForFirstConsumer,
+  volumeClaimName,
   volumeFitsNode,
 } from '../../api/pv-util.ts';
 import type { PersistentVolume, PersistentVolumeClaim } from '../../api/types/core-v1.ts';
@@ -63,17 +66,25 @@ export function volumeBinding(
       { event: { resource: 'Node', actions: ['Add', 'UpdateNodeLabel'] } },
     ],
     preFilter(state, pod) {
-      const names = (pod.spec?.volumes ?? []).flatMap((v) =>
-        v.persistentVolumeClaim?.claimName ? [v.persistentVolumeClaim.claimName] : [],
-      );
-      if (names.length === 0) return { status: SKIP };
+      const used = (pod.spec?.volumes ?? []).flatMap((v) => {
+        const name = volumeClaimName(pod, v);
+        return name ? [{ name, ephemeral: !v.persistentVolumeClaim }] : [];
+      });
+      if (used.length === 0) return { status: SKIP };
       const ns = pod.metadata.namespace ?? '';
       const podVolumes: PodVolumes = { bound: [], delayed: [] };
-      for (const name of names) {
+      for (const { name, ephemeral } of used) {
         const pvc = claims.indexer.get(`${ns}/${name}`);
-        if (!pvc) return { status: unresolvable(`persistentvolumeclaim "${name}" not found`) };
+        if (!pvc) {
+          // Normal just after a pod with a generic ephemeral volume is made.
+          const why = ephemeral
+            ? `waiting for ephemeral volume controller to create the persistentvolumeclaim "${name}"`
+            : `persistentvolumeclaim "${name}" not found`;
+          return { status: unresolvable(why) };
+        }
         if (pvc.metadata.deletionTimestamp)
           return { status: unresolvable(`persistentvolumeclaim "${name}" is being deleted`) };
+        if (ephemeral && !isClaimForPod(pod, pvc)) return { status: unresolvable(claimNotForPod(pod, pvc)) };
         const volumeName = pvc.spec?.volumeName;
         if (volumeName) {
           const pv = volumes.indexer.get(volumeName);
