@@ -513,7 +513,9 @@ export function update(opts: UpdateOptions): ManagedFieldsEntry[] {
     // Nobody owns anything yet (every create, unless the body brings its
     // own entries): the writer's fields are all there is to work out, and
     // they are built in one walk, without the full comparison.
-    const mine = changedFields(r, type, live, updated, ctx.reset, STRIPPED);
+    const { set: mine, fieldsV1 } = createdFields(opts, () =>
+      changedFields(r, type, live, updated, ctx.reset, STRIPPED),
+    );
     if (mine.isEmpty()) return [];
     const self: Manager = {
       manager: opts.manager,
@@ -522,6 +524,8 @@ export function update(opts: UpdateOptions): ManagedFieldsEntry[] {
       subresource: opts.subresource ?? '',
       time: opts.now,
       set: mine,
+      // Each object gets its own copy of the shared encoding.
+      decoded: { set: mine, fieldsV1: cloneJson(fieldsV1) },
     };
     return encodeManagedFields(new Map([[managerId(self), self]]));
   }
@@ -551,6 +555,59 @@ export function update(opts: UpdateOptions): ManagedFieldsEntry[] {
   }
   capUpdateManagers(managers, opts.maxUpdateManagers ?? DEFAULT_MAX_UPDATE_MANAGERS);
   return encodeManagedFields(managers);
+}
+
+/**
+ * A create's field set depends on nothing but the kind, the reset fields
+ * and the object without the fields that are never tracked (name, uid,
+ * creationTimestamp...): the pods a ReplicaSet makes, or a client's run of
+ * identical creates, all have the same one. The text of that object is one
+ * native JSON.stringify; the walk it saves is the largest part of field
+ * tracking on a create. Sets are never changed once made, so they are
+ * shared; only the default model and patch schema are remembered.
+ */
+const createdSets = new Map<string, { set: FieldSet; fieldsV1: Record<string, unknown> }>();
+const CREATED_SETS_MAX = 256;
+const UNTRACKED_META = new Set([
+  'name',
+  'namespace',
+  'creationTimestamp',
+  'selfLink',
+  'uid',
+  'clusterName',
+  'generation',
+  'managedFields',
+  'resourceVersion',
+]);
+
+function createdFields(
+  opts: UpdateOptions,
+  build: () => FieldSet,
+): { set: FieldSet; fieldsV1: Record<string, unknown> } {
+  const defaults =
+    (opts.model === undefined || opts.model === builtinTypeModel()) &&
+    (opts.patchSchema === undefined || opts.patchSchema === kubernetesPatchSchema);
+  const updated = opts.updated as Record<string, unknown>;
+  if (!defaults || !isObject(updated.metadata)) {
+    const set = build();
+    return { set, fieldsV1: set.toFieldsV1() };
+  }
+  const meta: Record<string, unknown> = {};
+  for (const k of Object.keys(updated.metadata)) if (!UNTRACKED_META.has(k)) meta[k] = updated.metadata[k];
+  const key = `${opts.rootMessage ?? ''}\n${JSON.stringify(opts.resetFields ?? [])}\n${JSON.stringify({
+    ...updated,
+    apiVersion: undefined,
+    kind: undefined,
+    metadata: meta,
+  })}`;
+  let hit = createdSets.get(key);
+  if (!hit) {
+    const set = build();
+    hit = { set, fieldsV1: set.toFieldsV1() };
+    if (createdSets.size >= CREATED_SETS_MAX) createdSets.delete(createdSets.keys().next().value!);
+    createdSets.set(key, hit);
+  }
+  return hit;
 }
 
 /**

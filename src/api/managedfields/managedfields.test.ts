@@ -246,6 +246,30 @@ describe('update', () => {
     ]);
   });
 
+  it('gives identical creates the same fields, each its own copy, and a create that differs its own', () => {
+    const create = (name: string, labels: Record<string, string>) =>
+      update({
+        ...base,
+        live: undefined,
+        updated: configMap({ a: '1' }, { name, uid: `uid-${name}`, labels }),
+        manager: 'm',
+        now: T0,
+      });
+    const one = create('one', { app: 'x' });
+    const two = create('two', { app: 'x' });
+    assert.deepEqual(one, two);
+    assert.notEqual(one[0]!.fieldsV1, two[0]!.fieldsV1);
+    // Changing one copy changes nothing for the next create.
+    (one[0]!.fieldsV1 as Record<string, unknown>)['f:data'] = {};
+    assert.deepEqual(create('three', { app: 'x' }), two);
+    // A label key is a field: another key, other fields.
+    const other = create('four', { tier: 'y' });
+    assert.deepEqual(other[0]!.fieldsV1, {
+      'f:data': { '.': {}, 'f:a': {} },
+      'f:metadata': { 'f:labels': { '.': {}, 'f:tier': {} } },
+    });
+  });
+
   it('a changed field moves to the updater, and a later apply of another value conflicts with it', () => {
     const first = applyCM(undefined, configMap({ a: '1', b: '2' }), 'kubectl');
     const edited = { ...first.object, data: { a: 'edited', b: '2' } };
