@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeObject } from '../meta.ts';
-import { validatePodSpec } from './pod-validation.ts';
 import { createErrors, createObject, updateErrors } from './testing.ts';
 
 type Spec = Record<string, unknown>;
@@ -385,31 +384,5 @@ describe('pod updates', () => {
       }).length,
       1,
     );
-  });
-});
-
-describe('validatePodSpec remembers clean specs', () => {
-  const spec = () => ({
-    containers: [
-      { name: 'app', image: 'busybox', terminationMessagePolicy: 'File', imagePullPolicy: 'Always' },
-    ],
-    restartPolicy: 'Always',
-    dnsPolicy: 'ClusterFirst',
-    terminationGracePeriodSeconds: 30,
-  });
-  it("keys what it remembers by the spec's content and the options, so a changed spec is validated again", () => {
-    assert.deepEqual(validatePodSpec(spec(), 'spec', { isPod: true }), []);
-    assert.deepEqual(validatePodSpec(spec(), 'spec', { isPod: true }), []);
-    const bad = spec();
-    bad.containers[0]!.name = 'Not_A_Name';
-    const errs = validatePodSpec(bad, 'spec', { isPod: true });
-    assert.equal(errs.length, 1);
-    assert.equal(errs[0]!.field, 'spec.containers[0].name');
-    // The same clean spec under another path reports its errors under that path.
-    const mounted = spec() as ReturnType<typeof spec> & { containers: Array<Record<string, unknown>> };
-    mounted.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
-    assert.deepEqual(validatePodSpec(mounted, 'spec.template.spec', { extraVolumes: ['data'] }), []);
-    const missing = validatePodSpec(mounted, 'spec.template.spec', {});
-    assert.equal(missing[0]?.field, 'spec.template.spec.containers[0].volumeMounts[0].name');
   });
 });

@@ -1360,32 +1360,8 @@ function dnsConfig(spec: Obj, field: string): Errs {
   return errs;
 }
 
-/**
- * Specs that validated clean, by their JSON text and the options. The pods
- * of one ReplicaSet share one spec, and every write of a pod validates its
- * spec again, though an update rarely changes it; validatePodSpec reads
- * nothing but its arguments, so a spec once clean is clean. Only clean
- * results are kept (errors carry the caller's paths, and are rare). The
- * text costs one native JSON.stringify, a few microseconds against the
- * tens the walk takes on a server's cold caches.
- */
-const cleanSpecs = new Set<string>();
-const CLEAN_SPECS_MAX = 512;
-
 /** ValidatePodSpec. */
 export function validatePodSpec(spec: Obj, field: string, opts: PodSpecOptions = {}): Errs {
-  const key = `${field}\n${opts.isPod ? 'pod' : ''}\n${(opts.extraVolumes ?? []).join(',')}\n${JSON.stringify(spec)}`;
-  if (cleanSpecs.has(key)) return [];
-  const errs = walkPodSpec(spec, field, opts);
-  if (errs.length === 0) {
-    // Oldest out first (a Set iterates in insertion order).
-    if (cleanSpecs.size >= CLEAN_SPECS_MAX) cleanSpecs.delete(cleanSpecs.values().next().value!);
-    cleanSpecs.add(key);
-  }
-  return errs;
-}
-
-function walkPodSpec(spec: Obj, field: string, opts: PodSpecOptions): Errs {
   const errs: Errs = [];
   const tgps = at(field, 'terminationGracePeriodSeconds');
   if (!isSet(spec.terminationGracePeriodSeconds)) errs.push(required(tgps));
