@@ -25,6 +25,7 @@ import { alwaysAllow, type RuleResolver } from './authz/reviews.ts';
 import type { HandlerContext } from './handlers/context.ts';
 import { route } from './handlers/route.ts';
 import type { ApiRequest, ApiResponse } from './http.ts';
+import { InflightLimit } from './inflight.ts';
 import { createKubeletProxy, type KubeletClientConfig, type KubeletProxy } from './kubelet-proxy.ts';
 import {
   type Authenticate,
@@ -41,6 +42,9 @@ import type { TokenIssuer } from './token-request.ts';
 
 export type { Logger, UserInfo };
 
+/** Writes off the wire that run at once by default (see inflight.ts for the measurements). */
+export const DEFAULT_MAX_MUTATING_INFLIGHT = 32;
+
 export interface ApiServerOptions {
   registry: Registry;
   store: Store;
@@ -53,6 +57,11 @@ export interface ApiServerOptions {
   now?: () => Date;
   /** How often a watch with allowWatchBookmarks gets a BOOKMARK (default 15 s). */
   bookmarkIntervalMs?: number;
+  /**
+   * Writes off the wire that run at once; the rest wait their turn
+   * (inflight.ts). Default 32; 0 for no limit.
+   */
+  maxMutatingInflight?: number;
   /** The client certificate for kubelets: pods/log, exec, attach, portforward and nodes/proxy (kubelet-proxy.ts). */
   kubeletClient?: KubeletClientConfig;
   /** Decides every request (authz/); AlwaysAllow when unset. */
@@ -154,6 +163,9 @@ export class ApiServer {
       auditor: opts.audit,
       authorizer: this.#authorizer,
       admission: this.#admission,
+      ...((opts.maxMutatingInflight ?? DEFAULT_MAX_MUTATING_INFLIGHT) > 0
+        ? { mutatingLimit: new InflightLimit(opts.maxMutatingInflight ?? DEFAULT_MAX_MUTATING_INFLIGHT) }
+        : {}),
       serve: (scope) => route(this.#handlers, scope),
       stopping: () => this.#stopped,
       log: this.log,

@@ -17,6 +17,7 @@ import type { UserInfo } from './authn/user.ts';
 import type { Attributes, Authorizer } from './authz/authorizer.ts';
 import type { RequestScope } from './handlers/context.ts';
 import { type ApiRequest, type ApiResponse, writeJSON } from './http.ts';
+import { InflightLimit } from './inflight.ts';
 import { type Pipeline, serveAuthenticated, serveRequest } from './pipeline.ts';
 
 const alice: UserInfo = { name: 'alice', groups: ['system:authenticated'] };
@@ -192,6 +193,48 @@ describe('the request pipeline, stage by stage', () => {
     );
     assert.equal(res.statusCode, 403);
     assert.deepEqual(seen, ['audit alice', 'authorize alice impersonate users', 'audit complete 403']);
+  });
+
+  it('makes a write off the wire wait its turn before authorization; reads and in-process writes go by', async () => {
+    const seen: string[] = [];
+    const { p } = recordingPipeline(seen);
+    const limit = new InflightLimit(1);
+    // One write holds the only turn until the test lets it go.
+    let release!: () => void;
+    const held = limit.run(() => new Promise<void>((r) => (release = r)));
+    const limited: Pipeline = { ...p, mutatingLimit: limit };
+    const write = serveRequest(
+      limited,
+      fakeRequest('POST', '/api/v1/namespaces/default/configmaps'),
+      fakeResponse(),
+      () => alice,
+    );
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(seen, ['audit alice']);
+    assert.equal(limit.waiting, 1);
+    // A read, and a write from an in-process component, are not held up.
+    const read = fakeResponse();
+    await serveRequest(
+      limited,
+      fakeRequest('GET', '/api/v1/namespaces/default/configmaps'),
+      read,
+      () => alice,
+    );
+    const inProcess = fakeResponse();
+    await serveAuthenticated(
+      limited,
+      fakeRequest('POST', '/api/v1/namespaces/default/configmaps'),
+      inProcess,
+      alice,
+    );
+    assert.equal(read.statusCode, 201);
+    assert.equal(inProcess.statusCode, 201);
+    seen.length = 0;
+    release();
+    await held;
+    await write;
+    assert.deepEqual(seen.slice(0, 3), ['authorize alice create configmaps', 'audit allow', 'serve alice']);
+    assert.equal(limit.running, 0);
   });
 
   it('answers 503 once the server is stopping, before impersonation or authorization', async () => {

@@ -9,6 +9,8 @@
 //   2. audit           audit/audit.ts          a record per request, at the policy's level
 //   3. impersonation   authn/impersonation.ts  kubectl --as: act as another user, each part
 //                                              allowed by the authorizer (verb impersonate)
+//      flow control    inflight.ts             writes off the wire run a few dozen at a time,
+//                                              the rest wait their turn (as APF queues them)
 //   4. authorization   authz/filter.ts         the Authorizer (authz/authorizer.ts): the union
 //                                              server/authorization.ts builds of Node
 //                                              (authz/node.ts) and RBAC (authz/rbac.ts): 403
@@ -44,6 +46,7 @@ import {
   warningRecorder,
   writeStatus,
 } from './http.ts';
+import type { InflightLimit } from './inflight.ts';
 import { STREAMING_SUBRESOURCES } from './kubelet-proxy.ts';
 import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
 import { isPrettyPrint, parseRequestInfo } from './request-info.ts';
@@ -61,6 +64,8 @@ export interface Pipeline {
   readonly authorizer: Authorizer;
   /** 5. The plugins every write passes through. */
   readonly admission: AdmissionChain;
+  /** Flow control: how many writes off the wire run at once (unset: no limit). */
+  readonly mutatingLimit?: InflightLimit;
   /** 6. Serves an authorized request through the registry (handlers/route.ts). */
   serve(scope: RequestScope): Promise<void>;
   /** True once the server stops: a new request gets 503. */
@@ -81,18 +86,28 @@ export async function serveRequest<R extends ApiRequest>(
     const user = await authenticate(req);
     // Anonymous requests are refused, as k3s's --anonymous-auth=false.
     if (!user) return writeStatus(res, unauthorized());
-    return await serveAuthenticated(p, req, res, user);
+    return await serveAuthenticated(p, req, res, user, { fromWire: true });
   } catch (err) {
     writeStatus(res, toStatus(err));
   }
 }
 
-/** Stages 2 to 6 for a request whose user is known (the in-process transport's, or one step 1 found). Never throws. */
+const MUTATING_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/**
+ * Stages 2 to 6 for a request whose user is known (the in-process
+ * transport's, or one step 1 found). Never throws. Flow control applies to
+ * requests `fromWire` only: the in-process components (controllers,
+ * scheduler, this node's agent) are upstream's exempt and system levels,
+ * and a write can wait on one of theirs (ServiceAccount admission waits
+ * for the controller's default ServiceAccount).
+ */
 export async function serveAuthenticated(
   p: Pipeline,
   req: ApiRequest,
   res: ApiResponse,
   user: UserInfo,
+  { fromWire = false }: { fromWire?: boolean } = {},
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://skiff');
   const query = url.searchParams;
@@ -112,22 +127,28 @@ export async function serveAuthenticated(
     // 3. Impersonation.
     user = impersonate(req.headers, user, p.authorizer);
     audit?.impersonated(user);
-    // 4. Authorization: 403 unless allowed.
-    authorizeRequest(p.authorizer, info, user, query, audit);
-    if (audit && isLongRunning(info)) audit.started(200);
-    const serve = (r: ApiResponse) => {
-      const warn = warningRecorder(r);
-      // 5. Admission, bound to this request; 6. the handler and the registry.
-      const admission = requestAdmission(p.admission, { user, warn, audit });
-      return p.serve({ req, res: r, info, query, user, admission, audit, warn });
+    const authorizedAndServed = async () => {
+      // 4. Authorization: 403 unless allowed.
+      authorizeRequest(p.authorizer, info, user, query, audit);
+      if (audit && isLongRunning(info)) audit.started(200);
+      const serve = (r: ApiResponse) => {
+        const warn = warningRecorder(r);
+        // 5. Admission, bound to this request; 6. the handler and the registry.
+        const admission = requestAdmission(p.admission, { user, warn, audit });
+        return p.serve({ req, res: r, info, query, user, admission, audit, warn });
+      };
+      const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(query);
+      if (timeoutMs === undefined) await serve(res);
+      else
+        await serveWithin(res, timeoutMs, (gated) => {
+          if (pretty) indentJSON(gated);
+          return serve(gated);
+        });
     };
-    const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(query);
-    if (timeoutMs === undefined) await serve(res);
-    else
-      await serveWithin(res, timeoutMs, (gated) => {
-        if (pretty) indentJSON(gated);
-        return serve(gated);
-      });
+    // Flow control: a write off the wire waits for its turn.
+    if (fromWire && p.mutatingLimit && MUTATING_VERBS.has(info.verb) && !isLongRunning(info))
+      await p.mutatingLimit.run(authorizedAndServed, () => gone(req, res));
+    else await authorizedAndServed();
   } catch (err) {
     const status = toStatus(err);
     if (status.code >= 500)
@@ -152,6 +173,10 @@ export async function serveAuthenticated(
     }
   }
 }
+
+/** The client hung up while its request waited: nobody is left to answer. */
+const gone = (req: ApiRequest, res: ApiResponse): boolean =>
+  (req as { destroyed?: boolean }).destroyed === true || (res as { destroyed?: boolean }).destroyed === true;
 
 /** Hands an authorized upgrade on: the kubelet's exec, attach or port-forward. */
 export type Connect = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> | void;

@@ -43,6 +43,11 @@ Flags:
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               NodeRestriction, PodSecurity, DefaultStorageClass,
                               StorageObjectInUseProtection, ResourceQuota
+  --max-mutating-requests-inflight N  writes from clients that run at once; the
+                              rest wait their turn in arrival order, as API
+                              Priority and Fairness queues them (default 32;
+                              0: no limit). Upstream's flag of this name answers
+                              429 past the limit instead.
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -69,6 +74,7 @@ export async function runServer(args: string[]): Promise<number> {
       'secrets-encryption': { type: 'boolean', default: false },
       'encryption-provider-config': { type: 'string' },
       'disable-admission-plugins': { type: 'string', default: '' },
+      'max-mutating-requests-inflight': { type: 'string', default: '32' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -99,6 +105,13 @@ export async function runServer(args: string[]): Promise<number> {
     authorizationModes = parseAuthorizationModes(values['authorization-mode']!);
   } catch (err) {
     console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
+  const maxMutatingInflight = Number(values['max-mutating-requests-inflight']);
+  if (!Number.isInteger(maxMutatingInflight) || maxMutatingInflight < 0) {
+    console.error(
+      `skiff server: --max-mutating-requests-inflight must be a whole number, 0 or more, not ${JSON.stringify(values['max-mutating-requests-inflight'])}`,
+    );
     return 2;
   }
   let disableAdmissionPlugins: AdmissionPluginName[];
@@ -140,6 +153,7 @@ export async function runServer(args: string[]): Promise<number> {
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
       disableAdmissionPlugins,
+      maxMutatingInflight,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

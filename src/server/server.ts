@@ -91,6 +91,8 @@ export interface ServerConfig {
   encryptionProviderConfig?: string;
   /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
   disableAdmissionPlugins?: AdmissionPluginName[];
+  /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
+  maxMutatingInflight?: number;
 }
 
 export interface RunningServer {
@@ -182,6 +184,7 @@ export async function startServer(
     admission: (api) =>
       defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
     ...(auditor ? { audit: auditor } : {}),
+    ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
   });
   await api.start();
   await authorization.start(api, log);
