@@ -164,6 +164,7 @@ export function writeOptions(
       ? { strategy: rt.updateStrategies[subresource] }
       : {}),
     user: s.user,
+    ...(s.yieldTurn ? { beforeStore: s.yieldTurn } : {}),
     trackFields: (live, next) => {
       const managedFields = trackUpdate({
         live,
