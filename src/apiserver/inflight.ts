@@ -13,10 +13,8 @@
 // 32 at a time took server CPU per create from ~480 to ~320 us and the rate
 // from ~2,200 to ~3,200 creates/s.
 //
-// A write gives its turn back as it hands its object to the store
-// (`done`): waiting for the store's sync needs no turn, and the next
-// requests' parsing and validation overlap that sync instead of waiting
-// for it.
+// The limit covers a request until it is answered, the store's sync
+// included, so it must stay well above what one sync batch holds.
 
 export class InflightLimit {
   readonly max: number;
@@ -40,31 +38,21 @@ export class InflightLimit {
   }
 
   /**
-   * Runs fn once a turn is free; fn may give the turn back early with
-   * `done` (it is given back when fn settles otherwise). `abandoned` is
-   * asked when the turn comes: a request whose client has gone away gives
-   * its turn to the next one without running.
+   * Runs fn once a turn is free. `abandoned` is asked when the turn comes:
+   * a request whose client has gone away gives its turn to the next one
+   * without running.
    */
-  async run<T>(
-    fn: (done: () => void) => Promise<T>,
-    abandoned: () => boolean = () => false,
-  ): Promise<T | undefined> {
+  async run<T>(fn: () => Promise<T>, abandoned: () => boolean = () => false): Promise<T | undefined> {
     if (this.#running >= this.max) await new Promise<void>((resolve) => this.#queue.push(resolve));
     else this.#running++;
-    let held = true;
-    const done = () => {
-      if (!held) return;
-      held = false;
+    try {
+      if (abandoned()) return undefined;
+      return await fn();
+    } finally {
       // The turn passes straight to the next in line (running stays the same).
       const next = this.#queue.shift();
       if (next) next();
       else this.#running--;
-    };
-    try {
-      if (abandoned()) return undefined;
-      return await fn(done);
-    } finally {
-      done();
     }
   }
 }

@@ -127,7 +127,7 @@ export async function serveAuthenticated(
     // 3. Impersonation.
     user = impersonate(req.headers, user, p.authorizer);
     audit?.impersonated(user);
-    const authorizedAndServed = async (yieldTurn?: () => void) => {
+    const authorizedAndServed = async () => {
       // 4. Authorization: 403 unless allowed.
       authorizeRequest(p.authorizer, info, user, query, audit);
       if (audit && isLongRunning(info)) audit.started(200);
@@ -135,17 +135,7 @@ export async function serveAuthenticated(
         const warn = warningRecorder(r);
         // 5. Admission, bound to this request; 6. the handler and the registry.
         const admission = requestAdmission(p.admission, { user, warn, audit });
-        return p.serve({
-          req,
-          res: r,
-          info,
-          query,
-          user,
-          admission,
-          audit,
-          warn,
-          ...(yieldTurn ? { yieldTurn } : {}),
-        });
+        return p.serve({ req, res: r, info, query, user, admission, audit, warn });
       };
       const timeoutMs = isLongRunning(info) ? undefined : requestTimeoutMs(query);
       if (timeoutMs === undefined) await serve(res);

@@ -81,12 +81,6 @@ export interface WriteOptions {
   owned?: boolean;
   /** The admission chain this write passes through (see AdmissionHooks). */
   admission?: AdmissionHooks;
-  /**
-   * Called as the write goes to the store, everything before it (defaults,
-   * admission, validation, encoding) done: the request only waits from
-   * here on (flow control gives its turn to the next, inflight.ts).
-   */
-  beforeStore?: () => void;
 }
 
 export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE';
@@ -548,7 +542,6 @@ export class ResourceStorage {
     const key = this.key(obj.metadata.namespace, obj.metadata.name!);
     const encoded = opts.encoded && !this.rt.convert ? encodeParts(obj) : undefined;
     const value = encoded ? encoded.stored : this.#encode(obj);
-    opts.beforeStore?.();
     try {
       const kv = await this.#store.create(key, value);
       // obj is this request's own copy and already what a read would decode.
@@ -691,7 +684,6 @@ export class ResourceStorage {
     // Removing the last finalizer of an object marked for deletion deletes it.
     if (next.metadata.deletionTimestamp && pendingFinalizers(next) === 0 && !this.#graceful(next)) {
       if (opts.dryRun) return { object: next, created: false };
-      opts.beforeStore?.();
       try {
         await this.#store.delete(key, modRevision);
         return { object: next, created: false };
@@ -702,7 +694,6 @@ export class ResourceStorage {
     }
     if (opts.dryRun) return { object: next, created: false };
     const value = this.#encode(next);
-    opts.beforeStore?.();
     try {
       const written = await this.#store.update(key, value, modRevision);
       next.metadata.resourceVersion = String(written.modRevision);

@@ -61,12 +61,6 @@ export interface RequestScope extends AdmissionRequest {
   readonly audit: AuditRecord | undefined;
   /** A `Warning: 299` header on the response. */
   warn(text: string): void;
-  /**
-   * Gives the request's flow-control turn back (inflight.ts): called as a
-   * write goes to the store, after which the request only waits. Unset
-   * when the request holds no turn.
-   */
-  readonly yieldTurn?: () => void;
 }
 
 /** The handler of one verb on a resource: its kind, its REST storage, and the namespace (undefined for cluster-scoped kinds). */

@@ -164,7 +164,6 @@ export function writeOptions(
       ? { strategy: rt.updateStrategies[subresource] }
       : {}),
     user: s.user,
-    ...(s.yieldTurn ? { beforeStore: s.yieldTurn } : {}),
     trackFields: (live, next) => {
       const managedFields = trackUpdate({
         live,
