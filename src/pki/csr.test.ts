@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { issueCertificate, parseCertificateRequest } from './csr.ts';
 import { ensureCA } from './pki.ts';
+import { makeTestCSR } from './testing.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'skiff-csr-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,24 +16,7 @@ const openssl = (args: string[], input?: string) =>
   execFileSync('openssl', args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 
 /** A key and CSR made by the openssl CLI, as a user would. */
-function makeCSR(
-  subject: string,
-  opts: { key?: string[]; ext?: string[] } = {},
-): { csr: string; key: string } {
-  const keyFile = join(dir, `k${Math.random()}.pem`);
-  const csr = openssl([
-    'req',
-    '-new',
-    '-nodes',
-    ...(opts.key ?? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1']),
-    '-keyout',
-    keyFile,
-    '-subj',
-    subject,
-    ...(opts.ext ?? []).flatMap((e) => ['-addext', e]),
-  ]);
-  return { csr, key: readFileSync(keyFile, 'utf8') };
-}
+const makeCSR = makeTestCSR;
 
 describe('parseCertificateRequest', () => {
   it('reads the subject and subjectAltNames of an EC request', () => {
