@@ -9,6 +9,18 @@ import { nodeSelectorTermsMatch } from './scheduling.ts';
 import type { Node, PersistentVolume, PersistentVolumeClaim, Pod, Volume } from './types/core-v1.ts';
 import type { StorageClass } from './types/storage-v1.ts';
 
+/** A volume's spec.claimRef naming this claim (upstream's reference.GetReference). */
+export const claimRefFor = (
+  pvc: PersistentVolumeClaim,
+): NonNullable<PersistentVolume['spec']>['claimRef'] => ({
+  kind: 'PersistentVolumeClaim',
+  apiVersion: 'v1',
+  namespace: pvc.metadata.namespace ?? '',
+  name: pvc.metadata.name ?? '',
+  uid: pvc.metadata.uid ?? '',
+  resourceVersion: pvc.metadata.resourceVersion ?? '',
+});
+
 /** On a claim: the binding is done (the controller finished bindClaimToVolume). */
 export const ANN_BIND_COMPLETED = 'pv.kubernetes.io/bind-completed';
 /** On a claim or volume: the controller, not the user, set volumeName / claimRef. */

@@ -23,6 +23,7 @@ import {
   ANN_SELECTED_NODE,
   ANN_STORAGE_PROVISIONER,
   claimClass,
+  claimRefFor,
 } from '../api/pv-util.ts';
 import type { PersistentVolume, PersistentVolumeClaim } from '../api/types/core-v1.ts';
 import { type ControllerFactory, keyOf } from './context.ts';
@@ -103,14 +104,7 @@ export const localPathProvisionerController: ControllerFactory = (ctx) => {
             ],
           },
         },
-        claimRef: {
-          kind: 'PersistentVolumeClaim',
-          apiVersion: 'v1',
-          namespace: pvc.metadata.namespace ?? '',
-          name: pvc.metadata.name ?? '',
-          uid: pvc.metadata.uid ?? '',
-          resourceVersion: pvc.metadata.resourceVersion ?? '',
-        },
+        claimRef: claimRefFor(pvc),
         ...(sc.mountOptions ? { mountOptions: sc.mountOptions } : {}),
       },
     };

@@ -40,6 +40,7 @@ import {
   ANN_SELECTED_NODE,
   ANN_STORAGE_PROVISIONER,
   claimClass,
+  claimRefFor,
   findMatchingVolume,
   isVolumeBoundToClaim,
   isWaitForFirstConsumer,
@@ -132,14 +133,7 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
     if (!ref || ref.uid !== pvc.metadata.uid) {
       const copy = structuredClone(pv);
       copy.spec ??= {};
-      copy.spec.claimRef = {
-        kind: 'PersistentVolumeClaim',
-        apiVersion: 'v1',
-        namespace: pvc.metadata.namespace ?? '',
-        name: pvc.metadata.name ?? '',
-        uid: pvc.metadata.uid ?? '',
-        resourceVersion: pvc.metadata.resourceVersion ?? '',
-      };
+      copy.spec.claimRef = claimRefFor(pvc);
       // A claimRef the user wrote (pre-bound) stays the user's.
       if (!ref)
         copy.metadata.annotations = { ...copy.metadata.annotations, [ANN_BOUND_BY_CONTROLLER]: 'yes' };
