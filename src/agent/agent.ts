@@ -28,6 +28,7 @@ import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
 import { createLog, type Log } from '../util/log.ts';
+import type { NodeRegistryOptions } from './registries.ts';
 
 export type RuntimeKind = 'cri' | 'hollow';
 
@@ -65,6 +66,8 @@ export interface AgentOptions {
   clusterDNS?: string;
   /** --cluster-domain (default cluster.local). */
   clusterDomain?: string;
+  /** A cri node's registries: registries.yaml, and whether the offline mirror stands in for public registries. */
+  registry?: NodeRegistryOptions;
   log?: Log;
 }
 
@@ -146,6 +149,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
       serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
       ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
+      ...(opts.registry?.registries ? { registries: opts.registry.registries } : {}),
+      ...(opts.registry?.disableDefaultEndpoint ? { disableDefaultRegistryEndpoint: true } : {}),
+      ...(opts.registry?.offlineMirror === false ? { offline: false } : {}),
       log,
     });
     const runtime: Runtime = node.runtime;

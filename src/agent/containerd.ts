@@ -19,6 +19,8 @@ export interface ContainerdConfigOptions {
   sandboxImage?: string;
   cniBinDir?: string;
   runcBinary?: string;
+  /** Registry credentials, TOML tables under the CRI plugin (src/agent/registries.ts criRegistryAuthToml). */
+  registryAuth?: string;
 }
 
 const toml = (s: string) => JSON.stringify(s);
@@ -79,7 +81,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 [${cri}.registry]
   config_path = ${toml(paths.registryConfigDir)}
-`;
+${opts.registryAuth ?? ''}`;
 }
 
 export interface Containerd {

@@ -14,9 +14,17 @@ import { ensureSafetyRoutes, writePodNetworkConfig } from '../network/cni.ts';
 import { ensurePackages, NODE_PACKAGES, type NodePackage } from '../node/packages.ts';
 import { containerdPaths } from '../node/paths.ts';
 import type { Log } from '../util/log.ts';
-import { type Containerd, startContainerd, writeRegistryHost } from './containerd.ts';
+import { type Containerd, startContainerd } from './containerd.ts';
 import { BUILT_IMAGES_DIR, imagesDir, importImageDir } from './images.ts';
 import { type ImageMirror, startImageMirror } from './mirror.ts';
+import {
+  criRegistryAuthToml,
+  EMPTY_REGISTRIES,
+  type Registries,
+  registryHosts,
+  unsupportedRegistrySettings,
+  writeRegistryHosts,
+} from './registries.ts';
 
 /** The registries upstream manifests pull from, which an offline node must never try to reach. */
 export const PUBLIC_REGISTRIES = [
@@ -53,9 +61,15 @@ export interface NodeRuntimeOptions {
    * imagePullPolicy Always pulls what was imported, and an image nobody
    * imported fails at once instead of reaching out of the machine. Pulls from
    * registries named explicitly (a local one, say) still work. false lets
-   * containerd reach the public registries.
+   * containerd reach the public registries (`--disable-offline-mirror`).
+   * With `registries`, the offline mirror is tried first and the user's
+   * mirrors after it (src/agent/registries.ts).
    */
   offline?: boolean;
+  /** registries.yaml (`--private-registry`): mirrors, TLS and credentials, for the containerd Skiff starts. */
+  registries?: Registries;
+  /** k3s's --disable-default-registry-endpoint: registries with mirrors are never asked directly. */
+  disableDefaultRegistryEndpoint?: boolean;
   log?: Log;
 }
 
@@ -80,20 +94,22 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     // The mirror's port is an ephemeral one, so hosts.toml is written anew at
     // every start, before containerd (which reads it at every pull) runs.
     mirror = await startImageMirror({ imagesDir: imagesDir(opts.dataDir), ...(log ? { log } : {}) });
-    for (const host of PUBLIC_REGISTRIES) {
-      // The mirror is both the host tried and the registry itself (containerd's
-      // `server`): containerd 1.6 ignores a `server` with no [host] entries
-      // and goes to the real registry, and a closed fallback port would turn
-      // the mirror's clear "<ref>: not found" into "connection refused".
-      await writeRegistryHost(containerdPaths(opts.dataDir).registryConfigDir, host, {
-        endpoint: mirror.endpoint,
-        mirrors: [mirror.endpoint],
-      });
-    }
+  }
+  const registries = opts.registries ?? EMPTY_REGISTRIES;
+  if (ownContainerd) {
+    // The offline mirror first for the public registries, then the user's
+    // mirrors (src/agent/registries.ts says why).
+    const hosts = registryHosts(registries, {
+      ...(mirror ? { offlineMirror: mirror.endpoint, offlineRegistries: PUBLIC_REGISTRIES } : {}),
+      ...(opts.disableDefaultRegistryEndpoint ? { disableDefaultEndpoint: true } : {}),
+    });
+    await writeRegistryHosts(containerdPaths(opts.dataDir).registryConfigDir, hosts);
+    for (const warning of unsupportedRegistrySettings(registries)) log?.warn(warning);
   }
   const containerd = await startContainerd({
     dataDir: opts.dataDir,
     ...(opts.containerRuntimeEndpoint ? { containerRuntimeEndpoint: opts.containerRuntimeEndpoint } : {}),
+    registryAuth: criRegistryAuthToml(registries),
     ...(log ? { log } : {}),
   }).catch(async (err: Error) => {
     await mirror?.close();

@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
+import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const agentUsage = `Usage: skiff agent --server URL --token TOKEN [flags]
        skiff agent --kubeconfig FILE [flags]
@@ -62,6 +64,7 @@ Flags:
   --default-local-storage-path DIR         local-path volumes' root on the node (default <data-dir>/storage)
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
+${REGISTRY_FLAGS_USAGE}
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -89,6 +92,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'default-local-storage-path': { type: 'string' },
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
+      ...REGISTRY_FLAGS,
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -109,6 +113,14 @@ export async function runAgent(args: string[]): Promise<number> {
       log: createLog({ component: 'agent' }),
     });
     return 0;
+  }
+  let registry: NodeRegistryOptions;
+  try {
+    registry = registryOptions(values);
+  } catch (err) {
+    if (!(err instanceof RegistriesError)) throw err;
+    console.error(`skiff agent: ${err.message}`);
+    return 2;
   }
   const proxyMode = values['proxy-mode'];
   if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
@@ -192,6 +204,7 @@ export async function runAgent(args: string[]): Promise<number> {
       ? { defaultLocalStoragePath: values['default-local-storage-path'] }
       : {}),
     proxyMode,
+    registry,
     log,
   });
   await new Promise<void>((resolve) => {

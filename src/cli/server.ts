@@ -2,10 +2,12 @@
 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
+import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
 
@@ -48,6 +50,7 @@ Flags:
                               Priority and Fairness queues them (default 32;
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
+${REGISTRY_FLAGS_USAGE}
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -75,6 +78,7 @@ export async function runServer(args: string[]): Promise<number> {
       'encryption-provider-config': { type: 'string' },
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
+      ...REGISTRY_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -121,6 +125,14 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  let registry: NodeRegistryOptions;
+  try {
+    registry = registryOptions(values);
+  } catch (err) {
+    if (!(err instanceof RegistriesError)) throw err;
+    console.error(`skiff server: ${err.message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -154,6 +166,7 @@ export async function runServer(args: string[]): Promise<number> {
         : {}),
       disableAdmissionPlugins,
       maxMutatingInflight,
+      registry,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

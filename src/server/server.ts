@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { type RunningAgent, type RuntimeKind, startAgent } from '../agent/agent.ts';
 import { ensureNodePasswordFile } from '../agent/join.ts';
+import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
@@ -75,6 +76,8 @@ export interface ServerConfig {
   agentRuntime?: RuntimeKind;
   /** Run this many hollow nodes in the in-process agent instead of one real node. */
   hollowNodes?: number;
+  /** The in-process agent's registries (--private-registry and friends, src/agent/registries.ts). */
+  registry?: NodeRegistryOptions;
   /**
    * --authorization-mode, in order after system:masters. Node,RBAC unless
    * given, as kube-apiserver's default in kubeadm and k3s clusters.
@@ -347,6 +350,7 @@ export async function startServer(
         serviceCIDR: config.serviceCIDR,
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
         clusterCA: ca.cert,
+        ...(config.registry ? { registry: config.registry } : {}),
         log: agentLog,
       });
     } catch (err) {
