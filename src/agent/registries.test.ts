@@ -17,7 +17,6 @@ import {
   RegistriesError,
   registryHosts,
   renderHostsToml,
-  unsupportedRegistrySettings,
   writeRegistryHosts,
 } from './registries.ts';
 import { PUBLIC_REGISTRIES } from './runtime.ts';
@@ -251,17 +250,6 @@ describe('registryHosts', () => {
       renderHostsToml(registryHosts(r).get('r.example')!),
       /\[host\."https:\/\/m\.example\/v2\/r"\]\n {2}capabilities = \["pull", "resolve"\]\n {2}override_path = true/,
     );
-  });
-
-  it('reports rewrites as not applied by this containerd', () => {
-    const r: Registries = {
-      mirrors: { 'docker.io': { endpoint: ['https://m.example'], rewrite: { '^a/(.*)': 'b/$1' } } },
-      configs: {},
-    };
-    assert.deepEqual(unsupportedRegistrySettings(r), [
-      "mirrors.docker.io.rewrite is not applied: containerd 1.6 reads no rewrites from hosts.toml (k3s's containerd fork does)",
-    ]);
-    assert.deepEqual(unsupportedRegistrySettings(EMPTY_REGISTRIES), []);
   });
 });
 

@@ -38,11 +38,12 @@
 // (k3s's flag): then its last mirror is also its `server`, since containerd
 // 1.6 always appends a default host and has no way to say "none".
 //
-// What Debian's containerd 1.6 cannot do, refused or warned about here
-// rather than written and silently ignored:
+// What Debian's containerd 1.6 cannot do itself:
 //   - `rewrite` (k3s's containerd fork reads it from hosts.toml; upstream
-//     1.6 does not): accepted, checked, and reported as not applied;
-//   - the `*` wildcard (containerd 1.7's `_default` hosts dir): refused.
+//     1.6 does not): applied by a local proxy in front of each endpoint of
+//     that mirror (src/agent/rewrite-proxy.ts);
+//   - the `*` wildcard (containerd 1.7's `_default` hosts dir): refused here
+//     rather than written and silently ignored.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -52,7 +53,7 @@ import { parse as parseYaml } from 'yaml';
 export interface RegistryMirror {
   /** Endpoints to try in order: `https://host:port[/path]`, or `host:port` (https; http for localhost). */
   endpoint: string[];
-  /** Regular expression → replacement on the repository name (k3s); not applied by containerd 1.6. */
+  /** Regular expression → replacement on the repository name (k3s); applied by src/agent/rewrite-proxy.ts. */
   rewrite?: Record<string, string>;
 }
 
@@ -451,14 +452,4 @@ export function criRegistryAuthToml(registries: Registries): string {
     }
   }
   return out.length > 0 ? `${out.join('\n')}\n` : '';
-}
-
-/** What registries.yaml asks that this containerd will not do, for the agent's log. */
-export function unsupportedRegistrySettings(registries: Registries): string[] {
-  return Object.entries(registries.mirrors)
-    .filter(([, m]) => m.rewrite && Object.keys(m.rewrite).length > 0)
-    .map(
-      ([host]) =>
-        `mirrors.${host}.rewrite is not applied: containerd 1.6 reads no rewrites from hosts.toml (k3s's containerd fork does)`,
-    );
 }

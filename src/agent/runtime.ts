@@ -22,9 +22,9 @@ import {
   EMPTY_REGISTRIES,
   type Registries,
   registryHosts,
-  unsupportedRegistrySettings,
   writeRegistryHosts,
 } from './registries.ts';
+import { withRewriteProxies } from './rewrite-proxy.ts';
 
 /** The registries upstream manifests pull from, which an offline node must never try to reach. */
 export const PUBLIC_REGISTRIES = [
@@ -95,7 +95,14 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     // every start, before containerd (which reads it at every pull) runs.
     mirror = await startImageMirror({ imagesDir: imagesDir(opts.dataDir), ...(log ? { log } : {}) });
   }
-  const registries = opts.registries ?? EMPTY_REGISTRIES;
+  // Rewrites go through local proxies (containerd 1.6 has none of its own).
+  const { registries, proxies } = ownContainerd
+    ? await withRewriteProxies(opts.registries ?? EMPTY_REGISTRIES, log)
+    : { registries: EMPTY_REGISTRIES, proxies: [] };
+  const closeRegistries = async () => {
+    await closeRegistries();
+    await Promise.all(proxies.map((p) => p.close()));
+  };
   if (ownContainerd) {
     // The offline mirror first for the public registries, then the user's
     // mirrors (src/agent/registries.ts says why).
@@ -104,7 +111,6 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
       ...(opts.disableDefaultRegistryEndpoint ? { disableDefaultEndpoint: true } : {}),
     });
     await writeRegistryHosts(containerdPaths(opts.dataDir).registryConfigDir, hosts);
-    for (const warning of unsupportedRegistrySettings(registries)) log?.warn(warning);
   }
   const containerd = await startContainerd({
     dataDir: opts.dataDir,
@@ -112,7 +118,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     registryAuth: criRegistryAuthToml(registries),
     ...(log ? { log } : {}),
   }).catch(async (err: Error) => {
-    await mirror?.close();
+    await closeRegistries();
     throw err;
   });
   try {
@@ -121,7 +127,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   } catch (err) {
     // A node without its pause image cannot run a pod: fail the start, and leave no containerd behind.
     await containerd.stop();
-    await mirror?.close();
+    await closeRegistries();
     throw err;
   }
   const runtime = criRuntime(containerd.endpoint);
@@ -144,7 +150,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     async stop() {
       await runtime.close();
       await containerd.stop();
-      await mirror?.close();
+      await closeRegistries();
     },
   };
 }

@@ -9,7 +9,9 @@
 // its manifest, its config nor that layer is on the node. One registry,
 // reached under two endpoint hosts, so one cluster shows both outcomes:
 //   good.registry.test → https://127.0.0.1:PORT, the right password;
-//   bad.registry.test  → https://localhost:PORT, a wrong one.
+//   bad.registry.test  → https://localhost:PORT, a wrong one;
+//   rewrite.registry.test → https://127.0.0.1:PORT with a rewrite
+//     (library/marker → skiff/marker), applied by the agent's rewrite proxy.
 // With --disable-default-registry-endpoint, neither *.registry.test name is
 // ever looked up itself. The offline images still run beside them.
 //
@@ -173,6 +175,11 @@ before(async () => {
       mirrors: {
         'good.registry.test': { endpoint: [`https://127.0.0.1:${registry.port}`] },
         'bad.registry.test': { endpoint: [`https://localhost:${registry.port}`] },
+        // k3s's rewrite: library/marker is the registry's skiff/marker.
+        'rewrite.registry.test': {
+          endpoint: [`https://127.0.0.1:${registry.port}`],
+          rewrite: { '^library/(.*)': 'skiff/$1' },
+        },
       },
       configs: {
         [`127.0.0.1:${registry.port}`]: {
@@ -254,6 +261,24 @@ describe('private registries (registries.yaml)', () => {
     assert.match(failed, /401 Unauthorized/, failed);
     assert.ok(seen.includes('Failed: Error: ErrImagePull'), seen.join('\n'));
     assert.notEqual((await getPod('bad')).status.phase, 'Running', `${waiting.reason}: ${waiting.message}`);
+  });
+
+  it("a mirror's rewrite renames the repository: library/marker is pulled as skiff/marker", async () => {
+    await ok(skiff!, ['apply', '-f', '-'], {
+      input: podManifest('rewritten', 'rewrite.registry.test/library/marker:v1'),
+    });
+    await eventually(
+      'pod rewritten Running',
+      async () => (await getPod('rewritten')).status.phase === 'Running',
+      90_000,
+    ).catch(async (err) => {
+      throw new Error(`${err}\nevents:\n${(await events('rewritten')).join('\n')}`);
+    });
+    const logs = await eventually('the marker in the logs', async () => {
+      const out = await ok(skiff!, ['logs', '-n', NS, 'rewritten']);
+      return out.includes(MARKER) ? out : undefined;
+    });
+    assert.equal(logs.trim(), MARKER);
   });
 
   it('right credentials, over TLS with a client certificate: the image the node never had runs', async () => {
