@@ -41,6 +41,13 @@ const commands: Record<string, Command> = {
       return runAgent(args);
     },
   },
+  hosts: {
+    summary: 'A cluster of hosts on this machine, one network namespace each (skiff hosts up --hosts N)',
+    async run(args) {
+      const { runHosts } = await import('./hosts.ts');
+      return runHosts(args);
+    },
+  },
   kubeconfig: {
     summary: 'Write a kubeconfig for a new user (skiff kubeconfig --user NAME --group G)',
     async run(args) {

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
+import { parseGoDuration } from '../api/duration.ts';
 import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
@@ -26,6 +27,12 @@ Flags:
   --cluster-cidr CIDR         pod network range (default 10.42.0.0/16)
   --default-local-storage-path DIR local-path volumes' root on the node (default <data-dir>/storage)
   --disable-agent             do not run a node agent in this process
+  --node-name NAME            the server's node (default: the hostname, lower-cased)
+  --node-ip IP                the server's node's InternalIP (default: the first
+                              non-loopback IPv4)
+  --node-monitor-grace-period DURATION  how long a node may go without a
+                              heartbeat before it turns NotReady (default 40s,
+                              as kube-controller-manager's flag)
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
@@ -66,6 +73,9 @@ export async function runServer(args: string[]): Promise<number> {
       'cluster-cidr': { type: 'string', default: '10.42.0.0/16' },
       'default-local-storage-path': { type: 'string' },
       'disable-agent': { type: 'boolean', default: false },
+      'node-name': { type: 'string' },
+      'node-ip': { type: 'string' },
+      'node-monitor-grace-period': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
@@ -133,6 +143,17 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${err.message}`);
     return 2;
   }
+  let nodeMonitorGracePeriodMs: number | undefined;
+  if (values['node-monitor-grace-period'] !== undefined) {
+    const parsed = parseGoDuration(values['node-monitor-grace-period']);
+    if ('error' in parsed || parsed.ms <= 0) {
+      console.error(
+        `skiff server: --node-monitor-grace-period must be a duration such as 40s, not ${JSON.stringify(values['node-monitor-grace-period'])}`,
+      );
+      return 2;
+    }
+    nodeMonitorGracePeriodMs = parsed.ms;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -169,6 +190,9 @@ export async function runServer(args: string[]): Promise<number> {
       registry,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
+      ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+      ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
+      ...(nodeMonitorGracePeriodMs !== undefined ? { nodeMonitorGracePeriodMs } : {}),
     },
     log,
   );

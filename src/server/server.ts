@@ -68,6 +68,12 @@ export interface ServerConfig {
   defaultLocalStoragePath?: string;
   /** The address written into the kubeconfig (defaults to 127.0.0.1). */
   advertiseAddress?: string;
+  /** k3s's --node-name: the server's own node (default: the hostname, lower-cased). */
+  nodeName?: string;
+  /** k3s's --node-ip: the server's node's InternalIP (default: the first non-loopback IPv4). */
+  nodeIP?: string;
+  /** kube-controller-manager's --node-monitor-grace-period (default 40 s). */
+  nodeMonitorGracePeriodMs?: number;
   /** Run the controller manager in this process (default true). */
   controllers?: boolean;
   /** Run the scheduler in this process (default true). */
@@ -117,6 +123,7 @@ export async function startServer(
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
   const ca = ensureCA(tlsDir);
   const host = localHostname();
+  const nodeName = config.nodeName ?? defaultNodeName();
   const serviceFirstIP = firstServiceIP(config.serviceCIDR);
   const serving = ensureLeaf(ca, tlsDir, 'serving-kube-apiserver', {
     commonName: 'kube-apiserver',
@@ -213,7 +220,7 @@ export async function startServer(
   // before the join endpoint listens, so no token holder can get it first.
   const serverNodeRefused = config.disableAgent
     ? undefined
-    : await ensureNodePassword(secrets, defaultNodeName(), ensureNodePasswordFile(config.dataDir));
+    : await ensureNodePassword(secrets, nodeName, ensureNodePasswordFile(config.dataDir));
 
   // The certificate's user needs no await: only a bearer token takes the async path.
   const authenticated = async (req: IncomingMessage): Promise<UserInfo | undefined> => {
@@ -300,6 +307,9 @@ export async function startServer(
         clusterSigningCA: { cert: ca.cert, key: ca.key },
         legacyTokenSigner: bearer.tokens.signer,
         defaultLocalStoragePath: localStoragePath,
+        ...(config.nodeMonitorGracePeriodMs !== undefined
+          ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
+          : {}),
       },
     });
   }
@@ -327,7 +337,7 @@ export async function startServer(
             config.hollowNodes
               ? { name: HOLLOW_FLEET_USER, groups: ['system:authenticated'] }
               : {
-                  name: `system:node:${host.toLowerCase()}`,
+                  name: `system:node:${nodeName}`,
                   groups: ['system:nodes', 'system:authenticated'],
                 },
           ),
@@ -345,6 +355,8 @@ export async function startServer(
         dataDir: config.dataDir,
         defaultLocalStoragePath: localStoragePath,
         runtime: config.agentRuntime ?? 'cri',
+        ...(config.hollowNodes ? {} : { nodeName }),
+        ...(config.nodeIP ? { nodeIP: config.nodeIP } : {}),
         controlPlane: true,
         clusterCIDR: config.clusterCIDR,
         serviceCIDR: config.serviceCIDR,
