@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
+import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
 
@@ -62,6 +63,10 @@ Flags:
   --default-local-storage-path DIR         local-path volumes' root on the node (default <data-dir>/storage)
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
+  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
+  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
+  --node-external-ip IP             the Node's ExternalIP
+  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -89,6 +94,10 @@ export async function runAgent(args: string[]): Promise<number> {
       'default-local-storage-path': { type: 'string' },
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
+      'flannel-backend': { type: 'string', default: 'vxlan' },
+      'flannel-iface': { type: 'string' },
+      'node-external-ip': { type: 'string' },
+      'flannel-external-ip': { type: 'boolean', default: false },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -113,6 +122,17 @@ export async function runAgent(args: string[]): Promise<number> {
   const proxyMode = values['proxy-mode'];
   if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
+    return 2;
+  }
+  const flannelBackend = values['flannel-backend'] as FlannelBackend;
+  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
+    console.error(
+      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
+    );
+    return 2;
+  }
+  if (values['flannel-external-ip'] && !values['node-external-ip']) {
+    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
     return 2;
   }
   const token =
@@ -192,6 +212,10 @@ export async function runAgent(args: string[]): Promise<number> {
       ? { defaultLocalStoragePath: values['default-local-storage-path'] }
       : {}),
     proxyMode,
+    flannelBackend,
+    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
+    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
+    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -85,6 +85,7 @@ export interface NodeStatusOptions {
   clients: Clientset;
   nodeName: string;
   nodeIP: string;
+  nodeExternalIP?: string;
   runtime: Runtime;
   machine: MachineInfo;
   /** Extra labels (--node-label), and the control-plane role on the server's node. */
@@ -248,6 +249,7 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
       ],
       addresses: [
         { type: 'InternalIP', address: opts.nodeIP },
+        ...(opts.nodeExternalIP ? [{ type: 'ExternalIP', address: opts.nodeExternalIP }] : []),
         { type: 'Hostname', address: nodeName },
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: opts.kubeletPort ?? 10250 } },

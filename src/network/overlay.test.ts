@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Node } from '../api/types/core-v1.ts';
+import { networkCheck } from './check.ts';
 import { diffEntries, ROUTE_PROTO } from './entries.ts';
 import { hostGwCommands, hostGwEntries } from './host-gw.ts';
 import { masqueradeScript } from './masquerade.ts';
@@ -306,5 +307,46 @@ describe('the probe’s NetworkUnavailable condition', () => {
     const onlyNotReady = networkCondition(report, (n) => ready(n === 'a' ? 'True' : 'False'));
     assert.equal(onlyNotReady.status, 'False');
     assert.match(onlyNotReady.message ?? '', /not Ready, so not counted: b, c/);
+  });
+});
+
+describe('skiff check network’s table', () => {
+  const node = (name: string, report?: object, cond?: { status: string; message: string }): Node => ({
+    metadata: {
+      name,
+      annotations: {
+        [BACKEND_TYPE_ANNOTATION]: 'vxlan',
+        [PUBLIC_IP_ANNOTATION]: `198.18.0.${name.slice(-1)}`,
+        ...(report ? { 'skiff.io/network-probe': JSON.stringify(report) } : {}),
+      },
+    },
+    status: { conditions: cond ? [{ type: 'NetworkUnavailable', ...cond }] : [] },
+  });
+
+  it('shows each node’s view of each other, the MTU, and whether all is well', () => {
+    const ok = { address: 'x', reachable: true };
+    const check = networkCheck([
+      node('n2', { backend: 'vxlan', mtu: 1450, peers: { n1: ok } }, { status: 'False', message: '1 of 1' }),
+      node('n1', {
+        backend: 'vxlan',
+        mtu: 1450,
+        peers: { n2: { address: 'x', reachable: false, error: 'TIMEOUT' } },
+      }),
+      node('n3'),
+    ]);
+    const lines = check.text.split('\n');
+    assert.deepEqual(lines.slice(0, 4), [
+      'FROM \\ TO  n1         n2         n3',
+      'n1         -          TIMEOUT    not a peer',
+      'n2         ok         -          not a peer',
+      'n3         no report  no report  -',
+    ]);
+    assert.match(check.text, /n2\s+vxlan\s+198\.18\.0\.2\s+1450\s+False {2}1 of 1/);
+    assert.match(check.text, /n3\s+vxlan\s+198\.18\.0\.3\s+<none>\s+<not reported>/);
+    assert.equal(check.healthy, false);
+    assert.equal(
+      networkCheck([node('n2', { backend: 'vxlan', mtu: 1450, peers: { n1: ok } })]).healthy,
+      true,
+    );
   });
 });
