@@ -27,6 +27,7 @@ import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/nod
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
+import type { FlannelBackend } from '../network/node.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
@@ -53,6 +54,14 @@ export interface AgentOptions {
   serviceCIDR?: string;
   /** --container-runtime-endpoint: use this containerd instead of starting one. */
   containerRuntimeEndpoint?: string;
+  /** --flannel-backend: the pod network across nodes on a cri node (src/network/node.ts), vxlan by default. */
+  flannelBackend?: FlannelBackend;
+  /** --flannel-iface: the interface the overlay uses (default: the one holding the node IP). */
+  flannelIface?: string;
+  /** --node-external-ip: the Node's ExternalIP; with flannelExternalIP, the overlay's public IP. */
+  nodeExternalIP?: string;
+  /** --flannel-external-ip: peers reach this node at its external IP. */
+  flannelExternalIP?: boolean;
   /** The service proxy's backend on a cri node (src/proxy/): nftables (default) or iptables. */
   proxyMode?: 'nftables' | 'iptables';
   /** With the hollow runtime: run this many nodes (hollow-0 ...) instead of one named after the host. */
@@ -142,9 +151,23 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       }),
     );
   } else {
+    const name = opts.nodeName ?? defaultNodeName();
+    // The pod network across nodes (src/network/node.ts): first, so the pods' MTU is its.
+    const network = await (await import('../network/node.ts')).startNodeNetwork({
+      clients: opts.clients,
+      watchClients: opts.proxyClients ?? opts.clients,
+      nodeName: name,
+      ...(opts.flannelBackend ? { backend: opts.flannelBackend } : {}),
+      ...(opts.flannelIface ? { iface: opts.flannelIface } : {}),
+      publicIP: (opts.flannelExternalIP && opts.nodeExternalIP) || (opts.nodeIP ?? defaultNodeIP()),
+      clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
+      log: log.with({ component: 'network', node: name }),
+    });
+    if (network) stops.push(() => network.stop());
     // Loaded only when used: it brings gRPC and containerd management.
     const { startNodeRuntime } = await import('./runtime.ts');
     const node = await startNodeRuntime({
+      ...(network ? { podMTU: network.mtu } : {}),
       dataDir: opts.dataDir,
       clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
       serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
@@ -155,7 +178,6 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log,
     });
     const runtime: Runtime = node.runtime;
-    const name = opts.nodeName ?? defaultNodeName();
     // The kubelet server first: the Node reports the port it got.
     const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
     const kubeletServer = opts.clusterCA
@@ -174,11 +196,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       runtime,
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
+      ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),
       dataDir: opts.dataDir,
       localStoragePath: opts.defaultLocalStoragePath ?? join(opts.dataDir, 'storage'),
       ...(opts.controlPlane ? { controlPlane: true } : {}),
       ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
-      onPodCIDR: (cidr) => node.setPodCIDR(cidr),
+      onPodCIDR: (cidr) => {
+        network?.setPodCIDR(cidr);
+        return node.setPodCIDR(cidr);
+      },
       ...(kubeletServer ? { kubeletPort: kubeletServer.port } : {}),
       ...dnsOptions,
       log: log.with({ component: 'kubelet', node: name }),

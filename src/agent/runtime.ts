@@ -54,6 +54,8 @@ export interface NodeRuntimeOptions {
   containerRuntimeEndpoint?: string;
   /** The pod bridge's name (default: one per podCIDR, see podBridgeName). */
   bridge?: string;
+  /** The pods' MTU, the pod network's (src/network/node.ts); the CNI default (the kernel's 1500) otherwise. */
+  podMTU?: number;
   /**
    * Offline node (default true): pulls from the public registries upstream
    * examples name go to the node's embedded mirror of its airgap images
@@ -143,6 +145,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
         podCIDR: cidr,
         ipamDataDir: join(opts.dataDir, 'agent', 'cni', 'networks'),
         bridge: opts.bridge ?? podBridgeName(cidr),
+        ...(opts.podMTU ? { mtu: opts.podMTU } : {}),
       });
       podCIDR = cidr;
       log?.('pod network configured', { podCIDR: cidr, confDir: paths.cniConfDir });

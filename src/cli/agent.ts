@@ -9,6 +9,7 @@ import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } f
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
+import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
@@ -65,6 +66,10 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
+  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
+  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
+  --node-external-ip IP             the Node's ExternalIP
+  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -93,6 +98,10 @@ export async function runAgent(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
+      'flannel-backend': { type: 'string', default: 'vxlan' },
+      'flannel-iface': { type: 'string' },
+      'node-external-ip': { type: 'string' },
+      'flannel-external-ip': { type: 'boolean', default: false },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -125,6 +134,17 @@ export async function runAgent(args: string[]): Promise<number> {
   const proxyMode = values['proxy-mode'];
   if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
+    return 2;
+  }
+  const flannelBackend = values['flannel-backend'] as FlannelBackend;
+  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
+    console.error(
+      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
+    );
+    return 2;
+  }
+  if (values['flannel-external-ip'] && !values['node-external-ip']) {
+    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
     return 2;
   }
   const token =
@@ -205,6 +225,10 @@ export async function runAgent(args: string[]): Promise<number> {
       : {}),
     proxyMode,
     registry,
+    flannelBackend,
+    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
+    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
+    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {

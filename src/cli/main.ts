@@ -62,6 +62,13 @@ const commands: Record<string, Command> = {
       return runSecretsEncrypt(args);
     },
   },
+  check: {
+    summary: 'Check the cluster: `skiff check network` prints node-to-node reachability over the pod network',
+    async run(args) {
+      const { runCheck } = await import('./check.ts');
+      return runCheck(args);
+    },
+  },
   kubectl: {
     summary: "Run kubectl against this machine's cluster (skiff kubectl get nodes)",
     async run(args) {

@@ -84,6 +84,8 @@ export interface KubeletOptions {
   nodeName: string;
   /** The node's InternalIP (default: the first non-loopback IPv4 address). */
   nodeIP?: string;
+  /** --node-external-ip: reported as the Node's ExternalIP address (k3s). */
+  nodeExternalIP?: string;
   /** Pod logs go under <dataDir>/pods; ephemeral-storage is this file system's size. */
   dataDir: string;
   /** The server's own node gets the control-plane role label. */
@@ -420,6 +422,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     clients,
     nodeName,
     nodeIP,
+    ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),
     runtime,
     machine,
     ...(opts.nodeLabels ? { labels: opts.nodeLabels } : {}),

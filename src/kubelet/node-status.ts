@@ -43,6 +43,9 @@ const readTrim = (path: string): string => {
   }
 };
 
+/** The conditions the kubelet itself reports; any other on the Node belongs to someone else. */
+const KUBELET_CONDITIONS = new Set(['MemoryPressure', 'DiskPressure', 'PIDPressure', 'Ready']);
+
 export function readMachineInfo(dataDir: string): MachineInfo {
   let ephemeralStorageBytes = 0;
   try {
@@ -82,6 +85,7 @@ export interface NodeStatusOptions {
   clients: Clientset;
   nodeName: string;
   nodeIP: string;
+  nodeExternalIP?: string;
   runtime: Runtime;
   machine: MachineInfo;
   /** Extra labels (--node-label), and the control-plane role on the server's node. */
@@ -238,9 +242,14 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
         condition('DiskPressure', false, 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
         condition('PIDPressure', false, 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
         condition('Ready', ready.ok, ready.reason, ready.message),
+        // Conditions others own (NetworkUnavailable, from the pod network)
+        // stay as they are: this status goes as a merge patch, which
+        // replaces the whole list.
+        ...(old?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.has(c.type ?? '')),
       ],
       addresses: [
         { type: 'InternalIP', address: opts.nodeIP },
+        ...(opts.nodeExternalIP ? [{ type: 'ExternalIP', address: opts.nodeExternalIP }] : []),
         { type: 'Hostname', address: nodeName },
       ],
       daemonEndpoints: { kubeletEndpoint: { Port: opts.kubeletPort ?? 10250 } },

@@ -30,6 +30,8 @@ export interface PodNetworkOptions {
   name?: string;
   /** host-local's allocation state; under the node's data dir so nodes sharing a machine do not collide. */
   ipamDataDir: string;
+  /** The pods' MTU (the bridge plugin sets it on the bridge and both ends of each veth): the overlay's. */
+  mtu?: number;
 }
 
 /** The network configuration list (a .conflist) for the node's pods. */
@@ -41,6 +43,7 @@ export function podNetworkConfig(opts: PodNetworkOptions): Record<string, unknow
       {
         type: 'bridge',
         bridge: opts.bridge ?? 'skiff0',
+        ...(opts.mtu ? { mtu: opts.mtu } : {}),
         // The bridge holds the podCIDR's gateway address, so the node reaches
         // its own pods directly and the podCIDR route lands on the bridge.
         isGateway: true,

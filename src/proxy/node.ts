@@ -100,6 +100,8 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
       opts.log?.('removed nftables table', { table });
     }
   }
+  // The pod network across nodes: VTEP, overlay routes, masquerade table.
+  await (await import('../network/node.ts')).cleanupNodeNetwork(exec, opts.log);
   // iptables: the chains and the jumps into them.
   if (existsSync('/usr/sbin/iptables-restore')) await iptablesBackend(config).cleanup();
   // Routes: the safety route of the cluster CIDR and the proxy's service CIDR route.
