@@ -100,7 +100,7 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
     ? await withRewriteProxies(opts.registries ?? EMPTY_REGISTRIES, log)
     : { registries: EMPTY_REGISTRIES, proxies: [] };
   const closeRegistries = async () => {
-    await closeRegistries();
+    await mirror?.close();
     await Promise.all(proxies.map((p) => p.close()));
   };
   if (ownContainerd) {
