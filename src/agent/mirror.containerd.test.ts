@@ -64,8 +64,8 @@ describe('image mirror with containerd (CRI PullImage)', () => {
         join(containerdPaths(dataDir).registryConfigDir, registry, 'hosts.toml'),
         'utf8',
       );
-      assert.ok(toml.includes(`server = "${mirror.endpoint}"`), `${registry}: ${toml}`);
-      assert.ok(toml.includes(`[host."${mirror.endpoint}"]`), `${registry}: ${toml}`);
+      assert.ok(toml.includes(`server = "${mirror.endpoint}/v2"`), `${registry}: ${toml}`);
+      assert.ok(toml.includes(`[host."${mirror.endpoint}/v2"]`), `${registry}: ${toml}`);
     }
   });
 

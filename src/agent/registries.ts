@@ -23,7 +23,9 @@
 // The node's offline mirror (src/agent/mirror.ts) is one mirror among these.
 // For the public registries upstream manifests name (PUBLIC_REGISTRIES), it is
 // tried first, then the user's endpoints for that registry, in order; and it
-// stays the registry's default endpoint too, so nothing leaves the machine:
+// stays the registry's default endpoint too (containerd's `server`), so
+// nothing leaves the machine (a closed port there instead would turn the
+// mirror's clear "<ref>: not found" into "connection refused"):
 //   - an airgap image is served locally, identical to what was imported, even
 //     when the user's mirror is down (imagePullPolicy Always pulls it often);
 //   - any other image gets the offline mirror's 404, and containerd moves on

@@ -99,10 +99,13 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
   }
   // Rewrites go through local proxies (containerd 1.6 has none of its own).
   const { registries, proxies } = ownContainerd
-    ? await withRewriteProxies(opts.registries ?? EMPTY_REGISTRIES, log)
+    ? await withRewriteProxies(opts.registries ?? EMPTY_REGISTRIES, log).catch(async (err: Error) => {
+        await mirror?.close();
+        throw err;
+      })
     : { registries: EMPTY_REGISTRIES, proxies: [] };
   const closeRegistries = async () => {
-    await closeRegistries();
+    await mirror?.close();
     await Promise.all(proxies.map((p) => p.close()));
   };
   if (ownContainerd) {
@@ -112,7 +115,12 @@ export async function startNodeRuntime(opts: NodeRuntimeOptions): Promise<NodeRu
       ...(mirror ? { offlineMirror: mirror.endpoint, offlineRegistries: PUBLIC_REGISTRIES } : {}),
       ...(opts.disableDefaultRegistryEndpoint ? { disableDefaultEndpoint: true } : {}),
     });
-    await writeRegistryHosts(containerdPaths(opts.dataDir).registryConfigDir, hosts);
+    await writeRegistryHosts(containerdPaths(opts.dataDir).registryConfigDir, hosts).catch(
+      async (err: Error) => {
+        await closeRegistries();
+        throw err;
+      },
+    );
   }
   const containerd = await startContainerd({
     dataDir: opts.dataDir,

@@ -135,9 +135,10 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
-  let registry: NodeRegistryOptions;
+  // The registries are the in-process node's: a server without one reads none.
+  let registry: NodeRegistryOptions = {};
   try {
-    registry = registryOptions(values);
+    if (!values['disable-agent']) registry = registryOptions(values);
   } catch (err) {
     if (!(err instanceof RegistriesError)) throw err;
     console.error(`skiff server: ${err.message}`);

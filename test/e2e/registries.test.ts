@@ -233,9 +233,7 @@ after(async () => {
 describe('private registries (registries.yaml)', () => {
   it('the registry itself refuses the image without credentials', async () => {
     // What the node would get with no auth config: the registry's 401.
-    const res = await registry!.fetch('GET', `/v2/${REPOSITORY}/manifests/v1`, undefined, {
-      Authorization: '',
-    });
+    const res = await registry!.anonymous('GET', `/v2/${REPOSITORY}/manifests/v1`);
     assert.equal(res.status, 401);
     const ok200 = await registry!.fetch('GET', `/v2/${REPOSITORY}/manifests/v1`, undefined, {
       Accept: MEDIA_TYPE_OCI_MANIFEST,

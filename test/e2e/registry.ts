@@ -30,13 +30,15 @@ export interface TestRegistry {
   client: KeyPair;
   username: string;
   password: string;
-  /** A request to the registry with its TLS and, unless `auth: false`, the right credentials. */
+  /** A request to the registry with its TLS (CA and client certificate) and the right credentials. */
   fetch(
     method: string,
     path: string,
     body?: Buffer,
     headers?: Record<string, string>,
   ): Promise<RegistryResponse>;
+  /** The same request without credentials. */
+  anonymous(method: string, path: string): Promise<RegistryResponse>;
   stop(): Promise<void>;
 }
 
@@ -142,6 +144,7 @@ export async function startTestRegistry(opts: {
     password: opts.password,
     fetch: (method, path, body, headers = {}) =>
       send(method, path, body, { Authorization: basic, ...headers }),
+    anonymous: (method, path) => send(method, path),
     stop,
   };
 }
