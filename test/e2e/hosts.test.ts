@@ -300,3 +300,29 @@ describe('a cluster of hosts on one machine', { timeout: 600_000 }, () => {
     await kubectl(['delete', 'namespace', NS, '--wait=true']);
   });
 });
+
+describe('scripts/up.sh --kill-host and --start-host', () => {
+  const upSh = new URL('../../scripts/up.sh', import.meta.url).pathname;
+
+  it('say so when the data dir holds no cluster of hosts, and change nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'skiff-hosts-none-'));
+    try {
+      for (const flag of ['--kill-host', '--start-host']) {
+        const err = await run('bash', [upSh, '--data-dir', dataDir, flag, 'host-1']).then(
+          () => undefined,
+          (e: { code?: number; stderr?: string }) => e,
+        );
+        assert.equal(err?.code, 1, `${flag} exits 1`);
+        assert.match(err?.stderr ?? '', /no cluster of hosts in .*up\.sh --hosts N makes one/);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('--help lists --hosts, --kill-host and --start-host', async () => {
+    const { stdout } = await run('bash', [upSh, '--help']);
+    for (const flag of ['--hosts N', '--kill-host NODE', '--start-host NODE'])
+      assert.ok(stdout.includes(flag), flag);
+  });
+});
