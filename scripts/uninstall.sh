@@ -3,13 +3,16 @@
 #
 #   bash scripts/uninstall.sh [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 #
-# 1. stops `skiff server` (scripts/up.sh --stop);
+# 1. stops `skiff server` (scripts/up.sh --stop); for a cluster of hosts
+#    (scripts/up.sh --hosts N) that removes every host: its processes,
+#    containers, mounts, network namespace, and the bridge;
 # 2. kills every container of the node (through runc, with containerd's own
 #    runc root under the data dir) and the containerd shims that ran them;
 # 3. unmounts what the kubelet and containerd mounted under the data dir;
 # 4. removes the node's network state: `skiff agent --cleanup` (the proxy's
 #    nftables table or iptables chains, routes, pod bridges, CNI state, the
-#    cluster DNS address);
+#    cluster DNS address); a cluster of hosts had all that in the hosts'
+#    namespaces, gone in step 1, so the machine's own is left alone;
 # 5. removes the /usr/local/bin links scripts/up.sh made (only our own links,
 #    and only with the default data dir);
 # 6. deletes the data dir, with every object of the cluster in it.
@@ -33,7 +36,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift 2 ;;
     --cluster-cidr) cluster_cidr="$2"; shift 2 ;;
     --service-cidr) service_cidr="$2"; shift 2 ;;
-    -h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) say "unknown flag $1 (see --help)"; exit 2 ;;
   esac
 done
@@ -44,7 +47,9 @@ if [ ! -d "$data_dir" ]; then
   exit 0
 fi
 
-say "[1/6] stopping skiff server"
+hosts_cluster=""
+[ -f "$data_dir/hosts.json" ] && hosts_cluster=1
+say "[1/6] stopping skiff server${hosts_cluster:+ and removing its hosts}"
 bash scripts/up.sh --stop --data-dir "$data_dir" || true
 
 say "[2/6] killing the node's containers"
@@ -69,7 +74,8 @@ for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do
 done
 
 say "[4/6] removing the node's network state"
-bin/skiff agent --cleanup --data-dir "$data_dir" --cluster-cidr "$cluster_cidr" --service-cidr "$service_cidr" ||
+[ -n "$hosts_cluster" ] && say "a cluster of hosts: its network state went with its namespaces"
+[ -n "$hosts_cluster" ] || bin/skiff agent --cleanup --data-dir "$data_dir" --cluster-cidr "$cluster_cidr" --service-cidr "$service_cidr" ||
   say "network cleanup reported an error (see above); continuing"
 
 say "[5/6] removing our links in /usr/local/bin"

@@ -4,6 +4,10 @@
 #   bash scripts/up.sh [SERVER FLAGS]       set up, start, wait until the node is Ready
 #   bash scripts/up.sh --foreground [...]   the same, but the server stays in this terminal
 #   bash scripts/up.sh --stop [--data-dir DIR]   stop the server (containers keep running)
+#   bash scripts/up.sh --hosts N [...]      a server and N agent hosts on this machine
+#                                           (network namespaces; see skiff hosts --help)
+#   bash scripts/up.sh --data-dir DIR --kill-host NODE    stop a host abruptly
+#   bash scripts/up.sh --data-dir DIR --start-host NODE   bring it back
 #
 # It installs what is missing (Debian packages, Node, npm packages, kubectl),
 # builds Skiff and its offline images (scripts/setup.sh), then starts `skiff
@@ -27,12 +31,18 @@ mode=background
 case "${1:-}" in
   --foreground) mode=foreground; shift ;;
   --stop) mode=stop; shift ;;
-  -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 # The data dir is the server's: its flag if given, else skiff's default.
+# --hosts, --kill-host and --start-host are up.sh's own (a cluster of hosts,
+# `skiff hosts`); every other flag goes to `skiff server`.
 data_dir=""
 with_agent=1
+hosts=""
+host_verb=""
+host_node=""
+server_args=()
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
@@ -40,6 +50,13 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --no-disable-agent) with_agent=1 ;;
     --data-dir) data_dir="${args[i + 1]:-}" ;;
     --data-dir=*) data_dir="${args[i]#--data-dir=}" ;;
+  esac
+  case "${args[i]}" in
+    --hosts) hosts="${args[i + 1]:-}"; i=$((i + 1)) ;;
+    --hosts=*) hosts="${args[i]#--hosts=}" ;;
+    --kill-host) host_verb=kill; host_node="${args[i + 1]:-}"; i=$((i + 1)) ;;
+    --start-host) host_verb=start; host_node="${args[i + 1]:-}"; i=$((i + 1)) ;;
+    *) server_args+=("${args[i]}") ;;
   esac
 done
 if [ -z "$data_dir" ]; then
@@ -56,6 +73,19 @@ running_pid() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ' server' &&
     echo "$pid"
 }
+
+# A cluster of hosts (scripts/up.sh --hosts N) has its own record; `skiff
+# hosts` kills, starts and removes its hosts.
+hosts_state="$data_dir/hosts.json"
+if [ -n "$host_verb" ]; then
+  [ -n "$host_node" ] || { say "--$host_verb-host needs a NODE"; exit 2; }
+  [ -f "$hosts_state" ] || { say "no cluster of hosts in $data_dir (bash scripts/up.sh --hosts N makes one)"; exit 1; }
+  exec bin/skiff hosts "$host_verb" --data-dir "$data_dir" "$host_node"
+fi
+if [ "$mode" = stop ] && [ -f "$hosts_state" ]; then
+  say "stopping the cluster of hosts of $data_dir: every host's processes, containers and namespace"
+  exec bin/skiff hosts down --data-dir "$data_dir"
+fi
 
 if [ "$mode" = stop ]; then
   if ! pid="$(running_pid)"; then
@@ -119,6 +149,46 @@ fi
 data_dir_flag=""
 [ "$data_dir" = "$(if [ "$(id -u)" -eq 0 ]; then echo /var/lib/skiff; else echo "$HOME/.skiff"; fi)" ] ||
   data_dir_flag=" --data-dir $data_dir"
+
+if [ -n "$hosts" ]; then
+  [ "$mode" = background ] || { say "--hosts runs in the background only"; exit 2; }
+  [ -n "$with_agent" ] || { say "--hosts needs the server's agent (no --disable-agent)"; exit 2; }
+  # The flags that shape the hosts go to `skiff hosts up`; the rest to the server.
+  hosts_id="${SKIFF_HOSTS_ID:-0}"
+  hosts_args=(--id "$hosts_id" --data-dir "$data_dir" --hosts "$hosts")
+  rest=()
+  for ((i = 0; i < ${#server_args[@]}; i++)); do
+    case "${server_args[i]}" in
+      --data-dir) i=$((i + 1)) ;;
+      --data-dir=*) ;;
+      --https-listen-port | --cluster-cidr | --service-cidr) hosts_args+=("${server_args[i]}" "${server_args[i + 1]:-}"); i=$((i + 1)) ;;
+      --https-listen-port=* | --cluster-cidr=* | --service-cidr=*) hosts_args+=("${server_args[i]}") ;;
+      *) rest+=("${server_args[i]}") ;;
+    esac
+  done
+  say "[3/4] making the server's host and $hosts agent hosts (network namespaces skh$hosts_id-*, bridge skiffh$hosts_id)"
+  say "[4/4] starting the server and the agents; waiting for every node to be Ready"
+  bin/skiff hosts up "${hosts_args[@]}" -- "${rest[@]}"
+  cat >&2 <<EOF
+
+Skiff is up: a server and $hosts agent hosts, every node Ready. Use it with
+
+  $skiff kubectl --data-dir $data_dir get nodes -o wide
+
+or with any kubectl and the admin kubeconfig:
+
+  export KUBECONFIG=$kubeconfig
+  kubectl get nodes -o wide
+
+Each host is a network namespace (ip netns list); the logs are
+$data_dir/server.log and $data_dir/hosts/<node>/agent.log.
+A host failure:   bash scripts/up.sh --data-dir $data_dir --kill-host host-1
+and its return:   bash scripts/up.sh --data-dir $data_dir --start-host host-1
+Remove the hosts: bash scripts/up.sh --stop --data-dir $data_dir   (the data dir stays;
+bash scripts/up.sh --hosts $hosts with the same flags starts the cluster again)
+EOF
+  exit 0
+fi
 
 if [ "$mode" = foreground ]; then
   say "[3/4] starting skiff server in the foreground (Ctrl-C stops it; containers keep running)"

@@ -5,7 +5,7 @@
 //
 //   - every host's node Ready, with its own address as InternalIP;
 //   - a pod placed on each host runs a real container there, and `kubectl
-//     logs` and `kubectl exec` reach it through that node's kubelet;
+//     logs`, `exec` and `port-forward` reach it through that node's kubelet;
 //   - a host killed (agent and containerd SIGKILLed, link cut) goes
 //     NotReady after the grace period, its pods are evicted once their
 //     tolerations run out, a Deployment's pods come back on the other
@@ -18,7 +18,7 @@
 // `flock /tmp/skiff-real.lock`.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,7 +96,27 @@ async function containersOn(nodeName: string): Promise<string[]> {
   return owners;
 }
 
-/** Runs on the node named, with the node's name in its log. */
+/** `kubectl port-forward` to the pod's 8080 from this (the root) namespace: what GET / answers. */
+async function throughPortForward(pod: string): Promise<string> {
+  const child = spawn(kubectlPath('1.32'), ['port-forward', '-n', NS, `pod/${pod}`, ':8080'], {
+    env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: cluster.kubeconfig },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const port = await eventually(`kubectl port-forward to ${pod}`, async () => {
+      if (child.exitCode !== null) throw new Error(`kubectl port-forward exited: ${out}`);
+      return /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+    });
+    return (await fetch(`http://127.0.0.1:${port}/`)).text();
+  } finally {
+    child.kill();
+  }
+}
+
+/** Runs on the node named, with the node's name in its log and on its port 8080. */
 const pinnedPod = (name: string, nodeName: string) => `apiVersion: v1
 kind: Pod
 metadata:
@@ -115,7 +135,7 @@ spec:
     env:
     - name: NODE
       valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
-    command: [sh, -c, 'echo "running on $NODE"; exec sleep 3600']
+    command: [sh, -c, 'echo "running on $NODE"; mkdir /www; echo "$NODE" >/www/index.html; exec httpd -f -p 8080 -h /www']
 `;
 
 /** Two replicas, never two on one host, each evicted 2 s after its host goes. */
@@ -194,7 +214,7 @@ describe('a cluster of hosts on one machine', { timeout: 600_000 }, () => {
     });
   });
 
-  it('runs a pod on each host; kubectl logs and exec reach it through its node', async () => {
+  it('runs a pod on each host; kubectl logs, exec and port-forward reach it through its node', async () => {
     for (const host of ['host-1', 'host-2'])
       await kubectl(['apply', '-f', '-'], pinnedPod(`on-${host}`, host));
     for (const host of ['host-1', 'host-2']) {
@@ -212,6 +232,7 @@ describe('a cluster of hosts on one machine', { timeout: 600_000 }, () => {
       );
       assert.equal(logs.trim(), `running on ${host}`);
       assert.equal((await kubectl(['exec', '-n', NS, name, '--', 'sh', '-c', 'echo $NODE'])).trim(), host);
+      assert.equal((await throughPortForward(name)).trim(), host);
     }
     await kubectl(['delete', 'pods', '-n', NS, '-l', 'app=pinned', '--wait=true']);
   });
@@ -277,5 +298,31 @@ describe('a cluster of hosts on one machine', { timeout: 600_000 }, () => {
     );
     await kubectl(['uncordon', drained]);
     await kubectl(['delete', 'namespace', NS, '--wait=true']);
+  });
+});
+
+describe('scripts/up.sh --kill-host and --start-host', () => {
+  const upSh = new URL('../../scripts/up.sh', import.meta.url).pathname;
+
+  it('say so when the data dir holds no cluster of hosts, and change nothing', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'skiff-hosts-none-'));
+    try {
+      for (const flag of ['--kill-host', '--start-host']) {
+        const err = await run('bash', [upSh, '--data-dir', dataDir, flag, 'host-1']).then(
+          () => undefined,
+          (e: { code?: number; stderr?: string }) => e,
+        );
+        assert.equal(err?.code, 1, `${flag} exits 1`);
+        assert.match(err?.stderr ?? '', /no cluster of hosts in .*up\.sh --hosts N makes one/);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('--help lists --hosts, --kill-host and --start-host', async () => {
+    const { stdout } = await run('bash', [upSh, '--help']);
+    for (const flag of ['--hosts N', '--kill-host NODE', '--start-host NODE'])
+      assert.ok(stdout.includes(flag), flag);
   });
 });
