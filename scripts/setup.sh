@@ -7,9 +7,10 @@ cd "$SKIFF_ROOT"
 
 log() { echo "skiff setup: $*" >&2; }
 
-# Debian packages, installed only when their command is missing.
+# Debian packages, installed only when their command is missing (iperf3:
+# bench/network's throughput figures).
 # command:package
-DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl)
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3)
 # The node agent's runtime (containerd, runc, CNI plugins, iptables for
 # hostPorts, nft for the service proxy, ip for routes) and what images/build.sh packs into the offline
 # images (busybox-static, redis-server; gcc and static libc for pause); a

@@ -153,16 +153,25 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   } else {
     const name = opts.nodeName ?? defaultNodeName();
     // The pod network across nodes (src/network/node.ts): first, so the pods' MTU is its.
-    const network = await (await import('../network/node.ts')).startNodeNetwork({
-      clients: opts.clients,
-      watchClients: opts.proxyClients ?? opts.clients,
-      nodeName: name,
-      ...(opts.flannelBackend ? { backend: opts.flannelBackend } : {}),
-      ...(opts.flannelIface ? { iface: opts.flannelIface } : {}),
-      publicIP: (opts.flannelExternalIP && opts.nodeExternalIP) || (opts.nodeIP ?? defaultNodeIP()),
-      clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
-      log: log.with({ component: 'network', node: name }),
-    });
+    // A node that cannot build it still runs its own pods, so a failure is logged, not fatal.
+    const networkLog = log.with({ component: 'network', node: name });
+    const network = await (await import('../network/node.ts'))
+      .startNodeNetwork({
+        clients: opts.clients,
+        watchClients: opts.proxyClients ?? opts.clients,
+        nodeName: name,
+        ...(opts.flannelBackend ? { backend: opts.flannelBackend } : {}),
+        ...(opts.flannelIface ? { iface: opts.flannelIface } : {}),
+        publicIP: (opts.flannelExternalIP && opts.nodeExternalIP) || (opts.nodeIP ?? defaultNodeIP()),
+        clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
+        log: networkLog,
+      })
+      .catch((err: Error) => {
+        networkLog.error('the pod network across nodes did not start', {
+          error: String(err?.message ?? err),
+        });
+        return undefined;
+      });
     if (network) stops.push(() => network.stop());
     // Loaded only when used: it brings gRPC and containerd management.
     const { startNodeRuntime } = await import('./runtime.ts');

@@ -277,10 +277,12 @@ export function startOverlayController(opts: OverlayControllerOptions): OverlayC
 
   const ready = (async () => {
     const podCIDR = await opts.podCIDR();
+    if (stopped) return; // stopped before the Node had its podCIDR
     const node: LocalNode = { name: opts.nodeName, podCIDR, publicIP: opts.publicIP };
     const data = await opts.backend.ensureLocal(node);
     local = node;
     await informer.start();
+    if (stopped) return informer.stop();
     await publish(data);
     await sync();
   })();
