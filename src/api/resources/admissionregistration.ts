@@ -3,7 +3,9 @@
 // (pkg/printers/internalversion). The admission plugins that act on them
 // are src/apiserver/admission/webhook/ and validating-admission-policy.ts.
 
+import type { KubeObject } from '../meta.ts';
 import type { ResourceType } from '../registry.ts';
+import { builtinTypeModel } from '../schema/index.ts';
 import {
   defaultBinding,
   defaultPolicy,
@@ -13,6 +15,9 @@ import {
   validateWebhookConfiguration,
 } from './admissionregistration-validation.ts';
 import { kind } from './common.ts';
+// A cycle (index.ts lists this file's kinds), used only when a policy is written.
+import { builtinRegistry } from './index.ts';
+import { typeCheckPolicy } from './policy-type-check.ts';
 import { arr, asObj, col, get } from './printers.ts';
 
 const GROUP = 'admissionregistration.k8s.io';
@@ -47,6 +52,26 @@ function paramRefCell(ref: unknown): string {
   return o.name ? `${ns}/${o.name}` : `${ns}/${JSON.stringify(o.selector)}`;
 }
 
+let kindsByResource: Map<string, string> | undefined;
+function kindOf(group: string, version: string, resource: string): string | undefined {
+  kindsByResource ??= new Map(
+    builtinRegistry()
+      .all()
+      .map((rt) => [`${rt.group}/${rt.version}/${rt.plural}`, rt.kind]),
+  );
+  return kindsByResource.get(`${group}/${version}/${resource}`);
+}
+
+/** status.typeChecking and observedGeneration, as upstream's type-checking controller writes them. */
+function typeCheckingStatus(p: KubeObject, generation: number): void {
+  const expressionWarnings = typeCheckPolicy(p, builtinTypeModel(), kindOf);
+  p.status = {
+    ...(p.status as object),
+    observedGeneration: generation,
+    typeChecking: expressionWarnings.length ? { expressionWarnings } : {},
+  };
+}
+
 const policies = kind({
   group: GROUP,
   version: 'v1',
@@ -64,6 +89,12 @@ const policies = kind({
   cells: (p) => [arr(get(p, 'spec', 'validations')).length, paramKindCell(get(p, 'spec', 'paramKind'))],
   defaults: defaultPolicy,
   validateSpec: (p) => validatePolicy(p),
+  prepareCreate: (p) => typeCheckingStatus(p, 1),
+  prepareUpdate: (p, old) => {
+    const changed = JSON.stringify(p.spec) !== JSON.stringify(old.spec);
+    const generation = old.metadata.generation ?? 1;
+    typeCheckingStatus(p, changed ? generation + 1 : generation);
+  },
 });
 
 const bindings = kind({

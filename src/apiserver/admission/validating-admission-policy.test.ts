@@ -189,4 +189,33 @@ describe('ValidatingAdmissionPolicy', () => {
     );
     assert.deepEqual(table.body.rows[0].cells.slice(0, 3), ['replicas.example.com', 1, 'v1/ConfigMap']);
   });
+
+  it('type-checks the expressions against the matched kinds into status.typeChecking', async () => {
+    await policy(
+      {
+        validations: [
+          { expression: 'object.spec.replicas <= 5 && object.metadata.name != ""' },
+          { expression: 'object.spec.replicass <= 5' },
+        ],
+      },
+      {},
+    );
+    const p = await srv.request('GET', `${ARV1}/validatingadmissionpolicies/replicas.example.com`);
+    assert.equal(p.body.status.observedGeneration, 1);
+    assert.deepEqual(p.body.status.typeChecking.expressionWarnings, [
+      {
+        fieldRef: 'spec.validations[1].expression',
+        warning: "apps/v1, Kind=Deployment: ERROR: <input>:1:1: undefined field 'replicass'",
+      },
+    ]);
+    p.body.spec.validations = [{ expression: 'object.spec.replicas <= 5' }];
+    const fixed = await srv.request(
+      'PUT',
+      `${ARV1}/validatingadmissionpolicies/replicas.example.com`,
+      p.body,
+    );
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.equal(fixed.body.status.observedGeneration, 2);
+    assert.deepEqual(fixed.body.status.typeChecking, {});
+  });
 });
