@@ -37,6 +37,7 @@ const PACKAGES: Record<string, string> = {
   'k8s.io.api.autoscaling.v2': 'autoscaling-v2',
   'k8s.io.api.storage.v1': 'storage-v1',
   'k8s.io.api.certificates.v1': 'certificates-v1',
+  'k8s.io.api.admissionregistration.v1': 'admissionregistration-v1',
 };
 
 /** meta/v1 types src/api/meta.ts already defines by hand. */

@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -284,7 +284,13 @@ describe('--disable-admission-plugins', () => {
       const all = defaultAdmission(srv.api);
       assert.deepEqual(
         all.mutating.map((p) => p.name),
-        ['LimitRanger', 'Priority', 'DefaultStorageClass', 'StorageObjectInUseProtection'],
+        [
+          'LimitRanger',
+          'Priority',
+          'DefaultStorageClass',
+          'StorageObjectInUseProtection',
+          'MutatingAdmissionWebhook',
+        ],
       );
       assert.deepEqual(
         all.validating.map((p) => p.name),
@@ -296,6 +302,8 @@ describe('--disable-admission-plugins', () => {
           'CertificateSigning',
           'CertificateSubjectRestriction',
           'RBACEscalation',
+          'ValidatingAdmissionPolicy',
+          'ValidatingAdmissionWebhook',
           'ResourceQuota',
         ],
       );
@@ -306,12 +314,15 @@ describe('--disable-admission-plugins', () => {
           'Priority',
           'DefaultStorageClass',
           'StorageObjectInUseProtection',
+          'MutatingAdmissionWebhook',
           'NodeRestriction',
           'PodSecurity',
           'CertificateApproval',
           'CertificateSigning',
           'CertificateSubjectRestriction',
           'RBACEscalation',
+          'ValidatingAdmissionPolicy',
+          'ValidatingAdmissionWebhook',
         ],
       );
       // No quota is enforced on this server.

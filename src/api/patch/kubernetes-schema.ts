@@ -87,6 +87,8 @@ const rules: Record<string, PatchFieldMeta> = {
   'spec.ports': merge('port'),
   // ServiceAccount.
   '^secrets': merge('name'),
+  // Mutating/ValidatingWebhookConfiguration.
+  '^webhooks': merge('name'),
   // DeploymentSpec: switching to Recreate must be able to drop rollingUpdate.
   'spec.strategy': { strategy: 'retainKeys' },
 };

@@ -1,6 +1,7 @@
 // Every built-in kind, in the order discovery lists them (upstream's group order).
 
 import { Registry } from '../registry.ts';
+import { admissionregistrationResources } from './admissionregistration.ts';
 import { appsResources, batchResources } from './apps.ts';
 import { reviewResources } from './auth.ts';
 import { certificatesResources } from './certificates.ts';
@@ -15,6 +16,7 @@ export function builtinRegistry(): Registry {
     ...batchResources,
     ...certificatesResources,
     ...otherResources,
+    ...admissionregistrationResources,
     ...reviewResources,
   ])
     registry.add(rt);

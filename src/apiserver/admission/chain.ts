@@ -3,7 +3,21 @@
 // The plugins themselves are one file each in this folder; request.ts binds
 // the chain to one request.
 
-import type { LimitRange, Namespace, Pod, ResourceQuota } from '../../api/types/core-v1.ts';
+import type { KubeObject } from '../../api/meta.ts';
+import type {
+  MutatingWebhookConfiguration,
+  ValidatingAdmissionPolicy,
+  ValidatingAdmissionPolicyBinding,
+  ValidatingWebhookConfiguration,
+} from '../../api/types/admissionregistration-v1.ts';
+import type {
+  Endpoints,
+  LimitRange,
+  Namespace,
+  Pod,
+  ResourceQuota,
+  Service,
+} from '../../api/types/core-v1.ts';
 import type { PolicyRule } from '../../api/types/rbac-v1.ts';
 import type { StorageClass } from '../../api/types/storage-v1.ts';
 import type { ApiServer } from '../apiserver.ts';
@@ -22,6 +36,12 @@ import { rbacEscalationPlugin } from './rbac-escalation.ts';
 import { resourceQuotaPlugin } from './resource-quota.ts';
 import { serviceAccountPlugin } from './service-account.ts';
 import { storageObjectInUseProtectionPlugin } from './storage-object-in-use-protection.ts';
+import {
+  type PolicyDeps,
+  paramSelected,
+  validatingAdmissionPolicyPlugin,
+} from './validating-admission-policy.ts';
+import { mutatingWebhookPlugin, validatingWebhookPlugin, type WebhookDeps } from './webhook/webhook.ts';
 
 /** The admission plugins Skiff has, by upstream's names (all on by default, as upstream). */
 export const ADMISSION_PLUGINS = [
@@ -35,6 +55,9 @@ export const ADMISSION_PLUGINS = [
   'CertificateApproval',
   'CertificateSigning',
   'CertificateSubjectRestriction',
+  'MutatingAdmissionWebhook',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionWebhook',
   'ResourceQuota',
 ] as const;
 export type AdmissionPluginName = (typeof ADMISSION_PLUGINS)[number];
@@ -63,7 +86,7 @@ export function parseAdmissionPlugins(flag: string): AdmissionPluginName[] {
  * pod-security.kubernetes.io labels.
  */
 export function defaultAdmission(
-  api: Pick<ApiServer, 'storage' | 'authorizer' | 'ruleResolver'>,
+  api: Pick<ApiServer, 'storage' | 'authorizer' | 'ruleResolver' | 'registry'>,
   {
     disabled = [],
     withServiceAccount = false,
@@ -168,6 +191,7 @@ export function defaultAdmission(
         },
       })
     : undefined;
+  const webhooks = webhookDeps(api);
   const on = (name: AdmissionPluginName) => !disabled.includes(name);
   return {
     mutating: [
@@ -176,6 +200,7 @@ export function defaultAdmission(
       ...(on('Priority') ? [priority] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
+      ...(on('MutatingAdmissionWebhook') ? [mutatingWebhookPlugin(webhooks)] : []),
     ],
     // ResourceQuota last, so nothing refuses a write after it was charged.
     validating: [
@@ -187,7 +212,94 @@ export function defaultAdmission(
       ...(on('CertificateSubjectRestriction') ? [certificateSubjectRestrictionPlugin()] : []),
       // Not a plugin upstream (the RBAC registry does it), so never off.
       escalation,
+      ...(on('ValidatingAdmissionPolicy')
+        ? [validatingAdmissionPolicyPlugin(policyDeps(api, webhooks))]
+        : []),
+      ...(on('ValidatingAdmissionWebhook') ? [validatingWebhookPlugin(webhooks)] : []),
       ...(on('ResourceQuota') ? [resourceQuota] : []),
     ],
+  };
+}
+
+/** What the webhook plugins read: their configurations and namespaces from the watch caches, Services and their Endpoints. */
+function webhookDeps(api: Pick<ApiServer, 'storage'>): WebhookDeps {
+  const cached = async <T>(group: string, resource: string): Promise<T[]> => {
+    const s = api.storage(group, 'v1', resource)!;
+    await s.cache.start();
+    return s.cache.list(s.scopePrefix(undefined)) as T[];
+  };
+  const core = (resource: string) => api.storage('', 'v1', resource)!;
+  return {
+    mutatingConfigurations: () =>
+      cached<MutatingWebhookConfiguration>('admissionregistration.k8s.io', 'mutatingwebhookconfigurations'),
+    validatingConfigurations: () =>
+      cached<ValidatingWebhookConfiguration>(
+        'admissionregistration.k8s.io',
+        'validatingwebhookconfigurations',
+      ),
+    async namespaceLabels(name) {
+      const s = core('namespaces');
+      await s.cache.start();
+      const ns = (s.cache.get(s.key(undefined, name)) ??
+        (await s.get(undefined, name).catch(() => undefined))) as Namespace | undefined;
+      return ns?.metadata.labels;
+    },
+    async resolveService(namespace, name, port) {
+      // An endpoint of the Service, reached over the cluster network as
+      // pods/proxy reaches pods (proxy.ts); upstream's endpoint routing.
+      const svc = (await core('services')
+        .get(namespace, name)
+        .catch(() => undefined)) as Service | undefined;
+      if (!svc) throw new Error(`service "${name}" not found`);
+      const sp = (svc.spec?.ports ?? []).find((p) => p.port === port);
+      if (!sp) throw new Error(`no service port ${port} found for service "${name}"`);
+      const eps = (await core('endpoints')
+        .get(namespace, name)
+        .catch(() => undefined)) as Endpoints | undefined;
+      for (const ss of eps?.subsets ?? []) {
+        const ep = (ss.ports ?? []).find((p) => (p.name ?? '') === (sp.name ?? ''));
+        const ip = ss.addresses?.[0]?.ip;
+        if (ep?.port && ip) return { host: ip, port: ep.port };
+      }
+      throw new Error(`no endpoints available for service "${name}"`);
+    },
+  };
+}
+
+/** What ValidatingAdmissionPolicy reads: policies and bindings from the watch caches, params of any kind. */
+function policyDeps(api: Pick<ApiServer, 'storage' | 'registry'>, webhooks: WebhookDeps): PolicyDeps {
+  const cached = async <T>(resource: string): Promise<T[]> => {
+    const s = api.storage('admissionregistration.k8s.io', 'v1', resource)!;
+    await s.cache.start();
+    return s.cache.list(s.scopePrefix(undefined)) as T[];
+  };
+  return {
+    policies: () => cached<ValidatingAdmissionPolicy>('validatingadmissionpolicies'),
+    bindings: () => cached<ValidatingAdmissionPolicyBinding>('validatingadmissionpolicybindings'),
+    namespaceLabels: webhooks.namespaceLabels,
+    async getNamespace(name) {
+      const s = api.storage('', 'v1', 'namespaces')!;
+      await s.cache.start();
+      return (s.cache.get(s.key(undefined, name)) ?? (await s.get(undefined, name).catch(() => undefined))) as
+        | KubeObject
+        | undefined;
+    },
+    async params(apiVersion, kind, namespace, ref) {
+      const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
+      const rt = api.registry.byKind(group!, kind);
+      const s = rt && api.storage(group!, version!, rt.plural);
+      if (!rt || !s) return undefined;
+      const ns = rt.namespaced && namespace ? namespace : undefined;
+      if (ref.name) {
+        const o = (await s.get(ns, ref.name).catch(() => undefined)) as KubeObject | undefined;
+        return { namespaced: rt.namespaced, items: o ? [o] : [] };
+      }
+      if (!ref.selector) return { namespaced: rt.namespaced, items: [] };
+      await s.cache.start();
+      const items = (s.cache.list(s.scopePrefix(ns)) as KubeObject[]).filter((o) =>
+        paramSelected(ref.selector, o),
+      );
+      return { namespaced: rt.namespaced, items };
+    },
   };
 }
