@@ -1,5 +1,6 @@
 // Every built-in kind, in the order discovery lists them (upstream's group order).
 
+import { customResourceDefinitions } from '../../apiextensions/crd-resource.ts';
 import { Registry } from '../registry.ts';
 import { appsResources, batchResources } from './apps.ts';
 import { reviewResources } from './auth.ts';
@@ -16,6 +17,7 @@ export function builtinRegistry(): Registry {
     ...certificatesResources,
     ...otherResources,
     ...reviewResources,
+    customResourceDefinitions,
   ])
     registry.add(rt);
   return registry;
