@@ -101,7 +101,7 @@ function versionType(
         }),
       ),
     ],
-    cells: (obj) => columns.map((c) => cellValue(c.type, findFirst(obj, c.jsonPath))),
+    cells: (obj, now) => columns.map((c) => cellValue(c.type, findFirst(obj, c.jsonPath), now)),
     ...(selectable.length
       ? {
           fields: (obj: KubeObject) =>

@@ -4,6 +4,8 @@
 // how a found value prints in a table cell (k8s.io/client-go/util/jsonpath,
 // as upstream's CRD table convertor uses it).
 
+import { age } from '../api/resources/printers.ts';
+
 type Step =
   | { kind: 'field'; name: string }
   | { kind: 'index'; index: number }
@@ -89,8 +91,11 @@ export function goText(v: unknown): string {
   return String(v);
 }
 
-/** A table cell of a printer column's type (upstream's cellForJSONValue): null when the value does not fit. */
-export function cellValue(type: string, v: unknown): unknown {
+/**
+ * A table cell of a printer column's type (upstream's cellForJSONValue):
+ * null when the value does not fit; a date prints as its age.
+ */
+export function cellValue(type: string, v: unknown, now: Date): unknown {
   if (v === undefined) return null;
   switch (type) {
     case 'string':
@@ -102,7 +107,8 @@ export function cellValue(type: string, v: unknown): unknown {
     case 'boolean':
       return typeof v === 'boolean' ? v : null;
     case 'date':
-      return typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? v : null;
+      if (typeof v !== 'string') return null;
+      return Number.isNaN(Date.parse(v)) ? '<invalid>' : age(v, now);
     default:
       return null;
   }
