@@ -88,9 +88,22 @@ describe('a CRD with kubectl', () => {
     assert.match(described, /Color:\s+red/);
   });
 
-  it('explains the kind from its schema', async () => {
-    const out = await ok(skiff, ['explain', 'widgets.spec.color']);
-    assert.match(out, /The colour of the widget\./);
+  it('explains the kind from its schema (OpenAPI v2 for 1.27, v3 for 1.33)', async () => {
+    for (const v of ['1.27', '1.33']) {
+      const out = await ok(skiff, ['explain', 'widgets.spec.color'], { version: v });
+      assert.match(out, /The colour of the widget\./, `kubectl ${v}`);
+    }
+  });
+
+  it('lists the CRD with its CREATED AT column, and applies a changed object again', async () => {
+    const out = await ok(skiff, ['get', 'crd', 'widgets.e2e.example.com']);
+    assert.match(out, /^NAME\s+CREATED AT\nwidgets\.e2e\.example\.com\s+\d{4}-\d{2}-\d{2}T/m);
+    await ok(skiff, ['apply', '-f', '-'], { input: widget('again', 'red') });
+    await ok(skiff, ['apply', '-f', '-'], { input: widget('again', 'blue') });
+    assert.equal(
+      await ok(skiff, ['get', 'widget', 'again', '-n', NS, '-o', 'jsonpath={.spec.color}']),
+      'blue',
+    );
   });
 
   it('refuses an object the schema does not allow, with the server message', async () => {
