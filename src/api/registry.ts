@@ -115,6 +115,8 @@ export interface ResourceType {
    * refuses them. Kinds of the type model are checked against it instead.
    */
   prune?: (obj: KubeObject) => string[];
+  /** Creates are refused: the kind is going away (its CRD is being deleted). */
+  terminating?: boolean;
   /** A Warning header for every request to this version (a deprecated CRD version). */
   warning?: string;
   /**

@@ -109,6 +109,9 @@ export class CRDController {
     if (!crd) return this.#unserve(name);
     const conflict = this.#nameConflict(crd);
     if (!conflict) this.#serve(crd);
+    // A CRD being deleted still serves its objects (to delete them) but takes no new ones.
+    for (const t of this.#served.get(name)?.types ?? [])
+      t.terminating = crd.metadata.deletionTimestamp !== undefined;
     await this.#writeStatus(crd, conflict);
     if (crd.metadata.deletionTimestamp && crd.metadata.finalizers?.includes(CLEANUP_FINALIZER)) {
       await this.#cleanup(crd);

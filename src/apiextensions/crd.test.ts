@@ -255,10 +255,32 @@ describe('custom resources', () => {
 });
 
 describe('deleting a CustomResourceDefinition', () => {
+  it('waits for objects that have finalizers, and refuses new objects meanwhile', async () => {
+    const held = await s.request('POST', WIDGETS, {
+      ...widget('held', { color: 'red' }),
+      metadata: { name: 'held', finalizers: ['example.com/hold'] },
+    });
+    assert.equal(held.status, 201, held.text);
+    assert.equal((await s.request('DELETE', `${CRDS}/widgets.example.com`)).status, 202);
+    await s.api.crds.idle();
+    const crd = (await s.request('GET', `${CRDS}/widgets.example.com`)).body;
+    const terminating = crd.status.conditions.find((c: { type: string }) => c.type === 'Terminating');
+    assert.equal(terminating.reason, 'InstanceDeletionInProgress');
+    const refused = await s.request('POST', WIDGETS, widget('late', { color: 'red' }));
+    assert.equal(refused.status, 405);
+    assert.equal(refused.body.message, 'create not allowed while custom resource definition is terminating');
+    const release = await s.request(
+      'PATCH',
+      `${WIDGETS}/held`,
+      { metadata: { finalizers: null } },
+      {
+        'content-type': 'application/merge-patch+json',
+      },
+    );
+    assert.equal(release.status, 200, release.text);
+  });
+
   it('deletes its objects, then itself, and the kind leaves discovery', async () => {
-    const del = await s.request('DELETE', `${CRDS}/widgets.example.com`);
-    // Accepted: the finalizer holds it while its objects go.
-    assert.equal(del.status, 202, del.text);
     for (let i = 0; i < 50; i++) {
       await s.api.crds.idle();
       if ((await s.request('GET', `${CRDS}/widgets.example.com`)).status === 404) break;
