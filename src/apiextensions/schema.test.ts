@@ -301,6 +301,20 @@ describe('validateStructural', () => {
       ['schema.additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive'],
     ],
     [
+      'int-or-string as controller-gen writes it',
+      {
+        type: 'object',
+        properties: {
+          port: {
+            'x-kubernetes-int-or-string': true,
+            anyOf: [{ type: 'integer' }, { type: 'string' }],
+            format: 'int-or-string',
+          },
+        },
+      },
+      [],
+    ],
+    [
       'a type in a junctor',
       { type: 'object', anyOf: [{ type: 'string' }] },
       ['schema.anyOf[0].type: Forbidden: must be empty to be structural'],

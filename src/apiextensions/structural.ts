@@ -92,11 +92,17 @@ function node(
   if (s.items)
     node(s.items, childPath(path, 'items'), place === 'junctor' ? 'junctor' : 'items', dataPath, errs);
   for (const j of ['allOf', 'anyOf', 'oneOf'] as const) {
-    for (const [i, sub] of (s[j] ?? []).entries())
+    for (const [i, sub] of (s[j] ?? []).entries()) {
+      // int-or-string may say so in the shape OpenAPI generators emit: anyOf: [{type: integer}, {type: string}].
+      if (intOrString && isIntOrStringAlternative(sub)) continue;
       node(sub, `${childPath(path, j)}[${i}]`, 'junctor', dataPath, errs);
+    }
   }
   if (s.not) node(s.not, childPath(path, 'not'), 'junctor', dataPath, errs);
 }
+
+const isIntOrStringAlternative = (s: JSONSchemaProps): boolean =>
+  Object.keys(s).length === 1 && (s.type === 'integer' || s.type === 'string');
 
 function typeErrors(
   s: JSONSchemaProps,
