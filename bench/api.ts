@@ -6,6 +6,9 @@
 // each receiving one event; server RSS. Each API figure is printed beside
 // the store's own figure as a ratio.
 // Headline: create p99 (ms) at 100 concurrent clients (goal: <= 50 ms).
+// customResources: a CRD's objects' creates/s and LIST latency against
+// ConfigMaps of the same size, in the same run (bench/api/custom-resources.ts;
+// goal >= 0.8x).
 // rbac: creates/s and gets/s with RBAC at 1,000 RoleBindings as a fraction
 // of AlwaysAllow's, in the same run (bench/api/rbac.ts; goal >= 0.9).
 // The machine is often shared, so the JSON also records the load average at
@@ -34,6 +37,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { createSqliteStore } from '../src/storage/sqlite/sqlite.ts';
 import { freePort } from '../test/e2e/harness.ts';
+import { customResourceCost } from './api/custom-resources.ts';
 import { rbacCost } from './api/rbac.ts';
 import { httpsCall, load, percentile, ratio, round, writeResult } from './lib.ts';
 
@@ -252,6 +256,8 @@ try {
   );
 
   await store.close();
+  // Custom resources against a built-in kind of the same size (issue 15).
+  results.customResources = await customResourceCost(call, quick ? 300 : 1000, log);
   // What authorizing every request costs: RBAC against AlwaysAllow, as a user bound to a ConfigMap role.
   results.rbac = await rbacCost(command, prefix, quick ? 300 : 1500, log);
   const c100 = results.clients100 as { createP99Ms: number; createRateVsStore: number };

@@ -104,6 +104,26 @@ export interface ResourceType {
   convert?: { toStorage: (obj: KubeObject) => KubeObject; fromStorage: (obj: KubeObject) => KubeObject };
   /** True for kinds added at run time (CRDs). */
   custom?: boolean;
+  /**
+   * The kind's OpenAPI v3 schema, for kinds the type model does not know
+   * (a CRD version's structural schema): OpenAPI documents are built from it.
+   */
+  openAPISchema?: Record<string, unknown>;
+  /**
+   * Removes the fields the kind does not know from a request's object, in
+   * place, and returns their paths (`spec.foo`): fieldValidation reports or
+   * refuses them. Kinds of the type model are checked against it instead.
+   */
+  prune?: (obj: KubeObject) => string[];
+  /** Creates are refused: the kind is going away (its CRD is being deleted). */
+  terminating?: boolean;
+  /** A Warning header for every request to this version (a deprecated CRD version). */
+  warning?: string;
+  /**
+   * Runs when a delete starts, on the copy that gets deletionTimestamp: may
+   * add finalizers and conditions (a CRD's CustomResourceCleanup).
+   */
+  prepareDelete?: (obj: KubeObject) => void;
 }
 
 export const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];

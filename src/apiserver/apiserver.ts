@@ -13,6 +13,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Registry } from '../api/registry.ts';
 import { builtinTypeModel, type TypeModel } from '../api/schema/index.ts';
+import { CRDController } from '../apiextensions/crd-controller.ts';
+import type { ValidationRules } from '../apiextensions/custom-resource.ts';
 import type { Store } from '../storage/store.ts';
 import type { AdmissionChain } from './admission/admission.ts';
 import { defaultAdmission } from './admission/chain.ts';
@@ -83,6 +85,8 @@ export interface ApiServerOptions {
   admission?: (api: ApiServer) => AdmissionChain;
   /** Audit logging (--audit-policy-file, --audit-log-path); none when unset. */
   audit?: Auditor;
+  /** Evaluates CRDs' x-kubernetes-validations (CEL) rules; the rules are not evaluated when unset. */
+  validationRules?: ValidationRules;
 }
 
 export interface VersionInfo {
@@ -114,6 +118,8 @@ export class ApiServer {
   /** The stages every request passes (pipeline.ts). */
   readonly #pipeline: Pipeline;
   #stopped = false;
+  /** Serves CustomResourceDefinitions (apiextensions/crd-controller.ts). */
+  readonly crds: CRDController;
 
   constructor(opts: ApiServerOptions) {
     this.registry = opts.registry;
@@ -170,6 +176,10 @@ export class ApiServer {
       stopping: () => this.#stopped,
       log: this.log,
     };
+    this.crds = new CRDController(
+      { registry: this.registry, storage: (g, v, p) => this.storage(g, v, p), log: this.log, now: this.#now },
+      opts.validationRules ? { rules: opts.validationRules } : {},
+    );
     this.registry.onChange(() => {
       this.#handlers.openapi.clear();
       // A kind that is no longer served stops its watch cache.
@@ -220,10 +230,12 @@ export class ApiServer {
   async start(): Promise<void> {
     await this.storage('', 'v1', 'namespaces')!.cache.start();
     await this.storage('', 'v1', 'services')!.cache.start();
+    if (this.registry.get('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')) await this.crds.start();
   }
 
   stop(): void {
     this.#stopped = true;
+    this.crds.stop();
     for (const stop of this.#handlers.watches) stop();
     for (const s of this.#storages.values()) s.cache.stop();
   }

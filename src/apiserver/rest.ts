@@ -838,6 +838,7 @@ export class ResourceStorage {
   #markForDeletion(current: KubeObject, opts: DeleteOptions): KubeObject | undefined {
     const next = deepCopy(current);
     const meta = next.metadata;
+    if (!meta.deletionTimestamp) this.rt.prepareDelete?.(next);
     const finalizers = new Set(meta.finalizers ?? []);
     // An explicit policy overrides the garbage-collection finalizers already
     // there (upstream's deletionFinalizersForGarbageCollection): Background

@@ -52,3 +52,44 @@ describe('shared informer factory', () => {
     }
   });
 });
+
+describe('dynamic informers', () => {
+  it('watch a custom resource, so a controller can reconcile a CRD', async (t) => {
+    const { widgetCRD } = await import('../apiextensions/testing.ts');
+    await clients
+      .forResource({
+        group: 'apiextensions.k8s.io',
+        version: 'v1',
+        plural: 'customresourcedefinitions',
+        namespaced: false,
+      })
+      .create(undefined, widgetCRD());
+    await s.api.crds.idle();
+    const ref = { group: 'example.com', version: 'v1', plural: 'widgets', namespaced: true };
+    const widgets = clients.forResource(ref);
+    const factory = createInformerFactory(clients);
+    t.after(() => factory.stop());
+    const informer = factory.forResource(ref);
+    assert.equal(factory.forResource(ref), informer, 'asked twice, one informer');
+    // A reconciler: every widget's status.phase says its colour was seen.
+    const seen: string[] = [];
+    informer.on({
+      add: (w) => {
+        seen.push(w.metadata.name!);
+        void widgets.updateStatus({ ...w, status: { phase: `saw ${(w.spec as { color: string }).color}` } });
+      },
+    });
+    await factory.start();
+    await widgets.create('default', {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'dyn' },
+      spec: { color: 'red' },
+    });
+    const phase = () =>
+      (informer.indexer.get('default/dyn')?.status as { phase?: string } | undefined)?.phase;
+    for (let i = 0; i < 100 && phase() !== 'saw red'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(seen, ['dyn']);
+    assert.equal(phase(), 'saw red');
+  });
+});

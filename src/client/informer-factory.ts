@@ -4,6 +4,7 @@
 // the manager then starts the factory and waits until every cache has synced.
 
 import type { KubeObject } from '../api/meta.ts';
+import type { ResourceRef } from './client.ts';
 import type { Clientset, ResourceName, ResourceTypes } from './clientset.ts';
 import {
   createInformer,
@@ -24,6 +25,11 @@ export interface InformerFactory {
   readonly clients: Clientset;
   /** The shared informer of a resource, created on first use. */
   informer<R extends ResourceName>(resource: R): Informer<ResourceTypes[R]>;
+  /**
+   * The shared informer of any resource, typed by the caller: a custom
+   * resource's (client-go's dynamic informer), created on first use.
+   */
+  forResource<T extends KubeObject = KubeObject>(ref: ResourceRef): Informer<T>;
   /** Starts every informer created so far (and any created later, at once). */
   start(): Promise<void>;
   stop(): void;
@@ -39,29 +45,38 @@ export function createInformerFactory(
   clients: Clientset,
   opts: InformerFactoryOptions = {},
 ): InformerFactory {
-  const informers = new Map<ResourceName, Informer<KubeObject>>();
+  // Keyed by group/version/plural, so a built-in resource asked for by
+  // name or by reference shares one informer.
+  const informers = new Map<string, Informer<KubeObject>>();
   let started = false;
   const starting: Promise<void>[] = [];
+  const shared = (ref: ResourceRef): Informer<KubeObject> => {
+    const key = `${ref.group}/${ref.version}/${ref.plural}`;
+    let inf = informers.get(key);
+    if (!inf) {
+      const indexers: Record<string, IndexFunc> = {
+        [NAMESPACE_INDEX]: indexByNamespace,
+        [CONTROLLER_INDEX]: indexByControllerUID,
+        ...(ref.group === '' && ref.plural === 'pods' ? { [NODE_INDEX]: indexByNodeName } : {}),
+      };
+      inf = createInformer(clients.forResource(ref), {
+        indexers,
+        ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}),
+        ...(opts.log ? { log: opts.log } : {}),
+      });
+      informers.set(key, inf);
+      if (started) starting.push(inf.start());
+    }
+    return inf;
+  };
 
   return {
     clients,
     informer<R extends ResourceName>(resource: R) {
-      let inf = informers.get(resource);
-      if (!inf) {
-        const indexers: Record<string, IndexFunc> = {
-          [NAMESPACE_INDEX]: indexByNamespace,
-          [CONTROLLER_INDEX]: indexByControllerUID,
-          ...(resource === 'pods' ? { [NODE_INDEX]: indexByNodeName } : {}),
-        };
-        inf = createInformer(clients[resource] as never, {
-          indexers,
-          ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}),
-          ...(opts.log ? { log: opts.log } : {}),
-        });
-        informers.set(resource, inf);
-        if (started) starting.push(inf.start());
-      }
-      return inf as unknown as Informer<ResourceTypes[R]>;
+      return shared(clients[resource].ref) as unknown as Informer<ResourceTypes[R]>;
+    },
+    forResource<T extends KubeObject>(ref: ResourceRef) {
+      return shared(ref) as unknown as Informer<T>;
     },
     async start() {
       started = true;

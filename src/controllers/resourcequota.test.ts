@@ -247,3 +247,36 @@ describe('resource quota controller', () => {
     await usedBecomes('enforced', 'q', { pods: '2' });
   });
 });
+
+describe('resource quota controller and custom resources', () => {
+  it('counts count/<resource>.<group> of a CRD, and admission refuses past it', async () => {
+    const { widgetCRD } = await import('../apiextensions/testing.ts');
+    const crds = t.clients.forResource({
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      namespaced: false,
+    });
+    await crds.create(undefined, widgetCRD());
+    await t.server.api.crds.idle();
+    await t.clients.namespaces.create(undefined, { metadata: { name: 'custom' } });
+    const widgets = t.clients.forResource({
+      group: 'example.com',
+      version: 'v1',
+      plural: 'widgets',
+      namespaced: true,
+    });
+    const widget = (name: string) => ({
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name },
+      spec: { color: 'red' },
+    });
+    await widgets.create('custom', widget('one'));
+    await t.clients.resourceQuotas.create('custom', quota('q', { 'count/widgets.example.com': '2' }));
+    await usedBecomes('custom', 'q', { 'count/widgets.example.com': '1' });
+    await widgets.create('custom', widget('two'));
+    await usedBecomes('custom', 'q', { 'count/widgets.example.com': '2' });
+    await assert.rejects(widgets.create('custom', widget('three')), (err) => isApiError(err, 'Forbidden'));
+  });
+});

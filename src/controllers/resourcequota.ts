@@ -39,9 +39,11 @@ import {
 import { formatList, type ResourceList, toList } from '../api/resource-list.ts';
 import type { PersistentVolumeClaim, Pod, Service } from '../api/types/core-v1.ts';
 import { type ResourceName, resources } from '../client/clientset.ts';
+import type { Informer } from '../client/informer.ts';
 import { NAMESPACE_INDEX } from '../client/informer-factory.ts';
 import type { ControllerContext, ControllerFactory } from './context.ts';
 import { queueController } from './controller.ts';
+import { discover } from './discovery.ts';
 
 /** Upstream's --resource-quota-sync-period. */
 export const RESOURCE_QUOTA_SYNC_PERIOD_MS = 5 * 60_000;
@@ -135,6 +137,25 @@ export const resourceQuotaController: ControllerFactory = (ctx: ControllerContex
     return informer;
   };
 
+  // Informers of resources found through discovery, by `<plural>.<group>`.
+  const dynamic = new Map<string, Informer<KubeObject>>();
+  const dynamicInformerFor = async (resource: string): Promise<Informer<KubeObject> | undefined> => {
+    const known = dynamic.get(resource);
+    if (known) return known;
+    const found = await discover(ctx.clients.transport);
+    const ref = found.resources.find(
+      (r) => r.preferred && r.namespaced && (r.group ? `${r.plural}.${r.group}` : r.plural) === resource,
+    );
+    if (!ref) return undefined;
+    const informer = ctx.informers.forResource(ref);
+    informer.on({
+      add: (o) => enqueueNamespace(o.metadata.namespace),
+      delete: (o) => enqueueNamespace(o.metadata.namespace),
+    });
+    dynamic.set(resource, informer);
+    return informer;
+  };
+
   const c = queueController(ctx, {
     name: 'resourcequota',
     async sync(key) {
@@ -176,6 +197,19 @@ export const resourceQuotaController: ControllerFactory = (ctx: ControllerContex
           }
         }
         for (const [n, q] of sum) used.set(n, q);
+      }
+      // count/<resource>.<group> of a resource the clientset does not know
+      // (a custom resource): found through discovery, read with a dynamic informer.
+      for (const name of hard.keys()) {
+        if (!name.startsWith('count/') || sourceOf(name)) continue;
+        const informer = await dynamicInformerFor(name.slice('count/'.length));
+        if (!informer) continue;
+        if (!informer.hasSynced()) {
+          c.queue.addAfter(key, 200);
+          return;
+        }
+        const count = informer.indexer.byIndex(NAMESPACE_INDEX, namespace).length;
+        used.set(name, newQuantity(count, 'DecimalSI'));
       }
       // status.used names exactly what spec.hard names.
       for (const n of used.keys()) if (!hard.has(n)) used.delete(n);

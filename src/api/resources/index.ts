@@ -1,5 +1,6 @@
 // Every built-in kind, in the order discovery lists them (upstream's group order).
 
+import { customResourceDefinitions } from '../../apiextensions/crd-resource.ts';
 import { Registry } from '../registry.ts';
 import { admissionregistrationResources } from './admissionregistration.ts';
 import { appsResources, batchResources } from './apps.ts';
@@ -18,6 +19,7 @@ export function builtinRegistry(): Registry {
     ...otherResources,
     ...admissionregistrationResources,
     ...reviewResources,
+    customResourceDefinitions,
   ])
     registry.add(rt);
   return registry;

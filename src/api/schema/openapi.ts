@@ -170,8 +170,7 @@ const queryParam = (name: string, type = 'string') => ({
 
 function operations(rt: ResourceType, flavor: Flavor) {
   const gvk = { group: rt.group, version: rt.version, kind: rt.kind };
-  const body = (rt2: ResourceType) =>
-    `${refPrefix(flavor)}${definitionName(`${protoPackage(rt2.group, rt2.version)}.${rt2.kind}`)}`;
+  const body = (rt2: ResourceType) => `${refPrefix(flavor)}${kindDefinitionName(rt2)}`;
   const op = (action: string, params: string[], extra: Schema = {}) => {
     const parameters = params.map((p) =>
       flavor === 'v3' ? queryParam(p) : { name: p, in: 'query', type: 'string', uniqueItems: true },
@@ -252,12 +251,12 @@ export function openAPIV3Document(opts: OpenAPIOptions, group: string, version: 
   if (types.length === 0) return undefined;
   const roots = rootsFor(opts, types);
   const paths: Schema = {};
-  for (const rt of types) if (kindMessage(opts.model, rt)) Object.assign(paths, operations(rt, 'v3'));
+  for (const rt of types) if (hasSchema(opts, rt)) Object.assign(paths, operations(rt, 'v3'));
   return {
     openapi: '3.0.0',
     info: { title: 'Kubernetes', version: opts.version },
     paths,
-    components: { schemas: definitions(opts, roots, 'v3') },
+    components: { schemas: withSchemaKinds(definitions(opts, roots, 'v3'), types, 'v3') },
   };
 }
 
@@ -265,17 +264,21 @@ export function openAPIV3Document(opts: OpenAPIOptions, group: string, version: 
 export function openAPIV2Document(opts: OpenAPIOptions): Schema {
   const types = opts.registry.all();
   const paths: Schema = {};
-  for (const rt of types) if (kindMessage(opts.model, rt)) Object.assign(paths, operations(rt, 'v2'));
+  for (const rt of types) if (hasSchema(opts, rt)) Object.assign(paths, operations(rt, 'v2'));
   return {
     swagger: '2.0',
     info: { title: 'Kubernetes', version: opts.version },
     paths,
-    definitions: definitions(opts, rootsFor(opts, types), 'v2'),
+    definitions: withSchemaKinds(definitions(opts, rootsFor(opts, types), 'v2'), types, 'v2'),
   };
 }
 
 function rootsFor(opts: OpenAPIOptions, types: ResourceType[]) {
-  const roots: Array<{ message: string; gvk: { group: string; version: string; kind: string }[] }> = [];
+  const roots: Array<{ message: string; gvk?: { group: string; version: string; kind: string }[] }> = [];
+  // Kinds with their own schema refer to ObjectMeta and ListMeta.
+  if (types.some((rt) => rt.openAPISchema)) {
+    roots.push({ message: OBJECT_META }, { message: LIST_META });
+  }
   for (const rt of types) {
     const message = kindMessage(opts.model, rt);
     if (!message) continue;
@@ -289,6 +292,95 @@ function rootsFor(opts: OpenAPIOptions, types: ResourceType[]) {
     }
   }
   return roots;
+}
+
+const OBJECT_META = 'k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta';
+const LIST_META = 'k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta';
+
+const hasSchema = (opts: OpenAPIOptions, rt: ResourceType): boolean =>
+  rt.openAPISchema !== undefined || kindMessage(opts.model, rt) !== undefined;
+
+/**
+ * A kind's definition name: its message's, or for a custom resource
+ * upstream's reversed group, version and kind (com.example.stable.v1.CronTab).
+ */
+export function kindDefinitionName(rt: ResourceType): string {
+  if (rt.custom) return `${rt.group.split('.').reverse().join('.')}.${rt.version}.${rt.kind}`;
+  return definitionName(`${protoPackage(rt.group, rt.version)}.${rt.kind}`).replace(
+    'apiextensions_apiserver',
+    'apiextensions-apiserver',
+  );
+}
+
+/**
+ * The definitions of kinds that bring their own schema (custom resources,
+ * CRDs): the schema with apiVersion, kind and metadata, and its List.
+ */
+function withSchemaKinds(
+  defs: Record<string, Schema>,
+  types: ResourceType[],
+  flavor: Flavor,
+): Record<string, Schema> {
+  const ref = (name: string): Schema => ({ $ref: `${refPrefix(flavor)}${definitionName(name)}` });
+  const wrap = (name: string): Schema => (flavor === 'v3' ? { allOf: [ref(name)] } : ref(name));
+  for (const rt of types) {
+    if (!rt.openAPISchema) continue;
+    const name = kindDefinitionName(rt);
+    const schema = forFlavor(rt.openAPISchema, flavor) as Schema;
+    const typeMeta = {
+      apiVersion: {
+        type: 'string',
+        description: 'APIVersion defines the versioned schema of this representation of an object.',
+      },
+      kind: {
+        type: 'string',
+        description: 'Kind is a string value representing the REST resource this object represents.',
+      },
+    };
+    defs[name] = {
+      ...schema,
+      type: 'object',
+      properties: { ...typeMeta, ...((schema.properties as Schema) ?? {}), metadata: wrap(OBJECT_META) },
+      'x-kubernetes-group-version-kind': [{ group: rt.group, version: rt.version, kind: rt.kind }],
+    };
+    defs[`${name}List`] = {
+      type: 'object',
+      required: ['items'],
+      properties: {
+        ...typeMeta,
+        items: { type: 'array', items: ref(name) },
+        metadata: wrap(LIST_META),
+      },
+      'x-kubernetes-group-version-kind': [
+        { group: rt.group, version: rt.version, kind: rt.listKind ?? `${rt.kind}List` },
+      ],
+    };
+  }
+  return defs;
+}
+
+/**
+ * Swagger 2.0 has no `nullable` and no logic junctors in kubectl's reading:
+ * upstream drops them (and defaults) from the v2 document, which only
+ * describes structure.
+ */
+function forFlavor(schema: unknown, flavor: Flavor): unknown {
+  if (Array.isArray(schema)) return schema.map((s) => forFlavor(s, flavor));
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (
+      flavor === 'v2' &&
+      ['nullable', 'allOf', 'anyOf', 'oneOf', 'not', 'default', 'x-kubernetes-validations'].includes(k)
+    )
+      continue;
+    if (k === 'properties' && v && typeof v === 'object') {
+      out[k] = Object.fromEntries(Object.entries(v).map(([name, p]) => [name, forFlavor(p, flavor)]));
+    } else if (k === 'items' || k === 'additionalProperties' || k === 'not') out[k] = forFlavor(v, flavor);
+    else if (k === 'allOf' || k === 'anyOf' || k === 'oneOf') out[k] = forFlavor(v, flavor);
+    else out[k] = v;
+  }
+  return out;
 }
 
 export { groupVersion };

@@ -13,6 +13,7 @@ import type { HandlerContext, RequestScope } from './context.ts';
 
 /** The media types an object body may come in. */
 export const OBJECT_TYPES = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
+export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 /** The media types of a PATCH body. */
 export const PATCH_TYPES = [
   'application/json-patch+json',
@@ -84,12 +85,22 @@ export function checkFields(ctx: HandlerContext, s: RequestScope, rt: ResourceTy
       `fieldValidation: Unsupported value: "${mode}": supported values: "Ignore", "Strict", "Warn"`,
     );
   }
-  const message = kindMessage(ctx.model, rt);
-  if (!message || rt.custom) return;
-  const unknown = unknownFields(ctx.model, message, obj, true);
+  const unknown = unknownFieldsOf(ctx, rt, obj);
   if (unknown.length === 0 || mode === 'Ignore') return;
   if (mode === 'Strict') {
     throw badRequest(`strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`);
   }
   for (const f of unknown) s.warn(`unknown field "${f}"`);
+}
+
+/**
+ * The unknown fields of a request's object, removed from it: by the kind's
+ * own pruning (custom resources, by their structural schema) or by the type
+ * model (built-in kinds).
+ */
+function unknownFieldsOf(ctx: HandlerContext, rt: ResourceType, obj: unknown): string[] {
+  if (rt.prune) return isObject(obj) ? rt.prune(obj as KubeObject) : [];
+  const message = kindMessage(ctx.model, rt);
+  if (!message || rt.custom) return [];
+  return unknownFields(ctx.model, message, obj, true);
 }

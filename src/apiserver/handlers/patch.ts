@@ -16,7 +16,7 @@ import { decodeBody, mediaType, readBody } from '../http.ts';
 import { isTrue } from '../request-info.ts';
 import type { ResourceStorage } from '../rest.ts';
 import { validateWriteOptions } from '../write-options.ts';
-import { checkFields, checkObject, checkTypes, PATCH_TYPES } from './body.ts';
+import { checkFields, checkObject, checkTypes, PATCH_TYPES, STRATEGIC_MERGE_PATCH } from './body.ts';
 import type { HandlerContext, RequestScope } from './context.ts';
 import { createObject, fieldScope, withServiceIPs, writeOptions } from './write.ts';
 
@@ -36,11 +36,13 @@ export async function patchObject(
 ) {
   const { req, query } = s;
   const type = mediaType(req.headers['content-type']);
-  if (!PATCH_TYPES.includes(type)) {
+  // Custom resources have no strategic merge metadata: upstream refuses the type for them.
+  const accepted = rt.custom ? PATCH_TYPES.filter((t) => t !== STRATEGIC_MERGE_PATCH) : PATCH_TYPES;
+  if (!accepted.includes(type)) {
     throw new ApiError(
       415,
       'UnsupportedMediaType',
-      `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
+      `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
     );
   }
   validateWriteOptions('PatchOptions', query, type);

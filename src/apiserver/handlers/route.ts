@@ -41,6 +41,14 @@ export async function route(ctx: HandlerContext, s: RequestScope): Promise<void>
   if (!isRoutedMethod(info, req.method ?? 'GET')) throw methodNotRouted();
   // A kind that serves only some verbs has no route for the others.
   if (rt.verbs && !info.subresource && !rt.verbs.includes(info.verb)) throw methodNotRouted();
+  if (rt.warning) s.warn(rt.warning);
+  if (rt.terminating && info.verb === 'create') {
+    throw new ApiError(
+      405,
+      'MethodNotAllowed',
+      'create not allowed while custom resource definition is terminating',
+    );
+  }
   if (isReview(rt)) return review(ctx, s, rt);
   const storage = ctx.storage(info.group, info.version, info.resource)!;
   // A proxied response is the backend's: no content negotiation for it.

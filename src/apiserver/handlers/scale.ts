@@ -10,7 +10,8 @@ import {
   applyStrategicMergePatch,
   kubernetesPatchSchema,
 } from '../../api/patch/index.ts';
-import type { ResourceType } from '../../api/registry.ts';
+import type { ResourceType, ScaleSubresource } from '../../api/registry.ts';
+import { findFirst, setAt } from '../../apiextensions/jsonpath.ts';
 import { decodeBody, mediaType, readBody, writeJSON } from '../http.ts';
 import type { ResourceStorage } from '../rest.ts';
 import { OBJECT_TYPES } from './body.ts';
@@ -92,6 +93,10 @@ export async function serveScale(s: RequestScope, rt: ResourceType, storage: Res
         oldObject: scale as KubeObject,
         dryRun: isDryRun(query),
       });
+      if (rt.custom && rt.scale) {
+        setAt(current as unknown as Record<string, unknown>, rt.scale.specReplicasPath, replicas);
+        return current;
+      }
       const spec = { ...(current.spec as object), replicas };
       return { ...current, spec };
     },
@@ -100,7 +105,33 @@ export async function serveScale(s: RequestScope, rt: ResourceType, storage: Res
   return writeJSON(res, 200, toScale(result.object));
 }
 
+/** A custom resource's Scale, read at its CRD's paths (upstream's scale subresource for CRs). */
+function customScaleOf(obj: KubeObject, paths: ScaleSubresource) {
+  const replicas = (path: string) => {
+    const v = findFirst(obj, path);
+    return typeof v === 'number' ? v : 0;
+  };
+  const selector = paths.labelSelectorPath ? findFirst(obj, paths.labelSelectorPath) : undefined;
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+      creationTimestamp: obj.metadata.creationTimestamp,
+    },
+    spec: { replicas: replicas(paths.specReplicasPath) },
+    status: {
+      replicas: replicas(paths.statusReplicasPath),
+      ...(typeof selector === 'string' && selector ? { selector } : {}),
+    },
+  };
+}
+
 function scaleOf(obj: KubeObject, rt: ResourceType) {
+  if (rt.custom && rt.scale) return customScaleOf(obj, rt.scale);
   const spec = (obj.spec ?? {}) as { replicas?: number; selector?: unknown };
   const status = (obj.status ?? {}) as { replicas?: number; selector?: string };
   let selector = '';
