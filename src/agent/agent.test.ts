@@ -37,8 +37,14 @@ describe('agent with hollow nodes', () => {
       assert.equal(n.status?.capacity?.cpu, '4');
       assert.equal(n.metadata.labels?.['node-role.kubernetes.io/control-plane'], undefined);
     }
-    const leases = await clients.leases.list('kube-node-lease');
-    assert.equal(leases.items.length, 3);
+    // Each kubelet creates its Lease as it starts, not before startAgent returns.
+    const deadline0 = Date.now() + 10_000;
+    let leases = await clients.leases.list('kube-node-lease');
+    while (leases.items.length < 3 && Date.now() < deadline0) {
+      await new Promise((r) => setTimeout(r, 50));
+      leases = await clients.leases.list('kube-node-lease');
+    }
+    assert.deepEqual(leases.items.map((l) => l.metadata.name).sort(), ['hollow-0', 'hollow-1', 'hollow-2']);
     await clients.pods.create('default', {
       metadata: { name: 'on-hollow-2' },
       spec: { nodeName: 'hollow-2', containers: [{ name: 'app', image: 'busybox' }] },

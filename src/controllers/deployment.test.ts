@@ -317,7 +317,10 @@ describe('deployment controller', () => {
       steps++;
       await settle(ns);
       const d = await getDeployment(ns, 'web');
-      return condition(d, 'Progressing')?.reason === 'NewReplicaSetAvailable' &&
+      // observedGeneration first: until the controller has seen the new
+      // template, the status still describes the previous rollout.
+      return d.status?.observedGeneration === d.metadata.generation &&
+        condition(d, 'Progressing')?.reason === 'NewReplicaSetAvailable' &&
         d.status?.updatedReplicas === 4 &&
         d.status?.replicas === 4
         ? d
