@@ -24,7 +24,13 @@
 // neither selected nor peers (their address is the node's), as upstream
 // leaves them out of NetworkPolicy.
 
-import { everything, type LabelSelector, type Selector, selectorFromLabelSelector } from '../api/labels.ts';
+import {
+  everything,
+  type LabelSelector,
+  nothing,
+  type Selector,
+  selectorFromLabelSelector,
+} from '../api/labels.ts';
 import { isPodTerminal, podIPs } from '../api/pod-util.ts';
 import type { Namespace, Pod } from '../api/types/core-v1.ts';
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../api/types/networking-v1.ts';
@@ -80,7 +86,14 @@ interface PolicyPod {
 }
 
 /** The API's LabelSelector type is looser than the selector parser's (optional keys). */
-const selectorOf = (ls: unknown): Selector => selectorFromLabelSelector(ls as LabelSelector | undefined);
+function selectorOf(ls: unknown): Selector {
+  try {
+    return selectorFromLabelSelector(ls as LabelSelector | undefined);
+  } catch {
+    // Validation rejects a bad operator; one that got in anyway selects nothing rather than stop every sync.
+    return nothing();
+  }
+}
 
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
