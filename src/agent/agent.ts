@@ -40,6 +40,8 @@ export interface AgentOptions {
   proxyClients?: Clientset;
   /** Cluster DNS's (kube-system/coredns); the kubelet's when unset. */
   dnsClients?: Clientset;
+  /** The NetworkPolicy controller's (system:skiff-network-policy); without them a cri node enforces no policy. */
+  networkPolicyClients?: Clientset;
   dataDir: string;
   /** k3s's --default-local-storage-path: where local-path volumes live on this node (default <data-dir>/storage). */
   defaultLocalStoragePath?: string;
@@ -254,6 +256,20 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     stops.push(async () => {
       await proxy?.stop();
+    });
+    // NetworkPolicy for this node's pods (src/network/policy-controller.ts).
+    const netpolLog = log.with({ component: 'network-policy', node: name });
+    const { startNodeNetworkPolicy } = await import('../network/policy-controller.ts');
+    const netpol = opts.networkPolicyClients
+      ? await startNodeNetworkPolicy({
+          clients: opts.networkPolicyClients,
+          nodeName: name,
+          clusterCIDR: opts.clusterCIDR ?? '10.42.0.0/16',
+          log: netpolLog,
+        }).catch((err: Error) => netpolLog.error('network policy did not start', { error: String(err) }))
+      : netpolLog.warn('no network policy credentials: NetworkPolicy is not enforced on this node');
+    stops.push(async () => {
+      await netpol?.stop();
     });
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {

@@ -34,6 +34,7 @@ import {
   CLIENT_HOLLOW_FLEET_PATH,
   CLIENT_KUBE_PROXY_PATH,
   CLIENT_KUBELET_PATH,
+  CLIENT_NETWORK_POLICY_PATH,
   caHashOf,
   HOLLOW_FLEET_USER,
   NODE_NAME_HEADER,
@@ -127,6 +128,8 @@ export interface AgentCredentials {
   proxy?: string;
   /** The cluster DNS server's (system:skiff-dns); none for a hollow fleet. */
   dns?: string;
+  /** The NetworkPolicy controller's (system:skiff-network-policy); none for a hollow fleet. */
+  networkPolicy?: string;
 }
 
 /** What a join authenticates with: the token's secret, or the bootstrap certificate of agent-kubeconfig.yaml. */
@@ -181,6 +184,11 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> 
       kubelet,
       proxy: await fetchOne(CLIENT_KUBE_PROXY_PATH, 'kube-proxy.kubeconfig', 'kube-proxy certificate'),
       dns: await fetchOne(CLIENT_DNS_PATH, 'dns.kubeconfig', 'DNS certificate'),
+      networkPolicy: await fetchOne(
+        CLIENT_NETWORK_POLICY_PATH,
+        'network-policy.kubeconfig',
+        'network policy certificate',
+      ),
     };
   }
   opts.log?.('joined the cluster', {

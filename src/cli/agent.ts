@@ -204,10 +204,14 @@ export async function runAgent(args: string[]): Promise<number> {
     ? clientsFromKubeconfig(credentials.proxy, values.server)
     : undefined;
   const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, values.server) : undefined;
+  const networkPolicyClients = credentials.networkPolicy
+    ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
+    : undefined;
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
     ...(dnsClients ? { dnsClients } : {}),
+    ...(networkPolicyClients ? { networkPolicyClients } : {}),
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -237,7 +241,7 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  for (const c of [clients, proxyClients, dnsClients]) c?.close();
+  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients]) c?.close();
   return 0;
 }
 

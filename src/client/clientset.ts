@@ -31,6 +31,7 @@ import type {
   ServiceAccount,
 } from '../api/types/core-v1.ts';
 import type { EndpointSlice } from '../api/types/discovery-v1.ts';
+import type { NetworkPolicy } from '../api/types/networking-v1.ts';
 import type { PodDisruptionBudget } from '../api/types/policy-v1.ts';
 import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from '../api/types/rbac-v1.ts';
 import type { PriorityClass } from '../api/types/scheduling-v1.ts';
@@ -71,6 +72,7 @@ export const resources = {
   cronJobs: ref('batch', 'v1', 'cronjobs'),
   leases: ref('coordination.k8s.io', 'v1', 'leases'),
   endpointSlices: ref('discovery.k8s.io', 'v1', 'endpointslices'),
+  networkPolicies: ref('networking.k8s.io', 'v1', 'networkpolicies'),
   podDisruptionBudgets: ref('policy', 'v1', 'poddisruptionbudgets'),
   priorityClasses: ref('scheduling.k8s.io', 'v1', 'priorityclasses', false),
   storageClasses: ref('storage.k8s.io', 'v1', 'storageclasses', false),
@@ -107,6 +109,7 @@ export interface ResourceTypes {
   cronJobs: CronJob;
   leases: Lease;
   endpointSlices: EndpointSlice;
+  networkPolicies: NetworkPolicy;
   podDisruptionBudgets: PodDisruptionBudget;
   priorityClasses: PriorityClass;
   storageClasses: StorageClass;

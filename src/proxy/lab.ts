@@ -8,7 +8,9 @@
 //   pod2 (10.99.0.12) ─ veth ───┘
 //
 // Pods run a small server that answers who it is and who it saw; clients run
-// inside any namespace. Everything is torn down by destroy(), including on
+// inside any namespace. `externalAddresses` puts more addresses on ext,
+// routed to it from the node (outside peers, or pods of another node when
+// they are in the cluster CIDR), and a client may pick its source address. Everything is torn down by destroy(), including on
 // a test's failure (the suite calls it from `after`).
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -42,7 +44,8 @@ export interface Lab {
   exec: Exec;
   /**
    * Opens `count` connections (TCP) or exchanges (UDP) from namespace `from`
-   * to ip:port, one after another, each with its own socket.
+   * to ip:port, one after another, each with its own socket (bound to
+   * `sourceAddress` when given).
    */
   connect(
     from: string,
@@ -51,6 +54,7 @@ export interface Lab {
     port: number,
     count?: number,
     timeoutMs?: number,
+    sourceAddress?: string,
   ): Promise<ConnectResult[]>;
   destroy(): Promise<void>;
 }
@@ -68,13 +72,13 @@ u.bind(5353, '0.0.0.0', () => process.stdout.write('ready\\n'));
 /** The client: prints one JSON result per attempt. */
 const CLIENT = `
 const net = require('node:net'), dgram = require('node:dgram');
-const [proto, ip, port, count, timeout] = process.argv.slice(1);
+const [proto, ip, port, count, timeout, source] = process.argv.slice(1);
 const once = () => new Promise((resolve) => {
   const t0 = Date.now();
   const done = (r) => { clearTimeout(timer); resolve({ ...r, ms: Date.now() - t0 }); };
   let timer;
   if (proto === 'tcp') {
-    const s = net.connect({ host: ip, port: Number(port) });
+    const s = net.connect({ host: ip, port: Number(port), ...(source ? { localAddress: source } : {}) });
     let data = '';
     s.on('data', (d) => (data += d));
     s.on('end', () => { s.destroy(); done({ reply: data.trim() }); });
@@ -84,7 +88,8 @@ const once = () => new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
     s.on('message', (m) => { s.close(); done({ reply: String(m).trim() }); });
     s.on('error', (e) => { s.close(); done({ error: e.code || String(e) }); });
-    s.connect(Number(port), ip, () => s.send('hello'));
+    const go = () => s.connect(Number(port), ip, () => s.send('hello'));
+    if (source) s.bind(0, source, go); else go();
     timer = setTimeout(() => { try { s.close(); } catch {} done({ error: 'TIMEOUT' }); }, Number(timeout));
   }
 });
@@ -95,14 +100,22 @@ const once = () => new Promise((resolve) => {
 })();
 `;
 
-export async function createLab(podCount = 2): Promise<Lab> {
+export interface LabOptions {
+  /** The network namespaces' name prefix (default skq); each suite its own, as suites run at once. */
+  prefix?: string;
+  /** More addresses of ext (each routed to it from the node as a /32). */
+  externalAddresses?: string[];
+}
+
+export async function createLab(podCount = 2, opts: LabOptions = {}): Promise<Lab> {
   const id = randomBytes(3).toString('hex');
   const host = hostExec();
-  const node = `skq-${id}-node`;
-  const ext = `skq-${id}-ext`;
+  const prefix = opts.prefix ?? 'skq';
+  const node = `${prefix}-${id}-node`;
+  const ext = `${prefix}-${id}-ext`;
   const pods: LabPod[] = Array.from({ length: podCount }, (_, i) => ({
     name: `pod${i + 1}`,
-    netns: `skq-${id}-pod${i + 1}`,
+    netns: `${prefix}-${id}-pod${i + 1}`,
     ip: `10.99.0.${11 + i}`,
   }));
   const namespaces = [node, ext, ...pods.map((p) => p.netns)];
@@ -141,6 +154,10 @@ export async function createLab(podCount = 2): Promise<Lab> {
     await ip(ext, 'addr', 'add', `${LAB_EXTERNAL_IP}/24`, 'dev', 'eth0');
     await ip(ext, 'link', 'set', 'eth0', 'up');
     await ip(ext, 'route', 'add', 'default', 'via', LAB_NODE_IP);
+    for (const address of opts.externalAddresses ?? []) {
+      await ip(ext, 'addr', 'add', `${address}/32`, 'dev', 'eth0');
+      await ip(node, 'route', 'add', `${address}/32`, 'via', LAB_EXTERNAL_IP);
+    }
     for (const pod of pods) {
       const child = spawn('ip', ['netns', 'exec', pod.netns, process.execPath, '-e', SERVER, pod.name], {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -160,7 +177,7 @@ export async function createLab(podCount = 2): Promise<Lab> {
     ext,
     pods,
     exec: hostExec(node),
-    async connect(from, protocol, address, port, count = 1, timeoutMs = 3000) {
+    async connect(from, protocol, address, port, count = 1, timeoutMs = 3000, sourceAddress = '') {
       const out = await hostExec(from)(process.execPath, [
         '-e',
         CLIENT,
@@ -169,6 +186,7 @@ export async function createLab(podCount = 2): Promise<Lab> {
         String(port),
         String(count),
         String(timeoutMs),
+        sourceAddress,
       ]);
       return JSON.parse(out) as ConnectResult[];
     },

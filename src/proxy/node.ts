@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clientset } from '../client/clientset.ts';
 import { cleanupDNSAddress, clusterDNSIP } from '../dns/node.ts';
+import { cleanupNetworkPolicy } from '../network/policy-controller.ts';
 import { ensurePackages, type NodePackage } from '../node/packages.ts';
 import { containerdPaths } from '../node/paths.ts';
 import type { Log } from '../util/log.ts';
@@ -102,6 +103,8 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
   }
   // The pod network across nodes: VTEP, overlay routes, masquerade table.
   await (await import('../network/node.ts')).cleanupNodeNetwork(exec, opts.log);
+  // NetworkPolicy's table (src/network/policy-nft.ts), one per cluster CIDR.
+  if (existsSync('/usr/sbin/nft')) await quiet(cleanupNetworkPolicy(opts.clusterCIDR));
   // iptables: the chains and the jumps into them.
   if (existsSync('/usr/sbin/iptables-restore')) await iptablesBackend(config).cleanup();
   // Routes: the safety route of the cluster CIDR and the proxy's service CIDR route.

@@ -46,6 +46,12 @@ export const CLIENT_KUBE_PROXY_PATH = '/v1-skiff/client-kube-proxy.crt';
 /** The node's cluster DNS server, as system:skiff-dns (bound to the system:coredns role). */
 export const CLIENT_DNS_PATH = '/v1-skiff/client-dns.crt';
 /**
+ * The node's NetworkPolicy controller, as system:skiff-network-policy: it
+ * lists and watches every pod, namespace and policy, which the Node
+ * authorizer rightly refuses a kubelet (k3s: the system:k3s-controller user).
+ */
+export const CLIENT_NETWORK_POLICY_PATH = '/v1-skiff/client-network-policy.crt';
+/**
  * A hollow fleet (`skiff agent --hollow-nodes N`): one credential for all
  * its nodes, as kubemark's hollow nodes share one. It is not a node user,
  * so the Node authorizer does not narrow it; its role (system:skiff-hollow-node)
@@ -54,6 +60,7 @@ export const CLIENT_DNS_PATH = '/v1-skiff/client-dns.crt';
 export const CLIENT_HOLLOW_FLEET_PATH = '/v1-skiff/client-hollow-fleet.crt';
 export const KUBE_PROXY_USER = 'system:kube-proxy';
 export const DNS_USER = 'system:skiff-dns';
+export const NETWORK_POLICY_USER = 'system:skiff-network-policy';
 export const HOLLOW_FLEET_USER = 'system:skiff-hollow-fleet';
 /**
  * The user of <data-dir>/agent-kubeconfig.yaml: a bootstrap credential, as
@@ -72,6 +79,7 @@ const JOIN_CREDENTIALS: Record<string, (nodeName: string) => CertificateSubject>
   [CLIENT_KUBELET_PATH]: (node) => ({ commonName: `system:node:${node}`, organizations: ['system:nodes'] }),
   [CLIENT_KUBE_PROXY_PATH]: () => ({ commonName: KUBE_PROXY_USER, organizations: [] }),
   [CLIENT_DNS_PATH]: () => ({ commonName: DNS_USER, organizations: [] }),
+  [CLIENT_NETWORK_POLICY_PATH]: () => ({ commonName: NETWORK_POLICY_USER, organizations: [] }),
   [CLIENT_HOLLOW_FLEET_PATH]: () => ({ commonName: HOLLOW_FLEET_USER, organizations: [] }),
 };
 /** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */

@@ -52,6 +52,7 @@ import {
   ensureNodeToken,
   HOLLOW_FLEET_USER,
   joinEndpoints,
+  NETWORK_POLICY_USER,
 } from './node-token.ts';
 import { encryptSecrets } from './secrets-encryption.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
@@ -351,6 +352,10 @@ export async function startServer(
             name: serviceAccountUser('kube-system', 'coredns'),
             groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
           }),
+        ),
+        // NetworkPolicy as system:skiff-network-policy (its role: list/watch of pods, namespaces, policies).
+        networkPolicyClients: createClientset(
+          createInProcessTransport(api, { name: NETWORK_POLICY_USER, groups: ['system:authenticated'] }),
         ),
         dataDir: config.dataDir,
         defaultLocalStoragePath: localStoragePath,

@@ -210,6 +210,18 @@ describe('joining with a token', () => {
       const slices = await skiff.kubectl(['--kubeconfig', path, 'get', 'endpointslices', '-A', '-o', 'name']);
       assert.equal(slices.code, 0, `${user} lists EndpointSlices: ${slices.stderr}`);
     }
+
+    // So has its NetworkPolicy controller: it lists and watches pods, namespaces and policies, and nothing else.
+    const netpol = join(dataDir, 'agent', 'network-policy.kubeconfig');
+    assert.equal(statSync(netpol).mode & 0o777, 0o600);
+    for (const resource of ['pods', 'namespaces', 'networkpolicies.networking.k8s.io']) {
+      const list = await skiff.kubectl(['--kubeconfig', netpol, 'get', resource, '-A', '-o', 'name']);
+      assert.equal(list.code, 0, `system:skiff-network-policy lists ${resource}: ${list.stderr}`);
+    }
+    const denied = await skiff.kubectl(['--kubeconfig', netpol, 'get', 'secrets', '-A']);
+    assert.match(denied.stderr, /User "system:skiff-network-policy" cannot list resource "secrets"/);
+    const getPod = await skiff.kubectl(['--kubeconfig', netpol, 'auth', 'can-i', 'delete', 'pods', '-A']);
+    assert.equal(getPod.stdout.trim(), 'no');
   });
 
   it('a joined name is held by its node password: another agent gets 403, the node itself rejoins', async () => {

@@ -281,6 +281,14 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule(READ, 'storage.k8s.io', 'storageclasses'),
       rule(`patch update ${READ}`, 'core', 'persistentvolumeclaims'),
     ]),
+    // Skiff's own: the nodes' NetworkPolicy controller (src/network/policy-controller.ts)
+    // reads every pod (peers may be on any node), namespace and policy, and
+    // writes nothing; as upstream's kube-network-policies and k3s's
+    // system:k3s-controller (which adds what its other controllers need).
+    role('system:skiff-network-policy', [
+      rule('list watch', 'core', 'pods namespaces'),
+      rule('list watch', 'networking.k8s.io', 'networkpolicies'),
+    ]),
     // Skiff's own: what a hollow fleet's kubelets do (`skiff agent --hollow-nodes`),
     // for any of its nodes. They run no containers, so no Secret, ConfigMap,
     // volume or token is read.
@@ -320,6 +328,7 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     // The cluster DNS inside each joined agent (node-token.ts's client-dns.crt).
     binding('system:skiff-dns', 'system:coredns', [user('system:skiff-dns')]),
     same('system:skiff-hollow-node', [user('system:skiff-hollow-fleet')]),
+    same('system:skiff-network-policy', [user('system:skiff-network-policy')]),
     same('system:kube-scheduler', [user('system:kube-scheduler')]),
     same('system:monitoring', [group('system:monitoring')]),
     // No subjects: nodes are authorized by the Node authorizer, not this binding (upstream since 1.8).
