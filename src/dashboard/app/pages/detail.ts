@@ -127,6 +127,11 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
           : null
       }
       ${can.delete ? html`<button type="button" class="danger" onClick=${() => setConfirming(true)}>Delete</button>` : null}
+      ${
+        'patch' in can && !can.patch && !can.delete
+          ? html`<p class="muted" role="note">Read only: your roles allow no changes to this ${type.kind}.</p>`
+          : null
+      }
     </div>
     ${
       confirming
@@ -136,9 +141,12 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
             onCancel=${() => setConfirming(false)}
             onConfirm=${() => {
               setConfirming(false);
+              const here = location.hash;
               act('Deleted', async () => {
                 await request(path, { method: 'DELETE' });
-                navigate(href(['r', groupSegment(type.group), type.resource], { ns: ns || undefined }));
+                // Back to the list, unless the user has gone elsewhere meanwhile.
+                if (location.hash === here)
+                  navigate(href(['r', groupSegment(type.group), type.resource], { ns: ns || undefined }));
               });
             }}
           />`

@@ -36,8 +36,7 @@ export function ContainerSelect(props: {
 
 export function PodHeader(props: { title: string; namespace: string; name: string }) {
   return html`<nav aria-label="Breadcrumb" class="crumbs">
-      <a href=${href(['r', 'core', 'pods'], { ns: props.namespace })}>Pod</a> / ${props.namespace} /
-      <a href=${href(['r', 'core', 'pods', props.namespace, props.name])}>${props.name}</a>
+      <a href=${href(['r', 'core', 'pods'], { ns: props.namespace })}>Pod</a>${` / ${props.namespace} / `}<a href=${href(['r', 'core', 'pods', props.namespace, props.name])}>${props.name}</a>
     </nav>
     <h1>${props.title}</h1>`;
 }
