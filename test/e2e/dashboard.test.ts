@@ -283,22 +283,26 @@ describe('the dashboard in a browser', () => {
     // Once the API has answered, the page goes back to the pod list.
     await page.getByRole('table', { name: 'Pod' }).waitFor();
     await go(page, `#/map?ns=${NS}`);
-    await page.waitForFunction(
-      (gone) => {
-        const ready = [...document.querySelectorAll('li.pod[data-state="ready"]')].map(
-          (e) => (e as HTMLElement).dataset['pod'],
-        );
-        return (
-          ready.length === 3 && !ready.includes(gone) && !document.querySelector(`li.pod[data-pod="${gone}"]`)
-        );
-      },
-      victim,
-      { timeout: 120_000 },
-    ).catch(async (err) => {
-      const shown = await page.locator('li.pod').evaluateAll((els) => els.map((e) => e.textContent));
-      const pods = await ok(skiff, ['get', 'pods', '-n', NS, '-o', 'wide']).catch(String);
-      throw new Error(`${err}\nthe map shows: ${JSON.stringify(shown)}\nkubectl get pods:\n${pods}`);
-    });
+    await page
+      .waitForFunction(
+        (gone) => {
+          const ready = [...document.querySelectorAll('li.pod[data-state="ready"]')].map(
+            (e) => (e as HTMLElement).dataset['pod'],
+          );
+          return (
+            ready.length === 3 &&
+            !ready.includes(gone) &&
+            !document.querySelector(`li.pod[data-pod="${gone}"]`)
+          );
+        },
+        victim,
+        { timeout: 120_000 },
+      )
+      .catch(async (err) => {
+        const shown = await page.locator('li.pod').evaluateAll((els) => els.map((e) => e.textContent));
+        const pods = await ok(skiff, ['get', 'pods', '-n', NS, '-o', 'wide']).catch(String);
+        throw new Error(`${err}\nthe map shows: ${JSON.stringify(shown)}\nkubectl get pods:\n${pods}`);
+      });
     const after = await podNames();
     assert.equal(after.length, 3);
     assert.ok(!after.includes(victim), `${victim} was replaced`);

@@ -5,7 +5,7 @@
 import { ErrorBox } from '../components.ts';
 import { age } from '../format.ts';
 import { html } from '../html.ts';
-import { useLiveList } from '../live.ts';
+import { type LiveState, type TableRow, useLiveList, useLiveTable } from '../live.ts';
 import { href } from '../router.ts';
 
 interface Workload {
@@ -58,7 +58,8 @@ const WORKLOADS: Workload[] = [
 export function OverviewPage() {
   const nodes = useLiveList('/api/v1/nodes');
   const namespaces = useLiveList('/api/v1/namespaces');
-  const pods = useLiveList('/api/v1/pods');
+  // The pods as a Table: a row of cells each, far less than 10,000 whole pods.
+  const pods = useLiveTable('/api/v1/pods');
   const warnings = useLiveList('/api/v1/events?fieldSelector=type%3DWarning');
   return html`<div class="page overview">
     <h1>Cluster overview</h1>
@@ -129,16 +130,20 @@ function NodeCard({ node }: { node: any }) {
   </article>`;
 }
 
-function PodStats({ pods }: { pods: ReturnType<typeof useLiveList> }) {
+function PodStats({ pods }: { pods: LiveState<TableRow> }) {
+  // kubectl's STATUS column: Running, Pending, Completed, CrashLoopBackOff...
+  const status = pods.columns.findIndex((c) => c.name === 'Status');
   const phases = new Map<string, number>();
-  for (const p of pods.items.values() as Iterable<any>)
-    phases.set(p.status?.phase ?? 'Unknown', (phases.get(p.status?.phase) ?? 0) + 1);
+  for (const row of pods.items.values()) {
+    const s = String(row.cells[status] ?? 'Unknown');
+    phases.set(s, (phases.get(s) ?? 0) + 1);
+  }
   return html`<div class="stat" aria-label="Pods">
     <a href="#/r/core/pods"><strong>${pods.items.size}</strong> Pods</a>
     <span class="muted">
       ${[...phases.entries()].map(
         ([phase, n]) =>
-          html`<span class=${phase === 'Running' || phase === 'Succeeded' ? 'good' : phase === 'Pending' ? 'warn' : 'bad'}
+          html`<span class=${phase === 'Running' || phase === 'Completed' ? 'good' : phase === 'Pending' || phase === 'ContainerCreating' ? 'warn' : 'bad'}
             >${n} ${phase}</span
           > `,
       )}
