@@ -60,9 +60,15 @@ const tableRows: Source<TableRow> = {
   key: (r) => metaKey(r.object.metadata),
 };
 
-/** A live list of objects at `path` (a collection URL, with its query), or none while path is undefined. */
-export function useLiveList<T = any>(path: string | undefined): LiveState<T> {
-  return useLive(path, objects) as LiveState<T>;
+/**
+ * A live list of objects at `path` (a collection URL, with its query), or
+ * none while path is undefined. With pollMs, listed again that often instead
+ * of watched: a browser keeps at most six HTTP/1.1 connections to a host, and
+ * each watch holds one, so a page watches only what must change at once and
+ * polls its summaries.
+ */
+export function useLiveList<T = any>(path: string | undefined, pollMs?: number): LiveState<T> {
+  return useLive(path, objects, pollMs) as LiveState<T>;
 }
 
 /** A live list as the API's Table (the columns of kubectl get). */
@@ -70,7 +76,7 @@ export function useLiveTable(path: string | undefined): LiveState<TableRow> {
   return useLive(path, tableRows);
 }
 
-function useLive<T>(path: string | undefined, source: Source<T>): LiveState<T> {
+function useLive<T>(path: string | undefined, source: Source<T>, pollMs?: number): LiveState<T> {
   const [state, setState] = useState<LiveState<T>>({ items: new Map(), columns: [], loading: true });
   useEffect(() => {
     if (!path) return;
@@ -95,6 +101,10 @@ function useLive<T>(path: string | undefined, source: Source<T>): LiveState<T> {
           for (const item of list.items) items.set(source.key(item), item);
           columns = list.columns.length ? list.columns : columns;
           publish();
+          if (pollMs) {
+            await new Promise((r) => setTimeout(r, pollMs));
+            continue;
+          }
           let rv = list.resourceVersion;
           const sep = path.includes('?') ? '&' : '?';
           // Watch until the server ends it, then resume from the last revision seen.
@@ -134,6 +144,6 @@ function useLive<T>(path: string | undefined, source: Source<T>): LiveState<T> {
       abort.abort();
       if (frame) cancelAnimationFrame(frame);
     };
-  }, [path]);
+  }, [path, pollMs]);
   return state;
 }

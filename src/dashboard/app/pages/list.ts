@@ -141,7 +141,8 @@ export function ListPage(props: { group: string; resource: string; query: URLSea
 
 /** The namespace to show ('' for all), from the live namespace list. */
 export function NamespaceSelect(props: { value: string; onChange(ns: string): void }) {
-  const namespaces = useLiveList('/api/v1/namespaces');
+  // Polled, not watched: it shares the browser's six connections with the page's watches.
+  const namespaces = useLiveList('/api/v1/namespaces', 10_000);
   const names = [...namespaces.items.keys()].map((k) => k.slice(1)).sort();
   if (props.value && !names.includes(props.value)) names.unshift(props.value);
   return html`<label>Namespace

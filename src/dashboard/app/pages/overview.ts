@@ -55,12 +55,15 @@ const WORKLOADS: Workload[] = [
   },
 ];
 
+/** How often the summaries (workload counts, warnings) are listed again; nodes and pods are watched. */
+const SUMMARY_POLL_MS = 5000;
+
 export function OverviewPage() {
   const nodes = useLiveList('/api/v1/nodes');
   const namespaces = useLiveList('/api/v1/namespaces');
   // The pods as a Table: a row of cells each, far less than 10,000 whole pods.
   const pods = useLiveTable('/api/v1/pods');
-  const warnings = useLiveList('/api/v1/events?fieldSelector=type%3DWarning');
+  const warnings = useLiveList('/api/v1/events?fieldSelector=type%3DWarning', SUMMARY_POLL_MS);
   return html`<div class="page overview">
     <h1>Cluster overview</h1>
     <section aria-labelledby="nodes-h">
@@ -153,7 +156,7 @@ function PodStats({ pods }: { pods: LiveState<TableRow> }) {
 }
 
 function WorkloadStat({ workload }: { workload: Workload }) {
-  const list = useLiveList(workload.path);
+  const list = useLiveList(workload.path, SUMMARY_POLL_MS);
   const all = [...list.items.values()];
   const healthy = all.filter((o) => {
     const [ready, desired] = workload.health(o);
