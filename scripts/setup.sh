@@ -15,13 +15,14 @@ DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3
 # hostPorts, nft for the service proxy, ip for routes) and what images/build.sh packs into the offline
 # images (busybox-static, redis-server; gcc and static libc for pause); a
 # registry with basic auth on loopback for the image pull tests; the
-# official Python client for its e2e test (run as /usr/bin/python3).
+# official Python client for its e2e test (run as /usr/bin/python3); Debian's
+# chromium for the dashboard's browser tests (playwright-core drives it).
 # file:package, for packages whose files are not all commands on PATH.
 DEBIAN_FILES=(/usr/bin/containerd:containerd /usr/sbin/runc:runc /usr/lib/cni/bridge:containernetworking-plugins
   /usr/sbin/iptables:iptables /usr/sbin/nft:nftables /usr/sbin/ip:iproute2 /bin/busybox:busybox-static /usr/bin/redis-server:redis-server
   /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
   /usr/bin/docker-registry:docker-registry /usr/bin/htpasswd:apache2-utils
-  /usr/lib/python3/dist-packages/kubernetes/__init__.py:python3-kubernetes)
+  /usr/lib/python3/dist-packages/kubernetes/__init__.py:python3-kubernetes /usr/bin/chromium:chromium)
 missing=()
 for pair in "${DEBIAN_NEEDS[@]}"; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
@@ -56,6 +57,10 @@ fi
 # Offline container images (pause, busybox, redis) for the node agent and
 # its tests; cached by content, so this is instant when nothing changed.
 bash images/build.sh .tools/images
+
+# The dashboard's browser bundle (dist/dashboard-ui/), from npm packages
+# only; cached by content like the images.
+node src/dashboard/build.ts
 
 log "building (tsc)"
 tsc -p tsconfig.build.json

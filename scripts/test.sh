@@ -11,6 +11,7 @@ echo "== lint (biome)"
 biome check .
 echo "== typecheck (tsc)"
 tsc --noEmit -p tsconfig.json
+tsc --noEmit -p src/dashboard/app/tsconfig.json  # the browser app (DOM types)
 
 # Node's test runner runs .ts files directly (type stripping), so tests need
 # no build step. Each file runs in its own process; two at a time on 2 cores.

@@ -285,6 +285,8 @@ sleep 0.5 # the last lines of progress
 stop_progress
 wait "$progress" 2>/dev/null || true
 
+server_url="$(sed -n 's/^ *server: *//p' "$kubeconfig" | head -1)"
+
 cat >&2 <<EOF
 
 Skiff is up${node_name:+: node $node_name is Ready}. Use it with
@@ -295,6 +297,17 @@ or with any kubectl and the admin kubeconfig:
 
   export KUBECONFIG=$kubeconfig
   kubectl get nodes
+
+The dashboard (docs/dashboard.md) is at ${server_url}/dashboard/ : log in
+with a ServiceAccount's token (bind it to the view role for a read-only user):
+
+  $skiff kubectl create serviceaccount dashboard-admin -n kube-system
+  $skiff kubectl create clusterrolebinding dashboard-admin --clusterrole=cluster-admin --serviceaccount=kube-system:dashboard-admin
+  $skiff kubectl create token dashboard-admin -n kube-system
+
+or, on this machine, with the admin kubeconfig and no token:
+
+  $skiff dashboard$data_dir_flag      # then open http://127.0.0.1:9090/dashboard/
 
 Next: the guestbook walkthrough, docs/guestbook.md.
 

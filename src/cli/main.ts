@@ -76,6 +76,13 @@ const commands: Record<string, Command> = {
       return runKubectl(args);
     },
   },
+  dashboard: {
+    summary: 'Serve the web UI on 127.0.0.1 with the admin kubeconfig (as kubectl proxy plus the UI)',
+    async run(args) {
+      const { runDashboard } = await import('./dashboard.ts');
+      return runDashboard(args);
+    },
+  },
   help: {
     summary: 'Show this help',
     async run() {

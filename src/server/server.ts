@@ -32,6 +32,7 @@ import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
+import { DASHBOARD_PATH, DASHBOARD_UI_DIR, dashboardHandler } from '../dashboard/serve.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
@@ -228,6 +229,9 @@ export async function startServer(
     const r = await authenticate(req);
     return r && 'user' in r ? r.user : undefined;
   };
+  // The web UI's static files (dashboard/serve.ts); its API calls come back
+  // through the pipeline below with the user's own token.
+  const serveDashboard = dashboardHandler(DASHBOARD_UI_DIR);
   const https = createServer(
     {
       key: serving.key,
@@ -241,6 +245,7 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
+      if (serveDashboard(req, res)) return;
       // The request pipeline (apiserver/pipeline.ts), from authentication on.
       void api.serve(req, res, authenticated);
     },
@@ -274,7 +279,7 @@ export async function startServer(
   const url = `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${port}`;
   const kubeconfig = join(config.dataDir, 'kubeconfig.yaml');
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
-  log('apiserver listening', { url, kubeconfig });
+  log('apiserver listening', { url, kubeconfig, dashboard: `${url}${DASHBOARD_PATH}` });
   // Agents on other machines join with the token (`skiff agent --token`), or
   // with this bootstrap certificate (`skiff agent --kubeconfig`): either buys
   // the node's own credentials from the join endpoints (node-token.ts).

@@ -6,11 +6,19 @@
 // authenticator left to ask; a request with no credential at all is
 // anonymous, which Skiff refuses as k3s does (--anonymous-auth=false).
 //
+// A browser cannot set headers on a WebSocket, so as upstream
+// (k8s.io/apiserver pkg/authentication/request/websocket/protocol.go) a
+// WebSocket request may carry its bearer token as a subprotocol,
+// base64url.bearer.authorization.k8s.io.<base64url of the token>, beside the
+// real one (v5.channel.k8s.io); once accepted, that entry is removed from the
+// header, so the token is never echoed back nor passed on.
+//
 // A bearer token's answer is cached for a few seconds (upstream caches
 // successful token authentications for 10 s), so a busy client does not pay
 // for a signature check and a store lookup on every request.
 
 import type { IncomingMessage } from 'node:http';
+import { isWebSocketRequest, offeredProtocols } from '../../util/websocket.ts';
 import type { UserInfo } from './user.ts';
 
 /** One bearer-token authenticator: a user, undefined when the token is not its kind, or throws when it is but is invalid. */
@@ -40,6 +48,36 @@ const CACHE_LIMIT = 4096;
 export function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return m?.[1];
+}
+
+export const WEBSOCKET_BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
+
+/**
+ * The bearer token a WebSocket request offers as a subprotocol, with the
+ * subprotocols left once it is taken out; an error for a malformed one, as
+ * upstream's ProtocolAuthenticator; undefined when there is none.
+ */
+export function websocketBearerToken(
+  req: IncomingMessage,
+): { token: string; otherProtocols: string[] } | { error: string } | undefined {
+  if (!isWebSocketRequest(req)) return undefined;
+  let token: string | undefined;
+  const otherProtocols: string[] = [];
+  for (const protocol of offeredProtocols(req)) {
+    if (!protocol.startsWith(WEBSOCKET_BEARER_PROTOCOL_PREFIX)) {
+      otherProtocols.push(protocol);
+      continue;
+    }
+    if (token !== undefined) return { error: 'multiple base64.bearer.authorization tokens specified' };
+    const encoded = protocol.slice(WEBSOCKET_BEARER_PROTOCOL_PREFIX.length);
+    if (!/^[A-Za-z0-9_-]*$/.test(encoded))
+      return { error: 'invalid base64.bearer.authorization token encoding' };
+    token = Buffer.from(encoded, 'base64url').toString('utf8');
+  }
+  if (!token) return undefined;
+  // One real subprotocol must remain, for the server to answer with.
+  if (otherProtocols.length === 0) return { error: 'missing additional subprotocol' };
+  return { token, otherProtocols };
 }
 
 export function createAuthenticator(
@@ -76,6 +114,10 @@ export function createAuthenticator(
     if (cert) return { user: cert };
     const token = bearerToken(req.headers.authorization);
     if (token !== undefined) return fromToken(token);
-    return undefined;
+    const ws = websocketBearerToken(req);
+    if (!ws || 'error' in ws) return ws;
+    const result = await fromToken(ws.token);
+    if (result && 'user' in result) req.headers['sec-websocket-protocol'] = ws.otherProtocols.join(', ');
+    return result;
   };
 }

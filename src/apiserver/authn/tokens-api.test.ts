@@ -142,4 +142,34 @@ describe('the request authenticator', () => {
     await authenticate(req({ authorization: 'Bearer good' }));
     assert.equal(calls, 3, 'asked again once the entry is older than 10 s');
   });
+
+  it("takes a WebSocket's bearer token from its subprotocols, as a browser sends it, and removes it", async () => {
+    const authenticate = createAuthenticator({
+      certificateUser: () => null,
+      tokens: [{ authenticate: (t) => (t === 'good' ? { name: 'token-user', groups: [] } : undefined) }],
+    });
+    const ws = (protocols: string) =>
+      ({
+        headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-protocol': protocols },
+      }) as never;
+    const encoded = (t: string) =>
+      `base64url.bearer.authorization.k8s.io.${Buffer.from(t).toString('base64url')}`;
+    const req = ws(`v5.channel.k8s.io, ${encoded('good')}, v4.channel.k8s.io`) as { headers: any };
+    assert.deepEqual(await authenticate(req as never), { user: { name: 'token-user', groups: [] } });
+    assert.equal(req.headers['sec-websocket-protocol'], 'v5.channel.k8s.io, v4.channel.k8s.io');
+    assert.deepEqual(await authenticate(ws(`v5.channel.k8s.io, ${encoded('bad')}`)), {
+      error: 'invalid bearer token',
+    });
+    assert.deepEqual(await authenticate(ws(encoded('good'))), { error: 'missing additional subprotocol' });
+    assert.deepEqual(await authenticate(ws(`v5.channel.k8s.io, ${encoded('a')}, ${encoded('b')}`)), {
+      error: 'multiple base64.bearer.authorization tokens specified',
+    });
+    // Not a WebSocket: the subprotocol header means nothing.
+    assert.equal(
+      await authenticate({
+        headers: { 'sec-websocket-protocol': `v5.channel.k8s.io, ${encoded('good')}` },
+      } as never),
+      undefined,
+    );
+  });
 });
