@@ -44,7 +44,14 @@ import {
 import type { Log } from '../util/log.ts';
 
 /** Why a join failed, in words meant for the person running `skiff agent`. */
-export class JoinError extends Error {}
+export class JoinError extends Error {
+  /** The server could not be reached at all (refused, unroutable, timed out): worth trying again. */
+  readonly unreachable: boolean;
+  constructor(message: string, opts: { unreachable?: boolean } = {}) {
+    super(message);
+    this.unreachable = opts.unreachable ?? false;
+  }
+}
 
 export interface JoinOptions {
   server: string;
@@ -205,7 +212,7 @@ async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Prom
   try {
     ca = await get(new URL(CACERTS_PATH, base), { rejectUnauthorized: false });
   } catch (err) {
-    throw new JoinError(`cannot reach ${base.origin}: ${(err as Error).message}`);
+    throw new JoinError(`cannot reach ${base.origin}: ${(err as Error).message}`, { unreachable: true });
   }
   if (ca.status !== 200) {
     throw new JoinError(`${base.origin}${CACERTS_PATH} answered HTTP ${ca.status}: is this a Skiff server?`);
@@ -244,12 +251,12 @@ async function issued(
     );
   } catch (err) {
     const e = err as Error & { code?: string };
-    throw new JoinError(
-      /CERT|TLS|SELF_SIGNED|ALTNAME/.test(e.code ?? '')
-        ? `the server's certificate does not verify against the cluster CA (${e.message}); use an address ` +
-            `the server's certificate names`
-        : `cannot reach ${base.origin}: ${e.message}`,
-    );
+    if (/CERT|TLS|SELF_SIGNED|ALTNAME/.test(e.code ?? ''))
+      throw new JoinError(
+        `the server's certificate does not verify against the cluster CA (${e.message}); use an address ` +
+          `the server's certificate names`,
+      );
+    throw new JoinError(`cannot reach ${base.origin}: ${e.message}`, { unreachable: true });
   }
   if (answer.status === 401) {
     throw new JoinError(

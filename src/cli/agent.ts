@@ -14,6 +14,9 @@ import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
+/** How long `skiff agent` waits for a server it cannot reach before giving up. */
+const JOIN_WAIT_MS = 120_000;
+
 export const agentUsage = `Usage: skiff agent --server URL --token TOKEN [flags]
        skiff agent --kubeconfig FILE [flags]
 
@@ -192,12 +195,25 @@ export async function runAgent(args: string[]): Promise<number> {
     log.error('unhandled rejection', { error: String(reason), stack: (reason as Error | undefined)?.stack });
   });
   let credentials: AgentCredentials;
-  try {
-    credentials = await agentCredentials(values, token, hollowNodes !== undefined, dataDir, log);
-  } catch (err) {
-    if (!(err instanceof JoinError)) throw err;
-    console.error(`skiff agent: cannot join ${values.server ?? 'the cluster'}: ${err.message}`);
-    return 1;
+  // A server that cannot be reached yet (still starting, or across a network
+  // that is coming back) is waited for, as k3s's agent waits: with backoff,
+  // up to JOIN_WAIT_MS. Every other refusal (a wrong token, a CA that does
+  // not match) ends the command at once.
+  const giveUp = Date.now() + JOIN_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      credentials = await agentCredentials(values, token, hollowNodes !== undefined, dataDir, log);
+      break;
+    } catch (err) {
+      if (!(err instanceof JoinError)) throw err;
+      if (!err.unreachable || Date.now() >= giveUp) {
+        console.error(`skiff agent: cannot join ${values.server ?? 'the cluster'}: ${err.message}`);
+        return 1;
+      }
+      const waitMs = Math.min(10_000, 500 * 2 ** Math.min(attempt - 1, 5));
+      log.warn('waiting for the server', { server: values.server, error: err.message, retryInMs: waitMs });
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
   }
   const clients = clientsFromKubeconfig(credentials.kubelet, values.server);
   const proxyClients = credentials.proxy
