@@ -48,6 +48,8 @@ Flags:
                               Priority and Fairness queues them (default 32;
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
+  --disable-metrics           record and serve no Prometheus metrics (/metrics);
+                              for measuring what they cost
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -75,6 +77,7 @@ export async function runServer(args: string[]): Promise<number> {
       'encryption-provider-config': { type: 'string' },
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
+      'disable-metrics': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -154,6 +157,7 @@ export async function runServer(args: string[]): Promise<number> {
         : {}),
       disableAdmissionPlugins,
       maxMutatingInflight,
+      ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

@@ -27,6 +27,7 @@ import {
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
+import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
@@ -39,6 +40,7 @@ import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
+import { instrumentStore } from '../storage/instrumented.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
@@ -93,6 +95,8 @@ export interface ServerConfig {
   disableAdmissionPlugins?: AdmissionPluginName[];
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
+  /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
+  disableMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -148,6 +152,13 @@ export async function startServer(
     log('secrets encrypted at rest', { config: encrypted.path, ...encrypted.state });
   }
 
+  // Prometheus metrics (apiserver/metrics.ts): every store call is timed.
+  const registry = builtinRegistry();
+  const metrics = config.disableMetrics
+    ? undefined
+    : new ApiServerMetrics(registry, () => api.objectCounts());
+  if (metrics) store = instrumentStore(store, metrics.storeObserver);
+
   const advertise = config.advertiseAddress ?? '127.0.0.1';
   const authorization = new ServerAuthorization(config.authorizationModes ?? ['Node', 'RBAC']);
   // Bearer tokens (authn/): the static token file, ServiceAccount JWTs, bootstrap tokens.
@@ -172,7 +183,7 @@ export async function startServer(
     tokens: bearer.authenticators,
   });
   const api = new ApiServer({
-    registry: builtinRegistry(),
+    registry,
     store,
     serviceCIDR: config.serviceCIDR,
     advertiseAddress: `${advertise}:${config.httpsPort}`,
@@ -185,6 +196,7 @@ export async function startServer(
       defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
+    ...(metrics ? { metrics } : {}),
   });
   await api.start();
   await authorization.start(api, log);
