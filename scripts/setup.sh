@@ -8,8 +8,8 @@ cd "$SKIFF_ROOT"
 log() { echo "skiff setup: $*" >&2; }
 
 # Debian packages, installed only when their command is missing.
-# command:package
-DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl)
+# command:package (prometheus: the metrics e2e scrapes every component with it)
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl prometheus:prometheus)
 # The node agent's runtime (containerd, runc, CNI plugins, iptables for
 # hostPorts, nft for the service proxy, ip for routes) and what images/build.sh packs into the offline
 # images (busybox-static, redis-server; gcc and static libc for pause); a

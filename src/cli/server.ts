@@ -50,6 +50,10 @@ Flags:
                               429 past the limit instead.
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
+  --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
+                              on 127.0.0.1 (default 10257, as upstream; 0: off)
+  --scheduler-secure-port PORT  the scheduler's /metrics, HTTPS on 127.0.0.1
+                              (default 10259, as upstream; 0: off)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -78,6 +82,8 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       'disable-metrics': { type: 'boolean', default: false },
+      'controller-manager-secure-port': { type: 'string', default: '10257' },
+      'scheduler-secure-port': { type: 'string', default: '10259' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -116,6 +122,15 @@ export async function runServer(args: string[]): Promise<number> {
       `skiff server: --max-mutating-requests-inflight must be a whole number, 0 or more, not ${JSON.stringify(values['max-mutating-requests-inflight'])}`,
     );
     return 2;
+  }
+  const componentPorts: Record<string, number> = {};
+  for (const flag of ['controller-manager-secure-port', 'scheduler-secure-port'] as const) {
+    const value = Number(values[flag]);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      console.error(`skiff server: invalid --${flag} ${values[flag]}`);
+      return 2;
+    }
+    componentPorts[flag] = value;
   }
   let disableAdmissionPlugins: AdmissionPluginName[];
   try {
@@ -158,6 +173,8 @@ export async function runServer(args: string[]): Promise<number> {
       disableAdmissionPlugins,
       maxMutatingInflight,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
+      controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
+      schedulerSecurePort: componentPorts['scheduler-secure-port']!,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
     },

@@ -36,6 +36,9 @@ import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
+import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
+import { schedulerMetrics } from '../metrics/scheduler.ts';
+import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -47,6 +50,7 @@ import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { connectionUser } from './client-cert.ts';
+import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
 import {
   AGENT_BOOTSTRAP_USER,
   ensureNodePassword,
@@ -97,6 +101,10 @@ export interface ServerConfig {
   maxMutatingInflight?: number;
   /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
   disableMetrics?: boolean;
+  /** Where the controller manager's /metrics listens on 127.0.0.1 (default 10257, as upstream's; 0: not served). */
+  controllerManagerSecurePort?: number;
+  /** Where the scheduler's /metrics listens on 127.0.0.1 (default 10259, as upstream's; 0: not served). */
+  schedulerSecurePort?: number;
 }
 
 export interface RunningServer {
@@ -291,9 +299,27 @@ export async function startServer(
 
   // Controllers act through the API like any client, over the in-process
   // transport: the handler chain without a socket.
+  // The controller manager's and the scheduler's /metrics (metrics-endpoint.ts).
+  const endpoints: MetricsEndpoint[] = [];
+  const serveComponentMetrics = async (component: string, port: number, registry: Registry) => {
+    if (port === 0) return;
+    const endpoint = await serveMetricsEndpoint({
+      component,
+      host: '127.0.0.1',
+      port,
+      tls: { key: serving.key, cert: serving.cert, ca: ca.cert },
+      registry,
+      authenticate: authenticated,
+      authorizer: authorization,
+      log,
+    });
+    if (endpoint) endpoints.push(endpoint);
+  };
   let manager: ControllerManager | undefined;
   if (config.controllers !== false) {
+    const registry = metrics ? componentRegistry() : undefined;
     manager = await startControllerManager({
+      ...(registry ? { queueMetrics: workQueueMetricsProvider(registry) } : {}),
       // The informers list and watch as system:kube-controller-manager; each
       // controller writes as its own ServiceAccount bound to its
       // system:controller:* role, as upstream's --use-service-account-credentials.
@@ -311,15 +337,24 @@ export async function startServer(
         defaultLocalStoragePath: localStoragePath,
       },
     });
+    if (registry)
+      await serveComponentMetrics(
+        'controller-manager',
+        config.controllerManagerSecurePort ?? 10257,
+        registry,
+      );
   }
   let scheduler: RunningScheduler | undefined;
   if (config.scheduler !== false) {
+    const registry = metrics ? componentRegistry() : undefined;
     scheduler = await startScheduler({
+      ...(registry ? { metrics: (pending) => schedulerMetrics(registry, pending) } : {}),
       clients: createClientset(
         createInProcessTransport(api, { name: 'system:kube-scheduler', groups: ['system:authenticated'] }),
       ),
       log: createLog({ component: 'scheduler' }),
     });
+    if (registry) await serveComponentMetrics('scheduler', config.schedulerSecurePort ?? 10259, registry);
   }
 
   // The server's own node, unless --disable-agent. Its kubelet talks to the
@@ -380,6 +415,7 @@ export async function startServer(
       await agent?.stop();
       await scheduler?.stop();
       await manager?.stop();
+      for (const e of endpoints) await e.close();
       compactor.stop();
       authorization.stop();
       api.stop();
