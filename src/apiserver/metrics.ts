@@ -5,13 +5,14 @@
 // system:monitoring group, as upstream bootstraps it).
 //
 // Recording a request must stay cheap (the create path is benchmarked:
-// bench/api.ts, bench/metrics.ts): each distinct label set's counter and
-// histogram child is looked up once and kept in a Map, so a request costs a
-// string key, a Map lookup, an increment and a bucket search.
+// bench/api.ts, bench/metrics.ts): the hot series are ../metrics/fast.ts's,
+// and each label set's children are kept in a Map here, so a request costs
+// a string key, a Map lookup, an increment and a bucket search.
 
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { Registry as ResourceRegistry } from '../api/registry.ts';
 import { storageSegment } from '../api/registry.ts';
+import { type CounterChild, FastCounter, FastHistogram, type HistogramChild } from '../metrics/fast.ts';
 import { componentRegistry, REQUEST_DURATION_BUCKETS, type Registry } from '../metrics/prometheus.ts';
 import type { StoreObserver } from '../storage/instrumented.ts';
 import type { RequestInfo } from './request-info.ts';
@@ -30,13 +31,6 @@ export interface RequestMetrics {
 export interface RequestLabelsInput {
   readonly dryRun: string | null;
   readonly contentType: string | undefined;
-}
-
-interface Child {
-  inc(): void;
-}
-interface ObserverChild {
-  observe(v: number): void;
 }
 
 const APPLY_PATCH = 'application/apply-patch+yaml';
@@ -83,12 +77,12 @@ const dryRunLabel = (dryRun: string | null): string => (dryRun ? dryRun : '');
 
 export class ApiServerMetrics implements RequestMetrics {
   readonly registry: Registry;
-  readonly #requests: Counter<string>;
-  readonly #durations: Histogram<string>;
-  readonly #etcd: Histogram<string>;
-  readonly #counted = new Map<string, Child>();
-  readonly #timed = new Map<string, ObserverChild>();
-  readonly #etcdTimed = new Map<string, ObserverChild>();
+  readonly #requests: FastCounter;
+  readonly #durations: FastHistogram;
+  readonly #etcd: FastHistogram;
+  readonly #counted = new Map<string, CounterChild>();
+  readonly #timed = new Map<string, HistogramChild>();
+  readonly #etcdTimed = new Map<string, HistogramChild>();
   /** Storage key segment (pods, deployments) → upstream's group-resource string (pods, deployments.apps). */
   readonly #types = new Map<string, string>();
   readonly #inflight = { mutating: 0, readOnly: 0 };
@@ -101,7 +95,7 @@ export class ApiServerMetrics implements RequestMetrics {
     registry: Registry = componentRegistry(),
   ) {
     this.registry = registry;
-    this.#requests = new Counter({
+    this.#requests = new FastCounter({
       name: 'apiserver_request_total',
       help: 'Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.',
       labelNames: [
@@ -115,21 +109,21 @@ export class ApiServerMetrics implements RequestMetrics {
         'component',
         'code',
       ],
-      registers: [registry],
+      registry,
     });
-    this.#durations = new Histogram({
+    this.#durations = new FastHistogram({
       name: 'apiserver_request_duration_seconds',
       help: 'Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.',
       labelNames: ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component'],
       buckets: REQUEST_DURATION_BUCKETS,
-      registers: [registry],
+      registry,
     });
-    this.#etcd = new Histogram({
+    this.#etcd = new FastHistogram({
       name: 'etcd_request_duration_seconds',
       help: 'Etcd request latency in seconds for each operation and object type.',
       labelNames: ['operation', 'type'],
       buckets: REQUEST_DURATION_BUCKETS,
-      registers: [registry],
+      registry,
     });
     const inflight = this.#inflight;
     const watermark = this.#watermark;
@@ -182,7 +176,7 @@ export class ApiServerMetrics implements RequestMetrics {
     const key = `${verb} ${dryRun} ${info.group} ${info.version} ${info.resource} ${subresource} ${scope}`;
     let timed = this.#timed.get(key);
     if (!timed) {
-      timed = this.#durations.labels(
+      timed = this.#durations.child(
         verb,
         dryRun,
         info.group,
@@ -198,7 +192,7 @@ export class ApiServerMetrics implements RequestMetrics {
     const codeKey = `${key} ${code}`;
     let counted = this.#counted.get(codeKey);
     if (!counted) {
-      counted = this.#requests.labels(
+      counted = this.#requests.child(
         verb,
         dryRun,
         info.group,
@@ -220,7 +214,7 @@ export class ApiServerMetrics implements RequestMetrics {
     const mapKey = `${operation} ${segment}`;
     let timed = this.#etcdTimed.get(mapKey);
     if (!timed) {
-      timed = this.#etcd.labels(operation, this.#types.get(segment) ?? segment);
+      timed = this.#etcd.child(operation, this.#types.get(segment) ?? segment);
       this.#etcdTimed.set(mapKey, timed);
     }
     timed.observe(seconds);
