@@ -27,6 +27,8 @@ import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/nod
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
+import { kubeletMetrics } from '../metrics/kubelet.ts';
+import { componentRegistry } from '../metrics/prometheus.ts';
 import { createLog, type Log } from '../util/log.ts';
 
 export type RuntimeKind = 'cri' | 'hollow';
@@ -150,6 +152,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     });
     const runtime: Runtime = node.runtime;
     const name = opts.nodeName ?? defaultNodeName();
+    // The kubelet's metrics (metrics/kubelet.ts), served by its server.
+    const kubeletRegistry = componentRegistry();
+    const onStartupPhase = kubeletMetrics(kubeletRegistry, runtime);
     // The kubelet server first: the Node reports the port it got.
     const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
     const kubeletServer = opts.clusterCA
@@ -160,6 +165,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           nodeIP: opts.nodeIP ?? defaultNodeIP(),
           dataDir: opts.dataDir,
           clusterCA: opts.clusterCA,
+          metrics: kubeletRegistry,
           log: log.with({ component: 'kubelet-server', node: name }),
         })
       : undefined;
@@ -174,6 +180,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
       onPodCIDR: (cidr) => node.setPodCIDR(cidr),
       ...(kubeletServer ? { kubeletPort: kubeletServer.port } : {}),
+      onStartupPhase,
       ...dnsOptions,
       log: log.with({ component: 'kubelet', node: name }),
     });
