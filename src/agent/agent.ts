@@ -27,11 +27,18 @@ import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/nod
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
+import { instrumentDnsHandler } from '../metrics/dns.ts';
 import { kubeletMetrics } from '../metrics/kubelet.ts';
 import { componentRegistry } from '../metrics/prometheus.ts';
+import { proxyMetrics } from '../metrics/proxy.ts';
+import { serveMetricsHttp } from '../metrics/serve.ts';
 import { createLog, type Log } from '../util/log.ts';
 
 export type RuntimeKind = 'cri' | 'hollow';
+
+/** kube-proxy's --metrics-bind-address port, and CoreDNS's prometheus plugin's. */
+const PROXY_METRICS_PORT = 10249;
+const DNS_METRICS_PORT = 9153;
 
 export interface AgentOptions {
   /** The kubelet's clients (the node's identity, system:node:<name>). */
@@ -189,12 +196,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // Cluster DNS on this node, on the cluster DNS address itself (src/dns/node.ts).
     // Pods still start without it, so a failure is logged, not fatal.
     const dnsLog = log.with({ component: 'dns', node: name });
+    const dnsRegistry = componentRegistry();
     const dns = await startClusterDNS({
       clients: opts.dnsClients ?? opts.clients,
       address: clusterDNS,
       clusterDomain,
       ownAddress: true,
       log: dnsLog,
+      instrument: (handler) => instrumentDnsHandler(handler, dnsRegistry, 'dns://:53'),
     }).catch((err: Error) => {
       dnsLog.error('cluster DNS did not start', { address: clusterDNS, error: String(err?.message ?? err) });
       return undefined;
@@ -207,6 +216,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // for the pods that keep running; `skiff agent --cleanup` removes them.
     const { startNodeProxy } = await import('../proxy/node.ts');
     const proxyLog = log.with({ component: 'proxy', node: name });
+    const proxyRegistry = componentRegistry();
     const proxy = await startNodeProxy({
       clients: opts.proxyClients ?? opts.clients,
       nodeName: name,
@@ -214,6 +224,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
       ...(opts.proxyMode ? { mode: opts.proxyMode } : {}),
       log: proxyLog,
+      metrics: proxyMetrics(proxyRegistry),
     }).catch((err: Error) => {
       proxyLog.error('the service proxy did not start', { error: String(err?.message ?? err) });
       return undefined;
@@ -221,6 +232,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     stops.push(async () => {
       await proxy?.stop();
     });
+    // kube-proxy's and CoreDNS's metrics, on their upstream ports on loopback (docs/metrics.md).
+    for (const [component, port, registry] of [
+      ['proxy', PROXY_METRICS_PORT, proxyRegistry],
+      ['dns', DNS_METRICS_PORT, dnsRegistry],
+    ] as const) {
+      const endpoint = await serveMetricsHttp({ component, host: '127.0.0.1', port, registry, log });
+      if (endpoint) stops.push(() => endpoint.close());
+    }
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {
       await kubeletServer?.close();
