@@ -8,9 +8,10 @@ cd "$SKIFF_ROOT"
 log() { echo "skiff setup: $*" >&2; }
 
 # Debian packages, installed only when their command is missing (iperf3:
-# bench/network's throughput figures).
+# bench/network's throughput figures; prometheus: the metrics e2e scrapes
+# every component with it).
 # command:package
-DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3)
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3 prometheus:prometheus)
 # The node agent's runtime (containerd, runc, CNI plugins, iptables for
 # hostPorts, nft for the service proxy, ip for routes) and what images/build.sh packs into the offline
 # images (busybox-static, redis-server; gcc and static libc for pause); a

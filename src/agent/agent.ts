@@ -28,10 +28,19 @@ import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
 import type { FlannelBackend } from '../network/node.ts';
+import { instrumentDnsHandler } from '../metrics/dns.ts';
+import { kubeletMetrics } from '../metrics/kubelet.ts';
+import { componentRegistry } from '../metrics/prometheus.ts';
+import { proxyMetrics } from '../metrics/proxy.ts';
+import { serveMetricsHttp } from '../metrics/serve.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
 export type RuntimeKind = 'cri' | 'hollow';
+
+/** kube-proxy's --metrics-bind-address port, and CoreDNS's prometheus plugin's. */
+const PROXY_METRICS_PORT = 10249;
+const DNS_METRICS_PORT = 9153;
 
 export interface AgentOptions {
   /** The kubelet's clients (the node's identity, system:node:<name>). */
@@ -189,6 +198,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log,
     });
     const runtime: Runtime = node.runtime;
+    // The kubelet's metrics (metrics/kubelet.ts), served by its server.
+    const kubeletRegistry = componentRegistry();
+    const onStartupPhase = kubeletMetrics(kubeletRegistry, runtime);
     // The kubelet server first: the Node reports the port it got.
     const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
     const kubeletServer = opts.clusterCA
@@ -199,6 +211,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           nodeIP: opts.nodeIP ?? defaultNodeIP(),
           dataDir: opts.dataDir,
           clusterCA: opts.clusterCA,
+          metrics: kubeletRegistry,
           log: log.with({ component: 'kubelet-server', node: name }),
         })
       : undefined;
@@ -217,6 +230,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         return node.setPodCIDR(cidr);
       },
       ...(kubeletServer ? { kubeletPort: kubeletServer.port } : {}),
+      onStartupPhase,
       ...dnsOptions,
       log: log.with({ component: 'kubelet', node: name }),
     });
@@ -225,12 +239,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // Cluster DNS on this node, on the cluster DNS address itself (src/dns/node.ts).
     // Pods still start without it, so a failure is logged, not fatal.
     const dnsLog = log.with({ component: 'dns', node: name });
+    const dnsRegistry = componentRegistry();
     const dns = await startClusterDNS({
       clients: opts.dnsClients ?? opts.clients,
       address: clusterDNS,
       clusterDomain,
       ownAddress: true,
       log: dnsLog,
+      instrument: (handler) => instrumentDnsHandler(handler, dnsRegistry, 'dns://:53'),
     }).catch((err: Error) => {
       dnsLog.error('cluster DNS did not start', { address: clusterDNS, error: String(err?.message ?? err) });
       return undefined;
@@ -243,6 +259,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // for the pods that keep running; `skiff agent --cleanup` removes them.
     const { startNodeProxy } = await import('../proxy/node.ts');
     const proxyLog = log.with({ component: 'proxy', node: name });
+    const proxyRegistry = componentRegistry();
     const proxy = await startNodeProxy({
       clients: opts.proxyClients ?? opts.clients,
       nodeName: name,
@@ -250,6 +267,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       serviceCIDR: opts.serviceCIDR ?? '10.43.0.0/16',
       ...(opts.proxyMode ? { mode: opts.proxyMode } : {}),
       log: proxyLog,
+      metrics: proxyMetrics(proxyRegistry),
     }).catch((err: Error) => {
       proxyLog.error('the service proxy did not start', { error: String(err?.message ?? err) });
       return undefined;
@@ -271,6 +289,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     stops.push(async () => {
       await netpol?.stop();
     });
+    // kube-proxy's and CoreDNS's metrics, on their upstream ports on loopback (docs/metrics.md).
+    for (const [component, port, registry] of [
+      ['proxy', PROXY_METRICS_PORT, proxyRegistry],
+      ['dns', DNS_METRICS_PORT, dnsRegistry],
+    ] as const) {
+      const endpoint = await serveMetricsHttp({ component, host: '127.0.0.1', port, registry, log });
+      if (endpoint) stops.push(() => endpoint.close());
+    }
     // Containers outlive the agent: stopping it stops containerd's client, not the pods.
     stops.push(async () => {
       await kubeletServer?.close();

@@ -11,7 +11,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Registry } from '../api/registry.ts';
+import { type Registry, storageSegment } from '../api/registry.ts';
 import { builtinTypeModel, type TypeModel } from '../api/schema/index.ts';
 import { CRDController } from '../apiextensions/crd-controller.ts';
 import type { ValidationRules } from '../apiextensions/custom-resource.ts';
@@ -29,6 +29,7 @@ import { route } from './handlers/route.ts';
 import type { ApiRequest, ApiResponse } from './http.ts';
 import { InflightLimit } from './inflight.ts';
 import { createKubeletProxy, type KubeletClientConfig, type KubeletProxy } from './kubelet-proxy.ts';
+import type { ApiServerMetrics } from './metrics.ts';
 import {
   type Authenticate,
   type Logger,
@@ -87,6 +88,8 @@ export interface ApiServerOptions {
   audit?: Auditor;
   /** Evaluates CRDs' x-kubernetes-validations (CEL) rules; the rules are not evaluated when unset. */
   validationRules?: ValidationRules;
+  /** Prometheus metrics (metrics.ts), recorded per request and served on /metrics; neither when unset. */
+  metrics?: ApiServerMetrics;
 }
 
 export interface VersionInfo {
@@ -164,6 +167,7 @@ export class ApiServer {
       version: opts.version ?? defaultVersion(),
       advertise: opts.advertiseAddress ?? '127.0.0.1:6443',
       openapi: new Map(),
+      metrics: opts.metrics?.registry,
     };
     this.#pipeline = {
       auditor: opts.audit,
@@ -172,6 +176,7 @@ export class ApiServer {
       ...((opts.maxMutatingInflight ?? DEFAULT_MAX_MUTATING_INFLIGHT) > 0
         ? { mutatingLimit: new InflightLimit(opts.maxMutatingInflight ?? DEFAULT_MAX_MUTATING_INFLIGHT) }
         : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       serve: (scope) => route(this.#handlers, scope),
       stopping: () => this.#stopped,
       log: this.log,
@@ -225,6 +230,23 @@ export class ApiServer {
 
   // Namespace lifecycle admission, for every create of a namespaced object.
   readonly #namespaceCheck = namespaceLifecycle(() => this.storage('', 'v1', 'namespaces')!);
+
+  /**
+   * How many objects of each resource are stored, by upstream's
+   * group-resource name (pods, deployments.apps), for apiserver_storage_objects.
+   * Kinds served at several versions share one count.
+   */
+  async objectCounts(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const rt of this.registry.all()) {
+      const prefix = `/registry/${storageSegment(rt)}/`;
+      if (seen.has(prefix)) continue;
+      seen.add(prefix);
+      counts.set(rt.group ? `${rt.plural}.${rt.group}` : rt.plural, await this.store.count(prefix));
+    }
+    return counts;
+  }
 
   /** Starts the watch caches of the kinds admission reads (namespaces, services). */
   async start(): Promise<void> {

@@ -20,6 +20,10 @@
 //                                              resource's REST storage (rest.ts): defaults,
 //                                              validation, the store
 //
+// Around them all, metrics.ts counts and times every request
+// (apiserver_request_total, apiserver_request_duration_seconds) and the
+// ones in flight.
+//
 // Admission does its work inside step 6's writes, at upstream's points:
 // mutating plugins after defaulting, validating ones after the strategy's
 // validation, both before the store (rest.ts AdmissionHooks). Around the
@@ -48,6 +52,7 @@ import {
 } from './http.ts';
 import type { InflightLimit } from './inflight.ts';
 import { STREAMING_SUBRESOURCES } from './kubelet-proxy.ts';
+import type { RequestMetrics } from './metrics.ts';
 import { isLongRunning, requestTimeoutMs, serveWithin } from './request-deadline.ts';
 import { isPrettyPrint, parseRequestInfo } from './request-info.ts';
 
@@ -66,6 +71,8 @@ export interface Pipeline {
   readonly admission: AdmissionChain;
   /** Flow control: how many writes off the wire run at once (unset: no limit). */
   readonly mutatingLimit?: InflightLimit;
+  /** apiserver_request_total and the rest (metrics.ts); none recorded when unset. */
+  readonly metrics?: RequestMetrics;
   /** 6. Serves an authorized request through the registry (handlers/route.ts). */
   serve(scope: RequestScope): Promise<void>;
   /** True once the server stops: a new request gets 503. */
@@ -122,6 +129,9 @@ export async function serveAuthenticated(
     userAgent: req.headers['user-agent'],
   });
   if (audit?.level === 'RequestResponse') captureResponse(res, audit);
+  const mutating = MUTATING_VERBS.has(info.verb);
+  const inflight = p.metrics !== undefined && !isLongRunning(info);
+  if (inflight) p.metrics!.started(mutating);
   try {
     if (p.stopping()) throw new ApiError(503, 'ServiceUnavailable', 'the API server is shutting down');
     // 3. Impersonation.
@@ -146,7 +156,7 @@ export async function serveAuthenticated(
         });
     };
     // Flow control: a write off the wire waits for its turn.
-    if (fromWire && p.mutatingLimit && MUTATING_VERBS.has(info.verb) && !isLongRunning(info))
+    if (fromWire && p.mutatingLimit && mutating && !isLongRunning(info))
       await p.mutatingLimit.run(authorizedAndServed, () => gone(req, res));
     else await authorizedAndServed();
   } catch (err) {
@@ -162,6 +172,11 @@ export async function serveAuthenticated(
     audit?.complete(status.code, status);
   } finally {
     audit?.complete(res.statusCode);
+    if (p.metrics) {
+      if (inflight) p.metrics.finished(mutating);
+      const request = { dryRun: query.get('dryRun'), contentType: req.headers['content-type'] };
+      p.metrics.record(info, request, res.statusCode, (performance.now() - started) / 1000);
+    }
     if (info.verb !== 'watch') {
       p.log('request', {
         verb: info.verb,

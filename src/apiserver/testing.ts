@@ -36,6 +36,7 @@ export interface TestServerOptions {
   proxyAllowAddress?: ApiServerOptions['proxyAllowAddress'];
   admission?: ApiServerOptions['admission'];
   audit?: ApiServerOptions['audit'];
+  metrics?: ApiServerOptions['metrics'];
   /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
   user?: (req: IncomingMessage) => UserInfo;
 }
@@ -63,6 +64,7 @@ export async function startTestServer(
     ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),
     ...(opts.admission ? { admission: opts.admission } : {}),
     ...(opts.audit ? { audit: opts.audit } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   await api.start();
   for (const name of ['default', 'kube-system']) {

@@ -58,6 +58,12 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+  --disable-metrics           record and serve no Prometheus metrics (/metrics);
+                              for measuring what they cost
+  --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
+                              on 127.0.0.1 (default 10257, as upstream; 0: off)
+  --scheduler-secure-port PORT  the scheduler's /metrics, HTTPS on 127.0.0.1
+                              (default 10259, as upstream; 0: off)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -89,6 +95,9 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      'disable-metrics': { type: 'boolean', default: false },
+      'controller-manager-secure-port': { type: 'string', default: '10257' },
+      'scheduler-secure-port': { type: 'string', default: '10259' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -127,6 +136,15 @@ export async function runServer(args: string[]): Promise<number> {
       `skiff server: --max-mutating-requests-inflight must be a whole number, 0 or more, not ${JSON.stringify(values['max-mutating-requests-inflight'])}`,
     );
     return 2;
+  }
+  const componentPorts: Record<string, number> = {};
+  for (const flag of ['controller-manager-secure-port', 'scheduler-secure-port'] as const) {
+    const value = Number(values[flag]);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      console.error(`skiff server: invalid --${flag} ${values[flag]}`);
+      return 2;
+    }
+    componentPorts[flag] = value;
   }
   let disableAdmissionPlugins: AdmissionPluginName[];
   try {
@@ -189,6 +207,9 @@ export async function runServer(args: string[]): Promise<number> {
       disableAdmissionPlugins,
       maxMutatingInflight,
       registry,
+      ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
+      controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
+      schedulerSecurePort: componentPorts['scheduler-secure-port']!,
       ...(hollowNodes ? { hollowNodes } : {}),
       ...(values['advertise-address'] ? { advertiseAddress: values['advertise-address'] } : {}),
       ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),

@@ -169,9 +169,38 @@ export interface WorkQueue<K = string> {
   shuttingDown(): boolean;
 }
 
+/**
+ * Where a queue reports what it does, as client-go's workqueue
+ * MetricsProvider: src/metrics/workqueue.ts makes upstream's workqueue_*
+ * series of it. Times are in seconds.
+ */
+export interface WorkQueueMetrics {
+  /** A key was added (workqueue_adds_total). */
+  added(): void;
+  /** A key was handed out after waiting `seconds` (workqueue_queue_duration_seconds). */
+  handedOut(seconds: number): void;
+  /** A key's processing took `seconds` (workqueue_work_duration_seconds). */
+  processed(seconds: number): void;
+  /** A key was put back after a failure (workqueue_retries_total). */
+  retried(): void;
+  /**
+   * Given once: asked at each scrape for the keys waiting (workqueue_depth)
+   * and how long each key in processing has been so (the unfinished and
+   * longest-running work).
+   */
+  observe(probe: () => QueueState): void;
+}
+
+export interface QueueState {
+  depth: number;
+  runningSeconds: number[];
+}
+
 export interface WorkQueueOptions<K> {
-  /** Identifies the queue in logs. */
+  /** Identifies the queue in logs, and in its metrics (the name label). */
   name?: string;
+  /** Reports adds, depth, waits, work durations and retries; none when unset. */
+  metrics?: WorkQueueMetrics;
   /** Defaults to defaultControllerRateLimiter on the queue's clock. */
   rateLimiter?: RateLimiter<K>;
   clock?: Clock;
@@ -226,6 +255,22 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
   const drainers: (() => void)[] = [];
   const delayed = new Map<K, { readyAt: number; timer: unknown }>();
   let shutting = false;
+  const metrics = opts.metrics;
+  // When each waiting key was added, and each key in processing was handed out (for metrics).
+  const addedAt = new Map<K, number>();
+  const startedAt = new Map<K, number>();
+  metrics?.observe(() => {
+    const now = clock.now();
+    return { depth: queue.length, runningSeconds: [...startedAt.values()].map((t) => (now - t) / 1000) };
+  });
+  // What a key's hand-out tells the metrics (client-go's queueMetrics.get).
+  const handOut = (key: K) => {
+    if (!metrics) return;
+    const now = clock.now();
+    metrics.handedOut((now - (addedAt.get(key) ?? now)) / 1000);
+    addedAt.delete(key);
+    startedAt.set(key, now);
+  };
 
   // Hands queued keys to waiting getters. A key is in `processing` from the
   // moment it is handed over, so an add() before the getter resumes marks it
@@ -235,6 +280,7 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
       const key = queue.shift() as K;
       dirty.delete(key);
       processing.add(key);
+      handOut(key);
       getters.shift()!({ key, shutdown: false });
     }
   };
@@ -242,6 +288,10 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
   const add = (key: K) => {
     if (shutting || dirty.has(key)) return;
     dirty.add(key);
+    if (metrics) {
+      if (!addedAt.has(key)) addedAt.set(key, clock.now());
+      metrics.added();
+    }
     // A key in flight is only marked dirty; done() puts it back in the queue.
     if (processing.has(key)) return;
     queue.push(key);
@@ -303,6 +353,7 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
     addRateLimited(key) {
       // Checked first so a key offered during shutdown does not count as a failure.
       if (shutting) return;
+      metrics?.retried();
       addAfter(key, limiter.when(key));
     },
     forget(key) {
@@ -316,6 +367,7 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
         const key = queue.shift() as K;
         dirty.delete(key);
         processing.add(key);
+        handOut(key);
         return Promise.resolve({ key, shutdown: false });
       }
       if (shutting) return Promise.resolve({ shutdown: true });
@@ -325,6 +377,11 @@ export function createWorkQueue<K = string>(opts: WorkQueueOptions<K> = {}): Wor
       // done() for a key that was never handed out would otherwise queue a
       // dirty key a second time.
       if (!processing.delete(key)) return;
+      const started = startedAt.get(key);
+      if (metrics && started !== undefined) {
+        metrics.processed((clock.now() - started) / 1000);
+        startedAt.delete(key);
+      }
       if (dirty.has(key)) {
         queue.push(key);
         dispatch();

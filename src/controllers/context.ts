@@ -7,7 +7,7 @@ import type { KubeObject } from '../api/meta.ts';
 import type { Clientset } from '../client/clientset.ts';
 import type { EventRecorder } from '../client/events.ts';
 import type { InformerFactory } from '../client/informer-factory.ts';
-import type { Clock } from '../client/workqueue.ts';
+import type { Clock, WorkQueueMetrics } from '../client/workqueue.ts';
 import type { Log } from '../util/log.ts';
 
 export interface ControllerOptions {
@@ -62,6 +62,8 @@ export interface ControllerContext {
   /** Timers and monotonic time for queues and delays, injectable for tests. */
   readonly clock: Clock;
   readonly options: ControllerOptions;
+  /** Each work queue's metrics, by the queue's name (upstream's workqueue_*); none when unset. */
+  readonly queueMetrics?: (queueName: string) => WorkQueueMetrics;
 }
 
 /** A running controller: started by the manager once the informers have synced. */

@@ -27,7 +27,11 @@ export interface QueueController extends Controller {
 const MAX_RETRIES = 15;
 
 export function queueController(ctx: ControllerContext, opts: QueueControllerOptions): QueueController {
-  const queue = createWorkQueue<string>({ name: opts.name, clock: ctx.clock });
+  const queue = createWorkQueue<string>({
+    name: opts.name,
+    clock: ctx.clock,
+    ...(ctx.queueMetrics ? { metrics: ctx.queueMetrics(opts.name) } : {}),
+  });
   const log = ctx.log.with({ controller: opts.name });
   const workers: Promise<void>[] = [];
 

@@ -78,10 +78,12 @@ export const garbageCollectorController: ControllerFactory = (ctx) => {
   const attemptToDelete = createWorkQueue<string>({
     name: 'garbage_collector_attempt_to_delete',
     clock: ctx.clock,
+    ...(ctx.queueMetrics ? { metrics: ctx.queueMetrics('garbage_collector_attempt_to_delete') } : {}),
   });
   const attemptToOrphan = createWorkQueue<string>({
     name: 'garbage_collector_attempt_to_orphan',
     clock: ctx.clock,
+    ...(ctx.queueMetrics ? { metrics: ctx.queueMetrics('garbage_collector_attempt_to_orphan') } : {}),
   });
   const monitors = new Map<string, Monitor>();
   let mapper: ReturnType<typeof restMapper> = () => undefined;

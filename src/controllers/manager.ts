@@ -7,7 +7,7 @@
 import type { Clientset } from '../client/clientset.ts';
 import { createEventRecorder } from '../client/events.ts';
 import { createInformerFactory } from '../client/informer-factory.ts';
-import { type Clock, realClock } from '../client/workqueue.ts';
+import { type Clock, realClock, type WorkQueueMetrics } from '../client/workqueue.ts';
 import type { Log } from '../util/log.ts';
 import {
   type Controller,
@@ -32,6 +32,8 @@ export interface ControllerManagerOptions {
   options?: Partial<ControllerOptions>;
   now?: () => Date;
   clock?: Clock;
+  /** Each work queue's metrics (metrics/workqueue.ts); none when unset. */
+  queueMetrics?: (queueName: string) => WorkQueueMetrics;
 }
 
 export interface ControllerManager {
@@ -55,6 +57,7 @@ export async function startControllerManager(opts: ControllerManagerOptions): Pr
     now,
     clock: opts.clock ?? realClock,
     options: { ...defaultControllerOptions, ...opts.options },
+    ...(opts.queueMetrics ? { queueMetrics: opts.queueMetrics } : {}),
   };
   const contextFor = (name: string): ControllerContext => {
     const clients = opts.clientsFor?.(name);

@@ -130,6 +130,8 @@ export interface ClusterDNSOptions {
   /** Put `address` on the dummy interface first (the agent; not tests on loopback). */
   ownAddress?: boolean;
   log?: Log;
+  /** Wraps the query handler: the agent counts and times queries with it (metrics/dns.ts). */
+  instrument?: (handler: DnsHandler) => DnsHandler;
 }
 
 export interface ClusterDNS {
@@ -153,7 +155,8 @@ export async function startClusterDNS(opts: ClusterDNSOptions): Promise<ClusterD
     upstreams,
     ...(opts.forwardTimeoutMs ? { timeoutMs: opts.forwardTimeoutMs } : {}),
   });
-  const handler = createDnsHandler({ zone, forwarder, ...(opts.log ? { log: opts.log } : {}) });
+  const plain = createDnsHandler({ zone, forwarder, ...(opts.log ? { log: opts.log } : {}) });
+  const handler = opts.instrument ? opts.instrument(plain) : plain;
   await state.start();
   let listener: DnsListener;
   try {

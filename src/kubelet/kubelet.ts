@@ -52,7 +52,7 @@ import { createLifecycleHandlers } from './prober/lifecycle.ts';
 import { createProbeManager, type ProbeManager } from './prober/manager.ts';
 import type { Runtime } from './runtime/runtime.ts';
 import { type KubeletSources, ownSources } from './sources.ts';
-import { startupTracer, traceRuntime } from './startup-trace.ts';
+import { startupTracer, type TracePhase, traceRuntime, withStartupHook } from './startup-trace.ts';
 import { createStatusManager } from './status-manager.ts';
 import { createTokenManager } from './token-manager.ts';
 import { cleanLocalPathVolumes } from './volumes/local-path-cleaner.ts';
@@ -149,6 +149,8 @@ export interface KubeletOptions {
    * each (sharedSources in sources.ts).
    */
   sources?: KubeletSources;
+  /** Told of each phase of a pod's startup too (the kubelet's metrics, metrics/kubelet.ts). */
+  onStartupPhase?: TracePhase;
 }
 
 export interface Kubelet {
@@ -165,7 +167,7 @@ export interface Kubelet {
 export function createKubelet(opts: KubeletOptions): Kubelet {
   const { clients, nodeName } = opts;
   const log = opts.log ?? createLog({ component: 'kubelet' });
-  const trace = startupTracer(log);
+  const trace = withStartupHook(startupTracer(log), opts.onStartupPhase);
   const runtime = traceRuntime(opts.runtime, trace);
   const now = opts.now ?? (() => new Date());
   const clock = opts.clock ?? realClock;

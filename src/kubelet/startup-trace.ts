@@ -28,6 +28,15 @@ export function startupTracer(log: Log): TracePhase {
   return (uid, phase) => log.debug(STARTUP_PHASE_MSG, { uid, phase });
 }
 
+/** The tracer, and a hook told of the same phases (none: the tracer alone). */
+export function withStartupHook(trace: TracePhase, hook: TracePhase | undefined): TracePhase {
+  if (!hook) return trace;
+  return (uid, phase) => {
+    trace(uid, phase);
+    hook(uid, phase);
+  };
+}
+
 /** The runtime, with its sandbox and container starts traced. Only creations are traced, so each pod's are few. */
 export function traceRuntime(runtime: Runtime, trace: TracePhase): Runtime {
   // Container id → pod uid, from createContainer to startContainer.

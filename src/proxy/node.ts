@@ -17,7 +17,7 @@ import { hostExec, type ProxyMode } from './backend.ts';
 import { iptablesBackend } from './iptables.ts';
 import { ipInCIDR } from './model.ts';
 import { nftablesBackend, tableForServiceCIDR } from './nftables.ts';
-import { createProxy, type ServiceProxy } from './proxy.ts';
+import { createProxy, type ProxyMetrics, type ServiceProxy } from './proxy.ts';
 
 export const PROXY_PACKAGES: Record<ProxyMode, NodePackage> = {
   nftables: { name: 'nftables', provides: ['/usr/sbin/nft'], why: 'the service proxy (nftables mode)' },
@@ -36,6 +36,8 @@ export interface NodeProxyOptions {
   /** nftables (default); iptables for hosts without nft. */
   mode?: ProxyMode;
   log?: Log;
+  /** The sync metrics (metrics/proxy.ts). */
+  metrics?: ProxyMetrics;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function startNodeProxy(opts: NodeProxyOptions): Promise<ServicePro
     backend,
     nodeName: opts.nodeName,
     ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   // A first sync that fails is retried by the proxy itself; the node runs on.
   await proxy.start().then(

@@ -28,6 +28,13 @@ export interface ProxyOptions {
   /** Upstream's --iptables-min-sync-period / nftables minSyncPeriod: batches bursts of changes. */
   minSyncIntervalMs?: number;
   log?: Log;
+  /** Told of every sync's duration (kubeproxy_sync_proxy_rules_duration_seconds, metrics/proxy.ts). */
+  metrics?: ProxyMetrics;
+}
+
+/** What the proxy tells its metrics: each sync's duration, and whether it succeeded. */
+export interface ProxyMetrics {
+  synced(seconds: number, ok: boolean): void;
 }
 
 export interface ServiceProxy {
@@ -144,6 +151,7 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
       backoffMs = 0;
       if (full) syncs.full++;
       else syncs.partial++;
+      opts.metrics?.synced((performance.now() - started) / 1000, true);
       log?.('synced proxy rules', {
         mode: opts.backend.mode,
         full,
@@ -156,6 +164,7 @@ export function createProxy(opts: ProxyOptions): ServiceProxy {
       needFull = true;
       failed = true;
       syncs.failed++;
+      opts.metrics?.synced((performance.now() - started) / 1000, false);
       backoffMs = Math.min(Math.max(backoffMs * 2, 500), 30_000);
       log?.error('syncing proxy rules failed', {
         mode: opts.backend.mode,

@@ -53,6 +53,8 @@ export class CycleState {
   /** Plugins whose PreFilter said Skip: their Filter is not run this cycle. */
   readonly skipFilter = new Set<string>();
   readonly skipScore = new Set<string>();
+  /** When the cycle began, on the scheduler's clock (ms): for the attempt's duration metric. */
+  startedAt = 0;
 
   read<T>(key: string): T | undefined {
     return this.#data.get(key) as T | undefined;

@@ -7,7 +7,12 @@ import { createEventRecorder } from '../client/events.ts';
 import { createInformerFactory } from '../client/informer-factory.ts';
 import type { Log } from '../util/log.ts';
 import { defaultProfile } from './plugins/index.ts';
-import { createScheduler, DEFAULT_SCHEDULER_NAME, type Scheduler } from './scheduler.ts';
+import {
+  createScheduler,
+  DEFAULT_SCHEDULER_NAME,
+  type Scheduler,
+  type SchedulerMetrics,
+} from './scheduler.ts';
 
 export interface RunningScheduler {
   scheduler: Scheduler;
@@ -18,10 +23,13 @@ export async function startScheduler(opts: {
   clients: Clientset;
   log: Log;
   percentageOfNodesToScore?: number;
+  /** The scheduler's metrics, given its queue's counts (metrics/scheduler.ts). */
+  metrics?: (pending: () => ReturnType<Scheduler['queue']['stats']>) => SchedulerMetrics;
 }): Promise<RunningScheduler> {
   const informers = createInformerFactory(opts.clients, { log: (m, f) => opts.log.warn(m, f) });
   const namespaces = informers.informer('namespaces');
-  const scheduler = createScheduler({
+  const metrics = opts.metrics?.(() => scheduler.queue.stats());
+  const scheduler: Scheduler = createScheduler({
     clients: opts.clients,
     informers,
     recorder: createEventRecorder(opts.clients, {
@@ -37,6 +45,7 @@ export async function startScheduler(opts: {
     ...(opts.percentageOfNodesToScore !== undefined
       ? { percentageOfNodesToScore: opts.percentageOfNodesToScore }
       : {}),
+    ...(metrics ? { metrics } : {}),
   });
   await informers.start();
   scheduler.run();

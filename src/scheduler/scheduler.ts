@@ -107,6 +107,13 @@ export interface SchedulerOptions {
   rand?: () => number;
   /** Binds written at once; beyond this the next cycle waits. */
   maxInFlightBinds?: number;
+  /** Told of each scheduling attempt's result and duration (metrics/scheduler.ts); none when unset. */
+  metrics?: SchedulerMetrics;
+}
+
+/** What the scheduler tells its metrics: each attempt, as upstream's scheduler_scheduling_attempt_duration_seconds. */
+export interface SchedulerMetrics {
+  attempt(result: 'scheduled' | 'unschedulable' | 'error', profile: string, seconds: number): void;
 }
 
 export interface Scheduler {
@@ -322,6 +329,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       return;
     }
     const state = new CycleState();
+    state.startedAt = clock.now();
     let chosen: string;
     try {
       chosen = schedulePod(state, pod).node;
@@ -366,6 +374,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     if (status.code === Code.Success) {
       cache.finishBinding(pod);
       stats.scheduled++;
+      attempted(state, 'scheduled');
       opts.recorder.event(
         pod,
         'Normal',
@@ -375,6 +384,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       return;
     }
     stats.bindErrors++;
+    attempted(state, 'error');
     for (const r of profile.reserve) r.unreserve(state, pod, node);
     cache.forget(pod);
     log.warn('binding failed', {
@@ -386,8 +396,14 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     queue.addUnschedulable(q, cycle);
   }
 
+  /** An attempt ends, as upstream's metrics see it: from the cycle's start to the bind, or to the failure. */
+  function attempted(state: CycleState, result: 'scheduled' | 'unschedulable' | 'error') {
+    opts.metrics?.attempt(result, profile.schedulerName, (clock.now() - state.startedAt) / 1000);
+  }
+
   async function handleFailure(q: QueuedPodInfo, pod: Pod, state: CycleState, err: unknown, cycle: number) {
     stats.failed++;
+    attempted(state, err instanceof FitError ? 'unschedulable' : 'error');
     let nominatedNodeName: string | undefined;
     if (err instanceof FitError) {
       q.unschedulablePlugins = err.unschedulablePlugins;

@@ -28,6 +28,7 @@ import {
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
+import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
@@ -37,16 +38,21 @@ import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
+import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
+import { schedulerMetrics } from '../metrics/scheduler.ts';
+import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
+import { instrumentStore } from '../storage/instrumented.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { connectionUser } from './client-cert.ts';
+import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
 import {
   AGENT_BOOTSTRAP_USER,
   ensureNodePassword,
@@ -104,6 +110,12 @@ export interface ServerConfig {
   disableAdmissionPlugins?: AdmissionPluginName[];
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
+  /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
+  disableMetrics?: boolean;
+  /** Where the controller manager's /metrics listens on 127.0.0.1 (default 10257, as upstream's; 0: not served). */
+  controllerManagerSecurePort?: number;
+  /** Where the scheduler's /metrics listens on 127.0.0.1 (default 10259, as upstream's; 0: not served). */
+  schedulerSecurePort?: number;
 }
 
 export interface RunningServer {
@@ -160,6 +172,13 @@ export async function startServer(
     log('secrets encrypted at rest', { config: encrypted.path, ...encrypted.state });
   }
 
+  // Prometheus metrics (apiserver/metrics.ts): every store call is timed.
+  const registry = builtinRegistry();
+  const metrics = config.disableMetrics
+    ? undefined
+    : new ApiServerMetrics(registry, () => api.objectCounts());
+  if (metrics) store = instrumentStore(store, metrics.storeObserver);
+
   const advertise = config.advertiseAddress ?? '127.0.0.1';
   const authorization = new ServerAuthorization(config.authorizationModes ?? ['Node', 'RBAC']);
   // Bearer tokens (authn/): the static token file, ServiceAccount JWTs, bootstrap tokens.
@@ -184,7 +203,7 @@ export async function startServer(
     tokens: bearer.authenticators,
   });
   const api = new ApiServer({
-    registry: builtinRegistry(),
+    registry,
     store,
     serviceCIDR: config.serviceCIDR,
     advertiseAddress: `${advertise}:${config.httpsPort}`,
@@ -197,6 +216,7 @@ export async function startServer(
       defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
+    ...(metrics ? { metrics } : {}),
   });
   await api.start();
   await authorization.start(api, log);
@@ -295,9 +315,27 @@ export async function startServer(
 
   // Controllers act through the API like any client, over the in-process
   // transport: the handler chain without a socket.
+  // The controller manager's and the scheduler's /metrics (metrics-endpoint.ts).
+  const endpoints: MetricsEndpoint[] = [];
+  const serveComponentMetrics = async (component: string, port: number, registry: Registry) => {
+    if (port === 0) return;
+    const endpoint = await serveMetricsEndpoint({
+      component,
+      host: '127.0.0.1',
+      port,
+      tls: { key: serving.key, cert: serving.cert, ca: ca.cert },
+      registry,
+      authenticate: authenticated,
+      authorizer: authorization,
+      log,
+    });
+    if (endpoint) endpoints.push(endpoint);
+  };
   let manager: ControllerManager | undefined;
   if (config.controllers !== false) {
+    const registry = metrics ? componentRegistry() : undefined;
     manager = await startControllerManager({
+      ...(registry ? { queueMetrics: workQueueMetricsProvider(registry) } : {}),
       // The informers list and watch as system:kube-controller-manager; each
       // controller writes as its own ServiceAccount bound to its
       // system:controller:* role, as upstream's --use-service-account-credentials.
@@ -318,15 +356,24 @@ export async function startServer(
           : {}),
       },
     });
+    if (registry)
+      await serveComponentMetrics(
+        'controller-manager',
+        config.controllerManagerSecurePort ?? 10257,
+        registry,
+      );
   }
   let scheduler: RunningScheduler | undefined;
   if (config.scheduler !== false) {
+    const registry = metrics ? componentRegistry() : undefined;
     scheduler = await startScheduler({
+      ...(registry ? { metrics: (pending) => schedulerMetrics(registry, pending) } : {}),
       clients: createClientset(
         createInProcessTransport(api, { name: 'system:kube-scheduler', groups: ['system:authenticated'] }),
       ),
       log: createLog({ component: 'scheduler' }),
     });
+    if (registry) await serveComponentMetrics('scheduler', config.schedulerSecurePort ?? 10259, registry);
   }
 
   // The server's own node, unless --disable-agent. Its kubelet talks to the
@@ -394,6 +441,7 @@ export async function startServer(
       await agent?.stop();
       await scheduler?.stop();
       await manager?.stop();
+      for (const e of endpoints) await e.close();
       compactor.stop();
       authorization.stop();
       api.stop();

@@ -5,6 +5,7 @@
 
 import type { Registry, ResourceType } from '../../api/registry.ts';
 import type { TypeModel } from '../../api/schema/index.ts';
+import type { Registry as PrometheusRegistry } from '../../metrics/prometheus.ts';
 import type { AdmissionRequest, RequestAdmission } from '../admission/request.ts';
 import type { VersionInfo } from '../apiserver.ts';
 import type { AuditRecord } from '../audit/audit.ts';
@@ -45,6 +46,8 @@ export interface HandlerContext {
   readonly advertise: string;
   /** OpenAPI documents by key, built once per registry change (non-resource.ts). */
   readonly openapi: Map<string, { body: string; hash: string }>;
+  /** What /metrics serves (../metrics.ts); 404 when unset. */
+  readonly metrics: PrometheusRegistry | undefined;
 }
 
 /** One request, past authorization. */

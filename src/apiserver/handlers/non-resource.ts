@@ -1,5 +1,5 @@
-// Non-resource paths: /version, /healthz, /livez and /readyz, OpenAPI v2
-// and v3, discovery (/api, /apis, each group and version), and /.
+// Non-resource paths: /version, /healthz, /livez and /readyz, /metrics,
+// OpenAPI v2 and v3, discovery (/api, /apis, each group and version), and /.
 
 import { createHash } from 'node:crypto';
 import { ApiError } from '../../api/errors.ts';
@@ -10,6 +10,7 @@ import {
   openAPIV2ProtobufFor,
   prefersOpenAPIV2Protobuf,
 } from '../../api/schema/openapi-v2-proto.ts';
+import { writeMetrics } from '../../metrics/prometheus.ts';
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -32,6 +33,7 @@ export async function nonResource(ctx: HandlerContext, s: RequestScope, path: st
     res.end('ok');
     return;
   }
+  if (path === '/metrics' && ctx.metrics) return writeMetrics(ctx.metrics, res);
   if (path === '/openapi/v2') {
     const doc = openapiDoc(ctx, 'v2', () => openAPIV2Document(openapiOptions(ctx)))!;
     // client-go (kubectl apply, diff, explain) asks for the gnostic
@@ -113,6 +115,7 @@ export async function nonResource(ctx: HandlerContext, s: RequestScope, path: st
           .filter((p) => !p.startsWith('/apis//')),
         '/healthz',
         '/livez',
+        ...(ctx.metrics ? ['/metrics'] : []),
         '/readyz',
         '/version',
       ],

@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { isApiError } from '../../api/errors.ts';
 import type { Clientset } from '../../client/clientset.ts';
+import type { Registry } from '../../metrics/prometheus.ts';
 import { ensureCA, ensureLeaf } from '../../pki/pki.ts';
 import type { Log } from '../../util/log.ts';
 import type { Runtime } from '../runtime/runtime.ts';
@@ -28,6 +29,8 @@ export interface NodeKubeletServerOptions {
   port?: number;
   address?: string;
   log: Log;
+  /** The kubelet's metrics, served on /metrics (metrics/kubelet.ts). */
+  metrics?: Registry;
 }
 
 /**
@@ -61,6 +64,7 @@ export async function startNodeKubeletServer(opts: NodeKubeletServerOptions): Pr
       tls: { cert: serving.cert, key: serving.key, clientCA: opts.clusterCA },
       port,
       ...(opts.address ? { address: opts.address } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
       log: opts.log,
     });
   const port = opts.port ?? DEFAULT_KUBELET_PORT;

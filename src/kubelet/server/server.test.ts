@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
+import { Counter, Registry } from 'prom-client';
 import type { Pod } from '../../api/types/core-v1.ts';
 import { createInProcessTransport } from '../../apiserver/in-process.ts';
 import { type Clientset, createClientset } from '../../client/clientset.ts';
@@ -25,6 +26,12 @@ import type { Runtime, StreamingRequest } from '../runtime/runtime.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT, type KubeletServer, startKubeletServer } from './server.ts';
 
 const quiet = createLog({}, () => {});
+const metrics = new Registry();
+new Counter({
+  name: 'kubelet_test_total',
+  help: 'A series the kubelet server serves on /metrics.',
+  registers: [metrics],
+}).inc(3);
 const NODE = 'node-1';
 
 let dataDir: string;
@@ -155,6 +162,7 @@ before(async () => {
     port: 0,
     log: quiet,
     followPollMs: 20,
+    metrics,
   });
   await clients.nodes.create(undefined, { metadata: { name: NODE } });
   await clients.nodes.patch(
@@ -620,6 +628,12 @@ describe('the kubelet server', () => {
 
   it('is reachable through nodes/proxy', async () => {
     assert.deepEqual(await get(`/api/v1/nodes/${NODE}/proxy/healthz`), { status: 200, body: 'ok' });
+  });
+
+  it('serves its metrics on /metrics, reached as nodes/<name>/proxy/metrics', async () => {
+    const r = await get(`/api/v1/nodes/${NODE}/proxy/metrics`);
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^kubelet_test_total 3$/m);
   });
 });
 

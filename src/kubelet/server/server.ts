@@ -4,6 +4,7 @@
 // nodes/proxy.
 //
 //   GET  /healthz
+//   GET  /metrics                                the kubelet's Prometheus metrics (metrics/kubelet.ts)
 //   GET  /containerLogs/<ns>/<pod>/<container>   the CRI log file, decoded (logs.ts)
 //   *    /exec/<ns>/<pod>[/<uid>]/<container>     upgraded, then proxied to the runtime's
 //   *    /attach/<ns>/<pod>[/<uid>]/<container>   streaming server (the URL CRI's Exec,
@@ -24,6 +25,7 @@ import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Pod } from '../../api/types/core-v1.ts';
+import { type Registry, writeMetrics } from '../../metrics/prometheus.ts';
 import { identityOf } from '../../pki/pki.ts';
 import { createLog, type Log } from '../../util/log.ts';
 import { proxyUpgrade, writeUpgradeResponse } from '../../util/upgrade-proxy.ts';
@@ -61,6 +63,8 @@ export interface KubeletServerOptions {
   now?: () => Date;
   /** How often a followed log file is looked at (default 200 ms). */
   followPollMs?: number;
+  /** What /metrics serves (404 when unset). */
+  metrics?: Registry;
 }
 
 export interface KubeletServer {
@@ -344,6 +348,8 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
           res.end('ok');
           return;
         }
+        if (verb === 'metrics' && parts.length === 0 && opts.metrics && req.method === 'GET')
+          return writeMetrics(opts.metrics, res);
         if (verb === 'containerLogs' && (req.method === 'GET' || req.method === 'HEAD'))
           return containerLogs(req, res, parts, url.searchParams);
         if (STREAMING.has(verb)) throw badRequest('Upgrade request required');
