@@ -27,12 +27,12 @@ import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/nod
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
-import type { FlannelBackend } from '../network/node.ts';
 import { instrumentDnsHandler } from '../metrics/dns.ts';
 import { kubeletMetrics } from '../metrics/kubelet.ts';
 import { componentRegistry } from '../metrics/prometheus.ts';
 import { proxyMetrics } from '../metrics/proxy.ts';
 import { serveMetricsHttp } from '../metrics/serve.ts';
+import type { FlannelBackend } from '../network/node.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
