@@ -6,7 +6,16 @@
 
 import type { KubeObject } from '../api/meta.ts';
 import type { FieldErrorLike } from '../api/registry.ts';
-import { childPath, duplicate, forbidden, indexPath, invalid, keyPath, required } from '../api/validation.ts';
+import {
+  childPath,
+  duplicate,
+  forbidden,
+  goQuote,
+  indexPath,
+  invalid,
+  keyPath,
+  required,
+} from '../api/validation.ts';
 import { type CelEnv, celEnv, compile, type Program } from '../cel/cel.ts';
 import type { ValidationRules } from './custom-resource.ts';
 import type { JSONSchemaProps } from './types.ts';
@@ -18,6 +27,7 @@ export interface ValidationRule {
   messageExpression?: string;
   fieldPath?: string;
   reason?: string;
+  optionalOldSelf?: boolean;
 }
 
 interface CompiledRule {
@@ -242,18 +252,17 @@ function compileErrorsAt(schema: JSONSchemaProps, path: string, errs: FieldError
     const p = indexPath(childPath(path, 'x-kubernetes-validations'), i);
     const r = compile(rule.rule ?? '', env());
     if (!r.ok)
-      errs.push(invalid(childPath(p, 'rule'), rule.rule, `compilation failed: ${r.errors[0]!.message}`));
-    if (rule.messageExpression) {
-      const m = compile(rule.messageExpression, env());
-      if (!m.ok) {
-        errs.push(
-          invalid(
-            childPath(p, 'messageExpression'),
-            rule.messageExpression,
-            `messageExpression compilation failed: ${m.errors[0]!.message}`,
-          ),
-        );
-      }
+      errs.push(ruleInvalid(childPath(p, 'rule'), rule, `compilation failed: ${r.errors[0]!.message}`));
+    if (!rule.messageExpression) return;
+    const m = compile(rule.messageExpression, env());
+    if (!m.ok) {
+      errs.push(
+        ruleInvalid(
+          childPath(p, 'messageExpression'),
+          rule,
+          `messageExpression compilation failed: ${m.errors[0]!.message}`,
+        ),
+      );
     }
   });
   for (const [k, sub] of Object.entries(schema.properties ?? {})) {
@@ -263,4 +272,19 @@ function compileErrorsAt(schema: JSONSchemaProps, path: string, errs: FieldError
   if (typeof schema.additionalProperties === 'object') {
     compileErrorsAt(schema.additionalProperties, childPath(path, 'additionalProperties'), errs);
   }
+}
+
+/**
+ * Upstream's bad value here is the whole rule, as Go's %#v prints the
+ * internal struct; a set pointer prints as an address there, so a fixed one
+ * stands in for it.
+ */
+function ruleInvalid(field: string, rule: ValidationRule, detail: string): FieldErrorLike {
+  const ptr = (type: string, set: boolean) => `(*${type})(${set ? '0xc000010000' : 'nil'})`;
+  const value =
+    `apiextensions.ValidationRule{Rule:${goQuote(rule.rule ?? '')}, Message:${goQuote(rule.message ?? '')}, ` +
+    `MessageExpression:${goQuote(rule.messageExpression ?? '')}, ` +
+    `Reason:${ptr('apiextensions.FieldValueErrorReason', rule.reason !== undefined)}, ` +
+    `FieldPath:${goQuote(rule.fieldPath ?? '')}, OptionalOldSelf:${ptr('bool', rule.optionalOldSelf !== undefined)}}`;
+  return { type: 'FieldValueInvalid', field, message: `Invalid value: ${value}: ${detail}` };
 }
