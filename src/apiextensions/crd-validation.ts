@@ -21,6 +21,7 @@ import {
   type CustomResourceDefinitionVersion,
   conditionOf,
 } from './types.ts';
+import { ruleCompileErrors } from './validation-rules.ts';
 
 /** v1 defaults: singular and listKind from kind, None conversion. */
 export function defaultCRD(crd: CustomResourceDefinition): void {
@@ -118,7 +119,7 @@ function validateVersion(v: CustomResourceDefinitionVersion, path: string): Fiel
   const schemaPath = childPath(path, 'schema', 'openAPIV3Schema');
   const schema = v.schema?.openAPIV3Schema;
   if (!schema) errs.push(required(schemaPath, 'schemas are required'));
-  else errs.push(...validateStructural(schema, schemaPath));
+  else errs.push(...validateStructural(schema, schemaPath), ...ruleCompileErrors(schema, schemaPath));
   (v.additionalPrinterColumns ?? []).forEach((c, i) => {
     const p = indexPath(childPath(path, 'additionalPrinterColumns'), i);
     if (!c.name) errs.push(required(childPath(p, 'name')));

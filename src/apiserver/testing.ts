@@ -4,6 +4,7 @@
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { builtinRegistry } from '../api/resources/index.ts';
+import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { createMemoryStore } from '../storage/memory/memory.ts';
 import type { Store } from '../storage/store.ts';
 import { ApiServer, type ApiServerOptions, type UserInfo } from './apiserver.ts';
@@ -59,6 +60,7 @@ export async function startTestServer(
     store,
     bookmarkIntervalMs: 200,
     tokens: bearer.tokens,
+    validationRules: celValidationRules,
     ...(opts.authorizer ? { authorizer: opts.authorizer } : {}),
     ...(opts.ruleResolver ? { ruleResolver: opts.ruleResolver } : {}),
     ...(opts.proxyAllowAddress ? { proxyAllowAddress: opts.proxyAllowAddress } : {}),

@@ -15,6 +15,7 @@ import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { ApiError, badRequest, methodNotRouted } from '../api/errors.ts';
 import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
+import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
@@ -214,6 +215,7 @@ export async function startServer(
     tokens: bearer.tokens,
     admission: (api) =>
       defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
+    validationRules: celValidationRules,
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
     ...(metrics ? { metrics } : {}),

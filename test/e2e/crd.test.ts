@@ -112,6 +112,57 @@ describe('a CRD with kubectl', () => {
     assert.match(r.stderr, /spec\.color: Unsupported value: "pink": supported values: "red", "blue"/);
   });
 
+  it('refuses what an x-kubernetes-validations rule does not allow, on create and (a transition rule) on update', async () => {
+    const gadgets = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.e2e.example.com}
+spec:
+  group: e2e.example.com
+  scope: Namespaced
+  names: {plural: gadgets, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - {rule: 'self.replicas <= 3', message: at most 3 replicas}
+            properties:
+              replicas: {type: integer}
+              color:
+                type: string
+                x-kubernetes-validations:
+                - {rule: self == oldSelf, message: color is immutable}
+`;
+    await ok(skiff, ['apply', '-f', '-'], { input: gadgets });
+    await ok(skiff, [
+      'wait',
+      '--for',
+      'condition=established',
+      '--timeout=30s',
+      'crd/gadgets.e2e.example.com',
+    ]);
+    const gadget = (replicas: number, color: string) =>
+      `{"apiVersion":"e2e.example.com/v1","kind":"Gadget","metadata":{"name":"g1","namespace":"${NS}"},"spec":{"replicas":${replicas},"color":"${color}"}}`;
+    const tooMany = await skiff.kubectl(['apply', '-f', '-'], { input: gadget(5, 'red') });
+    assert.notEqual(tooMany.code, 0);
+    assert.match(
+      tooMany.stderr,
+      /Gadget.*"g1" is invalid: spec: Invalid value: "object": at most 3 replicas/,
+    );
+    await ok(skiff, ['apply', '-f', '-'], { input: gadget(2, 'red') });
+    const recolor = await skiff.kubectl(['apply', '-f', '-'], { input: gadget(2, 'blue') });
+    assert.notEqual(recolor.code, 0);
+    assert.match(recolor.stderr, /spec\.color: Invalid value: "string": color is immutable/);
+    await ok(skiff, ['apply', '-f', '-'], { input: gadget(3, 'red') });
+    await ok(skiff, ['delete', 'crd', 'gadgets.e2e.example.com']);
+  });
+
   it('edits with KUBE_EDITOR, scales, and refuses a strategic merge patch', async () => {
     const editor = join(skiff.dataDir, 'editor.sh');
     writeFileSync(editor, '#!/bin/sh\nsed -i "s/color: red/color: blue/" "$1"\n');
