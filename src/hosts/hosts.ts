@@ -341,8 +341,14 @@ async function killAgent(h: HostState): Promise<void> {
 async function alive(h: HostState): Promise<boolean> {
   const pid = Number(await readFile(h.pidFile, 'utf8').catch(() => ''));
   if (!pid) return false;
+  // /proc/<pid>/stat: "pid (comm) state ..."; gone, or a zombie (Z), is dead.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (!stat || state === 'Z' || state === 'X') return false;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return cmdline.split('\0').includes(h.dataDir);
+  // An empty cmdline on a live process: nsenter is exec-ing skiff at this
+  // moment (seen once: a server that had just started was taken for dead).
+  return cmdline === '' || cmdline.split('\0').includes(h.dataDir);
 }
 
 async function tail(file: string, lines = 20): Promise<string> {
