@@ -2,7 +2,8 @@
 // metrics (127.0.0.1:10249, upstream's --metrics-bind-address default) and
 // CoreDNS its own (:9153): no credentials, so loopback only.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server as HttpServer, type Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Log } from '../util/log.ts';
 import { type Registry, writeMetrics } from './prometheus.ts';
 
@@ -33,6 +34,19 @@ export async function serveMetricsHttp(opts: {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end('404 page not found\n');
   });
+  return listenForMetrics(server, opts, 'http');
+}
+
+/**
+ * Listens on host:port and returns the endpoint, or logs and returns
+ * undefined when the port is taken (several servers on one machine): what
+ * every component's /metrics endpoint does, over HTTP or HTTPS.
+ */
+export async function listenForMetrics(
+  server: HttpServer | HttpsServer,
+  opts: { component: string; host: string; port: number; log: Log },
+  scheme: 'http' | 'https',
+): Promise<HttpMetricsEndpoint | undefined> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -52,7 +66,7 @@ export async function serveMetricsHttp(opts: {
   const port = (server.address() as { port: number }).port;
   opts.log('metrics endpoint listening', {
     component: opts.component,
-    url: `http://${opts.host}:${port}/metrics`,
+    url: `${scheme}://${opts.host}:${port}/metrics`,
   });
   return {
     port,

@@ -18,6 +18,7 @@ import { authorizeRequest } from '../apiserver/authz/filter.ts';
 import { toStatus, writeStatus } from '../apiserver/http.ts';
 import { parseRequestInfo } from '../apiserver/request-info.ts';
 import { type Registry, writeMetrics } from '../metrics/prometheus.ts';
+import { listenForMetrics } from '../metrics/serve.ts';
 import type { Log } from '../util/log.ts';
 
 export interface MetricsEndpointOptions {
@@ -49,35 +50,7 @@ export async function serveMetricsEndpoint(
     { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: false },
     (req, res) => void serve(opts, req, res),
   );
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    opts.log.warn('metrics endpoint not served', {
-      component: opts.component,
-      address: `${opts.host}:${opts.port}`,
-      error: String((err as Error).message ?? err),
-    });
-    return undefined;
-  }
-  const port = (server.address() as { port: number }).port;
-  opts.log('metrics endpoint listening', {
-    component: opts.component,
-    url: `https://${opts.host}:${port}/metrics`,
-  });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenForMetrics(server, opts, 'https');
 }
 
 async function serve(opts: MetricsEndpointOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
