@@ -15,8 +15,8 @@
 // Headline: seconds to the overview's first meaningful paint.
 //
 // Goals (issue 17): overview <= 1 s; the 10k-pod list <= 2 s; no heap growth.
-// DASHBOARD_PODS=N, DASHBOARD_RATE=R, DASHBOARD_LIVE_S=S (default 120, the
-// issue asks 300) and DASHBOARD_WARMUP_S override the sizes; BENCH_QUICK=1
+// DASHBOARD_PODS=N, DASHBOARD_RATE=R, DASHBOARD_LIVE_S=S (default 300, as the
+// issue asks) and DASHBOARD_WARMUP_S override the sizes; BENCH_QUICK=1
 // runs 2,000 pods for 40 s. Run it under flock /tmp/skiff-real.lock.
 
 import { readFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ import { load, round, writeResult } from './lib.ts';
 const quick = process.env.BENCH_QUICK === '1';
 const PODS = Number(process.env.DASHBOARD_PODS ?? (quick ? 2000 : 10_000));
 const RATE = Number(process.env.DASHBOARD_RATE ?? 50);
-const LIVE_S = Number(process.env.DASHBOARD_LIVE_S ?? (quick ? 40 : 120));
+const LIVE_S = Number(process.env.DASHBOARD_LIVE_S ?? (quick ? 40 : 300));
 const WARMUP_S = Number(process.env.DASHBOARD_WARMUP_S ?? (quick ? 10 : 20));
 const NS = 'dash-bench';
 const log = (s: string) => console.log(s);

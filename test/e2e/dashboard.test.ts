@@ -247,6 +247,59 @@ describe('the dashboard in a browser', () => {
     await screenshot(page, 'pods');
   });
 
+  it('moves by keyboard: g p goes to the pods, j selects a row, Enter opens it, ? lists the keys', async () => {
+    await go(page, '#/');
+    await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
+    await page.keyboard.press('g');
+    await page.keyboard.press('p');
+    await page.waitForFunction(() => location.hash.startsWith('#/r/core/pods'));
+    await page.keyboard.press('?');
+    const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+    await help.getByText('Open the selected row').waitFor();
+    await page.keyboard.press('Escape');
+    await help.waitFor({ state: 'hidden' });
+    await go(page, `#/r/core/pods?ns=${NS}&l=tier%3Dfrontend`);
+    await page.waitForFunction(
+      () => document.querySelectorAll('table[aria-label="Pod"] tbody tr:not(.spacer)').length === 3,
+    );
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    const selected = page.locator('table[aria-label="Pod"] tbody tr.selected');
+    await selected.waitFor();
+    const second = (await podNames())[1]!;
+    assert.equal(await selected.locator('td').first().textContent(), second);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: second }).waitFor();
+  });
+
+  it('rolls a Deployment back to its previous revision', async () => {
+    await ok(skiff, ['create', 'deployment', 'undo-me', '-n', NS, '--image=busybox', '--replicas=0']);
+    await ok(skiff, ['set', 'env', 'deployment/undo-me', '-n', NS, 'VERSION=2']);
+    await eventually('the second revision', async () => {
+      const rs = JSON.parse(
+        await ok(skiff, ['get', 'rs', '-n', NS, '-l', 'app=undo-me', '-o', 'json']),
+      ).items;
+      return rs.length === 2;
+    });
+    await go(page, `#/r/apps/deployments/${NS}/undo-me`);
+    await page.getByRole('heading', { name: 'undo-me' }).waitFor();
+    await page.getByRole('button', { name: 'Rollout undo' }).click();
+    await page.getByRole('status').getByText('Deployment undo-me rolled back').waitFor();
+    const d = JSON.parse(await ok(skiff, ['get', 'deployment', 'undo-me', '-n', NS, '-o', 'json']));
+    assert.equal(
+      d.spec.template.spec.containers[0].env,
+      undefined,
+      'the template of revision 1, with no VERSION',
+    );
+    assert.equal(d.spec.template.metadata.labels['pod-template-hash'], undefined);
+    // A second undo goes back to what the first undid, as kubectl's does.
+    await page.getByRole('button', { name: 'Rollout undo' }).click();
+    await eventually('the VERSION=2 template back', async () => {
+      const again = JSON.parse(await ok(skiff, ['get', 'deployment', 'undo-me', '-n', NS, '-o', 'json']));
+      return again.spec.template.spec.containers[0].env?.[0]?.value === '2';
+    });
+  });
+
   it("reads a pod's log", async () => {
     const [pod] = await podNames();
     await go(page, `#/logs/${NS}/${pod}`);
@@ -366,5 +419,40 @@ describe('the dashboard in a browser', () => {
     const apiMessage = /(configmaps is forbidden: .*)$/m.exec(kubectl.stderr)?.[1];
     assert.ok(apiMessage, kubectl.stderr);
     assert.equal(await alert.textContent(), `ConfigMap/example: ${apiMessage} (Forbidden, 403)`);
+  });
+
+  it('drains the node: cordoned, its pods evicted, and uncordoned they run again', async () => {
+    const before = await podNames();
+    await go(page, `#/r/core/nodes/_/${nodeName}`);
+    await page.getByRole('heading', { name: nodeName }).waitFor();
+    await page.getByRole('button', { name: 'Drain' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Drain' });
+    assert.equal(await dialog.getByLabel('Ignore DaemonSets').isChecked(), true);
+    await screenshot(page, 'drain');
+    await dialog.getByRole('button', { name: 'Drain' }).click();
+    const notice = page.getByRole('status').getByText(/^Drained: \d+ pods evicted/);
+    await notice.waitFor({ timeout: 120_000 });
+    const node = JSON.parse(await ok(skiff, ['get', 'node', nodeName, '-o', 'json']));
+    assert.equal(node.spec.unschedulable, true);
+    // The RC's replacements wait: the only node is cordoned.
+    const pods = JSON.parse(
+      await ok(skiff, ['get', 'pods', '-n', NS, '-l', 'tier=frontend', '-o', 'json']),
+    ).items;
+    assert.ok(
+      pods.every((p: any) => !before.includes(p.metadata.name)),
+      'every frontend pod was evicted',
+    );
+    assert.ok(
+      pods.every((p: any) => !p.spec.nodeName),
+      'no replacement is scheduled on the cordoned node',
+    );
+    await page.getByRole('button', { name: 'Uncordon' }).click();
+    await page.getByRole('status').getByText('Uncordoned').waitFor();
+    await go(page, `#/map?ns=${NS}`);
+    await page.waitForFunction(
+      () => document.querySelectorAll('li.pod[data-state="ready"]').length === 3,
+      null,
+      { timeout: 120_000 },
+    );
   });
 });

@@ -1,13 +1,14 @@
 // The app shell: login, then the layout (header, navigation) around the
 // page the URL names.
 
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { clearAccessCache } from './access.ts';
 import { ApiError, describeError, request, session } from './api.ts';
 import { ErrorBox } from './components.ts';
 import { groupSegment, type Session, SessionContext, useSession } from './context.ts';
 import { discover } from './discovery.ts';
 import { html } from './html.ts';
+import { GO_TO, LIST_KEYS, useGlobalKeys } from './keys.ts';
 import { CreatePage } from './pages/create.ts';
 import { DetailPage } from './pages/detail.ts';
 import { EventsPage } from './pages/events.ts';
@@ -104,6 +105,8 @@ const PINNED = [
 function Layout() {
   const s = useSession();
   const route = useRoute();
+  const [help, setHelp] = useState(false);
+  useGlobalKeys(() => setHelp(true));
   const pinned = PINNED.map(([g, r]) => s.types.find((t) => t.group === g && t.resource === r)).filter(
     (t) => t !== undefined,
   );
@@ -150,7 +153,24 @@ function Layout() {
       </details>
     </nav>
     <main class="content">${page(route)}</main>
+    ${help ? html`<${KeysHelp} onClose=${() => setHelp(false)} />` : null}
   </div>`;
+}
+
+/** The keyboard shortcuts, in a dialog ("?" opens it, Escape closes it). */
+function KeysHelp({ onClose }: { onClose(): void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  return html`<dialog ref=${ref} aria-label="Keyboard shortcuts" class="keys" onClose=${onClose}>
+    <h2>Keyboard shortcuts</h2>
+    <dl>
+      ${Object.entries(GO_TO).map(([k, g]) => html`<dt><kbd>g</kbd> <kbd>${k}</kbd></dt><dd>${g.label}</dd>`)}
+      ${LIST_KEYS.map(([k, what]) => html`<dt><kbd>${k}</kbd></dt><dd>${what}</dd>`)}
+    </dl>
+    <div class="buttons"><button type="button" onClick=${onClose}>Close</button></div>
+  </dialog>`;
 }
 
 function page(route: Route) {

@@ -51,9 +51,21 @@ export function VirtualTable(props: {
   label: string;
   columns: GridColumn[];
   rows: { key: string; cells: (string | ReturnType<typeof html>)[] }[];
+  /** The row chosen with the keyboard (-1 for none): marked, and scrolled into view. */
+  selected?: number;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [view, setView] = useState({ top: 0, height: 800 });
+  const selected = props.selected ?? -1;
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el || selected < 0) return;
+    // Row `selected` sits below the header row, at (selected + 1) row heights.
+    const top = (selected + 1) * ROW_HEIGHT;
+    if (top < el.scrollTop + ROW_HEIGHT) el.scrollTop = top - ROW_HEIGHT;
+    else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight)
+      el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
+  }, [selected]);
   useEffect(() => {
     const el = scroller.current;
     if (!el) return;
@@ -78,7 +90,12 @@ export function VirtualTable(props: {
         ${first > 0 ? html`<tr class="spacer" aria-hidden="true" style=${`height:${first * ROW_HEIGHT}px`}></tr>` : null}
         ${shown.map(
           (r, i) =>
-            html`<tr key=${r.key} aria-rowindex=${first + i + 2}>${r.cells.map((c) => html`<td>${c}</td>`)}</tr>`,
+            html`<tr
+              key=${r.key}
+              aria-rowindex=${first + i + 2}
+              aria-current=${first + i === selected ? 'true' : undefined}
+              class=${first + i === selected ? 'selected' : undefined}
+            >${r.cells.map((c) => html`<td>${c}</td>`)}</tr>`,
         )}
         ${
           last < props.rows.length

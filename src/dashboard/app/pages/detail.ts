@@ -1,21 +1,24 @@
 // One object: what it is, its actions (each shown only when RBAC allows
 // it), its events, and its YAML, editable by server-side apply.
 
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { stringify } from 'yaml';
 import { type AccessAttributes, useCan } from '../access.ts';
 import { describeError, request } from '../api.ts';
 import { Confirm, ErrorBox, Notice } from '../components.ts';
 import { groupOf, groupSegment, useSession } from '../context.ts';
 import { type ResourceType, resourcePath, typeFor, typeForKind } from '../discovery.ts';
+import { drainNode } from '../drain.ts';
+import type { DrainOptions } from '../drain-plan.ts';
 import { age, labelText } from '../format.ts';
 import { html } from '../html.ts';
 import { useLiveList } from '../live.ts';
+import { rolloutUndo, UNDOABLE } from '../rollout.ts';
 import { href, navigate } from '../router.ts';
 import { EventList } from './overview.ts';
 import { YamlEditor } from './yaml-editor.ts';
 
-const RESTARTABLE = new Set(['apps/deployments', 'apps/statefulsets', 'apps/daemonsets']);
+const RESTARTABLE = UNDOABLE;
 
 export function DetailPage(props: { group: string; resource: string; namespace: string; name: string }) {
   const { types } = useSession();
@@ -66,17 +69,21 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
     scale: scalable ? attrs(type, obj, 'patch', 'scale') : undefined,
     logs: isPod ? attrs(type, obj, 'get', 'log') : undefined,
     exec: isPod ? attrs(type, obj, 'create', 'exec') : undefined,
+    // Drain evicts pods of every namespace.
+    evict: isNode ? { verb: 'create', group: '', resource: 'pods', subresource: 'eviction' } : undefined,
   });
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
   const [confirming, setConfirming] = useState(false);
+  const [draining, setDraining] = useState(false);
   const path = resourcePath(type, obj.metadata.namespace, obj.metadata.name);
-  const act = async (what: string, run: () => Promise<unknown>) => {
+  /** Runs an action; shows `what` (or what it makes of the result) when it succeeds, the error when not. */
+  const act = async <T>(what: string | ((result: T) => string), run: () => Promise<T>) => {
     setError(undefined);
     setNotice(undefined);
     try {
-      await run();
-      setNotice(what);
+      const result = await run();
+      setNotice(typeof what === 'string' ? what : what(result));
     } catch (err) {
       setError(describeError(err));
     }
@@ -117,6 +124,14 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
           : null
       }
       ${
+        UNDOABLE.has(`${type.group}/${type.resource}`) && can.patch
+          ? html`<button type="button" onClick=${() =>
+              act(`${type.kind} ${obj.metadata.name} rolled back`, () =>
+                rolloutUndo(type, obj),
+              )}>Rollout undo</button>`
+          : null
+      }
+      ${
         isNode && can.patch
           ? html`<button type="button" onClick=${() => {
               const cordon = !obj.spec?.unschedulable;
@@ -124,6 +139,11 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
                 patch({ spec: { unschedulable: cordon ? true : null } }, 'application/merge-patch+json'),
               );
             }}>${obj.spec?.unschedulable ? 'Uncordon' : 'Cordon'}</button>`
+          : null
+      }
+      ${
+        isNode && can.patch && can.evict
+          ? html`<button type="button" class="danger" onClick=${() => setDraining(true)}>Drain</button>`
           : null
       }
       ${can.delete ? html`<button type="button" class="danger" onClick=${() => setConfirming(true)}>Delete</button>` : null}
@@ -152,6 +172,22 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
           />`
         : null
     }
+    ${
+      draining
+        ? html`<${DrainDialog}
+            node=${obj.metadata.name}
+            onCancel=${() => setDraining(false)}
+            onDrain=${(options: DrainOptions) => {
+              setDraining(false);
+              // The notice shows the drain's progress, then its summary.
+              act(
+                (summary: string) => summary,
+                () => drainNode(obj.metadata.name, options, setNotice),
+              );
+            }}
+          />`
+        : null
+    }
     <${ErrorBox} error=${error} />
     <${Notice} text=${notice} />
     <${Summary} type=${type} obj=${obj} />
@@ -162,6 +198,38 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
       <${YamlEditor} type=${type} obj=${obj} canEdit=${can.patch} />
     </section>
   `;
+}
+
+/** kubectl drain's choices, asked before the node is cordoned and its pods evicted. */
+function DrainDialog(props: { node: string; onDrain(o: DrainOptions): void; onCancel(): void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  const [options, setOptions] = useState<DrainOptions>({
+    ignoreDaemonSets: true,
+    deleteEmptyDirData: false,
+    force: false,
+  });
+  const option = (key: keyof DrainOptions, label: string) =>
+    html`<label class="check"><input
+      type="checkbox"
+      checked=${options[key]}
+      onChange=${(e: Event) => setOptions({ ...options, [key]: (e.target as HTMLInputElement).checked })}
+    /> ${label}</label>`;
+  return html`<dialog ref=${ref} aria-label="Drain" onClose=${props.onCancel}>
+    <p>Drain node ${props.node}? It is cordoned, and its pods are evicted (disruption budgets hold).</p>
+    <fieldset>
+      <legend>Options</legend>
+      ${option('ignoreDaemonSets', 'Ignore DaemonSets')}
+      ${option('deleteEmptyDirData', 'Delete emptyDir data')}
+      ${option('force', 'Force (pods no controller recreates)')}
+    </fieldset>
+    <div class="buttons">
+      <button type="button" onClick=${props.onCancel}>Cancel</button>
+      <button type="button" class="danger" onClick=${() => props.onDrain(options)}>Drain</button>
+    </div>
+  </dialog>`;
 }
 
 function ScaleForm({ obj, onScale }: { obj: any; onScale(n: number): void }) {

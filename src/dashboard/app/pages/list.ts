@@ -9,6 +9,7 @@ import { groupOf, groupSegment, useSession } from '../context.ts';
 import { resourcePath, typeFor } from '../discovery.ts';
 import { cellText } from '../format.ts';
 import { html } from '../html.ts';
+import { useKeys } from '../keys.ts';
 import { useLiveList, useLiveTable } from '../live.ts';
 import { href, navigate } from '../router.ts';
 
@@ -36,20 +37,8 @@ export function ListPage(props: { group: string; resource: string; query: URLSea
     navigate(href(['r', props.group, props.resource], { ...q, ...changes }), true);
   };
   const searchBox = useRef<HTMLInputElement>(null);
-  useEffect(() => {
-    // "/" goes to the search box, as in many web apps.
-    const onKey = (e: KeyboardEvent) => {
-      if (
-        e.key === '/' &&
-        !(e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement)
-      ) {
-        e.preventDefault();
-        searchBox.current?.focus();
-      }
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, []);
+  const [selected, setSelected] = useState(-1);
+  useEffect(() => setSelected(-1), [path, search]);
   const [labelDraft, setLabelDraft] = useState(labels);
   useEffect(() => setLabelDraft(labels), [labels]);
 
@@ -81,10 +70,28 @@ export function ListPage(props: { group: string; resource: string; query: URLSea
       );
       return {
         key: `${m.namespace ?? ''}/${m.name}`,
+        link,
         cells: type.namespaced && !ns ? [m.namespace ?? '', ...cells] : cells,
       };
     });
   }, [table, search, wide, type, ns]);
+
+  useKeys((e) => {
+    const move = (by: number) => {
+      e.preventDefault();
+      setSelected((i) => Math.max(0, Math.min(rows.length - 1, i + by)));
+    };
+    if (e.key === '/') {
+      // "/" goes to the search box, as in many web apps.
+      e.preventDefault();
+      searchBox.current?.focus();
+    } else if (e.key === 'j' || e.key === 'ArrowDown') move(1);
+    else if (e.key === 'k' || e.key === 'ArrowUp') move(-1);
+    else if (e.key === 'Enter' && rows[selected]) {
+      e.preventDefault();
+      navigate(rows[selected].link);
+    }
+  });
 
   if (!type)
     return html`<${ErrorBox} error=${`The cluster serves no ${props.resource} in group ${props.group}`} />`;
@@ -135,7 +142,7 @@ export function ListPage(props: { group: string; resource: string; query: URLSea
       <span class="muted count" aria-live="polite">${table.loading ? 'Loading…' : `${rows.length} shown`}</span>
     </form>
     <${ErrorBox} error=${table.error} />
-    <${VirtualTable} label=${type.kind} columns=${columns} rows=${rows} />
+    <${VirtualTable} label=${type.kind} columns=${columns} rows=${rows} selected=${selected} />
   </div>`;
 }
 
