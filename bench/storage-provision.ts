@@ -36,6 +36,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientsFromKubeconfig } from '../src/agent/agent.ts';
+import { ANN_SELECTED_NODE } from '../src/api/pv-util.ts';
 import type { PersistentVolumeClaim, Pod } from '../src/api/types/core-v1.ts';
 import { createInformer } from '../src/client/informer.ts';
 import { freePort } from '../test/e2e/harness.ts';
@@ -105,6 +106,7 @@ const clients = clientsFromKubeconfig(join(dir, 'server', 'kubeconfig.yaml'));
 const nodes = createInformer(clients.nodes);
 const pods = createInformer(clients.pods, { namespace: 'default' });
 const claims = createInformer(clients.persistentVolumeClaims, { namespace: 'default' });
+const volumes = createInformer(clients.persistentVolumes);
 
 // When a watch first saw each pod Running and each claim Bound (performance.now()).
 const runningAt = new Map<string, number>();
@@ -119,6 +121,24 @@ const seeClaim = (c: PersistentVolumeClaim) => {
 };
 pods.on({ add: seePod, update: (_o, p) => seePod(p) });
 claims.on({ add: seeClaim, update: (_o, c) => seeClaim(c) });
+
+// The claim path's stages, for the breakdown (first time a watch saw each).
+const stageAt = {
+  podScheduled: new Map<string, number>(),
+  claimSelectedNode: new Map<string, number>(),
+  volumeCreated: new Map<string, number>(),
+};
+const first = (m: Map<string, number>, key: string | undefined) => {
+  if (key && !m.has(key)) m.set(key, performance.now());
+};
+pods.on({
+  add: (p) => p.spec?.nodeName && first(stageAt.podScheduled, p.metadata.name),
+  update: (_o, p) => p.spec?.nodeName && first(stageAt.podScheduled, p.metadata.name),
+});
+const seeSelected = (c: PersistentVolumeClaim) =>
+  c.metadata.annotations?.[ANN_SELECTED_NODE] && first(stageAt.claimSelectedNode, c.metadata.name);
+claims.on({ add: seeSelected, update: (_o, c) => seeSelected(c) });
+volumes.on({ add: (v) => first(stageAt.volumeCreated, v.spec?.claimRef?.name) });
 
 /** Runs fn(i) for i < n, `CONCURRENCY` at a time. */
 async function inParallel(n: number, fn: (i: number) => Promise<unknown>): Promise<void> {
@@ -148,6 +168,8 @@ const podSpec = (name: string, volume: NonNullable<Pod['spec']>['volumes']): Pod
 
 interface Phase {
   latenciesMs: number[];
+  /** p50 of each stage's time since the pod's first create (the claim path only). */
+  stagesP50Ms?: Record<string, number>;
   secondsUntilAllRunning: number;
   serverCpuSeconds: number;
 }
@@ -181,6 +203,21 @@ async function phase(name: string, withClaims: boolean): Promise<Phase> {
     return end - (startedAt.get(pod) ?? 0);
   });
   const serverCpuSeconds = round(cpuSeconds(server.proc.pid!) - cpu0);
+  const since = (m: Map<string, number>) =>
+    percentile(
+      names.map((pod) => (m.get(pod) ?? Number.NaN) - (startedAt.get(pod) ?? 0)).filter(Number.isFinite),
+      50,
+    );
+  const stagesP50Ms = withClaims
+    ? {
+        podScheduled: since(stageAt.podScheduled),
+        claimSelectedNode: since(stageAt.claimSelectedNode),
+        volumeCreated: since(stageAt.volumeCreated),
+        claimBound: since(boundAt),
+        podRunning: since(runningAt),
+      }
+    : undefined;
+  if (stagesP50Ms) log(`  ${name} stages (p50 ms since the claim's create): ${JSON.stringify(stagesP50Ms)}`);
   log(
     `  ${name}: all ${PODS} Running after ${secondsUntilAllRunning} s; p50 ${percentile(latenciesMs, 50)} ms, p99 ${percentile(latenciesMs, 99)} ms; server CPU ${serverCpuSeconds} s`,
   );
@@ -196,7 +233,7 @@ async function phase(name: string, withClaims: boolean): Promise<Phase> {
   }
   // The cleanup's tail (kubelets finishing, garbage collection, events) settles before the next phase.
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-  return { latenciesMs, secondsUntilAllRunning, serverCpuSeconds };
+  return { latenciesMs, secondsUntilAllRunning, serverCpuSeconds, ...(stagesP50Ms ? { stagesP50Ms } : {}) };
 }
 
 /** The binder alone: static volumes of an Immediate class, then as many claims at once. */
@@ -245,7 +282,7 @@ async function binderThroughput(): Promise<{ claims: number; seconds: number; bi
 }
 
 try {
-  await Promise.all([nodes.start(), pods.start(), claims.start()]);
+  await Promise.all([nodes.start(), pods.start(), claims.start(), volumes.start()]);
   const token = readFileSync(join(dir, 'server', 'node-token'), 'utf8').trim();
   agent = await start(
     [
@@ -286,6 +323,7 @@ try {
     p90Ms: percentile(p.latenciesMs, 90),
     p99Ms: percentile(p.latenciesMs, 99),
     serverCpuSeconds: p.serverCpuSeconds,
+    ...(p.stagesP50Ms ? { stagesP50Ms: p.stagesP50Ms } : {}),
   });
   writeResult(
     'storage-provision',
@@ -328,6 +366,7 @@ try {
 } finally {
   nodes.stop();
   pods.stop();
+  volumes.stop();
   claims.stop();
   clients.close();
   for (const p of [agent?.proc, server.proc]) {

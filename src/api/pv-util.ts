@@ -160,15 +160,20 @@ export function findMatchingVolume(
     : undefined;
   let best: PersistentVolume | undefined;
   let bestSize = 0n;
+  // The cheap checks come first: most volumes are bound to other claims, and
+  // a node-affinity match or a quantity parse for each would cost the most.
+  const fitsNode = (pv: PersistentVolume) => !opts.node || volumeFitsNode(pv, opts.node);
   for (const pv of volumes) {
     if (opts.excluded?.has(pv.metadata.name ?? '')) continue;
     if (pv.metadata.deletionTimestamp) continue;
-    if (volumeModeMismatch(pvc, pv)) continue;
-    const size = capacityBytes(pv) ?? 0n;
-    const fitsNode = !opts.node || volumeFitsNode(pv, opts.node);
     if (isVolumeBoundToClaim(pv, pvc)) {
       // A pre-bound volume wins if it is big enough, whatever its class or selector.
-      if (size >= want && fitsNode && accessModesContain(pv.spec?.accessModes, pvc.spec?.accessModes))
+      if (
+        !volumeModeMismatch(pvc, pv) &&
+        (capacityBytes(pv) ?? 0n) >= want &&
+        fitsNode(pv) &&
+        accessModesContain(pv.spec?.accessModes, pvc.spec?.accessModes)
+      )
         return pv;
       continue;
     }
@@ -176,10 +181,12 @@ export function findMatchingVolume(
     if (pv.spec?.claimRef) continue;
     if ((pv.status?.phase ?? 'Pending') !== 'Available') continue;
     if (volumeClass(pv) !== cls) continue;
+    if (volumeModeMismatch(pvc, pv)) continue;
     if (selector && !selector.matches(pv.metadata.labels)) continue;
-    if (!fitsNode) continue;
     if (!accessModesContain(pv.spec?.accessModes, pvc.spec?.accessModes)) continue;
+    const size = capacityBytes(pv) ?? 0n;
     if (size < want) continue;
+    if (!fitsNode(pv)) continue;
     if (!best || size < bestSize) {
       best = pv;
       bestSize = size;

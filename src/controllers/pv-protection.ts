@@ -19,15 +19,18 @@ export const pvProtectionController: ControllerFactory = (ctx) => {
       if (!pv) return;
       const finalizers = pv.metadata.finalizers ?? [];
       const has = finalizers.includes(PV_PROTECTION_FINALIZER);
-      const copy: PersistentVolume = structuredClone(pv);
+      let wanted: string[];
       if (!pv.metadata.deletionTimestamp) {
         if (has) return;
-        copy.metadata.finalizers = [...finalizers, PV_PROTECTION_FINALIZER];
+        wanted = [...finalizers, PV_PROTECTION_FINALIZER];
       } else {
         // upstream's isVolumeInUse: the volume is Bound.
         if (!has || pv.status?.phase === 'Bound') return;
-        copy.metadata.finalizers = finalizers.filter((f) => f !== PV_PROTECTION_FINALIZER);
+        wanted = finalizers.filter((f) => f !== PV_PROTECTION_FINALIZER);
       }
+      // Copied only when there is something to write: most syncs change nothing.
+      const copy: PersistentVolume = structuredClone(pv);
+      copy.metadata.finalizers = wanted;
       await ctx.clients.persistentVolumes.update(copy);
     },
   });
