@@ -1,10 +1,10 @@
 // The app shell: login, then the layout (header, navigation) around the
 // page the URL names.
 
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import { clearAccessCache } from './access.ts';
 import { ApiError, describeError, request, session } from './api.ts';
-import { ErrorBox } from './components.ts';
+import { ErrorBox, Modal } from './components.ts';
 import { groupSegment, type Session, SessionContext, useSession } from './context.ts';
 import { discover } from './discovery.ts';
 import { html } from './html.ts';
@@ -159,18 +159,14 @@ function Layout() {
 
 /** The keyboard shortcuts, in a dialog ("?" opens it, Escape closes it). */
 function KeysHelp({ onClose }: { onClose(): void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    ref.current?.showModal();
-  }, []);
-  return html`<dialog ref=${ref} aria-label="Keyboard shortcuts" class="keys" onClose=${onClose}>
+  return html`<${Modal} label="Keyboard shortcuts" class="keys" onClose=${onClose}>
     <h2>Keyboard shortcuts</h2>
     <dl>
       ${Object.entries(GO_TO).map(([k, g]) => html`<dt><kbd>g</kbd> <kbd>${k}</kbd></dt><dd>${g.label}</dd>`)}
       ${LIST_KEYS.map(([k, what]) => html`<dt><kbd>${k}</kbd></dt><dd>${what}</dd>`)}
     </dl>
     <div class="buttons"><button type="button" onClick=${onClose}>Close</button></div>
-  </dialog>`;
+  <//>`;
 }
 
 function page(route: Route) {

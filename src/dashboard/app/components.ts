@@ -14,24 +14,31 @@ export function Notice({ text }: { text?: string | undefined }) {
   return html`<div class="notice" role="status">${text}</div>`;
 }
 
-/** A modal dialog asking to confirm `question`; the native <dialog>, so focus and Escape work. */
+/** A modal dialog, open while rendered: the native <dialog>, so focus and Escape work. */
+export function Modal(props: { label: string; class?: string; onClose: () => void; children?: unknown }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    ref.current?.showModal();
+  }, []);
+  return html`<dialog ref=${ref} aria-label=${props.label} class=${props.class} onClose=${props.onClose}>
+    ${props.children}
+  </dialog>`;
+}
+
+/** A modal dialog asking to confirm `question`. */
 export function Confirm(props: {
   question: string;
   action: string;
   onConfirm: () => void;
   onCancel: () => void;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    ref.current?.showModal();
-  }, []);
-  return html`<dialog ref=${ref} aria-label="Confirm" onClose=${props.onCancel}>
+  return html`<${Modal} label="Confirm" onClose=${props.onCancel}>
     <p>${props.question}</p>
     <div class="buttons">
       <button type="button" onClick=${props.onCancel}>Cancel</button>
       <button type="button" class="danger" onClick=${props.onConfirm}>${props.action}</button>
     </div>
-  </dialog>`;
+  <//>`;
 }
 
 const ROW_HEIGHT = 33;

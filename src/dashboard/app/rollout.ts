@@ -7,7 +7,8 @@ import type { ResourceType } from './discovery.ts';
 import { resourcePath } from './discovery.ts';
 import { deploymentUndo, historyUndo } from './rollout-plan.ts';
 
-export const UNDOABLE = new Set(['apps/deployments', 'apps/statefulsets', 'apps/daemonsets']);
+/** The kinds with rollouts: restart and undo apply to them. */
+export const ROLLOUT_KINDS = new Set(['apps/deployments', 'apps/statefulsets', 'apps/daemonsets']);
 
 /** Rolls obj back; resolves with what was done, rejects with the API's or kubectl's reason. */
 export async function rolloutUndo(type: ResourceType, obj: any): Promise<string> {

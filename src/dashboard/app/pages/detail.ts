@@ -1,11 +1,11 @@
 // One object: what it is, its actions (each shown only when RBAC allows
 // it), its events, and its YAML, editable by server-side apply.
 
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { stringify } from 'yaml';
 import { type AccessAttributes, useCan } from '../access.ts';
 import { describeError, request } from '../api.ts';
-import { Confirm, ErrorBox, Notice } from '../components.ts';
+import { Confirm, ErrorBox, Modal, Notice } from '../components.ts';
 import { groupOf, groupSegment, useSession } from '../context.ts';
 import { type ResourceType, resourcePath, typeFor, typeForKind } from '../discovery.ts';
 import { drainNode } from '../drain.ts';
@@ -13,12 +13,10 @@ import type { DrainOptions } from '../drain-plan.ts';
 import { age, labelText } from '../format.ts';
 import { html } from '../html.ts';
 import { useLiveList } from '../live.ts';
-import { rolloutUndo, UNDOABLE } from '../rollout.ts';
+import { ROLLOUT_KINDS, rolloutUndo } from '../rollout.ts';
 import { href, navigate } from '../router.ts';
 import { EventList } from './overview.ts';
 import { YamlEditor } from './yaml-editor.ts';
-
-const RESTARTABLE = UNDOABLE;
 
 export function DetailPage(props: { group: string; resource: string; namespace: string; name: string }) {
   const { types } = useSession();
@@ -105,7 +103,7 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
           : null
       }
       ${
-        RESTARTABLE.has(`${type.group}/${type.resource}`) && can.patch
+        ROLLOUT_KINDS.has(`${type.group}/${type.resource}`) && can.patch
           ? html`<button type="button" onClick=${() =>
               act('Restart requested', () =>
                 patch(
@@ -124,7 +122,7 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
           : null
       }
       ${
-        UNDOABLE.has(`${type.group}/${type.resource}`) && can.patch
+        ROLLOUT_KINDS.has(`${type.group}/${type.resource}`) && can.patch
           ? html`<button type="button" onClick=${() =>
               act(`${type.kind} ${obj.metadata.name} rolled back`, () =>
                 rolloutUndo(type, obj),
@@ -202,10 +200,6 @@ function Detail({ type, obj }: { type: ResourceType; obj: any }) {
 
 /** kubectl drain's choices, asked before the node is cordoned and its pods evicted. */
 function DrainDialog(props: { node: string; onDrain(o: DrainOptions): void; onCancel(): void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    ref.current?.showModal();
-  }, []);
   const [options, setOptions] = useState<DrainOptions>({
     ignoreDaemonSets: true,
     deleteEmptyDirData: false,
@@ -217,7 +211,7 @@ function DrainDialog(props: { node: string; onDrain(o: DrainOptions): void; onCa
       checked=${options[key]}
       onChange=${(e: Event) => setOptions({ ...options, [key]: (e.target as HTMLInputElement).checked })}
     /> ${label}</label>`;
-  return html`<dialog ref=${ref} aria-label="Drain" onClose=${props.onCancel}>
+  return html`<${Modal} label="Drain" onClose=${props.onCancel}>
     <p>Drain node ${props.node}? It is cordoned, and its pods are evicted (disruption budgets hold).</p>
     <fieldset>
       <legend>Options</legend>
@@ -229,7 +223,7 @@ function DrainDialog(props: { node: string; onDrain(o: DrainOptions): void; onCa
       <button type="button" onClick=${props.onCancel}>Cancel</button>
       <button type="button" class="danger" onClick=${() => props.onDrain(options)}>Drain</button>
     </div>
-  </dialog>`;
+  <//>`;
 }
 
 function ScaleForm({ obj, onScale }: { obj: any; onScale(n: number): void }) {
