@@ -202,15 +202,21 @@ describe('kubelet probes and volumes on containerd', () => {
         }),
       ],
     });
-    const restarted = await until('a restart', async () => {
+    const eventsOf = async () =>
+      (await clients.events.list('default', { fieldSelector: 'involvedObject.name=alive-httpd' })).items;
+    const saw404 = (es: Awaited<ReturnType<typeof eventsOf>>) =>
+      es.some((e) => e.reason === 'Unhealthy' && e.message?.endsWith('statuscode: 404'));
+    // On a loaded machine the first probes may come before httpd listens
+    // (connection refused), and a restart can come from those: wait for
+    // the restart and the failure the removed page causes.
+    const restarted = await until('a restart, and the 404 that the removed page causes', async () => {
       const p = await getPod('alive-httpd');
-      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+      const restartedOnce = (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1;
+      return restartedOnce && saw404(await eventsOf()) ? p : undefined;
     });
     const podIP = restarted.status?.podIP ?? '';
     assert.match(podIP, /^10\.42\.248\.\d+$/);
-    const events = (
-      await clients.events.list('default', { fieldSelector: 'involvedObject.name=alive-httpd' })
-    ).items;
+    const events = await eventsOf();
     assert.ok(
       events.some(
         (e) =>
