@@ -78,9 +78,12 @@ export function workQueueMetricsProvider(registry: Registry): WorkQueueMetricsPr
     const l = latency.labels(name);
     const w = work.labels(name);
     const r = retries.labels(name);
-    // Every queue's counters exist from its start, at 0, as upstream's.
+    // Every queue's series exist from its start, at 0, as upstream's: a scrape
+    // between a queue's creation and its first finished item still shows it.
     a.inc(0);
     r.inc(0);
+    latency.zero({ name });
+    work.zero({ name });
     return {
       added: () => a.inc(),
       handedOut: (seconds) => l.observe(seconds),
