@@ -22,6 +22,8 @@ import { type Clientset, createClientset } from '../client/clientset.ts';
 import { createHttpTransport } from '../client/http-transport.ts';
 import { clusterDNSIP, DEFAULT_CLUSTER_DOMAIN, startClusterDNS } from '../dns/node.ts';
 import { hostResolvConfPath } from '../dns/resolv-conf.ts';
+import { createCgroupManager } from '../kubelet/cm/cgroup-manager.ts';
+import type { KubeletConfig } from '../kubelet/config.ts';
 import { createKubelet, type Kubelet } from '../kubelet/kubelet.ts';
 import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/node-status.ts';
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
@@ -88,6 +90,8 @@ export interface AgentOptions {
   clusterDomain?: string;
   /** A cri node's registries: registries.yaml, and whether the offline mirror stands in for public registries. */
   registry?: NodeRegistryOptions;
+  /** --kubelet-arg: the kubelet's upstream flags (src/kubelet/config.ts). */
+  kubeletConfig?: KubeletConfig;
   log?: Log;
 }
 
@@ -141,6 +145,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         dataDir: opts.dataDir,
         ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
         ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+        ...(opts.kubeletConfig ? { config: opts.kubeletConfig } : {}),
         ...(shared ? { sources: shared.forNode(name), leasePhase: i / names.length } : {}),
         ...dnsOptions,
         log: log.with({ component: 'kubelet', node: name }),
@@ -218,6 +223,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const kubelet = createKubelet({
       clients: opts.clients,
       runtime,
+      ...(opts.kubeletConfig ? { config: opts.kubeletConfig } : {}),
+      // Real containers run in the kubepods QoS hierarchy (src/kubelet/cm/).
+      cgroups: createCgroupManager(),
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
       ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { parseGoDuration } from '../api/duration.ts';
 import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
@@ -30,6 +31,8 @@ Flags:
   --node-name NAME            the server's node (default: the hostname, lower-cased)
   --node-ip IP                the server's node's InternalIP (default: the first
                               non-loopback IPv4)
+  --kubelet-arg KEY=VALUE     an upstream kubelet flag for the server's node, as
+                              k3s's (repeatable; see docs/node-resources.md)
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
@@ -81,6 +84,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-agent': { type: 'boolean', default: false },
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
+      'kubelet-arg': { type: 'string', multiple: true },
       'node-monitor-grace-period': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
@@ -162,6 +166,14 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${err.message}`);
     return 2;
   }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
+    console.error(`skiff server: ${err.message}`);
+    return 2;
+  }
   let nodeMonitorGracePeriodMs: number | undefined;
   if (values['node-monitor-grace-period'] !== undefined) {
     const parsed = parseGoDuration(values['node-monitor-grace-period']);
@@ -207,6 +219,7 @@ export async function runServer(args: string[]): Promise<number> {
       disableAdmissionPlugins,
       maxMutatingInflight,
       registry,
+      kubeletConfig,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
       schedulerSecurePort: componentPorts['scheduler-secure-port']!,

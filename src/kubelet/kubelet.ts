@@ -28,6 +28,10 @@ import { keyOf } from '../client/informer.ts';
 import { type Clock, realClock } from '../client/workqueue.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { Backoff } from './backoff.ts';
+import type { CgroupManager } from './cm/cgroup-manager.ts';
+import { type ContainerManager, createContainerManager } from './cm/container-manager.ts';
+import { enforcedAllocatable } from './cm/node-allocatable.ts';
+import { defaultKubeletConfig, type KubeletConfig } from './config.ts';
 import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
 import { createImageManager } from './image-manager.ts';
 import {
@@ -81,6 +85,14 @@ export function podsDifferSemantically(a: Pod, b: Pod): boolean {
 export interface KubeletOptions {
   clients: Clientset;
   runtime: Runtime;
+  /** The upstream kubelet flags given with --kubelet-arg (config.ts); upstream's defaults otherwise. */
+  config?: KubeletConfig;
+  /**
+   * The machine's cgroups (cm/cgroup-manager.ts): with them, and unless
+   * --cgroups-per-qos=false, pods run in the kubepods QoS hierarchy. Only
+   * real containers have cgroups (not the hollow runtime).
+   */
+  cgroups?: CgroupManager;
   nodeName: string;
   /** The node's InternalIP (default: the first non-loopback IPv4 address). */
   nodeIP?: string;
@@ -173,10 +185,28 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const clock = opts.clock ?? realClock;
   const nodeIP = opts.nodeIP ?? defaultNodeIP();
   const machine = opts.machine ?? readMachineInfo(opts.dataDir);
+  const config = opts.config ?? defaultKubeletConfig();
   const recorder = createEventRecorder(clients, { component: 'kubelet', host: nodeName, now, log });
   let runtimeName = runtime.kind;
   let nodeUID: string | undefined;
   const timers: NodeJS.Timeout[] = [];
+
+  // Pod cgroups by QoS class (cm/container-manager.ts), kubepods capped at
+  // capacity less the reservations when --enforce-node-allocatable=pods.
+  const capacity = { cpuMilli: machine.cpu * 1000, memoryBytes: machine.memoryBytes };
+  let containerManager: ContainerManager | undefined =
+    opts.cgroups && config.cgroupsPerQOS
+      ? createContainerManager({
+          cgroups: opts.cgroups,
+          cgroupRoot: config.cgroupRoot,
+          capacity,
+          allocatable: enforcedAllocatable({ ...capacity, ephemeralStorageBytes: 0 }, config),
+          enforcePods: config.enforceNodeAllocatable.includes('pods'),
+          log,
+        })
+      : undefined;
+  const activePods = () =>
+    sources.pods.list().filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
 
   const sources = opts.sources ?? ownSources(clients, nodeName);
   const node = () => sources.node.get(nodeName);
@@ -247,6 +277,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ? { postStart: lifecycle.postStart, preStop: lifecycle.preStop, unhealthy: probes.unhealthy }
       : {}),
     ...(volumes ? { mounts: volumes.mounts } : {}),
+    cgroupParent: (pod) => containerManager?.podCgroupName(pod),
     dnsConfig: podDNSConfigurer({
       clusterDNS: opts.clusterDNS ?? [],
       clusterDomain: opts.clusterDomain ?? 'cluster.local',
@@ -353,6 +384,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
           );
           throw err;
         }
+        // Upstream syncPod: the pod's cgroup exists, with its limits, before
+        // its sandbox does (the sandbox is made in it).
+        if (containerManager && !opts.cgroups?.exists(containerManager.podCgroupName(pod))) {
+          await containerManager.ensurePod(pod, activePods());
+        }
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
         const readSeq = ++seq;
         const after = await runtimeManager.getPodStatus(uid);
@@ -400,6 +436,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         // The containers are stopped: the volumes go (tmpfs unmounted), and with
         // the pod gone from the API, its directory too.
         await volumes?.unmountPod(uid, { removePodDir: removed });
+        // Its containers stopped, the pod's cgroup goes (upstream
+        // cleanupOrphanedPodCgroups); housekeeping retries one still busy.
+        if (containerManager && (await containerManager.destroyPod(uid))) {
+          await containerManager.updateQOS(activePods());
+        }
         if (removed) {
           syncedRuntime.delete(uid);
           await runtimeManager.removePod(uid);
@@ -430,6 +471,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(opts.nodeLabels ? { labels: opts.nodeLabels } : {}),
     ...(opts.controlPlane ? { controlPlane: true } : {}),
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    reservation: config,
+    maxPods: config.maxPods,
     notReadyReason: () => (pleg.healthy() ? undefined : 'PLEG is not healthy'),
     cachedNode: node,
     now,
@@ -487,6 +530,17 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       await runtimeManager.removePod(uid);
     }
     await volumes?.cleanupOrphanedPodDirs((uid) => known.has(uid) || podWorkers.state(uid) !== undefined);
+    // Pod cgroups of pods that are gone or finished. A cgroup with a process
+    // in it is refused by the kernel, so this never takes a running pod's.
+    if (containerManager) {
+      const active = new Set(activePods().map((p) => p.metadata.uid ?? ''));
+      for (const uid of (await containerManager.podCgroups()).keys()) {
+        const state = podWorkers.state(uid);
+        if (active.has(uid) || state === 'syncing' || state === 'terminating') continue;
+        if (await containerManager.destroyPod(uid))
+          log('removed the cgroup of a pod that is not running', { uid });
+      }
+    }
   }
 
   return {
@@ -500,6 +554,18 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         runtimeName = (await runtime.version()).runtimeName || runtime.kind;
       } catch (err) {
         log.warn('container runtime not answering', { error: String(err) });
+      }
+      if (containerManager) {
+        try {
+          await containerManager.start();
+        } catch (err) {
+          log.error('pod cgroups could not be made; pods run without the QoS hierarchy', {
+            error: String(err),
+            cgroupRoot: config.cgroupRoot,
+            hint: 'run as root with /sys/fs/cgroup writable, or pass --kubelet-arg cgroups-per-qos=false',
+          });
+          containerManager = undefined;
+        }
       }
       const registered = await nodeStatus.register();
       nodeUID = registered.metadata.uid;
