@@ -35,6 +35,7 @@ import { componentRegistry } from '../metrics/prometheus.ts';
 import { proxyMetrics } from '../metrics/proxy.ts';
 import { serveMetricsHttp } from '../metrics/serve.ts';
 import type { FlannelBackend } from '../network/node.ts';
+import { containerdPaths } from '../node/paths.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
@@ -226,6 +227,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(opts.kubeletConfig ? { config: opts.kubeletConfig } : {}),
       // Real containers run in the kubepods QoS hierarchy (src/kubelet/cm/).
       cgroups: createCgroupManager(),
+      // imagefs: the file system of the containerd the agent runs (unknown for one given by endpoint).
+      ...(opts.containerRuntimeEndpoint ? {} : { imagefsPath: containerdPaths(opts.dataDir).root }),
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
       ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),

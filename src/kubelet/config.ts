@@ -19,6 +19,8 @@ export interface EvictionThreshold {
 }
 
 export interface KubeletConfig {
+  /** --root-dir: pods' volumes live under it, and its file system is nodefs (default: the data dir). */
+  rootDir?: string;
   /** --cgroup-root: the kubepods hierarchy goes under it (default /). */
   cgroupRoot: string;
   /** --cgroups-per-qos: the kubepods/burstable/besteffort/pod<uid> hierarchy (default true). */
@@ -210,6 +212,10 @@ export function defaultKubeletConfig(): KubeletConfig {
 type Setter = (c: KubeletConfig, v: string, flag: string) => void;
 
 const SETTERS: Record<string, Setter> = {
+  'root-dir': (c, v, f) => {
+    if (!v.startsWith('/')) throw new KubeletConfigError(`--${f}: "${v}" is not an absolute path`);
+    c.rootDir = v;
+  },
   'cgroup-root': (c, v) => {
     c.cgroupRoot = v.startsWith('/') ? v : `/${v}`;
   },

@@ -20,7 +20,7 @@
 // mount into, and hollow pods become Ready as kwok's do.
 
 import { isApiError } from '../api/errors.ts';
-import { jsonEqual } from '../api/meta.ts';
+import { jsonEqual, rfc3339 } from '../api/meta.ts';
 import type { Node, Pod } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { createEventRecorder } from '../client/events.ts';
@@ -33,6 +33,8 @@ import { type ContainerManager, createContainerManager } from './cm/container-ma
 import { enforcedAllocatable } from './cm/node-allocatable.ts';
 import { defaultKubeletConfig, type KubeletConfig } from './config.ts';
 import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
+import { createEvictionManager, type EvictionManager, type PodUsage } from './eviction/eviction-manager.ts';
+import { diskUsage, nodeSignals } from './eviction/signals.ts';
 import { createImageManager } from './image-manager.ts';
 import {
   containerNameOf,
@@ -93,6 +95,10 @@ export interface KubeletOptions {
    * real containers have cgroups (not the hollow runtime).
    */
   cgroups?: CgroupManager;
+  /** Run the eviction manager (default: unless the runtime is hollow). */
+  eviction?: boolean;
+  /** containerd's root, whose file system is imagefs (default: the same as nodefs). */
+  imagefsPath?: string;
   nodeName: string;
   /** The node's InternalIP (default: the first non-loopback IPv4 address). */
   nodeIP?: string;
@@ -184,8 +190,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const now = opts.now ?? (() => new Date());
   const clock = opts.clock ?? realClock;
   const nodeIP = opts.nodeIP ?? defaultNodeIP();
-  const machine = opts.machine ?? readMachineInfo(opts.dataDir);
   const config = opts.config ?? defaultKubeletConfig();
+  const rootDirectory = opts.rootDirectory ?? config.rootDir ?? opts.dataDir;
+  const machine = opts.machine ?? readMachineInfo(rootDirectory);
   const recorder = createEventRecorder(clients, { component: 'kubelet', host: nodeName, now, log });
   let runtimeName = runtime.kind;
   let nodeUID: string | undefined;
@@ -259,7 +266,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const volumes: VolumeManager | undefined = !(opts.volumes ?? !hollow)
     ? undefined
     : createVolumeManager({
-        rootDirectory: opts.rootDirectory ?? opts.dataDir,
+        rootDirectory,
         recorder,
         now,
         getConfigMap,
@@ -337,6 +344,12 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // event loop runs one thing at a time, so a read issued with a higher
   // number went to the runtime after a relist with a lower one was answered.
   let seq = 0;
+  // Pods the eviction manager chose: their next sync kills them and marks
+  // them Failed (Evicted), as upstream's killPodFunc with a PodStatusFunc.
+  const evictions = new Map<
+    string,
+    { gracePeriodSeconds: number; message: string; annotations: Record<string, string>; done: () => void }
+  >();
   const podWorkers = createPodWorkers({
     clock,
     log,
@@ -345,6 +358,38 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         pod = latest(pod);
         const uid = pod.metadata.uid ?? '';
         trace(uid, 'syncStart');
+        const eviction = evictions.get(uid);
+        if (eviction) {
+          recorder.event(pod, 'Warning', 'Evicted', eviction.message);
+          probes?.stopLivenessAndStartup(uid);
+          await runtimeManager.killPod(
+            pod,
+            await runtimeManager.getPodStatus(uid),
+            eviction.gracePeriodSeconds,
+          );
+          const status = generate(pod, await runtimeManager.getPodStatus(uid), true);
+          const at = rfc3339(now());
+          await statusManager.setPodStatus(latest(pod), {
+            ...status,
+            phase: 'Failed',
+            reason: 'Evicted',
+            message: eviction.message,
+            // Upstream (PodDisruptionConditions): why the pod is going, for controllers and users.
+            conditions: [
+              ...(status.conditions ?? []).filter((c) => c.type !== 'DisruptionTarget'),
+              {
+                type: 'DisruptionTarget',
+                status: 'True',
+                reason: 'TerminationByKubelet',
+                message: eviction.message,
+                lastTransitionTime: at,
+              },
+            ],
+          });
+          evictions.delete(uid);
+          eviction.done();
+          return { terminal: true };
+        }
         // activeDeadlineSeconds: the pod fails once it has been active that long (upstream's
         // activeDeadlineHandler).
         const deadline = pod.spec?.activeDeadlineSeconds;
@@ -473,6 +518,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
     reservation: config,
     maxPods: config.maxPods,
+    pressure: () => eviction?.pressure() ?? { memory: false, disk: false, pid: false },
     notReadyReason: () => (pleg.healthy() ? undefined : 'PLEG is not healthy'),
     cachedNode: node,
     now,
@@ -512,6 +558,68 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(opts.plegRelistPeriodMs ? { relistPeriodMs: opts.plegRelistPeriodMs } : {}),
     log,
   });
+
+  // The eviction manager (eviction/): node conditions from the signals, and
+  // a pod evicted when a threshold is met.
+  const podUsage = async (pod: Pod, resource: string): Promise<PodUsage> => {
+    const uid = pod.metadata.uid ?? '';
+    if (resource === 'memory') {
+      const ws = containerManager
+        ? await opts.cgroups?.memoryWorkingSet(containerManager.podCgroupName(pod))
+        : undefined;
+      return ws !== undefined ? { memory: ws } : {};
+    }
+    if (resource === 'pids') {
+      return containerManager
+        ? { pids: (await opts.cgroups?.pids(containerManager.podCgroupName(pod)))?.length ?? 0 }
+        : {};
+    }
+    // Ephemeral storage: the pod's volumes on the node's disk and its logs
+    // (the containers' writable layers are containerd's, not counted here).
+    const logs = `${opts.dataDir}/pods/${pod.metadata.namespace}_${pod.metadata.name}_${uid}`;
+    return { disk: (await diskUsage(`${rootDirectory}/pods/${uid}`)) + (await diskUsage(logs)) };
+  };
+  const eviction: EvictionManager | undefined = !(opts.eviction ?? !hollow)
+    ? undefined
+    : createEvictionManager({
+        config,
+        signals: nodeSignals({
+          ...(opts.cgroups ? { cgroups: opts.cgroups } : {}),
+          ...(containerManager && config.enforceNodeAllocatable.includes('pods')
+            ? {
+                kubepods: {
+                  name: containerManager.kubepods,
+                  memoryBytes: enforcedAllocatable({ ...capacity, ephemeralStorageBytes: 0 }, config)
+                    .memoryBytes,
+                },
+              }
+            : {}),
+          memoryCapacityBytes: machine.memoryBytes,
+          nodefsPath: rootDirectory,
+          ...(opts.imagefsPath ? { imagefsPath: opts.imagefsPath } : {}),
+        }),
+        activePods: () => activePods().filter((p) => podWorkers.state(p.metadata.uid ?? '') === 'syncing'),
+        podUsage,
+        evictPod: (pod, gracePeriodSeconds, message, annotations) =>
+          new Promise<void>((resolve) => {
+            const uid = pod.metadata.uid ?? '';
+            // Upstream waits for the pod to be cleaned up before the next round (podCleanupTimeout, 30 s).
+            const timer = setTimeout(resolve, 30_000);
+            timer.unref();
+            evictions.set(uid, {
+              gracePeriodSeconds,
+              message,
+              annotations,
+              done: () => {
+                clearTimeout(timer);
+                resolve();
+              },
+            });
+            podWorkers.sync(uid);
+          }),
+        now: () => now().getTime(),
+        log,
+      });
 
   // Housekeeping (upstream HandlePodCleanups): sandboxes and containers of
   // pods the kubelet no longer has (deleted while it was down, or never
@@ -608,6 +716,21 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         timers.push(t);
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
+      if (eviction) {
+        let evicting = false;
+        every(config.housekeepingIntervalMs, async () => {
+          if (evicting) return;
+          evicting = true;
+          try {
+            const before = JSON.stringify(eviction.pressure());
+            await eviction.synchronize();
+            // A condition that changed is reported now, not at the next status update.
+            if (JSON.stringify(eviction.pressure()) !== before) await nodeStatus.update();
+          } finally {
+            evicting = false;
+          }
+        });
+      }
       const storageRoot = opts.localStoragePath;
       if (storageRoot && volumes) {
         let cleaning = false;

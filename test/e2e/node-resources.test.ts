@@ -6,7 +6,15 @@
 //   - pods run in the kubepods → burstable/besteffort → pod<uid> cgroup
 //     hierarchy, a Guaranteed pod's memory limit enforced at its pod cgroup;
 //   - with --enforce-node-allocatable=pods, kubepods is capped, and a
-//     BestEffort memory hog is OOM-killed before a Guaranteed pod is touched.
+//     BestEffort memory hog is OOM-killed before a Guaranteed pod is touched;
+//   - the eviction manager: a pod that fills a memory-backed emptyDir past
+//     the memory.available threshold (kubepods' allocatable), and one that
+//     fills the node's disk past nodefs.available, are evicted (Failed,
+//     Evicted, upstream's message), the node reports MemoryPressure or
+//     DiskPressure and gets the matching taint, and both clear afterwards.
+//
+// The node's disk (--root-dir, nodefs) is a 256 MiB tmpfs this file mounts,
+// so the disk test fills it in a second; the thresholds are the file's own.
 //
 // The node's cgroups are under a root of this file's own
 // (--kubelet-arg cgroup-root=...), so nothing here touches another node's
@@ -14,8 +22,10 @@
 // machine's memory for the system. The cgroup tree is removed at the end.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createCgroupManager } from '../../src/kubelet/cm/cgroup-manager.ts';
 import { eventually, ok, type Skiff, startSkiff } from './harness.ts';
@@ -27,6 +37,9 @@ const cgroups = createCgroupManager();
 const memoryFile = cgroups.mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes';
 
 let skiff: Skiff;
+/** The node's --root-dir: a small tmpfs, the node's disk (nodefs) for the eviction tests. */
+const rootDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-nodefs-'));
+const ROOT_DIR_BYTES = 256 * 1024 * 1024;
 
 interface PodJSON {
   metadata: { name: string; uid: string };
@@ -76,6 +89,7 @@ ${resources ? `    resources: ${resources}` : ''}
 `;
 
 before(async () => {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${ROOT_DIR_BYTES}`, 'skiff-e2e-nodefs', rootDir]);
   skiff = await startSkiff([
     '--no-disable-agent',
     '--cluster-cidr',
@@ -87,7 +101,14 @@ before(async () => {
     '--kubelet-arg',
     `system-reserved=memory=${totalmem() - KUBEPODS_BYTES}`,
     '--kubelet-arg',
-    'eviction-hard=memory.available<100Mi,nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%',
+    `root-dir=${rootDir}`,
+    // nodefs is the tmpfs; imagefs is containerd's root on the machine's disk, which must not count here.
+    '--kubelet-arg',
+    'eviction-hard=memory.available<100Mi,nodefs.available<64Mi,imagefs.available<1%,nodefs.inodesFree<1%',
+    '--kubelet-arg',
+    'housekeeping-interval=1s',
+    '--kubelet-arg',
+    'eviction-pressure-transition-period=8s',
   ]);
   await eventually(
     'the node Ready',
@@ -111,7 +132,63 @@ after(async () => {
   await skiff?.stop();
   // The kubelet leaves kubepods and the QoS cgroups, as upstream's does; the pods' are gone.
   await cgroups.destroy(CGROUP_ROOT).catch(() => undefined);
+  execFileSync('umount', ['-R', rootDir], { stdio: 'ignore' });
+  rmSync(rootDir, { recursive: true, force: true });
 });
+
+interface NodeJSON {
+  spec: { taints?: { key: string; effect: string }[] };
+  status: { conditions: { type: string; status: string; reason: string }[] };
+}
+const getNode = async (): Promise<NodeJSON> =>
+  JSON.parse(await ok(skiff, ['get', 'nodes', '-o', 'json'])).items[0];
+const conditionOf = (n: NodeJSON, type: string) => n.status.conditions.find((c) => c.type === type)?.status;
+
+/** Waits for the pod to be evicted, and returns it. */
+async function evicted(name: string): Promise<PodJSON & { status: { reason?: string; message?: string } }> {
+  return eventually(
+    `pod ${name} evicted`,
+    async () => {
+      const p = (await getPod(name)) as PodJSON & { status: { reason?: string; message?: string } };
+      return p.status.phase === 'Failed' ? p : undefined;
+    },
+    90_000,
+  ).catch((err) => {
+    throw withLogs(err);
+  });
+}
+
+/** The pressure condition goes True with its taint, then (the pod gone, the transition period over) False again. */
+async function pressureComesAndGoes(
+  type: string,
+  taint: string,
+  whileTrue: () => Promise<void>,
+): Promise<void> {
+  await eventually(
+    `${type} True with the ${taint} taint`,
+    async () => {
+      const n = await getNode();
+      return (
+        conditionOf(n, type) === 'True' &&
+        n.spec.taints?.some((t) => t.key === taint && t.effect === 'NoSchedule')
+      );
+    },
+    60_000,
+  ).catch((err) => {
+    throw withLogs(err);
+  });
+  await whileTrue();
+  await eventually(
+    `${type} False and the taint gone`,
+    async () => {
+      const n = await getNode();
+      return conditionOf(n, type) === 'False' && !n.spec.taints?.some((t) => t.key === taint);
+    },
+    60_000,
+  ).catch((err) => {
+    throw withLogs(err);
+  });
+}
 
 describe('node resources', () => {
   it('reports allocatable as capacity less system-reserved and the hard eviction threshold', async () => {
@@ -223,5 +300,84 @@ describe('node resources', () => {
     assert.equal(steady.status.containerStatuses?.[0]?.restartCount, 0);
     assert.ok(steady.status.containerStatuses?.[0]?.state?.running);
     assert.ok(existsSync(`/sys/fs/cgroup${cgroups.mode === 'v1' ? '/memory' : ''}${CGROUP_ROOT}/kubepods`));
+  });
+
+  it('evicts a pod that fills memory past memory.available, reporting MemoryPressure', async () => {
+    await apply(
+      podYaml(
+        'bystander',
+        'sleep 3600',
+        '{requests: {cpu: 50m, memory: 32Mi}, limits: {cpu: 50m, memory: 32Mi}}',
+      ),
+    );
+    await running('bystander');
+    // 520 MiB in a memory-backed emptyDir: kubepods (600 MiB) has less than 100 MiB left, under its cap.
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: filler}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/cache/fill bs=1M count=520; sleep 3600"]
+    volumeMounts: [{name: cache, mountPath: /cache}]
+  volumes:
+  - name: cache
+    emptyDir: {medium: Memory}
+`);
+    const p = await evicted('filler');
+    await pressureComesAndGoes('MemoryPressure', 'node.kubernetes.io/memory-pressure', async () => {});
+    assert.equal(p.status.reason, 'Evicted');
+    assert.match(
+      p.status.message ?? '',
+      /^The node was low on resource: memory\. Threshold quantity: 100Mi, available: \d+[KMG]i\. Container c was using \d+[KMG]i, request is 0, has larger consumption of memory\. $/,
+    );
+    const events = await ok(skiff, [
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=filler',
+      '-o',
+      'jsonpath={.items[*].reason}',
+    ]);
+    assert.match(events, /\bEvicted\b/);
+    // The Guaranteed pod, within its request, was left alone.
+    const b = await getPod('bystander');
+    assert.equal(b.status.phase, 'Running');
+    assert.equal(b.status.containerStatuses?.[0]?.restartCount, 0);
+  });
+
+  it('evicts the pod that fills the node disk past nodefs.available, reporting DiskPressure', async () => {
+    await apply(podYaml('quiet', 'sleep 3600'));
+    await running('quiet');
+    // 200 MiB into an emptyDir on the 256 MiB node disk: less than 64 MiB left.
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: writer}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/data/fill bs=1M count=200; sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes:
+  - name: data
+    emptyDir: {}
+`);
+    const p = await evicted('writer');
+    assert.equal(p.status.reason, 'Evicted');
+    assert.match(
+      p.status.message ?? '',
+      /^The node was low on resource: ephemeral-storage\. Threshold quantity: 64Mi, available: \d+[KMG]i\. /,
+    );
+    await pressureComesAndGoes('DiskPressure', 'node.kubernetes.io/disk-pressure', async () => {});
+    // Its emptyDir went with it, and the quiet pod stayed.
+    assert.equal((await getPod('quiet')).status.phase, 'Running');
   });
 });
