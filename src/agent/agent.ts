@@ -35,7 +35,7 @@ import { componentRegistry } from '../metrics/prometheus.ts';
 import { proxyMetrics } from '../metrics/proxy.ts';
 import { serveMetricsHttp } from '../metrics/serve.ts';
 import type { FlannelBackend } from '../network/node.ts';
-import { containerdPaths } from '../node/paths.ts';
+import { containerdPaths, PAUSE_IMAGE } from '../node/paths.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
@@ -229,6 +229,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       cgroups: createCgroupManager(),
       // imagefs: the file system of the containerd the agent runs (unknown for one given by endpoint).
       ...(opts.containerRuntimeEndpoint ? {} : { imagefsPath: containerdPaths(opts.dataDir).root }),
+      // The sandbox image containerd is configured with (src/agent/containerd.ts): never garbage collected.
+      pinnedImages: [PAUSE_IMAGE],
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
       ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),

@@ -35,6 +35,8 @@ import { defaultKubeletConfig, type KubeletConfig } from './config.ts';
 import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
 import { createEvictionManager, type EvictionManager, type PodUsage } from './eviction/eviction-manager.ts';
 import { diskUsage, nodeSignals } from './eviction/signals.ts';
+import { createContainerGC } from './gc/container-gc.ts';
+import { createImageGC } from './gc/image-gc.ts';
 import { createImageManager } from './image-manager.ts';
 import {
   containerNameOf,
@@ -99,6 +101,10 @@ export interface KubeletOptions {
   eviction?: boolean;
   /** containerd's root, whose file system is imagefs (default: the same as nodefs). */
   imagefsPath?: string;
+  /** Images image GC never removes (the sandbox image). */
+  pinnedImages?: string[];
+  /** Collect dead containers and unused images (default: unless the runtime is hollow). */
+  garbageCollection?: boolean;
   nodeName: string;
   /** The node's InternalIP (default: the first non-loopback IPv4 address). */
   nodeIP?: string;
@@ -350,6 +356,8 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     string,
     { gracePeriodSeconds: number; message: string; annotations: Record<string, string>; done: () => void }
   >();
+  /** Pods evicted here: their containers go at the next garbage collection. */
+  const evictedPods = new Set<string>();
   const podWorkers = createPodWorkers({
     clock,
     log,
@@ -387,6 +395,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
             ],
           });
           evictions.delete(uid);
+          evictedPods.add(uid);
           eviction.done();
           return { terminal: true };
         }
@@ -488,6 +497,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         }
         if (removed) {
           syncedRuntime.delete(uid);
+          evictedPods.delete(uid);
           await runtimeManager.removePod(uid);
           backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
           tokens.forgetPod(uid);
@@ -579,6 +589,32 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     const logs = `${opts.dataDir}/pods/${pod.metadata.namespace}_${pod.metadata.name}_${uid}`;
     return { disk: (await diskUsage(`${rootDirectory}/pods/${uid}`)) + (await diskUsage(logs)) };
   };
+  // Garbage collection (gc/): dead containers every minute, images every 5
+  // (upstream's periods), and both when the eviction manager reclaims disk.
+  const gcOn = opts.garbageCollection ?? !hollow;
+  // Upstream ShouldPodContentBeRemoved: a finished pod keeps its last
+  // containers (kubectl logs of a completed Job), an evicted or gone one does not.
+  const podRunsHere = (uid: string) =>
+    !evictedPods.has(uid) &&
+    (podWorkers.state(uid) !== undefined || sources.pods.list().some((p) => p.metadata.uid === uid));
+  const containerGC = createContainerGC({ runtime, podActive: podRunsHere, now: () => now().getTime(), log });
+  const containerGCPolicy = {
+    minAgeMs: config.minimumContainerTTLMs,
+    maxPerPodContainer: config.maxPerPodContainer,
+    maxContainers: config.maxContainers,
+  };
+  const imageGC = createImageGC({
+    runtime,
+    ...(opts.pinnedImages ? { pinned: opts.pinnedImages } : {}),
+    imagefsPath: opts.imagefsPath ?? rootDirectory,
+    now: () => now().getTime(),
+    log,
+  });
+  const imageGCPolicy = {
+    highThresholdPercent: config.imageGCHighThresholdPercent,
+    lowThresholdPercent: config.imageGCLowThresholdPercent,
+    minAgeMs: config.imageMinimumGCAgeMs,
+  };
   const eviction: EvictionManager | undefined = !(opts.eviction ?? !hollow)
     ? undefined
     : createEvictionManager({
@@ -600,6 +636,16 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         }),
         activePods: () => activePods().filter((p) => podWorkers.state(p.metadata.uid ?? '') === 'syncing'),
         podUsage,
+        // Upstream's node-level reclaim: dead containers for nodefs, and with
+        // them unused images for imagefs (or for nodefs when they share a disk).
+        ...(gcOn
+          ? {
+              reclaimNodeDisk: async (signal: string) => {
+                await containerGC.collect(containerGCPolicy, true);
+                if (signal.startsWith('imagefs') || !opts.imagefsPath) await imageGC.deleteUnusedImages();
+              },
+            }
+          : {}),
         evictPod: (pod, gracePeriodSeconds, message, annotations) =>
           new Promise<void>((resolve) => {
             const uid = pod.metadata.uid ?? '';
@@ -716,6 +762,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         timers.push(t);
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
+      if (gcOn) {
+        await imageGC.detect().catch((err: unknown) => log('image detection failed', { error: String(err) }));
+        every(60_000, () => containerGC.collect(containerGCPolicy).then(() => undefined));
+        every(5 * 60_000, () => imageGC.garbageCollect(imageGCPolicy).then(() => undefined));
+      }
       if (eviction) {
         let evicting = false;
         every(config.housekeepingIntervalMs, async () => {
