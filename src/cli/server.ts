@@ -33,6 +33,10 @@ Flags:
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
+  --default-not-ready-toleration-seconds N, --default-unreachable-toleration-seconds N
+                              how long a pod with no toleration of its own stays
+                              on a node that is not ready, or unreachable, before
+                              it is evicted (default 300, as kube-apiserver's)
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
@@ -50,7 +54,7 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -82,6 +86,8 @@ export async function runServer(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-monitor-grace-period': { type: 'string' },
+      'default-not-ready-toleration-seconds': { type: 'string' },
+      'default-unreachable-toleration-seconds': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
@@ -173,6 +179,21 @@ export async function runServer(args: string[]): Promise<number> {
     }
     nodeMonitorGracePeriodMs = parsed.ms;
   }
+  const tolerationSeconds: { notReadySeconds?: number; unreachableSeconds?: number } = {};
+  for (const [flag, field] of [
+    ['default-not-ready-toleration-seconds', 'notReadySeconds'],
+    ['default-unreachable-toleration-seconds', 'unreachableSeconds'],
+  ] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) {
+      console.error(
+        `skiff server: --${flag} must be a whole number of seconds, not ${JSON.stringify(value)}`,
+      );
+      return 2;
+    }
+    tolerationSeconds[field] = Number(value);
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -205,6 +226,7 @@ export async function runServer(args: string[]): Promise<number> {
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
       disableAdmissionPlugins,
+      tolerationSeconds,
       maxMutatingInflight,
       registry,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),

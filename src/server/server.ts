@@ -17,6 +17,7 @@ import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import type { DefaultTolerationSecondsOptions } from '../apiserver/admission/default-toleration-seconds.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
@@ -109,6 +110,8 @@ export interface ServerConfig {
   encryptionProviderConfig?: string;
   /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
   disableAdmissionPlugins?: AdmissionPluginName[];
+  /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds (300 s each by default). */
+  tolerationSeconds?: DefaultTolerationSecondsOptions;
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
   /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
@@ -214,7 +217,11 @@ export async function startServer(
     ruleResolver: authorization,
     tokens: bearer.tokens,
     admission: (api) =>
-      defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
+      defaultAdmission(api, {
+        disabled: config.disableAdmissionPlugins ?? [],
+        withServiceAccount: true,
+        tolerationSeconds: config.tolerationSeconds ?? {},
+      }),
     validationRules: celValidationRules,
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),

@@ -28,6 +28,10 @@ import {
   certificateSubjectRestrictionPlugin,
 } from './certificates.ts';
 import { defaultStorageClassPlugin } from './default-storage-class.ts';
+import {
+  type DefaultTolerationSecondsOptions,
+  defaultTolerationSecondsPlugin,
+} from './default-toleration-seconds.ts';
 import { limitRangerPlugins } from './limit-ranger.ts';
 import { nodeRestrictionPlugin } from './node-restriction.ts';
 import { podSecurityPlugin } from './pod-security.ts';
@@ -48,6 +52,7 @@ export const ADMISSION_PLUGINS = [
   'LimitRanger',
   'ServiceAccount',
   'Priority',
+  'DefaultTolerationSeconds',
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
@@ -90,6 +95,7 @@ export function defaultAdmission(
   {
     disabled = [],
     withServiceAccount = false,
+    tolerationSeconds = {},
   }: {
     disabled?: readonly AdmissionPluginName[];
     /**
@@ -98,6 +104,8 @@ export function defaultAdmission(
      * server turns it on; the test servers, with no such controller, do not.
      */
     withServiceAccount?: boolean;
+    /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds. */
+    tolerationSeconds?: DefaultTolerationSecondsOptions;
   } = {},
 ): AdmissionChain {
   const namespaces = () => api.storage('', 'v1', 'namespaces')!;
@@ -198,6 +206,7 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.mutating] : []),
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultTolerationSeconds') ? [defaultTolerationSecondsPlugin(tolerationSeconds)] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
       ...(on('MutatingAdmissionWebhook') ? [mutatingWebhookPlugin(webhooks)] : []),
