@@ -12,6 +12,7 @@ import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 /** How long `skiff agent` waits for a server it cannot reach before giving up. */
@@ -69,10 +70,7 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
-  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
-  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
-  --node-external-ip IP             the Node's ExternalIP
-  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
+${FLANNEL_FLAGS_USAGE}
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -101,10 +99,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
-      'flannel-backend': { type: 'string', default: 'vxlan' },
-      'flannel-iface': { type: 'string' },
-      'node-external-ip': { type: 'string' },
-      'flannel-external-ip': { type: 'boolean', default: false },
+      ...FLANNEL_FLAGS,
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -139,15 +134,9 @@ export async function runAgent(args: string[]): Promise<number> {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
     return 2;
   }
-  const flannelBackend = values['flannel-backend'] as FlannelBackend;
-  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
-    console.error(
-      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
-    );
-    return 2;
-  }
-  if (values['flannel-external-ip'] && !values['node-external-ip']) {
-    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff agent: ${flannel.error}`);
     return 2;
   }
   const token =
@@ -223,6 +212,19 @@ export async function runAgent(args: string[]): Promise<number> {
   const networkPolicyClients = credentials.networkPolicy
     ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
     : undefined;
+  // The server's, unless this node was given its own (as k3s's agents take the server's).
+  const served = credentials.config?.flannelBackend;
+  if (
+    !flannel.flannelBackend &&
+    served !== undefined &&
+    !FLANNEL_BACKENDS.includes(served as FlannelBackend)
+  ) {
+    console.error(
+      `skiff agent: the server's --flannel-backend ${served} is not one this agent knows (upgrade it)`,
+    );
+    return 1;
+  }
+  const flannelBackend = flannel.flannelBackend ?? (served as FlannelBackend | undefined) ?? 'vxlan';
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
@@ -245,10 +247,8 @@ export async function runAgent(args: string[]): Promise<number> {
       : {}),
     proxyMode,
     registry,
+    ...flannel,
     flannelBackend,
-    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
-    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
-    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/ad
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
@@ -62,6 +63,7 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
   --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
@@ -101,6 +103,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      ...FLANNEL_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
@@ -179,6 +182,11 @@ export async function runServer(args: string[]): Promise<number> {
     }
     nodeMonitorGracePeriodMs = parsed.ms;
   }
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff server: ${flannel.error}`);
+    return 2;
+  }
   const tolerationSeconds: { notReadySeconds?: number; unreachableSeconds?: number } = {};
   for (const [flag, field] of [
     ['default-not-ready-toleration-seconds', 'notReadySeconds'],
@@ -227,6 +235,7 @@ export async function runServer(args: string[]): Promise<number> {
         : {}),
       disableAdmissionPlugins,
       tolerationSeconds,
+      ...flannel,
       maxMutatingInflight,
       registry,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),

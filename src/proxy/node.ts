@@ -105,7 +105,7 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
     }
   }
   // The pod network across nodes: VTEP, overlay routes, masquerade table.
-  await (await import('../network/node.ts')).cleanupNodeNetwork(exec, opts.log);
+  await (await import('../network/node.ts')).cleanupNodeNetwork(opts.clusterCIDR, exec, opts.log);
   // NetworkPolicy's table (src/network/policy-nft.ts), one per cluster CIDR.
   if (existsSync('/usr/sbin/nft')) await quiet(cleanupNetworkPolicy(opts.clusterCIDR));
   // iptables: the chains and the jumps into them.

@@ -19,7 +19,7 @@ export interface PodJSON {
 }
 
 export interface NodeJSON {
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
   spec: { unschedulable?: boolean };
   status: {
     addresses?: { type: string; address: string }[];

@@ -24,6 +24,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -290,40 +291,57 @@ spec:
   ports: [{port: 8081, targetPort: 8080}]
 `,
     );
-    await eventually('lb-backend Running', async () => (await pods('app=lb')).find(podReady), 120_000);
-    const addresses = cluster.hosts.map((h) => h.link.address).sort();
-    const ingress = await eventually('the load balancer on every node', async () => {
-      const svc = JSON.parse(await kubectl(['get', 'service', '-n', NS, 'lb', '-o', 'json']));
-      const ips = ((svc.status?.loadBalancer?.ingress ?? []) as { ip: string }[]).map((i) => i.ip).sort();
-      return ips.length === addresses.length ? ips : undefined;
-    });
-    assert.deepEqual(ingress, addresses);
-    const get = async (ip: string, path = '/') => {
-      const res = await fetch(`http://${ip}:8081${path}`, { signal: AbortSignal.timeout(3000) });
-      return (await res.text()).trim();
-    };
-    for (const ip of addresses)
-      assert.equal(await eventually(`${ip}:8081 → host-2`, () => get(ip).catch(() => undefined)), 'host-2');
+    try {
+      await eventually('lb-backend Running', async () => (await pods('app=lb')).find(podReady), 120_000);
+      const addresses = cluster.hosts.map((h) => h.link.address).sort();
+      const ingress = await eventually('the load balancer on every node', async () => {
+        const svc = JSON.parse(await kubectl(['get', 'service', '-n', NS, 'lb', '-o', 'json']));
+        const ips = ((svc.status?.loadBalancer?.ingress ?? []) as { ip: string }[]).map((i) => i.ip).sort();
+        return ips.length === addresses.length ? ips : undefined;
+      });
+      assert.deepEqual(ingress, addresses);
+      // A new connection each time: one kept alive from before the policy
+      // changed would keep the address translation conntrack gave it then.
+      const get = (ip: string, path = '/') =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpGet({ host: ip, port: 8081, path, agent: false, timeout: 3000 }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve(body.trim()));
+            res.on('error', reject);
+          });
+          req.on('timeout', () => req.destroy(new Error(`${ip}:8081 timed out`)));
+          req.on('error', reject);
+        });
+      for (const ip of addresses)
+        assert.equal(await eventually(`${ip}:8081 → host-2`, () => get(ip).catch(() => undefined)), 'host-2');
 
-    await kubectl(['patch', 'service', '-n', NS, 'lb', '-p', '{"spec":{"externalTrafficPolicy":"Local"}}']);
-    const host1 = cluster.hosts.find((h) => h.node === 'host-1')!.link.address;
-    const host2 = cluster.hosts.find((h) => h.node === 'host-2')!.link.address;
-    // host-1 has no endpoint of its own: outside traffic to it is dropped, not sent on.
-    await eventually(`${host1}:8081 refused under Local`, async () =>
-      get(host1).then(
-        () => false,
-        () => true,
-      ),
-    );
-    // host-2 serves it, and the pod sees the client's own address (the bridge's, 198.18.<id>.1), not a node's.
-    assert.equal(
-      await eventually('the client address through host-2', () =>
-        get(host2, '/cgi-bin/ip').catch(() => undefined),
-      ),
-      `198.18.${HOSTS_ID}.1`,
-    );
-    await kubectl(['delete', 'service', '-n', NS, 'lb']);
-    await kubectl(['delete', 'pod', '-n', NS, 'lb-backend', '--wait=true']);
+      await kubectl(['patch', 'service', '-n', NS, 'lb', '-p', '{"spec":{"externalTrafficPolicy":"Local"}}']);
+      const host1 = cluster.hosts.find((h) => h.node === 'host-1')!.link.address;
+      const host2 = cluster.hosts.find((h) => h.node === 'host-2')!.link.address;
+      // host-1 has no endpoint of its own: outside traffic to it is dropped, not sent on.
+      await eventually(`${host1}:8081 refused under Local`, async () =>
+        get(host1).then(
+          () => false,
+          () => true,
+        ),
+      );
+      // host-2 serves it, and the pod sees the client's own address (the
+      // bridge's, 198.18.<id>.1), not a node's (busybox httpd writes it as
+      // [::ffff:a.b.c.d]). Under Cluster it saw its node's gateway.
+      const clientAddress = (text: string) => text.replace(/^\[(::ffff:)?|\]$/g, '');
+      assert.equal(
+        await eventually('the client address through host-2', async () => {
+          const seen = clientAddress(await get(host2, '/cgi-bin/ip').catch(() => ''));
+          return seen === `198.18.${HOSTS_ID}.1` ? seen : undefined;
+        }),
+        `198.18.${HOSTS_ID}.1`,
+      );
+    } finally {
+      // Also after a failure: a bare pod left on host-2 would stop the drain test below.
+      await kubectl(['delete', 'service', '-n', NS, 'lb', '--ignore-not-found']);
+      await kubectl(['delete', 'pod', '-n', NS, 'lb-backend', '--ignore-not-found', '--wait=true']);
+    }
   });
 
   it('a killed host goes NotReady, its pods are evicted and recreated elsewhere; back, it is Ready and clean', async () => {
