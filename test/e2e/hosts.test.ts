@@ -304,12 +304,16 @@ spec:
       // changed would keep the address translation conntrack gave it then.
       const get = (ip: string, path = '/') =>
         new Promise<string>((resolve, reject) => {
-          const req = httpGet({ host: ip, port: 8081, path, agent: false, timeout: 3000 }, (res) => {
-            let body = '';
-            res.on('data', (d) => (body += d));
-            res.on('end', () => resolve(body.trim()));
-            res.on('error', reject);
-          });
+          const req = httpGet(
+            // busybox httpd passes a CGI's LF-only header lines on as they are.
+            { host: ip, port: 8081, path, agent: false, timeout: 3000, insecureHTTPParser: true },
+            (res) => {
+              let body = '';
+              res.on('data', (d) => (body += d));
+              res.on('end', () => resolve(body.trim()));
+              res.on('error', reject);
+            },
+          );
           req.on('timeout', () => req.destroy(new Error(`${ip}:8081 timed out`)));
           req.on('error', reject);
         });
