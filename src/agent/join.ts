@@ -32,6 +32,7 @@ import {
   CACERTS_PATH,
   CLIENT_DNS_PATH,
   CLIENT_HOLLOW_FLEET_PATH,
+  CLIENT_INGRESS_PATH,
   CLIENT_KUBE_PROXY_PATH,
   CLIENT_KUBELET_PATH,
   CLIENT_NETWORK_POLICY_PATH,
@@ -137,6 +138,8 @@ export interface AgentCredentials {
   dns?: string;
   /** The NetworkPolicy controller's (system:skiff-network-policy); none for a hollow fleet. */
   networkPolicy?: string;
+  /** The ingress controller's (system:skiff-ingress); none for a hollow fleet. */
+  ingress?: string;
 }
 
 /** What a join authenticates with: the token's secret, or the bootstrap certificate of agent-kubeconfig.yaml. */
@@ -196,6 +199,7 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> 
         'network-policy.kubeconfig',
         'network policy certificate',
       ),
+      ingress: await fetchOne(CLIENT_INGRESS_PATH, 'ingress.kubeconfig', 'ingress certificate'),
     };
   }
   opts.log?.('joined the cluster', {

@@ -12,6 +12,12 @@ import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 /** How long `skiff agent` waits for a server it cannot reach before giving up. */
@@ -69,6 +75,7 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
   --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
   --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
   --node-external-ip IP             the Node's ExternalIP
@@ -105,6 +112,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'flannel-iface': { type: 'string' },
       'node-external-ip': { type: 'string' },
       'flannel-external-ip': { type: 'boolean', default: false },
+      ...INGRESS_FLAGS,
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -132,6 +140,13 @@ export async function runAgent(args: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof RegistriesError)) throw err;
     console.error(`skiff agent: ${err.message}`);
+    return 2;
+  }
+  let ingressFlags: IngressFlagValues;
+  try {
+    ingressFlags = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff agent: ${(err as Error).message}`);
     return 2;
   }
   const proxyMode = values['proxy-mode'];
@@ -223,11 +238,16 @@ export async function runAgent(args: string[]): Promise<number> {
   const networkPolicyClients = credentials.networkPolicy
     ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
     : undefined;
+  const ingressClients = credentials.ingress
+    ? clientsFromKubeconfig(credentials.ingress, values.server)
+    : undefined;
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
     ...(dnsClients ? { dnsClients } : {}),
     ...(networkPolicyClients ? { networkPolicyClients } : {}),
+    ...(ingressClients ? { ingressClients } : {}),
+    ...ingressFlags,
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -257,7 +277,7 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients]) c?.close();
+  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
   return 0;
 }
 

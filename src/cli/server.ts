@@ -8,6 +8,12 @@ import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/ad
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
@@ -50,7 +56,7 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, DefaultStorageClass,
+                              NodeRestriction, PodSecurity, DefaultStorageClass, DefaultIngressClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -58,6 +64,7 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
   --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
@@ -95,6 +102,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      ...INGRESS_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
@@ -153,6 +161,13 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  let ingress: IngressFlagValues;
+  try {
+    ingress = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
   // The registries are the in-process node's: a server without one reads none.
   let registry: NodeRegistryOptions = {};
   try {
@@ -207,6 +222,7 @@ export async function runServer(args: string[]): Promise<number> {
       disableAdmissionPlugins,
       maxMutatingInflight,
       registry,
+      ...ingress,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
       schedulerSecurePort: componentPorts['scheduler-secure-port']!,
