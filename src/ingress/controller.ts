@@ -212,24 +212,53 @@ export function createIngressController(opts: IngressControllerOptions): Ingress
     for (const k of now) reported.add(k);
   };
 
+  // Status is written apart from the proxy's sync, so a thousand status
+  // writes (a first start, a node joining) never hold up a route change;
+  // single-flight, rerun when asked again meanwhile.
+  let statusRunning: Promise<void> | undefined;
+  let statusAgain = false;
+  const STATUS_CONCURRENCY = 8;
   const writeStatus = async (next: IngressModel) => {
     const want = nodeAddresses(nodes.indexer.list() as Node[]);
     const wantJSON = JSON.stringify(want);
-    for (const key of next.ingresses) {
-      const ing = ingresses.indexer.get(key) as Ingress | undefined;
-      if (!ing) continue;
-      const have = (ing.status?.loadBalancer?.ingress ?? []).map((i) => ({ ip: i.ip }));
-      if (JSON.stringify(have) === wantJSON) continue;
-      const copy: Ingress = structuredClone(ing);
-      copy.status = { ...copy.status, loadBalancer: { ingress: want } };
-      try {
-        await opts.clients.ingresses.updateStatus(copy);
-      } catch (err) {
-        // A conflict: another node wrote it a moment ago; the watch brings it and the next sync compares again.
-        const code = (err as { code?: number }).code;
-        if (code !== 409 && code !== 404) throw err;
-      }
+    const stale = next.ingresses
+      .map((key) => ingresses.indexer.get(key) as Ingress | undefined)
+      .filter((ing): ing is Ingress => {
+        if (!ing) return false;
+        const have = (ing.status?.loadBalancer?.ingress ?? []).map((i) => ({ ip: i.ip }));
+        return JSON.stringify(have) !== wantJSON;
+      });
+    await Promise.all(
+      Array.from({ length: Math.min(STATUS_CONCURRENCY, stale.length) }, async () => {
+        for (let ing = stale.shift(); ing; ing = stale.shift()) {
+          const copy: Ingress = structuredClone(ing);
+          copy.status = { ...copy.status, loadBalancer: { ingress: want } };
+          try {
+            await opts.clients.ingresses.updateStatus(copy);
+          } catch (err) {
+            // A conflict: another node wrote it a moment ago; the watch brings it and the next pass compares again.
+            const code = (err as { code?: number }).code;
+            if (code !== 409 && code !== 404)
+              opts.log?.error('writing Ingress status failed', {
+                ingress: `${ing.metadata.namespace}/${ing.metadata.name}`,
+                error: String(err),
+              });
+          }
+        }
+      }),
+    );
+  };
+  const scheduleStatus = () => {
+    if (statusRunning) {
+      statusAgain = true;
+      return;
     }
+    statusRunning = (async () => {
+      do {
+        statusAgain = false;
+        if (model && !stopped) await writeStatus(model);
+      } while (statusAgain && !stopped);
+    })().finally(() => (statusRunning = undefined));
   };
 
   const runSync = async () => {
@@ -246,7 +275,7 @@ export function createIngressController(opts: IngressControllerOptions): Ingress
       await apply(next);
       model = next;
       reportProblems(next);
-      await writeStatus(next);
+      scheduleStatus();
       syncs.ok++;
       backoffMs = 0;
     } catch (err) {
@@ -287,6 +316,7 @@ export function createIngressController(opts: IngressControllerOptions): Ingress
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
+      await statusRunning;
       informers.stop();
       secrets.stop();
       await recorder.flush();
