@@ -1,13 +1,15 @@
 // bench/ingress: the ingress proxy on one real node (issue 16). `skiff
 // server` with its agent (containerd, runc, CNI, the ingress HAProxy) as a
-// child process on ports of its own; one small HTTP backend pod (busybox
-// httpd, a 13-byte page); wrk (Debian's, a C load generator: a Node one
+// child process on ports of its own; one small HTTP backend pod (the
+// offline nginx image, its 150-byte welcome page, keep-alive as every real
+// backend has; busybox httpd closes every connection, so a bench on it
+// measured TCP setup and TIME_WAIT, not the proxy); wrk (Debian's, a C load generator: a Node one
 // would be the bottleneck on 2 cores) on loopback.
 //
 //   1. Throughput: wrk with 16 connections for SECONDS, straight to the pod
 //      IP and through the ingress (Host header, keep-alive to the proxy),
-//      alternated ROUNDS times in the same run so a machine that gets busier
-//      weighs on both; requests/s summed over the rounds.
+//      alternated (ABBA) ROUNDS times in the same run so a machine that gets
+//      busier weighs on both; requests/s summed over the rounds.
 //   2. Latency at moderate load: 2 connections, p50 and p99 of both; the
 //      p99 the ingress adds is the difference.
 //   3. Time from an Ingress change to served at 1,000 Ingresses (100
@@ -35,8 +37,8 @@ import { percentile, ratio, round, writeResult } from './lib.ts';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_INGRESS_SECONDS ?? 3);
-const ROUNDS = 5;
-const LATENCY_ROUNDS = 3;
+const ROUNDS = 6;
+const LATENCY_ROUNDS = 4;
 const INGRESSES = 1000;
 const SERVICES = 100;
 const CHANGES = 7;
@@ -184,7 +186,7 @@ kind: Service
 metadata: {name: svc-${i}, namespace: ${NS}}
 spec:
   selector: {app: backend}
-  ports: [{port: 80, targetPort: 8080}]
+  ports: [{port: 80, targetPort: 80}]
 `,
   );
   await kubectl(
@@ -195,11 +197,11 @@ kind: Pod
 metadata: {name: backend, namespace: ${NS}, labels: {app: backend}}
 spec:
   containers:
-  - name: httpd
-    image: busybox
+  - name: nginx
+    image: nginx
     imagePullPolicy: IfNotPresent
-    command: [sh, -c, 'mkdir -p /www && echo hello-ingress > /www/index.html && exec httpd -f -p 8080 -h /www']
-    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+    ports: [{containerPort: 80}]
+    readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
 `,
       ...services,
     ].join('---\n'),
@@ -234,7 +236,7 @@ spec:
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await get(host);
-      if (r.status === 200 && r.body.startsWith('hello-ingress')) return;
+      if (r.status === 200 && r.body.includes('Welcome to nginx!')) return;
       if (Date.now() > deadline) throw new Error(`${host} not served in ${timeoutMs} ms (last: ${r.status})`);
       await delay(2);
     }
@@ -245,9 +247,18 @@ spec:
   // 1. Throughput, alternated.
   const direct: WrkResult[] = [];
   const through: WrkResult[] = [];
+  // In ABBA order, so a drift in the machine's load weighs on both sides alike.
+  const pair = async (connections: number, r: number) => {
+    const d = () => wrk(`http://${podIP}/`, connections);
+    const i = () => wrk(`http://127.0.0.1:${httpPort}/`, connections, 'bench.test');
+    if (r % 2 === 0) return { d: await d(), i: await i() };
+    const ingressFirst = await i();
+    return { d: await d(), i: ingressFirst };
+  };
   for (let r = 0; r < ROUNDS; r++) {
-    direct.push(await wrk(`http://${podIP}:8080/`, 16));
-    through.push(await wrk(`http://127.0.0.1:${httpPort}/`, 16, 'bench.test'));
+    const p = await pair(16, r);
+    direct.push(p.d);
+    through.push(p.i);
     console.log(
       `round ${r + 1}: direct ${round(direct[r]!.requests / direct[r]!.seconds, 0)} req/s, ingress ${round(through[r]!.requests / through[r]!.seconds, 0)} req/s`,
     );
@@ -256,8 +267,9 @@ spec:
   const directLow: WrkResult[] = [];
   const throughLow: WrkResult[] = [];
   for (let r = 0; r < LATENCY_ROUNDS; r++) {
-    directLow.push(await wrk(`http://${podIP}:8080/`, 2));
-    throughLow.push(await wrk(`http://127.0.0.1:${httpPort}/`, 2, 'bench.test'));
+    const p = await pair(2, r);
+    directLow.push(p.d);
+    throughLow.push(p.i);
   }
   const med = (rs: WrkResult[], f: (r: WrkResult) => number) => round(percentile(rs.map(f), 50), 3);
 
@@ -287,7 +299,7 @@ spec:
 
   const headline = ratio(rps(through), rps(direct));
   const result = {
-    backend: 'one busybox httpd pod (a 13-byte page), no keep-alive of its own',
+    backend: 'one nginx pod (the offline image: Debian nginx 1.22, its welcome page, keep-alive)',
     loadGenerator: `wrk 1 thread, ${SECONDS} s per run, on loopback; the ingress is HAProxy 2.6 (master-worker, 2 threads)`,
     throughput: {
       connections: 16,

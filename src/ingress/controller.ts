@@ -16,7 +16,7 @@
 // servicelb and Traefik do, since every node serves every Ingress. Every
 // node's controller computes the same list, so their writes agree.
 
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Node, Secret } from '../api/types/core-v1.ts';
 import type { Ingress } from '../api/types/networking-v1.ts';
@@ -179,8 +179,11 @@ export function createIngressController(opts: IngressControllerOptions): Ingress
       return;
     }
     writeFiles(rendered.files);
-    writeFileSync(configFile, rendered.config);
-    await haproxy.check();
+    // Checked beside the live file, then moved over it: a config HAProxy
+    // refuses never becomes the one a restart would load.
+    writeFileSync(`${configFile}.next`, rendered.config);
+    await haproxy.check(`${configFile}.next`);
+    renameSync(`${configFile}.next`, configFile);
     if (!haproxyUp) {
       await haproxy.start();
       haproxyUp = true;

@@ -30,8 +30,8 @@ export interface HAProxyOptions {
 export interface HAProxy {
   /** Starts the process; resolves once its admin socket answers. */
   start(): Promise<void>;
-  /** Checks the config file (haproxy -c); throws with HAProxy's own message. */
-  check(): Promise<void>;
+  /** Checks a config file (haproxy -c; default the config file); throws with HAProxy's own message. */
+  check(file?: string): Promise<void>;
   /** Reloads the config file; resolves once the new worker answers. */
   reload(): Promise<void>;
   /** Runs runtime API commands; returns their output. */
@@ -151,9 +151,9 @@ export function createHAProxy(opts: HAProxyOptions): HAProxy {
       rmSync(opts.adminSocket, { force: true });
       await launch();
     },
-    async check() {
+    async check(file = opts.configFile) {
       try {
-        await promisify(execFile)(binary, ['-c', '-q', '-f', opts.configFile], { timeout: 30_000 });
+        await promisify(execFile)(binary, ['-c', '-q', '-f', file], { timeout: 30_000 });
       } catch (err) {
         const e = err as { stderr?: string; stdout?: string; message: string };
         throw new Error(`haproxy refused the configuration: ${(e.stderr || e.stdout || e.message).trim()}`);
