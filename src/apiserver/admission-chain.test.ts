@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -287,6 +287,7 @@ describe('--disable-admission-plugins', () => {
         [
           'LimitRanger',
           'Priority',
+          'DefaultTolerationSeconds',
           'DefaultStorageClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',
@@ -312,6 +313,7 @@ describe('--disable-admission-plugins', () => {
         [...some.mutating, ...some.validating].map((p) => p.name),
         [
           'Priority',
+          'DefaultTolerationSeconds',
           'DefaultStorageClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',

@@ -12,6 +12,7 @@ import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
 import {
   INGRESS_FLAGS,
   INGRESS_FLAGS_USAGE,
@@ -76,10 +77,7 @@ Flags:
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
 ${INGRESS_FLAGS_USAGE}
-  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
-  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
-  --node-external-ip IP             the Node's ExternalIP
-  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
+${FLANNEL_FLAGS_USAGE}
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -108,10 +106,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
-      'flannel-backend': { type: 'string', default: 'vxlan' },
-      'flannel-iface': { type: 'string' },
-      'node-external-ip': { type: 'string' },
-      'flannel-external-ip': { type: 'boolean', default: false },
+      ...FLANNEL_FLAGS,
       ...INGRESS_FLAGS,
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -154,15 +149,9 @@ export async function runAgent(args: string[]): Promise<number> {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
     return 2;
   }
-  const flannelBackend = values['flannel-backend'] as FlannelBackend;
-  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
-    console.error(
-      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
-    );
-    return 2;
-  }
-  if (values['flannel-external-ip'] && !values['node-external-ip']) {
-    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff agent: ${flannel.error}`);
     return 2;
   }
   const token =
@@ -241,6 +230,19 @@ export async function runAgent(args: string[]): Promise<number> {
   const ingressClients = credentials.ingress
     ? clientsFromKubeconfig(credentials.ingress, values.server)
     : undefined;
+  // The server's, unless this node was given its own (as k3s's agents take the server's).
+  const served = credentials.config?.flannelBackend;
+  if (
+    !flannel.flannelBackend &&
+    served !== undefined &&
+    !FLANNEL_BACKENDS.includes(served as FlannelBackend)
+  ) {
+    console.error(
+      `skiff agent: the server's --flannel-backend ${served} is not one this agent knows (upgrade it)`,
+    );
+    return 1;
+  }
+  const flannelBackend = flannel.flannelBackend ?? (served as FlannelBackend | undefined) ?? 'vxlan';
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
@@ -265,10 +267,8 @@ export async function runAgent(args: string[]): Promise<number> {
       : {}),
     proxyMode,
     registry,
+    ...flannel,
     flannelBackend,
-    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
-    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
-    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/ad
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
 import {
   INGRESS_FLAGS,
   INGRESS_FLAGS_USAGE,
@@ -39,6 +40,10 @@ Flags:
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
+  --default-not-ready-toleration-seconds N, --default-unreachable-toleration-seconds N
+                              how long a pod with no toleration of its own stays
+                              on a node that is not ready, or unreachable, before
+                              it is evicted (default 300, as kube-apiserver's)
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
@@ -56,7 +61,8 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, DefaultStorageClass, DefaultIngressClass,
+                              DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultIngressClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -65,6 +71,7 @@ Flags:
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
 ${INGRESS_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
   --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
@@ -89,6 +96,8 @@ export async function runServer(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-monitor-grace-period': { type: 'string' },
+      'default-not-ready-toleration-seconds': { type: 'string' },
+      'default-unreachable-toleration-seconds': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
@@ -102,6 +111,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      ...FLANNEL_FLAGS,
       ...INGRESS_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
@@ -188,6 +198,26 @@ export async function runServer(args: string[]): Promise<number> {
     }
     nodeMonitorGracePeriodMs = parsed.ms;
   }
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff server: ${flannel.error}`);
+    return 2;
+  }
+  const tolerationSeconds: { notReadySeconds?: number; unreachableSeconds?: number } = {};
+  for (const [flag, field] of [
+    ['default-not-ready-toleration-seconds', 'notReadySeconds'],
+    ['default-unreachable-toleration-seconds', 'unreachableSeconds'],
+  ] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) {
+      console.error(
+        `skiff server: --${flag} must be a whole number of seconds, not ${JSON.stringify(value)}`,
+      );
+      return 2;
+    }
+    tolerationSeconds[field] = Number(value);
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -220,6 +250,8 @@ export async function runServer(args: string[]): Promise<number> {
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
       disableAdmissionPlugins,
+      tolerationSeconds,
+      ...flannel,
       maxMutatingInflight,
       registry,
       ...ingress,

@@ -64,6 +64,18 @@ export const CLIENT_INGRESS_PATH = '/v1-skiff/client-ingress.crt';
  * is what hollow kubelets do, for any node, and reads no Secret or ConfigMap.
  */
 export const CLIENT_HOLLOW_FLEET_PATH = '/v1-skiff/client-hollow-fleet.crt';
+/**
+ * What every node of the cluster must agree on, as JSON (ClusterConfig),
+ * to a holder of the token: k3s's /v1-k3s/config, from which its agents
+ * take the server's --flannel-backend.
+ */
+export const CONFIG_PATH = '/v1-skiff/config';
+
+/** The answer of CONFIG_PATH. */
+export interface ClusterConfig {
+  /** The server's --flannel-backend: an agent without one of its own uses it. */
+  flannelBackend: string;
+}
 export const KUBE_PROXY_USER = 'system:kube-proxy';
 export const DNS_USER = 'system:skiff-dns';
 export const NETWORK_POLICY_USER = 'system:skiff-network-policy';
@@ -219,6 +231,8 @@ export interface JoinEndpointOptions {
   issue(subject: CertificateSubject): { cert: string; key: string };
   /** Whether the request's connection carries the agent bootstrap certificate (AGENT_BOOTSTRAP_USER). */
   bootstrapCertificate?(req: IncomingMessage): boolean;
+  /** What CONFIG_PATH answers. */
+  config: ClusterConfig;
   log?: Log;
 }
 
@@ -252,7 +266,7 @@ export function joinEndpoints(
       return true;
     }
     const subjectFor = path === undefined ? undefined : JOIN_CREDENTIALS[path];
-    if (!subjectFor) return false;
+    if (!subjectFor && path !== CONFIG_PATH) return false;
     // Authentication comes first: without the secret, every answer is the same 401.
     if (!authorized(req.headers.authorization) && !opts.bootstrapCertificate?.(req)) {
       opts.log?.warn('join refused: wrong or missing token', { remote: req.socket.remoteAddress });
@@ -262,6 +276,10 @@ export function joinEndpoints(
     }
     if (req.method !== 'GET') {
       send(res, 405, 'Method Not Allowed\n');
+      return true;
+    }
+    if (!subjectFor) {
+      send(res, 200, `${JSON.stringify(opts.config)}\n`, 'application/json');
       return true;
     }
     const nodeName = String(req.headers[NODE_NAME_HEADER] ?? '');

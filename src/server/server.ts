@@ -17,6 +17,7 @@ import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import type { DefaultTolerationSecondsOptions } from '../apiserver/admission/default-toleration-seconds.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
@@ -43,6 +44,7 @@ import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
 import { schedulerMetrics } from '../metrics/scheduler.ts';
 import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
+import type { FlannelBackend } from '../network/node.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -111,6 +113,14 @@ export interface ServerConfig {
   encryptionProviderConfig?: string;
   /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
   disableAdmissionPlugins?: AdmissionPluginName[];
+  /** --flannel-backend: the cluster's pod network across nodes; agents without one of their own take it (CONFIG_PATH). */
+  flannelBackend?: FlannelBackend;
+  /** --flannel-iface, --node-external-ip, --flannel-external-ip: for the server's own node, as on `skiff agent`. */
+  flannelIface?: string;
+  nodeExternalIP?: string;
+  flannelExternalIP?: boolean;
+  /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds (300 s each by default). */
+  tolerationSeconds?: DefaultTolerationSecondsOptions;
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
   /** --disable ingress: no IngressClass `skiff` and no ingress proxy on the server's node. */
@@ -221,7 +231,11 @@ export async function startServer(
     ruleResolver: authorization,
     tokens: bearer.tokens,
     admission: (api) =>
-      defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
+      defaultAdmission(api, {
+        disabled: config.disableAdmissionPlugins ?? [],
+        withServiceAccount: true,
+        tolerationSeconds: config.tolerationSeconds ?? {},
+      }),
     validationRules: celValidationRules,
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
@@ -246,6 +260,7 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
+    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -437,6 +452,10 @@ export async function startServer(
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
         clusterCA: ca.cert,
         ...(config.registry ? { registry: config.registry } : {}),
+        ...(config.flannelBackend ? { flannelBackend: config.flannelBackend } : {}),
+        ...(config.flannelIface ? { flannelIface: config.flannelIface } : {}),
+        ...(config.nodeExternalIP ? { nodeExternalIP: config.nodeExternalIP } : {}),
+        ...(config.flannelExternalIP ? { flannelExternalIP: true } : {}),
         log: agentLog,
       });
     } catch (err) {

@@ -30,6 +30,10 @@ import {
 } from './certificates.ts';
 import { defaultIngressClassPlugin } from './default-ingress-class.ts';
 import { defaultStorageClassPlugin } from './default-storage-class.ts';
+import {
+  type DefaultTolerationSecondsOptions,
+  defaultTolerationSecondsPlugin,
+} from './default-toleration-seconds.ts';
 import { limitRangerPlugins } from './limit-ranger.ts';
 import { nodeRestrictionPlugin } from './node-restriction.ts';
 import { podSecurityPlugin } from './pod-security.ts';
@@ -50,6 +54,7 @@ export const ADMISSION_PLUGINS = [
   'LimitRanger',
   'ServiceAccount',
   'Priority',
+  'DefaultTolerationSeconds',
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
@@ -93,6 +98,7 @@ export function defaultAdmission(
   {
     disabled = [],
     withServiceAccount = false,
+    tolerationSeconds = {},
   }: {
     disabled?: readonly AdmissionPluginName[];
     /**
@@ -101,6 +107,8 @@ export function defaultAdmission(
      * server turns it on; the test servers, with no such controller, do not.
      */
     withServiceAccount?: boolean;
+    /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds. */
+    tolerationSeconds?: DefaultTolerationSecondsOptions;
   } = {},
 ): AdmissionChain {
   const namespaces = () => api.storage('', 'v1', 'namespaces')!;
@@ -209,6 +217,7 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.mutating] : []),
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultTolerationSeconds') ? [defaultTolerationSecondsPlugin(tolerationSeconds)] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
       ...(on('DefaultIngressClass') ? [defaultIngressClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
