@@ -32,6 +32,7 @@ import {
   CACERTS_PATH,
   CLIENT_DNS_PATH,
   CLIENT_HOLLOW_FLEET_PATH,
+  CLIENT_INGRESS_PATH,
   CLIENT_KUBE_PROXY_PATH,
   CLIENT_KUBELET_PATH,
   CLIENT_NETWORK_POLICY_PATH,
@@ -139,6 +140,8 @@ export interface AgentCredentials {
   dns?: string;
   /** The NetworkPolicy controller's (system:skiff-network-policy); none for a hollow fleet. */
   networkPolicy?: string;
+  /** The ingress controller's (system:skiff-ingress); none for a hollow fleet. */
+  ingress?: string;
   /** What the server says every node uses (CONFIG_PATH); none with a plain kubeconfig, or from an older server. */
   config?: ClusterConfig;
 }
@@ -200,6 +203,7 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> 
         'network-policy.kubeconfig',
         'network policy certificate',
       ),
+      ingress: await fetchOne(CLIENT_INGRESS_PATH, 'ingress.kubeconfig', 'ingress certificate'),
     };
   }
   const config = await clusterConfig(base, caPem, proof);

@@ -13,6 +13,12 @@ import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 /** How long `skiff agent` waits for a server it cannot reach before giving up. */
@@ -70,6 +76,7 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
 ${FLANNEL_FLAGS_USAGE}
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
@@ -100,6 +107,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
       ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -127,6 +135,13 @@ export async function runAgent(args: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof RegistriesError)) throw err;
     console.error(`skiff agent: ${err.message}`);
+    return 2;
+  }
+  let ingressFlags: IngressFlagValues;
+  try {
+    ingressFlags = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff agent: ${(err as Error).message}`);
     return 2;
   }
   const proxyMode = values['proxy-mode'];
@@ -212,6 +227,9 @@ export async function runAgent(args: string[]): Promise<number> {
   const networkPolicyClients = credentials.networkPolicy
     ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
     : undefined;
+  const ingressClients = credentials.ingress
+    ? clientsFromKubeconfig(credentials.ingress, values.server)
+    : undefined;
   // The server's, unless this node was given its own (as k3s's agents take the server's).
   const served = credentials.config?.flannelBackend;
   if (
@@ -230,6 +248,8 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(proxyClients ? { proxyClients } : {}),
     ...(dnsClients ? { dnsClients } : {}),
     ...(networkPolicyClients ? { networkPolicyClients } : {}),
+    ...(ingressClients ? { ingressClients } : {}),
+    ...ingressFlags,
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -257,7 +277,7 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients]) c?.close();
+  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
   return 0;
 }
 

@@ -9,6 +9,12 @@ import { type AuthorizationMode, parseAuthorizationModes } from '../server/autho
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
 import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
@@ -56,6 +62,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultIngressClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -63,6 +70,7 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
 ${FLANNEL_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
@@ -104,6 +112,7 @@ export async function runServer(args: string[]): Promise<number> {
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
       ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
@@ -158,6 +167,13 @@ export async function runServer(args: string[]): Promise<number> {
   let disableAdmissionPlugins: AdmissionPluginName[];
   try {
     disableAdmissionPlugins = parseAdmissionPlugins(values['disable-admission-plugins']!);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
+  let ingress: IngressFlagValues;
+  try {
+    ingress = ingressOptions(values);
   } catch (err) {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
@@ -238,6 +254,7 @@ export async function runServer(args: string[]): Promise<number> {
       ...flannel,
       maxMutatingInflight,
       registry,
+      ...ingress,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
       schedulerSecurePort: componentPorts['scheduler-secure-port']!,

@@ -52,6 +52,12 @@ export const CLIENT_DNS_PATH = '/v1-skiff/client-dns.crt';
  */
 export const CLIENT_NETWORK_POLICY_PATH = '/v1-skiff/client-network-policy.crt';
 /**
+ * The node's ingress controller, as system:skiff-ingress: it reads every
+ * Ingress, Service, EndpointSlice and TLS Secret, and writes Ingress status
+ * (k3s: Traefik's own ServiceAccount).
+ */
+export const CLIENT_INGRESS_PATH = '/v1-skiff/client-ingress.crt';
+/**
  * A hollow fleet (`skiff agent --hollow-nodes N`): one credential for all
  * its nodes, as kubemark's hollow nodes share one. It is not a node user,
  * so the Node authorizer does not narrow it; its role (system:skiff-hollow-node)
@@ -73,6 +79,7 @@ export interface ClusterConfig {
 export const KUBE_PROXY_USER = 'system:kube-proxy';
 export const DNS_USER = 'system:skiff-dns';
 export const NETWORK_POLICY_USER = 'system:skiff-network-policy';
+export const INGRESS_USER = 'system:skiff-ingress';
 export const HOLLOW_FLEET_USER = 'system:skiff-hollow-fleet';
 /**
  * The user of <data-dir>/agent-kubeconfig.yaml: a bootstrap credential, as
@@ -92,6 +99,7 @@ const JOIN_CREDENTIALS: Record<string, (nodeName: string) => CertificateSubject>
   [CLIENT_KUBE_PROXY_PATH]: () => ({ commonName: KUBE_PROXY_USER, organizations: [] }),
   [CLIENT_DNS_PATH]: () => ({ commonName: DNS_USER, organizations: [] }),
   [CLIENT_NETWORK_POLICY_PATH]: () => ({ commonName: NETWORK_POLICY_USER, organizations: [] }),
+  [CLIENT_INGRESS_PATH]: () => ({ commonName: INGRESS_USER, organizations: [] }),
   [CLIENT_HOLLOW_FLEET_PATH]: () => ({ commonName: HOLLOW_FLEET_USER, organizations: [] }),
 };
 /** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */

@@ -38,6 +38,7 @@ import { type ControllerManager, startControllerManager } from '../controllers/m
 import { DASHBOARD_PATH, DASHBOARD_UI_DIR, dashboardHandler } from '../dashboard/serve.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
+import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
@@ -61,6 +62,7 @@ import {
   ensureNodePassword,
   ensureNodeToken,
   HOLLOW_FLEET_USER,
+  INGRESS_USER,
   joinEndpoints,
   NETWORK_POLICY_USER,
 } from './node-token.ts';
@@ -121,6 +123,11 @@ export interface ServerConfig {
   tolerationSeconds?: DefaultTolerationSecondsOptions;
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
+  /** --disable ingress: no IngressClass `skiff` and no ingress proxy on the server's node. */
+  disableIngress?: boolean;
+  /** The server's node's ingress ports (default 80 and 443). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
   /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
   disableMetrics?: boolean;
   /** Where the controller manager's /metrics listens on 127.0.0.1 (default 10257, as upstream's; 0: not served). */
@@ -239,6 +246,7 @@ export async function startServer(
   await bootstrap(api, advertise, config.httpsPort, log);
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
+  if (!config.disableIngress) await ensureDefaultIngressClass(api, log);
   const compactor = startCompactor(store, { log });
 
   // Joining agents prove the token's secret here for a node certificate
@@ -426,6 +434,13 @@ export async function startServer(
         networkPolicyClients: createClientset(
           createInProcessTransport(api, { name: NETWORK_POLICY_USER, groups: ['system:authenticated'] }),
         ),
+        // The ingress controller as system:skiff-ingress (its role: read routes and endpoints, write Ingress status).
+        ingressClients: createClientset(
+          createInProcessTransport(api, { name: INGRESS_USER, groups: ['system:authenticated'] }),
+        ),
+        ...(config.disableIngress ? { disableIngress: true } : {}),
+        ...(config.ingressHttpPort !== undefined ? { ingressHttpPort: config.ingressHttpPort } : {}),
+        ...(config.ingressHttpsPort !== undefined ? { ingressHttpsPort: config.ingressHttpsPort } : {}),
         dataDir: config.dataDir,
         defaultLocalStoragePath: localStoragePath,
         runtime: config.agentRuntime ?? 'cri',

@@ -18,6 +18,7 @@ import type {
   ResourceQuota,
   Service,
 } from '../../api/types/core-v1.ts';
+import type { IngressClass } from '../../api/types/networking-v1.ts';
 import type { PolicyRule } from '../../api/types/rbac-v1.ts';
 import type { StorageClass } from '../../api/types/storage-v1.ts';
 import type { ApiServer } from '../apiserver.ts';
@@ -27,6 +28,7 @@ import {
   certificateSigningPlugin,
   certificateSubjectRestrictionPlugin,
 } from './certificates.ts';
+import { defaultIngressClassPlugin } from './default-ingress-class.ts';
 import { defaultStorageClassPlugin } from './default-storage-class.ts';
 import {
   type DefaultTolerationSecondsOptions,
@@ -56,6 +58,7 @@ export const ADMISSION_PLUGINS = [
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
+  'DefaultIngressClass',
   'StorageObjectInUseProtection',
   'CertificateApproval',
   'CertificateSigning',
@@ -163,6 +166,14 @@ export function defaultAdmission(
       return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
     },
   });
+  const defaultIngressClass = defaultIngressClassPlugin({
+    async listIngressClasses() {
+      // From the watch cache, as upstream's lister: every Ingress create asks.
+      const s = api.storage('networking.k8s.io', 'v1', 'ingressclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined)) as IngressClass[];
+    },
+  });
   const pods = () => api.storage('', 'v1', 'pods')!;
   const nodeRestriction = nodeRestrictionPlugin({
     getPod: async (namespace, name) =>
@@ -208,6 +219,7 @@ export function defaultAdmission(
       ...(on('Priority') ? [priority] : []),
       ...(on('DefaultTolerationSeconds') ? [defaultTolerationSecondsPlugin(tolerationSeconds)] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
+      ...(on('DefaultIngressClass') ? [defaultIngressClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
       ...(on('MutatingAdmissionWebhook') ? [mutatingWebhookPlugin(webhooks)] : []),
     ],
