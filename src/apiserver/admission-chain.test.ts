@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, DefaultIngressClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -289,6 +289,7 @@ describe('--disable-admission-plugins', () => {
           'Priority',
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
+          'DefaultIngressClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',
         ],
@@ -315,6 +316,7 @@ describe('--disable-admission-plugins', () => {
           'Priority',
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
+          'DefaultIngressClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',
           'NodeRestriction',
