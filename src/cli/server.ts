@@ -5,6 +5,11 @@ import { parseArgs } from 'node:util';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { parseGoDuration } from '../api/duration.ts';
 import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
+import {
+  defaultLeaderElectionTimings,
+  type LeaderElectionTimings,
+  validateLeaderElectionTimings,
+} from '../client/leaderelection.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
 import { createLog } from '../util/log.ts';
@@ -64,6 +69,19 @@ ${REGISTRY_FLAGS_USAGE}
                               on 127.0.0.1 (default 10257, as upstream; 0: off)
   --scheduler-secure-port PORT  the scheduler's /metrics, HTTPS on 127.0.0.1
                               (default 10259, as upstream; 0: off)
+
+High availability (several servers on one etcd; docs/ha.md):
+  --token TOKEN               the cluster's shared secret: the first server seals
+                              the CA and keys in the datastore with it, and every
+                              other server with the same token unseals them (as
+                              k3s's bootstrap data); default: <data-dir>/server/token
+  --leader-elect, --no-leader-elect  run the controller manager and the scheduler
+                              only while this server holds their Lease (default:
+                              on with etcd, off with SQLite and memory)
+  --leader-elect-lease-duration DURATION  how long a Lease holds (default 15s)
+  --leader-elect-renew-deadline DURATION  a leader that cannot renew in this
+                              long stops leading (default 10s)
+  --leader-elect-retry-period DURATION  how often candidates try (default 2s)
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -98,6 +116,11 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
+      'leader-elect': { type: 'boolean' },
+      'leader-elect-lease-duration': { type: 'string', default: '15s' },
+      'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+      'leader-elect-retry-period': { type: 'string', default: '2s' },
+      token: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -173,6 +196,26 @@ export async function runServer(args: string[]): Promise<number> {
     }
     nodeMonitorGracePeriodMs = parsed.ms;
   }
+  const leaderElection: LeaderElectionTimings = { ...defaultLeaderElectionTimings };
+  for (const [flag, field] of [
+    ['leader-elect-lease-duration', 'leaseDurationMs'],
+    ['leader-elect-renew-deadline', 'renewDeadlineMs'],
+    ['leader-elect-retry-period', 'retryPeriodMs'],
+  ] as const) {
+    const parsed = parseGoDuration(values[flag]!);
+    if ('error' in parsed || parsed.ms <= 0) {
+      console.error(
+        `skiff server: --${flag} must be a duration such as 15s, not ${JSON.stringify(values[flag])}`,
+      );
+      return 2;
+    }
+    leaderElection[field] = parsed.ms;
+  }
+  const invalidTimings = validateLeaderElectionTimings(leaderElection);
+  if (invalidTimings) {
+    console.error(`skiff server: leader election: ${invalidTimings}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -215,6 +258,9 @@ export async function runServer(args: string[]): Promise<number> {
       ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
       ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
       ...(nodeMonitorGracePeriodMs !== undefined ? { nodeMonitorGracePeriodMs } : {}),
+      ...(values['leader-elect'] !== undefined ? { leaderElect: values['leader-elect'] } : {}),
+      leaderElection,
+      ...(values.token ? { token: values.token } : {}),
     },
     log,
   );
