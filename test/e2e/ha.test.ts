@@ -36,6 +36,37 @@ interface Server {
 }
 const servers: Server[] = [];
 const agents: ChildProcess[] = [];
+let agentOutput = '';
+
+/** A hollow `skiff agent` joined through one server, with its load balancer. */
+function startAgent(via: Server): ChildProcess {
+  const [command, prefix] = skiffCommand();
+  const nodeToken = readFileSync(join(via.dataDir, 'node-token'), 'utf8').trim();
+  const proc = spawn(
+    command,
+    [
+      ...prefix,
+      'agent',
+      '--server',
+      `https://${via.ip}:${via.port}`,
+      '--token',
+      nodeToken,
+      '--runtime',
+      'hollow',
+      '--node-name',
+      'ha-agent',
+      '--data-dir',
+      join(scratch, 'agent'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  proc.stdout?.on('data', (d) => (agentOutput += d));
+  proc.stderr?.on('data', (d) => (agentOutput += d));
+  agents.push(proc);
+  return proc;
+}
+
+const nodeReady = (n: any) => n.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True';
 
 async function launch(s: Server): Promise<void> {
   const [command, prefix] = skiffCommand();
@@ -194,12 +225,23 @@ describe('three servers on one etcd', () => {
       for (const s of servers.filter((x) => x !== leader))
         assert.doesNotMatch(s.output, new RegExp(`successfully acquired lease.*${lease}`), s.name);
     }
-    // The controllers run on the leader only: a ReplicaSet gets its pods.
+    // An agent joins through the controller manager's leader, the server the next test kills.
+    const leader = (await holder(servers[0]!, 'kube-controller-manager'))!;
+    startAgent(leader);
+    await eventually(
+      'the agent’s node to be Ready',
+      async () => nodeReady(await json(servers[0]!, ['get', 'node', 'ha-agent'])),
+      60_000,
+    );
+    await eventually('the agent’s load balancer to learn all three servers', async () =>
+      agentOutput.includes('load balancer: servers changed'),
+    );
+    // The controllers and the scheduler run on the leaders only: the pod is placed and runs.
     await ok(servers[0]!, ['create', 'namespace', 'ha-e2e']);
     await ok(servers[0]!, ['-n', 'ha-e2e', 'create', 'deployment', 'web', '--image=pause', '--replicas=1']);
-    await eventually('the Deployment to have its pod', async () => {
+    await eventually('the Deployment’s pod to be ready', async () => {
       const d = await json(servers[1]!, ['-n', 'ha-e2e', 'get', 'deployment', 'web']);
-      return d.status?.replicas === 1;
+      return d.status?.readyReplicas === 1;
     });
   });
 
@@ -251,9 +293,21 @@ describe('three servers on one etcd', () => {
     );
     for (const name of acknowledged) assert.ok(present.has(name), `acknowledged ${name} is missing`);
     assert.ok(acknowledged.length >= 5);
-    // Only one ReplicaSet's worth of pods: nothing ran twice.
+    // Only one ReplicaSet's worth of pods: nothing ran twice; all run on the agent.
     const pods = await json(next, ['-n', 'ha-e2e', 'get', 'pods']);
     assert.equal(pods.items.length, 4);
+    for (const p of pods.items) assert.equal(p.status?.phase, 'Running', p.metadata.name);
+    // The agent, which talked to the killed server, renews its node Lease through another one.
+    await eventually(
+      'the agent’s node Lease renewed after the kill',
+      async () => {
+        const l = await json(next, ['get', 'lease', '-n', 'kube-node-lease', 'ha-agent']);
+        return Date.parse(l.spec.renewTime) > killedAt;
+      },
+      30_000,
+    );
+    assert.ok(nodeReady(await json(next, ['get', 'node', 'ha-agent'])));
+    assert.match(agentOutput, /load balancer: switching server/);
     // The dead server drops out of the kubernetes endpoints (15 s TTL).
     await eventually(
       'the killed server to leave the kubernetes endpoints',
