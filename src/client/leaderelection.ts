@@ -4,13 +4,25 @@
 //
 // Every candidate tries to acquire or renew the Lease every retryPeriod
 // (jittered by up to 20%, as upstream's JitterFactor 1.2). A Lease held by
-// someone else counts as live for leaseDuration after this candidate last
-// SAW it change. Upstream measures that on the local clock, not from the
-// Lease's renewTime, so clocks that disagree between machines do not matter;
-// we do the same. The holder that cannot renew within renewDeadline of its
-// last successful renewal stops leading at once (onStoppedLeading), before
-// its Lease can have expired for the others: renewDeadline < leaseDuration
-// is what guarantees that nothing runs twice.
+// someone else counts as live for leaseDuration after this candidate saw it
+// change. Upstream measures that on the local clock, not from the Lease's
+// renewTime, so clocks that disagree between machines do not matter; we do
+// the same. The holder that cannot renew within renewDeadline of the start
+// of its last successful renewal stops leading at once (onStoppedLeading),
+// before its Lease can have expired for the others: renewDeadline <
+// leaseDuration is what guarantees that nothing runs twice.
+//
+// Two refinements over client-go make failover take at most leaseDuration
+// after the leader's last renewal (upstream: up to leaseDuration plus two
+// retry periods), with the same guarantee:
+// - A changed record is taken to have changed just after the previous read
+//   that still showed the old one was sent (upstream: when the new one was
+//   read). That is still no earlier than the renewal's start minus one
+//   retry period, and the leader stops at its start plus renewDeadline, so
+//   the others wait leaseDuration - renewDeadline - retryPeriod (3 s with
+//   the defaults) longer than it leads.
+// - A candidate tries again exactly when the Lease it saw expires, not at
+//   its next jittered retry after that.
 //
 // Upstream's timings are kube-controller-manager's and kube-scheduler's
 // defaults: 15 s lease, 10 s renew deadline, 2 s retry
@@ -101,6 +113,8 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
   let observed: Lease | undefined;
   let observedRecord = '';
   let observedAt = 0;
+  // When the last successful read of the Lease was sent (undefined before the first).
+  let lastReadSentAt: number | undefined;
   let seenLeader = '';
   let leading = false;
   let lastRenew = 0;
@@ -112,12 +126,13 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
   const recordKey = (l: Lease) =>
     `${l.spec?.holderIdentity ?? ''}|${l.spec?.renewTime ?? ''}|${l.spec?.leaseDurationSeconds ?? ''}`;
 
-  const observe = (l: Lease) => {
+  /** `changedAfter`: a time the record is known to have changed after (see the top). */
+  const observe = (l: Lease, changedAfter = clock.now()) => {
     observed = l;
     const key = recordKey(l);
     if (key !== observedRecord) {
       observedRecord = key;
-      observedAt = clock.now();
+      observedAt = changedAfter;
     }
     const holder = l.spec?.holderIdentity ?? '';
     if (holder !== seenLeader) {
@@ -148,6 +163,7 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
   /** client-go's tryAcquireOrRenew: true when this candidate holds the Lease afterwards. */
   async function tryAcquireOrRenew(): Promise<boolean> {
     let current: Lease;
+    const sentAt = clock.now();
     try {
       current = await clients.leases.get(namespace, name);
     } catch (err) {
@@ -156,7 +172,8 @@ export function startLeaderElection(opts: LeaderElectionOptions): LeaderElector 
       observe(created);
       return true;
     }
-    observe(current);
+    observe(current, lastReadSentAt ?? clock.now());
+    lastReadSentAt = sentAt;
     const holder = current.spec?.holderIdentity ?? '';
     const durationMs = (current.spec?.leaseDurationSeconds ?? 0) * 1000;
     if (holder && holder !== identity && observedAt + durationMs > clock.now()) return false;
