@@ -69,6 +69,7 @@ import {
 } from './node-token.ts';
 import { encryptSecrets } from './secrets-encryption.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
+import { datastoreOf, scheduleSnapshots } from './snapshots.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -130,6 +131,8 @@ export interface ServerConfig {
   leaderElect?: boolean;
   /** --leader-elect-lease-duration, -renew-deadline, -retry-period (upstream's 15 s, 10 s, 2 s). */
   leaderElection?: Partial<LeaderElectionTimings>;
+  /** Scheduled snapshots (--etcd-snapshot-schedule-cron, -retention, -dir; snapshots.ts). */
+  snapshots?: { cron: string; retention: number; dir: string };
   /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
   token?: string;
 }
@@ -256,6 +259,16 @@ export async function startServer(
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
+  const datastore = config.snapshots ? datastoreOf(config.datastoreEndpoint, config.dataDir) : undefined;
+  const snapshots =
+    config.snapshots && datastore
+      ? scheduleSnapshots({
+          ...config.snapshots,
+          datastore,
+          nodeName: config.nodeName ?? defaultNodeName(),
+          log,
+        })
+      : undefined;
 
   // Joining agents prove the token's secret here for a node certificate
   // (node-token.ts); the token itself is in <data-dir>/node-token.
@@ -529,6 +542,7 @@ export async function startServer(
       await apiserverLeases.stop();
       for (const e of endpoints) await e.close();
       compactor.stop();
+      snapshots?.stop();
       authorization.stop();
       api.stop();
       https.closeAllConnections();
