@@ -76,6 +76,13 @@ const commands: Record<string, Command> = {
       return runEtcdSnapshot(args);
     },
   },
+  certificate: {
+    summary: 'Certificates: check expiry, rotate leaf certificates (as k3s certificate)',
+    async run(args) {
+      const { runCertificate } = await import('./certificate.ts');
+      return runCertificate(args);
+    },
+  },
   check: {
     summary: 'Check the cluster: `skiff check network` prints node-to-node reachability over the pod network',
     async run(args) {

@@ -5,7 +5,7 @@
 // the agent join this process as they land.
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -56,6 +56,7 @@ import { createLog, type Log } from '../util/log.ts';
 import { type ApiServerLeases, startApiServerLeases } from './apiserver-leases.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { restoreBootstrapData, saveBootstrapData } from './bootstrap-data.ts';
+import { certificateExpiryEvent, checkCertificates } from './certificates.ts';
 import { connectionUser } from './client-cert.ts';
 import { type Stoppable, startLeaderGated } from './leader.ts';
 import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
@@ -360,6 +361,36 @@ export async function startServer(
     log,
   });
   log('apiserver listening', { url, kubeconfig, dashboard: `${url}${DASHBOARD_PATH}` });
+  // `skiff certificate rotate` rewrites the serving certificate in place:
+  // new connections get it, open ones (watches) carry on (certificates.ts).
+  let servingPem = serving.cert;
+  const reloadServing = () => {
+    try {
+      const cert = readFileSync(serving.certFile, 'utf8');
+      const key = readFileSync(serving.keyFile, 'utf8');
+      if (cert === servingPem) return;
+      https.setSecureContext({ key, cert, ca: ca.cert });
+      servingPem = cert;
+      log('serving certificate reloaded', { file: serving.certFile });
+    } catch (err) {
+      log.warn('could not reload the serving certificate', { error: String((err as Error).message) });
+    }
+  };
+  watchFile(serving.certFile, { interval: 2_000, persistent: false }, reloadServing);
+  // Warning Events for certificates near expiry, at start and daily.
+  const warnExpiry = async () => {
+    const event = certificateExpiryEvent(checkCertificates(config.dataDir), nodeName);
+    if (!event) return;
+    try {
+      await api.storage('', 'v1', 'events')!.create('default', event);
+      log.warn('certificates near expiry', { message: event['message'] });
+    } catch (err) {
+      log.warn('could not record the certificate expiry event', { error: String((err as Error).message) });
+    }
+  };
+  await warnExpiry();
+  const expiryTimer = setInterval(() => void warnExpiry(), 24 * 3600 * 1000);
+  expiryTimer.unref();
   // Agents on other machines join with the token (`skiff agent --token`), or
   // with this bootstrap certificate (`skiff agent --kubeconfig`): either buys
   // the node's own credentials from the join endpoints (node-token.ts).
@@ -543,6 +574,8 @@ export async function startServer(
       for (const e of endpoints) await e.close();
       compactor.stop();
       snapshots?.stop();
+      clearInterval(expiryTimer);
+      unwatchFile(serving.certFile, reloadServing);
       authorization.stop();
       api.stop();
       https.closeAllConnections();
