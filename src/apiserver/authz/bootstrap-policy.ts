@@ -310,6 +310,8 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule(`create delete ${READ}`, 'core', 'pods'),
       rule('patch update', 'core', 'pods/status'),
       rule(READ, 'core', 'services'),
+      // The agent's load balancer learns the servers from the kubernetes Endpoints, as a kubelet may.
+      rule('get', 'core', 'endpoints'),
       EVENTS,
       rule('create delete get patch update', 'coordination.k8s.io', 'leases'),
       rule(READ, 'node.k8s.io', 'runtimeclasses'),
