@@ -37,6 +37,8 @@ const { values } = parseArgs({
     pods: { type: 'string', default: '110' },
     window: { type: 'string', default: '60' },
     keep: { type: 'boolean', default: false },
+    // Writes a V8 CPU profile of the agent (node --cpu-prof) into this dir.
+    'profile-agent': { type: 'string' },
   },
 });
 const PODS = Number(values.pods);
@@ -57,8 +59,13 @@ const socket = join(agentDir, 'agent', 'containerd', 'containerd.sock');
 const children: ChildProcess[] = [];
 const cgroups = createCgroupManager();
 
-function start(name: string, args: string[], ready: (out: string) => boolean): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  name: string,
+  args: string[],
+  ready: (out: string) => boolean,
+  nodeArgs: string[] = [],
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   const log = createWriteStream(join(dataDir, `${name}.log`));
@@ -168,6 +175,7 @@ try {
       `housekeeping-interval=${HOUSEKEEPING_S}s`,
     ],
     (out) => out.includes('agent started'),
+    values['profile-agent'] ? ['--cpu-prof', `--cpu-prof-dir=${values['profile-agent']}`] : [],
   );
   const clients = clientsFromKubeconfig(join(dataDir, 'kubeconfig.yaml'));
   for (let i = 0; ; i++) {

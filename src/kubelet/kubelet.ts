@@ -46,6 +46,7 @@ import {
 } from './kuberuntime-manager.ts';
 import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
 import { createNodeLease, type NodeLease } from './lease.ts';
+import { createContainerLogManager } from './logs/container-log-manager.ts';
 import {
   createNodeStatusManager,
   defaultNodeIP,
@@ -763,6 +764,23 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
       if (gcOn) {
+        // Container log rotation (logs/), every 10 s as upstream's log monitor.
+        const logs = createContainerLogManager({
+          runtime,
+          policy: { maxSizeBytes: config.containerLogMaxSizeBytes, maxFiles: config.containerLogMaxFiles },
+          now,
+          log,
+        });
+        let rotating = false;
+        every(10_000, async () => {
+          if (rotating) return;
+          rotating = true;
+          try {
+            await logs.rotateLogs();
+          } finally {
+            rotating = false;
+          }
+        });
         await imageGC.detect().catch((err: unknown) => log('image detection failed', { error: String(err) }));
         every(60_000, () => containerGC.collect(containerGCPolicy).then(() => undefined));
         every(5 * 60_000, () => imageGC.garbageCollect(imageGCPolicy).then(() => undefined));

@@ -2,18 +2,23 @@
 // starts it (as runtime/cri/cri.test.ts), with Skiff's offline images: dead
 // containers go by upstream's policy, the previous instance of a running
 // pod's container stays, and image GC removes unused images, never one a
-// container uses nor the pause image. Host network sandboxes, so no pod
+// container uses nor the pause image; and container logs rotate through
+// CRI ReopenContainerLog, with a follower reading on across the rotation.
+// Host network sandboxes, so no pod
 // network is needed. Needs root and what scripts/setup.sh installs.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { unmountUnder } from '../../agent/containerd.ts';
 import { type NodeRuntime, startNodeRuntime } from '../../agent/runtime.ts';
 import { PAUSE_IMAGE } from '../../node/paths.ts';
 import { KUBERNETES_CONTAINER_NAME_LABEL, KUBERNETES_POD_UID_LABEL } from '../labels.ts';
+import { createContainerLogManager } from '../logs/container-log-manager.ts';
 import type { PodSandboxConfig } from '../runtime/runtime.ts';
+import { readLogs } from '../server/logs.ts';
 import { createContainerGC } from './container-gc.ts';
 import { createImageGC } from './image-gc.ts';
 
@@ -161,5 +166,71 @@ describe('garbage collection on containerd', () => {
     const after = (await node.runtime.listImages()).flatMap((i) => i.repoTags);
     assert.ok(after.includes(BUSYBOX) && after.includes(PAUSE_IMAGE), after.join(' '));
     for (const i of unused) for (const tag of i.repoTags) assert.ok(!after.includes(tag), `${tag} removed`);
+  });
+
+  it('rotates a running container log past the max size, keeps max files, and a follower reads on', async () => {
+    const sb = sandbox('logger');
+    const sbId = await node.runtime.runPodSandbox(sb);
+    // A numbered line every 10 ms, about 30 bytes of CRI log each.
+    const id = await node.runtime.createContainer(
+      sbId,
+      {
+        metadata: { name: 'logger', attempt: 0 },
+        image: { image: BUSYBOX },
+        command: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo line-$i; sleep 0.01; done'],
+        labels: { [KUBERNETES_POD_UID_LABEL]: 'logger', [KUBERNETES_CONTAINER_NAME_LABEL]: 'logger' },
+        logPath: 'logger/0.log',
+      },
+      sb,
+    );
+    await node.runtime.startContainer(id);
+    const path = (await node.runtime.containerStatus(id)).logPath;
+    // A follower from the start: it must see every line, across the rotations.
+    const seen: string[] = [];
+    const abort = new AbortController();
+    const following = readLogs(
+      path,
+      { follow: true },
+      (chunk) => {
+        seen.push(...chunk.toString().split('\n').filter(Boolean));
+      },
+      { running: async () => true, signal: abort.signal, pollMs: 50 },
+    );
+    let t = new Date('2026-12-01T10:00:00Z');
+    const logs = createContainerLogManager({
+      runtime: node.runtime,
+      policy: { maxSizeBytes: 2048, maxFiles: 3 },
+      now: () => t,
+    });
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; (await stat(path)).size < 2048; i++) {
+        if (i > 200) assert.fail('the container did not log');
+        await delay(50);
+      }
+      assert.deepEqual(await logs.rotateLogs(), [id]);
+      t = new Date(t.getTime() + 60_000);
+    }
+    const files = (await readdir(`${dataDir}/pods/logger/logger`)).sort();
+    // At most 3 files: the live one, the newest rotated, and an older one compressed.
+    assert.deepEqual(files, ['0.log', '0.log.20261201-100200.gz', '0.log.20261201-100300']);
+    // The runtime writes the live file again after the reopen.
+    for (let i = 0; (await stat(path)).size === 0; i++) {
+      if (i > 100) assert.fail('nothing written after the reopen');
+      await delay(50);
+    }
+    const compressed = gunzipSync(
+      await readFile(`${dataDir}/pods/logger/logger/0.log.20261201-100200.gz`),
+    ).toString();
+    assert.match(compressed, /stdout F line-\d+/);
+    await delay(300);
+    abort.abort();
+    await following;
+    // The follower saw consecutive lines from 1 on, through four rotations.
+    const numbers = seen.map((l) => Number(l.replace('line-', '')));
+    assert.ok(numbers.length > 200, `${numbers.length} lines`);
+    assert.deepEqual(
+      numbers,
+      numbers.map((_, i) => i + 1),
+    );
   });
 });
