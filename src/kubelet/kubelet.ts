@@ -674,7 +674,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   async function housekeeping(): Promise<void> {
     const known = new Set<string>(podWorkers.uids());
     for (const p of sources.pods.list()) known.add(p.metadata.uid ?? '');
-    const [sandboxes, containers] = await Promise.all([runtime.listPodSandbox(), runtime.listContainers()]);
+    // The PLEG's last relist (at most a second old) when there is one: the
+    // runtime need not be listed twice (at 110 pods, a third of the idle RPCs).
+    const listed = pleg.lastListing();
+    const [sandboxes, containers] =
+      listed && Date.now() - listed.atMs < 5000
+        ? [listed.sandboxes, listed.containers]
+        : await Promise.all([runtime.listPodSandbox(), runtime.listContainers()]);
     const orphans = new Set<string>();
     for (const o of [...sandboxes, ...containers]) {
       const uid = o.labels[KUBERNETES_POD_UID_LABEL];
@@ -767,6 +773,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         // Container log rotation (logs/), every 10 s as upstream's log monitor.
         const logs = createContainerLogManager({
           runtime,
+          // The PLEG's last relist, when fresh, rather than another listing.
+          runningContainers: async () => {
+            const listed = pleg.lastListing();
+            const all =
+              listed && Date.now() - listed.atMs < 5000 ? listed.containers : await runtime.listContainers();
+            return all.filter((c) => c.state === 'CONTAINER_RUNNING');
+          },
           policy: { maxSizeBytes: config.containerLogMaxSizeBytes, maxFiles: config.containerLogMaxFiles },
           now,
           log,
