@@ -19,7 +19,10 @@ describe('workqueue_* metrics', () => {
     assert.equal(sumOf(s, 'workqueue_adds_total', name), 0);
     assert.equal(sumOf(s, 'workqueue_retries_total', name), 0);
     for (const histogram of ['workqueue_queue_duration_seconds', 'workqueue_work_duration_seconds'])
-      assert.equal(s.filter((x) => x.name === `${histogram}_bucket` && x.labels.name === 'deployment').length, 11);
+      assert.equal(
+        s.filter((x) => x.name === `${histogram}_bucket` && x.labels.name === 'deployment').length,
+        11,
+      );
 
     q.add('a');
     q.add('a'); // already waiting: not an add
