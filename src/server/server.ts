@@ -44,6 +44,12 @@ import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
 import type { KubeletConfig } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
+import {
+  METRICS_SERVER_USER,
+  MetricsStorage,
+  type RunningMetricsServer,
+  startMetricsServer,
+} from '../metrics/metrics-server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
 import { schedulerMetrics } from '../metrics/scheduler.ts';
 import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
@@ -156,6 +162,12 @@ export interface ServerConfig {
   snapshots?: { cron: string; retention: number; dir: string };
   /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
   token?: string;
+  /** No metrics-server, so no metrics.k8s.io (k3s's --disable metrics-server). */
+  disableMetricsServer?: boolean;
+  /** metrics-server's --metric-resolution: how often it scrapes the kubelets (default 15 s). */
+  metricResolutionMs?: number;
+  /** kube-apiserver's --event-ttl: how long an Event lives (default 1 h). */
+  eventTTLMs?: number;
 }
 
 export interface RunningServer {
@@ -257,7 +269,10 @@ export async function startServer(
     certificateUser: (req) => connectionUser(req.socket as TLSSocket),
     tokens: bearer.authenticators,
   });
+  // metrics-server's samples (metrics/metrics-server.ts): metrics.k8s.io is served from them.
+  const metricsStorage = config.disableMetricsServer ? undefined : new MetricsStorage();
   const api = new ApiServer({
+    ...(metricsStorage ? { resourceMetrics: metricsStorage } : {}),
     registry,
     store,
     serviceCIDR: config.serviceCIDR,
@@ -531,6 +546,26 @@ export async function startServer(
     }
   }
 
+  // metrics-server, as its own user (list/watch of nodes and pods), showing
+  // kubelets its own client certificate (they ask the API server whether it
+  // may get nodes/metrics).
+  let metricsServer: RunningMetricsServer | undefined;
+  if (metricsStorage) {
+    const cert = ensureLeaf(ca, tlsDir, 'client-metrics-server', {
+      commonName: METRICS_SERVER_USER,
+      usage: 'client',
+    });
+    metricsServer = await startMetricsServer({
+      clients: createClientset(
+        createInProcessTransport(api, { name: METRICS_SERVER_USER, groups: ['system:authenticated'] }),
+      ),
+      tls: { cert: cert.cert, key: cert.key },
+      storage: metricsStorage,
+      ...(config.metricResolutionMs ? { resolutionMs: config.metricResolutionMs } : {}),
+      log: createLog({ component: 'metrics-server' }),
+    });
+  }
+
   // The server's own node, unless --disable-agent. Its kubelet talks to the
   // API in process, as the node user upstream's kubelets are.
   let agent: RunningAgent | undefined;
@@ -606,6 +641,7 @@ export async function startServer(
     https,
     async stop() {
       await agent?.stop();
+      await metricsServer?.stop();
       // The scheduler, then the controller manager, as before; a leader releases its Lease.
       for (const c of [...components].reverse()) await c.stop();
       await apiserverLeases.stop();
