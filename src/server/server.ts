@@ -715,6 +715,8 @@ async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> 
     provisioner: LOCAL_PATH_PROVISIONER,
     reclaimPolicy: 'Delete',
     volumeBindingMode: 'WaitForFirstConsumer',
+    // The built-in provisioner grows a claim's volume (a directory: nothing to allocate).
+    allowVolumeExpansion: true,
   } as KubeObject);
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
