@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -290,6 +290,7 @@ describe('--disable-admission-plugins', () => {
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
           'StorageObjectInUseProtection',
+          'DefaultIngressClass',
           'MutatingAdmissionWebhook',
         ],
       );
@@ -316,6 +317,7 @@ describe('--disable-admission-plugins', () => {
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
           'StorageObjectInUseProtection',
+          'DefaultIngressClass',
           'MutatingAdmissionWebhook',
           'NodeRestriction',
           'PodSecurity',
