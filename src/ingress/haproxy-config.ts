@@ -11,9 +11,12 @@
 // host and path, `<host><path>` (the host lower-cased, without a port):
 //   exact.map   (map_str) Exact paths, and every Prefix path itself;
 //   prefix.map  (map_beg) Prefix paths as `<path>/` (so /foo never matches
-//               /foobar) and ImplementationSpecific paths as written, the
-//               longest first (HAProxy takes the first match in file order
-//               for beg), so the longest path wins.
+//               /foobar) and ImplementationSpecific paths as written. HAProxy
+//               keeps a beg map in a prefix tree and answers the longest
+//               match (pattern.c's pat_match_beg, ebmb_lookup_longest), so a
+//               lookup costs the key's length, not the map's size, and the
+//               longest path wins; the file is sorted longest first as well,
+//               which a list lookup (-i maps) would need.
 // They are looked up with the exact host, then with its first label made a
 // `*` (wildcard rules), then with no host (rules without one); the first
 // hit wins, else the default backend. model.ts's routeFor is the reference
