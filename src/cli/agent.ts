@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
+import { hostPort, type LoadBalancer, startLoadBalancer } from '../agent/loadbalancer.ts';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
@@ -68,6 +70,9 @@ Flags:
   --node-name NAME                  the Node's name (default: the hostname, lower-cased)
   --node-ip IP                      the Node's InternalIP (default: the first non-loopback IPv4)
   --node-label KEY=VALUE            an extra Node label (repeatable)
+  --kubelet-arg KEY=VALUE           an upstream kubelet flag, as k3s's (repeatable; e.g.
+                                    cgroup-root=/skiff, kube-reserved=cpu=100m,memory=256Mi,
+                                    eviction-hard=memory.available<200Mi; see docs/node-resources.md)
   --runtime cri|hollow              containers through containerd (default), or none at all
   --container-runtime-endpoint URL  use this containerd instead of starting one (cri)
   --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
@@ -78,6 +83,10 @@ Flags:
 ${REGISTRY_FLAGS_USAGE}
 ${INGRESS_FLAGS_USAGE}
 ${FLANNEL_FLAGS_USAGE}
+  --disable-apiserver-lb            talk to --server only, without the client-side load balancer
+                                    that fails over to every server in the kubernetes endpoints
+  --lb-server-port PORT             the load balancer's port on 127.0.0.1 (default: any free one;
+                                    k3s uses 6444)
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -98,6 +107,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-label': { type: 'string', multiple: true },
+      'kubelet-arg': { type: 'string', multiple: true },
       runtime: { type: 'string', default: 'cri' },
       'container-runtime-endpoint': { type: 'string' },
       'hollow-nodes': { type: 'string' },
@@ -108,6 +118,8 @@ export async function runAgent(args: string[]): Promise<number> {
       ...REGISTRY_FLAGS,
       ...FLANNEL_FLAGS,
       ...INGRESS_FLAGS,
+      'disable-apiserver-lb': { type: 'boolean', default: false },
+      'lb-server-port': { type: 'string', default: '0' },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -192,6 +204,14 @@ export async function runAgent(args: string[]): Promise<number> {
     const i = l.indexOf('=');
     nodeLabels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
   }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
+    console.error(`skiff agent: ${err.message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'agent' });
@@ -219,17 +239,30 @@ export async function runAgent(args: string[]): Promise<number> {
       await new Promise((r) => setTimeout(r, waitMs));
     }
   }
-  const clients = clientsFromKubeconfig(credentials.kubelet, values.server);
-  const proxyClients = credentials.proxy
-    ? clientsFromKubeconfig(credentials.proxy, values.server)
-    : undefined;
-  const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, values.server) : undefined;
+  // Every component talks through the load balancer (agent/loadbalancer.ts),
+  // which fails over to any live server; --server is only where it starts.
+  let lb: LoadBalancer | undefined;
+  if (!values['disable-apiserver-lb']) {
+    const lbPort = Number(values['lb-server-port']);
+    if (!Number.isInteger(lbPort) || lbPort < 0 || lbPort > 65535) {
+      console.error(`skiff agent: invalid --lb-server-port ${values['lb-server-port']}`);
+      return 2;
+    }
+    lb = await startLoadBalancer({
+      defaultServer: hostPort(values.server ?? readKubeconfig(credentials.kubelet).server),
+      listenPort: lbPort,
+      log,
+    });
+  }
+  const server = lb?.url ?? values.server;
+  const clients = clientsFromKubeconfig(credentials.kubelet, server);
+  lb?.watchEndpoints(clients);
+  const proxyClients = credentials.proxy ? clientsFromKubeconfig(credentials.proxy, server) : undefined;
+  const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, server) : undefined;
   const networkPolicyClients = credentials.networkPolicy
-    ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
+    ? clientsFromKubeconfig(credentials.networkPolicy, server)
     : undefined;
-  const ingressClients = credentials.ingress
-    ? clientsFromKubeconfig(credentials.ingress, values.server)
-    : undefined;
+  const ingressClients = credentials.ingress ? clientsFromKubeconfig(credentials.ingress, server) : undefined;
   // The server's, unless this node was given its own (as k3s's agents take the server's).
   const served = credentials.config?.flannelBackend;
   if (
@@ -257,6 +290,7 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
     ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
+    kubeletConfig,
     ...(values['container-runtime-endpoint']
       ? { containerRuntimeEndpoint: values['container-runtime-endpoint'] }
       : {}),
@@ -280,6 +314,7 @@ export async function runAgent(args: string[]): Promise<number> {
   log('shutting down');
   await agent.stop();
   for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
+  await lb?.close();
   return 0;
 }
 

@@ -96,6 +96,9 @@ describe('HAProxy supervisor', () => {
     assert.equal(await stopLeftover(dir, join(dir, 'other.cfg')), false, 'another config: not ours');
     writeFileSync(join(dir, 'haproxy.pid'), `${master}\n`);
     assert.equal(await stopLeftover(dir, configFile), true);
+    // Our own child here: until this process reaps it, the dead master is a
+    // zombie that kill(pid, 0) still finds, so wait for the reaping.
+    for (let i = 0; i < 100 && alive(master); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(alive(master), false);
   });
 });

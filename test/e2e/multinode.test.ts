@@ -13,6 +13,8 @@
 //   - a host killed: its pods come back on the others, the guestbook still
 //     answers on every host left;
 //   - the host back: Ready, and new pods land on it again;
+//   - a local-path claim (WaitForFirstConsumer) gets its volume on the host
+//     the scheduler picked, and the claim's next pod follows it there;
 //   - removed: no namespace, link or route of the cluster left on the machine.
 //
 // Uses real containerd: run under `flock /tmp/skiff-real.lock`.
@@ -118,13 +120,14 @@ describe('docs/multinode.md: the guestbook on a server and three agent hosts', {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('lists four nodes Ready', async () => {
+  it("lists four nodes Ready, every one on the server's pod network backend", async () => {
+    const backend = (n: NodeJSON) => n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'];
     const list = await nodes();
-    assert.deepEqual(list.map((n) => [n.metadata.name, nodeReady(n)]).sort(), [
-      ['host-1', 'True'],
-      ['host-2', 'True'],
-      ['host-3', 'True'],
-      ['server', 'True'],
+    assert.deepEqual(list.map((n) => [n.metadata.name, nodeReady(n), backend(n)]).sort(), [
+      ['host-1', 'True', 'host-gw'],
+      ['host-2', 'True', 'host-gw'],
+      ['host-3', 'True', 'host-gw'],
+      ['server', 'True', 'host-gw'],
     ]);
   });
 
@@ -204,6 +207,55 @@ describe('docs/multinode.md: the guestbook on a server and three agent hosts', {
     const six = await readyPods('tier=frontend', 6, 'six frontends Ready');
     assert.ok(nodesOf(six).includes(victim), `frontends on ${nodesOf(six)}`);
     await everyHostReads(Object.keys(addressOf), 'after-the-loss');
+  });
+
+  it("puts a local-path volume on the host the scheduler picked, and the claim's pod follows its data there", async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: notes}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: notes}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: notes}}
+  strategy: {type: Recreate}
+  template:
+    metadata: {labels: {app: notes}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox
+        command: [sh, -c, 'test -f /data/note || hostname > /data/note; exec sleep 3600']
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+      - name: data
+        persistentVolumeClaim: {claimName: notes}
+`,
+    );
+    const [first] = await readyPods('app=notes', 1, 'the notes pod Ready');
+    const claim = JSON.parse(await kubectl(['get', 'pvc', 'notes', '-o', 'json']));
+    const pv = JSON.parse(await kubectl(['get', 'pv', claim.spec.volumeName, '-o', 'json']));
+    // WaitForFirstConsumer: the claim waited for the scheduler, and the volume is on its node.
+    assert.equal(claim.metadata.annotations['volume.kubernetes.io/selected-node'], first!.spec.nodeName);
+    const term = pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0];
+    assert.deepEqual(term.values, [first!.spec.nodeName]);
+    const note = (await kubectl(['exec', first!.metadata.name, '--', 'cat', '/data/note'])).trim();
+    assert.equal(note, first!.metadata.name);
+
+    // A new pod for the claim can only go where the data is: the same host, the same file.
+    await kubectl(['delete', 'pod', first!.metadata.name, '--wait=true']);
+    const [second] = await readyPods('app=notes', 1, 'the replacement notes pod Ready');
+    assert.notEqual(second!.metadata.name, first!.metadata.name);
+    assert.equal(second!.spec.nodeName, first!.spec.nodeName);
+    assert.equal((await kubectl(['exec', second!.metadata.name, '--', 'cat', '/data/note'])).trim(), note);
   });
 
   it('when removed, leaves no namespace, link or route of the cluster on the machine', async () => {
