@@ -79,8 +79,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
-                              DefaultIngressClass,
-                              StorageObjectInUseProtection, ResourceQuota
+                              StorageObjectInUseProtection, DefaultIngressClass, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
                               Priority and Fairness queues them (default 32;

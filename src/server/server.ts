@@ -322,7 +322,10 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
-    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
+    config: {
+      flannelBackend: config.flannelBackend ?? 'vxlan',
+      ...(config.disableIngress ? { disableIngress: true } : {}),
+    },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
