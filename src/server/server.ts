@@ -28,9 +28,11 @@ import {
   CONTROLLER_SERVICE_ACCOUNTS,
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
+import { startEventTTL } from '../apiserver/event-ttl.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
+import type { HPAOptions } from '../controllers/horizontal.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
@@ -127,6 +129,10 @@ export interface ServerConfig {
   disableMetricsServer?: boolean;
   /** metrics-server's --metric-resolution: how often it scrapes the kubelets (default 15 s). */
   metricResolutionMs?: number;
+  /** --enable-pprof: CPU profiles and heap snapshots on /debug/pprof/ (cluster-admin only). */
+  enablePprof?: boolean;
+  /** The HPA controller's kube-controller-manager flags. */
+  hpa?: HPAOptions;
   /** kube-apiserver's --event-ttl: how long an Event lives (default 1 h). */
   eventTTLMs?: number;
 }
@@ -219,6 +225,7 @@ export async function startServer(
   const metricsStorage = config.disableMetricsServer ? undefined : new MetricsStorage();
   const api = new ApiServer({
     ...(metricsStorage ? { resourceMetrics: metricsStorage } : {}),
+    ...(config.enablePprof ? { profiling: true } : {}),
     registry,
     store,
     serviceCIDR: config.serviceCIDR,
@@ -241,6 +248,11 @@ export async function startServer(
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
+  // Events expire --event-ttl after their last write (apiserver/event-ttl.ts).
+  const eventTTL = startEventTTL(api.storage('', 'v1', 'events')!, {
+    ...(config.eventTTLMs ? { ttlMs: config.eventTTLMs } : {}),
+    log,
+  });
 
   // Joining agents prove the token's secret here for a node certificate
   // (node-token.ts); the token itself is in <data-dir>/node-token.
@@ -368,6 +380,7 @@ export async function startServer(
         clusterSigningCA: { cert: ca.cert, key: ca.key },
         legacyTokenSigner: bearer.tokens.signer,
         defaultLocalStoragePath: localStoragePath,
+        ...(config.hpa ? { hpa: config.hpa } : {}),
         ...(config.nodeMonitorGracePeriodMs !== undefined
           ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
           : {}),
@@ -481,6 +494,7 @@ export async function startServer(
       await manager?.stop();
       for (const e of endpoints) await e.close();
       compactor.stop();
+      eventTTL.stop();
       authorization.stop();
       api.stop();
       https.closeAllConnections();

@@ -345,11 +345,43 @@ const hpaColumns = [
   col('Replicas', 'string', 'current replicas'),
 ];
 
+/**
+ * The TARGETS column as upstream's printer writes it (formatHPAMetrics):
+ * "cpu: 45%/60%" per resource metric, "<unknown>" for a current value not
+ * known yet, and "+ N more..." past the first two.
+ */
+function hpaTargets(h: KubeObject): string {
+  const specs = (get(h, 'spec', 'metrics') as Record<string, any>[] | undefined) ?? [];
+  const statuses = (get(h, 'status', 'currentMetrics') as Record<string, any>[] | undefined) ?? [];
+  if (specs.length === 0) return '<none>';
+  const parts = specs.map((m) => {
+    const source =
+      m.type === 'ContainerResource' ? m.containerResource : m.type === 'Resource' ? m.resource : undefined;
+    if (!source) return '<unknown>/<unknown>';
+    // The status of the same resource (and container): invalid metrics have none.
+    const current = statuses
+      .map((st) => (m.type === 'ContainerResource' ? st.containerResource : st.resource))
+      .find(
+        (st) =>
+          st?.name === source.name && (m.type !== 'ContainerResource' || st?.container === source.container),
+      )?.current;
+    const target = source.target ?? {};
+    const name =
+      m.type === 'ContainerResource' ? `${source.name} of container ${source.container}` : source.name;
+    if (target.averageUtilization !== undefined)
+      return `${name}: ${current?.averageUtilization !== undefined ? `${current.averageUtilization}%` : '<unknown>'}/${target.averageUtilization}%`;
+    return `${name}: ${current?.averageValue ?? '<unknown>'}/${target.averageValue ?? '<unknown>'}`;
+  });
+  return parts.length > 2
+    ? `${parts.slice(0, 2).join(', ')} + ${parts.length - 2} more...`
+    : parts.join(', ');
+}
+
 const hpaCells = (h: KubeObject) => {
   const ref = asObj(get(h, 'spec', 'scaleTargetRef'));
   return [
     `${ref.kind}/${ref.name}`,
-    '<unknown>',
+    hpaTargets(h),
     String(get(h, 'spec', 'minReplicas') ?? 1),
     String(get(h, 'spec', 'maxReplicas') ?? ''),
     num(get(h, 'status', 'currentReplicas')),
