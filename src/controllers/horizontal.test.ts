@@ -14,7 +14,7 @@ import { type ControllerTest, startControllerTest } from './testing.ts';
 const usage = new Map<string, number>();
 const provider: ResourceMetricsProvider = {
   nodeMetrics: () => [],
-  podMetrics: (namespace) =>
+  podMetrics: (_labels, namespace) =>
     [...usage].map(
       ([name, m]): PodMetrics => ({
         kind: 'PodMetrics',
