@@ -7,11 +7,20 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
+import { hostPort, type LoadBalancer, startLoadBalancer } from '../agent/loadbalancer.ts';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 /** How long `skiff agent` waits for a server it cannot reach before giving up. */
@@ -61,6 +70,9 @@ Flags:
   --node-name NAME                  the Node's name (default: the hostname, lower-cased)
   --node-ip IP                      the Node's InternalIP (default: the first non-loopback IPv4)
   --node-label KEY=VALUE            an extra Node label (repeatable)
+  --kubelet-arg KEY=VALUE           an upstream kubelet flag, as k3s's (repeatable; e.g.
+                                    cgroup-root=/skiff, kube-reserved=cpu=100m,memory=256Mi,
+                                    eviction-hard=memory.available<200Mi; see docs/node-resources.md)
   --runtime cri|hollow              containers through containerd (default), or none at all
   --container-runtime-endpoint URL  use this containerd instead of starting one (cri)
   --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
@@ -69,10 +81,12 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
-  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
-  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
-  --node-external-ip IP             the Node's ExternalIP
-  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
+${INGRESS_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
+  --disable-apiserver-lb            talk to --server only, without the client-side load balancer
+                                    that fails over to every server in the kubernetes endpoints
+  --lb-server-port PORT             the load balancer's port on 127.0.0.1 (default: any free one;
+                                    k3s uses 6444)
 
        skiff agent --cleanup [--data-dir DIR] [--cluster-cidr CIDR] [--service-cidr CIDR]
 
@@ -93,6 +107,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-label': { type: 'string', multiple: true },
+      'kubelet-arg': { type: 'string', multiple: true },
       runtime: { type: 'string', default: 'cri' },
       'container-runtime-endpoint': { type: 'string' },
       'hollow-nodes': { type: 'string' },
@@ -101,10 +116,10 @@ export async function runAgent(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
-      'flannel-backend': { type: 'string', default: 'vxlan' },
-      'flannel-iface': { type: 'string' },
-      'node-external-ip': { type: 'string' },
-      'flannel-external-ip': { type: 'boolean', default: false },
+      ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
+      'disable-apiserver-lb': { type: 'boolean', default: false },
+      'lb-server-port': { type: 'string', default: '0' },
       cleanup: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -134,20 +149,21 @@ export async function runAgent(args: string[]): Promise<number> {
     console.error(`skiff agent: ${err.message}`);
     return 2;
   }
+  let ingressFlags: IngressFlagValues;
+  try {
+    ingressFlags = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff agent: ${(err as Error).message}`);
+    return 2;
+  }
   const proxyMode = values['proxy-mode'];
   if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
     return 2;
   }
-  const flannelBackend = values['flannel-backend'] as FlannelBackend;
-  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
-    console.error(
-      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
-    );
-    return 2;
-  }
-  if (values['flannel-external-ip'] && !values['node-external-ip']) {
-    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff agent: ${flannel.error}`);
     return 2;
   }
   const token =
@@ -188,6 +204,14 @@ export async function runAgent(args: string[]): Promise<number> {
     const i = l.indexOf('=');
     nodeLabels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
   }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
+    console.error(`skiff agent: ${err.message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'agent' });
@@ -215,24 +239,56 @@ export async function runAgent(args: string[]): Promise<number> {
       await new Promise((r) => setTimeout(r, waitMs));
     }
   }
-  const clients = clientsFromKubeconfig(credentials.kubelet, values.server);
-  const proxyClients = credentials.proxy
-    ? clientsFromKubeconfig(credentials.proxy, values.server)
-    : undefined;
-  const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, values.server) : undefined;
+  // Every component talks through the load balancer (agent/loadbalancer.ts),
+  // which fails over to any live server; --server is only where it starts.
+  let lb: LoadBalancer | undefined;
+  if (!values['disable-apiserver-lb']) {
+    const lbPort = Number(values['lb-server-port']);
+    if (!Number.isInteger(lbPort) || lbPort < 0 || lbPort > 65535) {
+      console.error(`skiff agent: invalid --lb-server-port ${values['lb-server-port']}`);
+      return 2;
+    }
+    lb = await startLoadBalancer({
+      defaultServer: hostPort(values.server ?? readKubeconfig(credentials.kubelet).server),
+      listenPort: lbPort,
+      log,
+    });
+  }
+  const server = lb?.url ?? values.server;
+  const clients = clientsFromKubeconfig(credentials.kubelet, server);
+  lb?.watchEndpoints(clients);
+  const proxyClients = credentials.proxy ? clientsFromKubeconfig(credentials.proxy, server) : undefined;
+  const dnsClients = credentials.dns ? clientsFromKubeconfig(credentials.dns, server) : undefined;
   const networkPolicyClients = credentials.networkPolicy
-    ? clientsFromKubeconfig(credentials.networkPolicy, values.server)
+    ? clientsFromKubeconfig(credentials.networkPolicy, server)
     : undefined;
+  const ingressClients = credentials.ingress ? clientsFromKubeconfig(credentials.ingress, server) : undefined;
+  // The server's, unless this node was given its own (as k3s's agents take the server's).
+  const served = credentials.config?.flannelBackend;
+  if (
+    !flannel.flannelBackend &&
+    served !== undefined &&
+    !FLANNEL_BACKENDS.includes(served as FlannelBackend)
+  ) {
+    console.error(
+      `skiff agent: the server's --flannel-backend ${served} is not one this agent knows (upgrade it)`,
+    );
+    return 1;
+  }
+  const flannelBackend = flannel.flannelBackend ?? (served as FlannelBackend | undefined) ?? 'vxlan';
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
     ...(dnsClients ? { dnsClients } : {}),
     ...(networkPolicyClients ? { networkPolicyClients } : {}),
+    ...(ingressClients ? { ingressClients } : {}),
+    ...ingressFlags,
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
     ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
+    kubeletConfig,
     ...(values['container-runtime-endpoint']
       ? { containerRuntimeEndpoint: values['container-runtime-endpoint'] }
       : {}),
@@ -245,10 +301,8 @@ export async function runAgent(args: string[]): Promise<number> {
       : {}),
     proxyMode,
     registry,
+    ...flannel,
     flannelBackend,
-    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
-    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
-    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {
@@ -257,7 +311,8 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients]) c?.close();
+  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
+  await lb?.close();
   return 0;
 }
 

@@ -62,6 +62,27 @@ const commands: Record<string, Command> = {
       return runSecretsEncrypt(args);
     },
   },
+  'etcd-snapshot': {
+    summary: 'Datastore snapshots: save, ls, delete, prune (as k3s etcd-snapshot; SQLite or etcd)',
+    async run(args) {
+      const { runEtcdSnapshot } = await import('./etcd-snapshot.ts');
+      return runEtcdSnapshot(args);
+    },
+  },
+  snapshot: {
+    summary: 'The same as etcd-snapshot',
+    async run(args) {
+      const { runEtcdSnapshot } = await import('./etcd-snapshot.ts');
+      return runEtcdSnapshot(args);
+    },
+  },
+  certificate: {
+    summary: 'Certificates: check expiry, rotate leaf certificates (as k3s certificate)',
+    async run(args) {
+      const { runCertificate } = await import('./certificate.ts');
+      return runCertificate(args);
+    },
+  },
   check: {
     summary: 'Check the cluster: `skiff check network` prints node-to-node reachability over the pod network',
     async run(args) {

@@ -4,10 +4,32 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
 import { parseGoDuration } from '../api/duration.ts';
+import { parseCronSchedule } from '../api/resources/cron.ts';
 import { type AdmissionPluginName, parseAdmissionPlugins } from '../apiserver/admission/chain.ts';
+import {
+  defaultLeaderElectionTimings,
+  type LeaderElectionTimings,
+  validateLeaderElectionTimings,
+} from '../client/leaderelection.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
 import { startServer } from '../server/server.ts';
+import {
+  type Datastore,
+  DEFAULT_SNAPSHOT_CRON,
+  DEFAULT_SNAPSHOT_RETENTION,
+  datastoreOf,
+  defaultSnapshotDir,
+  restoreSqliteSnapshot,
+} from '../server/snapshots.ts';
 import { createLog } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
@@ -30,9 +52,15 @@ Flags:
   --node-name NAME            the server's node (default: the hostname, lower-cased)
   --node-ip IP                the server's node's InternalIP (default: the first
                               non-loopback IPv4)
+  --kubelet-arg KEY=VALUE     an upstream kubelet flag for the server's node, as
+                              k3s's (repeatable; see docs/node-resources.md)
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
+  --default-not-ready-toleration-seconds N, --default-unreachable-toleration-seconds N
+                              how long a pod with no toleration of its own stays
+                              on a node that is not ready, or unreachable, before
+                              it is evicted (default 300, as kube-apiserver's)
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
@@ -50,7 +78,8 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultIngressClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -58,6 +87,8 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
   --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
@@ -78,6 +109,30 @@ ${REGISTRY_FLAGS_USAGE}
   --enable-pprof              serve CPU profiles and heap snapshots of this server
                               on /debug/pprof/ (cluster-admin only; see
                               skiff debug profile)
+
+High availability (several servers on one etcd; docs/ha.md):
+  --token TOKEN               the cluster's shared secret: the first server seals
+                              the CA and keys in the datastore with it, and every
+                              other server with the same token unseals them (as
+                              k3s's bootstrap data); default: <data-dir>/server/token
+  --leader-elect, --no-leader-elect  run the controller manager and the scheduler
+                              only while this server holds their Lease (default:
+                              on with etcd, off with SQLite and memory)
+  --leader-elect-lease-duration DURATION  how long a Lease holds (default 15s)
+  --leader-elect-renew-deadline DURATION  a leader that cannot renew in this
+                              long stops leading (default 10s)
+  --leader-elect-retry-period DURATION  how often candidates try (default 2s)
+
+Snapshots (skiff etcd-snapshot; docs/ha.md):
+  --etcd-snapshot-schedule-cron SPEC  scheduled snapshots, a cron spec (default
+                              "0 */12 * * *" with etcd; with SQLite only when given)
+  --etcd-snapshot-retention N  scheduled snapshots to keep (default 5)
+  --etcd-snapshot-dir DIR     where snapshots go (default <data-dir>/server/db/snapshots)
+  --etcd-disable-snapshots    no scheduled snapshots
+  --cluster-reset             with --cluster-reset-restore-path: restore the
+                              datastore from a snapshot, then exit (the server
+                              must be stopped); start it again without the flag
+  --cluster-reset-restore-path FILE  the snapshot to restore
 `;
 
 export async function runServer(args: string[]): Promise<number> {
@@ -95,7 +150,10 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-agent': { type: 'boolean', default: false },
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
+      'kubelet-arg': { type: 'string', multiple: true },
       'node-monitor-grace-period': { type: 'string' },
+      'default-not-ready-toleration-seconds': { type: 'string' },
+      'default-unreachable-toleration-seconds': { type: 'string' },
       'metric-resolution': { type: 'string' },
       'disable-metrics-server': { type: 'boolean', default: false },
       'enable-pprof': { type: 'boolean', default: false },
@@ -117,9 +175,22 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
+      'leader-elect': { type: 'boolean' },
+      'leader-elect-lease-duration': { type: 'string', default: '15s' },
+      'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+      'leader-elect-retry-period': { type: 'string', default: '2s' },
+      token: { type: 'string' },
+      'cluster-reset': { type: 'boolean', default: false },
+      'cluster-reset-restore-path': { type: 'string' },
+      'etcd-snapshot-schedule-cron': { type: 'string' },
+      'etcd-snapshot-retention': { type: 'string', default: String(DEFAULT_SNAPSHOT_RETENTION) },
+      'etcd-snapshot-dir': { type: 'string' },
+      'etcd-disable-snapshots': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -175,12 +246,27 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  let ingress: IngressFlagValues;
+  try {
+    ingress = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
   // The registries are the in-process node's: a server without one reads none.
   let registry: NodeRegistryOptions = {};
   try {
     if (!values['disable-agent']) registry = registryOptions(values);
   } catch (err) {
     if (!(err instanceof RegistriesError)) throw err;
+    console.error(`skiff server: ${err.message}`);
+    return 2;
+  }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
     console.error(`skiff server: ${err.message}`);
     return 2;
   }
@@ -208,10 +294,80 @@ export async function runServer(args: string[]): Promise<number> {
     }
     durations[flag] = parsed.ms;
   }
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff server: ${flannel.error}`);
+    return 2;
+  }
+  const tolerationSeconds: { notReadySeconds?: number; unreachableSeconds?: number } = {};
+  for (const [flag, field] of [
+    ['default-not-ready-toleration-seconds', 'notReadySeconds'],
+    ['default-unreachable-toleration-seconds', 'unreachableSeconds'],
+  ] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) {
+      console.error(
+        `skiff server: --${flag} must be a whole number of seconds, not ${JSON.stringify(value)}`,
+      );
+      return 2;
+    }
+    tolerationSeconds[field] = Number(value);
+  }
+  const leaderElection: LeaderElectionTimings = { ...defaultLeaderElectionTimings };
+  for (const [flag, field] of [
+    ['leader-elect-lease-duration', 'leaseDurationMs'],
+    ['leader-elect-renew-deadline', 'renewDeadlineMs'],
+    ['leader-elect-retry-period', 'retryPeriodMs'],
+  ] as const) {
+    const parsed = parseGoDuration(values[flag]!);
+    if ('error' in parsed || parsed.ms <= 0) {
+      console.error(
+        `skiff server: --${flag} must be a duration such as 15s, not ${JSON.stringify(values[flag])}`,
+      );
+      return 2;
+    }
+    leaderElection[field] = parsed.ms;
+  }
+  const invalidTimings = validateLeaderElectionTimings(leaderElection);
+  if (invalidTimings) {
+    console.error(`skiff server: leader election: ${invalidTimings}`);
+    return 2;
+  }
   const nodeMonitorGracePeriodMs = durations['node-monitor-grace-period'];
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
+  if (values['cluster-reset'] || values['cluster-reset-restore-path']) {
+    return clusterReset(
+      values['datastore-endpoint']!,
+      dataDir,
+      values['cluster-reset-restore-path'],
+      values['cluster-reset']!,
+      log,
+    );
+  }
+  const snapshotRetention = Number(values['etcd-snapshot-retention']);
+  if (!Number.isInteger(snapshotRetention) || snapshotRetention < 1) {
+    console.error(
+      `skiff server: --etcd-snapshot-retention must be a whole number, 1 or more, not ${values['etcd-snapshot-retention']}`,
+    );
+    return 2;
+  }
+  const snapshotCron = values['etcd-disable-snapshots']
+    ? undefined
+    : (values['etcd-snapshot-schedule-cron'] ??
+      (/^(etcd|https?):\/\//.test(values['datastore-endpoint']!) ? DEFAULT_SNAPSHOT_CRON : undefined));
+  if (snapshotCron) {
+    try {
+      parseCronSchedule(snapshotCron);
+    } catch (err) {
+      console.error(
+        `skiff server: --etcd-snapshot-schedule-cron ${JSON.stringify(snapshotCron)}: ${(err as Error).message}`,
+      );
+      return 2;
+    }
+  }
   // One request's stray promise must not take the whole control plane down
   // (upstream recovers panics per request); log it loudly and keep serving.
   process.on('unhandledRejection', (reason) => {
@@ -241,8 +397,12 @@ export async function runServer(args: string[]): Promise<number> {
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
       disableAdmissionPlugins,
+      tolerationSeconds,
+      ...flannel,
       maxMutatingInflight,
       registry,
+      kubeletConfig,
+      ...ingress,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
       schedulerSecurePort: componentPorts['scheduler-secure-port']!,
@@ -251,6 +411,18 @@ export async function runServer(args: string[]): Promise<number> {
       ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
       ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
       ...(nodeMonitorGracePeriodMs !== undefined ? { nodeMonitorGracePeriodMs } : {}),
+      ...(values['leader-elect'] !== undefined ? { leaderElect: values['leader-elect'] } : {}),
+      leaderElection,
+      ...(values.token ? { token: values.token } : {}),
+      ...(snapshotCron
+        ? {
+            snapshots: {
+              cron: snapshotCron,
+              retention: snapshotRetention,
+              dir: values['etcd-snapshot-dir'] ?? defaultSnapshotDir(dataDir),
+            },
+          }
+        : {}),
       ...(values['disable-metrics-server'] ? { disableMetricsServer: true } : {}),
       ...(values['enable-pprof'] ? { enablePprof: true } : {}),
       ...(durations['metric-resolution'] !== undefined
@@ -287,5 +459,57 @@ export async function runServer(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   await server.stop();
+  return 0;
+}
+
+/**
+ * `--cluster-reset [--cluster-reset-restore-path FILE]`, as k3s's: restores
+ * the datastore from a snapshot with the server stopped, then exits so it
+ * is started again without the flag.
+ */
+function clusterReset(
+  endpoint: string,
+  dataDir: string,
+  restorePath: string | undefined,
+  reset: boolean,
+  log: ReturnType<typeof createLog>,
+): number {
+  if (!reset) {
+    console.error('skiff server: --cluster-reset-restore-path needs --cluster-reset');
+    return 2;
+  }
+  let datastore: Datastore;
+  try {
+    datastore = datastoreOf(endpoint, dataDir);
+  } catch (err) {
+    console.error(`skiff server: --cluster-reset: ${(err as Error).message}`);
+    return 2;
+  }
+  if (datastore.kind === 'etcd') {
+    console.error(
+      'skiff server: --cluster-reset: this server does not run its etcd (--datastore-endpoint names an external one). ' +
+        "Restore an etcd snapshot with etcd's tools: stop etcd, `etcdctl snapshot restore FILE --data-dir NEW`, " +
+        'start etcd on NEW, then start the servers (docs/ha.md).',
+    );
+    return 1;
+  }
+  if (!restorePath) {
+    console.error(
+      'skiff server: --cluster-reset on SQLite has no peers to forget; give --cluster-reset-restore-path FILE to restore a snapshot',
+    );
+    return 2;
+  }
+  try {
+    const { kept } = restoreSqliteSnapshot(restorePath, datastore.path);
+    log('datastore restored from a snapshot', {
+      snapshot: restorePath,
+      datastore: datastore.path,
+      previous: kept,
+    });
+  } catch (err) {
+    console.error(`skiff server: --cluster-reset: ${(err as Error).message}`);
+    return 1;
+  }
+  console.error('\nThe datastore has been restored. Start the server again without --cluster-reset.');
   return 0;
 }

@@ -37,6 +37,7 @@ import type {
   PortMapping,
   Runtime,
 } from './runtime/runtime.ts';
+import { podSupplementalGroups } from './volumes/ownership.ts';
 
 /** What the runtime has for one pod, newest first. */
 export interface PodRuntimeStatus {
@@ -63,6 +64,8 @@ export interface RuntimeManagerHooks {
   mounts?(pod: Pod, container: ContainerSpec, env: KeyValue[]): Promise<Mount[]>;
   /** The pod's resolv.conf (cluster DNS). */
   dnsConfig?(pod: Pod): DNSConfig | undefined;
+  /** The pod's cgroup (cm/container-manager.ts), its sandbox's and containers' cgroupParent. */
+  cgroupParent?(pod: Pod): string | undefined;
   /** Runs after StartContainer (postStart hook); throws with the message of the hook's failure. */
   postStart?(pod: Pod, container: ContainerSpec, containerId: string): Promise<void>;
   /** Why a running container must be restarted: its liveness or startup probe failed (the prober). */
@@ -194,6 +197,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     }
     const sc = spec.securityContext ?? {};
     const dnsConfig = opts.hooks?.dnsConfig?.(pod);
+    const cgroupParent = opts.hooks?.cgroupParent?.(pod);
     return {
       metadata: { name: meta.name ?? '', namespace: meta.namespace ?? '', uid: meta.uid ?? '', attempt },
       // Upstream GeneratePodHostNameAndDomain: spec.hostname, else the pod name (63 characters at most).
@@ -204,11 +208,12 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
       labels: sandboxLabels(pod),
       annotations: { ...meta.annotations },
       linux: {
+        ...(cgroupParent ? { cgroupParent } : {}),
         securityContext: {
           namespaceOptions: namespacesForPod(pod),
           ...(sc.runAsUser !== undefined ? { runAsUser: { value: sc.runAsUser } } : {}),
           ...(sc.runAsGroup !== undefined ? { runAsGroup: { value: sc.runAsGroup } } : {}),
-          ...(sc.supplementalGroups ? { supplementalGroups: sc.supplementalGroups } : {}),
+          ...(podSupplementalGroups(sc).length ? { supplementalGroups: podSupplementalGroups(sc) } : {}),
           seccomp: { profileType: 'RuntimeDefault' },
         },
         ...(sc.sysctls?.length
@@ -262,6 +267,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     const psc = pod.spec?.securityContext ?? {};
     const runAsUser = sc.runAsUser ?? psc.runAsUser;
     const runAsGroup = sc.runAsGroup ?? psc.runAsGroup;
+    const supplementalGroups = podSupplementalGroups(psc);
     const mounts = (await opts.hooks?.mounts?.(pod, c, envs)) ?? [];
     return {
       metadata: { name: c.name ?? '', attempt: restartCount },
@@ -295,6 +301,8 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
             : {}),
           ...(runAsUser !== undefined ? { runAsUser: { value: runAsUser } } : {}),
           ...(runAsGroup !== undefined ? { runAsGroup: { value: runAsGroup } } : {}),
+          // The pod's supplementalGroups and fsGroup, so the container can use the volumes fsGroup owns.
+          ...(supplementalGroups.length ? { supplementalGroups } : {}),
           ...(sc.readOnlyRootFilesystem ? { readonlyRootfs: true } : {}),
           ...(sc.allowPrivilegeEscalation === false ? { noNewPrivs: true } : {}),
           seccomp:

@@ -164,7 +164,8 @@ function covers(pem: string, ca: KeyPair, opts: LeafOptions): boolean {
   try {
     const cert = new X509Certificate(pem);
     if (!cert.verify(new X509Certificate(ca.cert).publicKey)) return false;
-    if (new Date(cert.validTo).getTime() - Date.now() < 7 * 24 * 3600 * 1000) return false;
+    // Within 90 days of expiry it is reissued, as k3s renews its leaves at start.
+    if (new Date(cert.validTo).getTime() - Date.now() < 90 * 24 * 3600 * 1000) return false;
     const have = new Set((cert.subjectAltName ?? '').split(', '));
     const want = [
       ...(opts.dnsNames ?? []).map((d) => `DNS:${d}`),

@@ -27,7 +27,8 @@ export interface MetricsEndpointOptions {
   host: string;
   port: number;
   tls: { key: string; cert: string; ca: string };
-  registry: Registry;
+  /** The registry served, or a getter for one replaced over time (a component restarted on each leader term). */
+  registry: Registry | (() => Registry);
   authenticate(req: IncomingMessage): Promise<UserInfo | undefined>;
   authorizer: Authorizer;
   log: Log;
@@ -71,7 +72,7 @@ async function serve(opts: MetricsEndpointOptions, req: IncomingMessage, res: Se
       user,
       url.searchParams,
     );
-    await writeMetrics(opts.registry, res);
+    await writeMetrics(typeof opts.registry === 'function' ? opts.registry() : opts.registry, res);
   } catch (err) {
     writeStatus(res, toStatus(err));
   }

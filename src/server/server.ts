@@ -4,7 +4,8 @@
 // cluster starts with, and compacts the store. Controllers, the scheduler and
 // the agent join this process as they land.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import type { DefaultTolerationSecondsOptions } from '../apiserver/admission/default-toleration-seconds.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
@@ -32,6 +34,7 @@ import { startEventTTL } from '../apiserver/event-ttl.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
+import { defaultLeaderElectionTimings, type LeaderElectionTimings } from '../client/leaderelection.ts';
 import type { HPAOptions } from '../controllers/horizontal.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
@@ -39,6 +42,8 @@ import { type ControllerManager, startControllerManager } from '../controllers/m
 import { DASHBOARD_PATH, DASHBOARD_UI_DIR, dashboardHandler } from '../dashboard/serve.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
+import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
+import type { KubeletConfig } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import {
@@ -50,6 +55,7 @@ import {
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
 import { schedulerMetrics } from '../metrics/scheduler.ts';
 import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
+import type { FlannelBackend } from '../network/node.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -59,19 +65,25 @@ import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { type ApiServerLeases, startApiServerLeases } from './apiserver-leases.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
+import { restoreBootstrapData, saveBootstrapData } from './bootstrap-data.ts';
+import { certificateExpiryEvent, checkCertificates } from './certificates.ts';
 import { connectionUser } from './client-cert.ts';
+import { type Stoppable, startLeaderGated } from './leader.ts';
 import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
 import {
   AGENT_BOOTSTRAP_USER,
   ensureNodePassword,
   ensureNodeToken,
   HOLLOW_FLEET_USER,
+  INGRESS_USER,
   joinEndpoints,
   NETWORK_POLICY_USER,
 } from './node-token.ts';
 import { encryptSecrets } from './secrets-encryption.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
+import { datastoreOf, scheduleSnapshots } from './snapshots.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -101,6 +113,8 @@ export interface ServerConfig {
   hollowNodes?: number;
   /** The in-process agent's registries (--private-registry and friends, src/agent/registries.ts). */
   registry?: NodeRegistryOptions;
+  /** --kubelet-arg: the in-process node's kubelet flags (src/kubelet/config.ts). */
+  kubeletConfig?: KubeletConfig;
   /**
    * --authorization-mode, in order after system:masters. Node,RBAC unless
    * given, as kube-apiserver's default in kubeadm and k3s clusters.
@@ -117,14 +131,39 @@ export interface ServerConfig {
   encryptionProviderConfig?: string;
   /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
   disableAdmissionPlugins?: AdmissionPluginName[];
+  /** --flannel-backend: the cluster's pod network across nodes; agents without one of their own take it (CONFIG_PATH). */
+  flannelBackend?: FlannelBackend;
+  /** --flannel-iface, --node-external-ip, --flannel-external-ip: for the server's own node, as on `skiff agent`. */
+  flannelIface?: string;
+  nodeExternalIP?: string;
+  flannelExternalIP?: boolean;
+  /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds (300 s each by default). */
+  tolerationSeconds?: DefaultTolerationSecondsOptions;
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
+  /** --disable ingress: no IngressClass `skiff` and no ingress proxy on the server's node. */
+  disableIngress?: boolean;
+  /** The server's node's ingress ports (default 80 and 443). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
   /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
   disableMetrics?: boolean;
   /** Where the controller manager's /metrics listens on 127.0.0.1 (default 10257, as upstream's; 0: not served). */
   controllerManagerSecurePort?: number;
   /** Where the scheduler's /metrics listens on 127.0.0.1 (default 10259, as upstream's; 0: not served). */
   schedulerSecurePort?: number;
+  /**
+   * --leader-elect: the controller manager and the scheduler run only while
+   * this server holds their Lease. Default: on with etcd (several servers can
+   * share it), off with SQLite and memory (one server is the only one).
+   */
+  leaderElect?: boolean;
+  /** --leader-elect-lease-duration, -renew-deadline, -retry-period (upstream's 15 s, 10 s, 2 s). */
+  leaderElection?: Partial<LeaderElectionTimings>;
+  /** Scheduled snapshots (--etcd-snapshot-schedule-cron, -retention, -dir; snapshots.ts). */
+  snapshots?: { cron: string; retention: number; dir: string };
+  /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
+  token?: string;
   /** No metrics-server, so no metrics.k8s.io (k3s's --disable metrics-server). */
   disableMetricsServer?: boolean;
   /** metrics-server's --metric-resolution: how often it scrapes the kubelets (default 15 s). */
@@ -154,6 +193,22 @@ export async function startServer(
 ): Promise<RunningServer> {
   const tlsDir = join(config.dataDir, 'server', 'tls');
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const opened = await openStore(config.datastoreEndpoint, config.dataDir);
+  let store: Store = opened.store;
+  log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
+  // The cluster's CA and keys: from the datastore when another server with
+  // this token made them (bootstrap-data.ts), else made here and stored.
+  const boot = await restoreBootstrapData(opened.store, config.dataDir, config.token);
+  if (boot.restored) log('bootstrap data read from the datastore', { changed: boot.changed });
+  ensureCA(tlsDir);
+  ensureServiceAccountKey(tlsDir);
+  if (config.secretsEncryption || config.encryptionProviderConfig) {
+    const encrypted = await encryptSecrets(store, config.dataDir, config.encryptionProviderConfig);
+    store = encrypted.store;
+    log('secrets encrypted at rest', { config: encrypted.path, ...encrypted.state });
+  }
+  const saved = await saveBootstrapData(opened.store, config.dataDir, boot.secret);
+  if (saved.adopted) log('another server stored the bootstrap data first; using its CA and keys');
   const ca = ensureCA(tlsDir);
   const host = localHostname();
   const nodeName = config.nodeName ?? defaultNodeName();
@@ -169,7 +224,15 @@ export async function startServer(
       'kubernetes.default.svc',
       'kubernetes.default.svc.cluster.local',
     ],
-    ips: [...localAddresses(), serviceFirstIP],
+    // The advertised address too: another server's or an agent's load
+    // balancer reaches this one there (as kube-apiserver adds it).
+    ips: [
+      ...new Set([
+        ...localAddresses(),
+        serviceFirstIP,
+        ...(config.advertiseAddress ? [config.advertiseAddress] : []),
+      ]),
+    ],
   });
   const admin = ensureLeaf(ca, tlsDir, 'client-admin', {
     commonName: 'system:admin',
@@ -181,15 +244,6 @@ export async function startServer(
     commonName: KUBE_APISERVER_KUBELET_CLIENT,
     usage: 'client',
   });
-
-  const opened = await openStore(config.datastoreEndpoint, config.dataDir);
-  let store: Store = opened.store;
-  log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
-  if (config.secretsEncryption || config.encryptionProviderConfig) {
-    const encrypted = await encryptSecrets(store, config.dataDir, config.encryptionProviderConfig);
-    store = encrypted.store;
-    log('secrets encrypted at rest', { config: encrypted.path, ...encrypted.state });
-  }
 
   // Prometheus metrics (apiserver/metrics.ts): every store call is timed.
   const registry = builtinRegistry();
@@ -236,7 +290,11 @@ export async function startServer(
     ruleResolver: authorization,
     tokens: bearer.tokens,
     admission: (api) =>
-      defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
+      defaultAdmission(api, {
+        disabled: config.disableAdmissionPlugins ?? [],
+        withServiceAccount: true,
+        tolerationSeconds: config.tolerationSeconds ?? {},
+      }),
     validationRules: celValidationRules,
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
@@ -244,15 +302,26 @@ export async function startServer(
   });
   await api.start();
   await authorization.start(api, log);
-  await bootstrap(api, advertise, config.httpsPort, log);
+  await bootstrap(api, config.httpsPort, log);
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
+  if (!config.disableIngress) await ensureDefaultIngressClass(api, log);
   const compactor = startCompactor(store, { log });
   // Events expire --event-ttl after their last write (apiserver/event-ttl.ts).
   const eventTTL = startEventTTL(api.storage('', 'v1', 'events')!, {
     ...(config.eventTTLMs ? { ttlMs: config.eventTTLMs } : {}),
     log,
   });
+  const datastore = config.snapshots ? datastoreOf(config.datastoreEndpoint, config.dataDir) : undefined;
+  const snapshots =
+    config.snapshots && datastore
+      ? scheduleSnapshots({
+          ...config.snapshots,
+          datastore,
+          nodeName: config.nodeName ?? defaultNodeName(),
+          log,
+        })
+      : undefined;
 
   // Joining agents prove the token's secret here for a node certificate
   // (node-token.ts); the token itself is in <data-dir>/node-token.
@@ -265,6 +334,7 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
+    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -328,7 +398,52 @@ export async function startServer(
   const url = `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${port}`;
   const kubeconfig = join(config.dataDir, 'kubeconfig.yaml');
   writeFileSync(kubeconfig, kubeconfigYaml(url, ca.cert, admin.cert, admin.key), { mode: 0o600 });
+  // This server in the `kubernetes` Service's endpoints and its identity
+  // Lease (apiserver-leases.ts). Pods reach the API at that Service: its
+  // endpoint must be an address they can get to, not loopback (upstream
+  // picks the default route's interface the same way when
+  // --advertise-address is unset).
+  const endpointIP = advertise === '127.0.0.1' ? (hostAddress() ?? advertise) : advertise;
+  const apiserverLeases: ApiServerLeases = await startApiServerLeases({
+    api,
+    store: opened.store,
+    endpointIP,
+    port,
+    serverName: `${nodeName}/${endpointIP}:${port}`,
+    hostname: host,
+    log,
+  });
   log('apiserver listening', { url, kubeconfig, dashboard: `${url}${DASHBOARD_PATH}` });
+  // `skiff certificate rotate` rewrites the serving certificate in place:
+  // new connections get it, open ones (watches) carry on (certificates.ts).
+  let servingPem = serving.cert;
+  const reloadServing = () => {
+    try {
+      const cert = readFileSync(serving.certFile, 'utf8');
+      const key = readFileSync(serving.keyFile, 'utf8');
+      if (cert === servingPem) return;
+      https.setSecureContext({ key, cert, ca: ca.cert });
+      servingPem = cert;
+      log('serving certificate reloaded', { file: serving.certFile });
+    } catch (err) {
+      log.warn('could not reload the serving certificate', { error: String((err as Error).message) });
+    }
+  };
+  watchFile(serving.certFile, { interval: 2_000, persistent: false }, reloadServing);
+  // Warning Events for certificates near expiry, at start and daily.
+  const warnExpiry = async () => {
+    const event = certificateExpiryEvent(checkCertificates(config.dataDir), nodeName);
+    if (!event) return;
+    try {
+      await api.storage('', 'v1', 'events')!.create('default', event);
+      log.warn('certificates near expiry', { message: event['message'] });
+    } catch (err) {
+      log.warn('could not record the certificate expiry event', { error: String((err as Error).message) });
+    }
+  };
+  await warnExpiry();
+  const expiryTimer = setInterval(() => void warnExpiry(), 24 * 3600 * 1000);
+  expiryTimer.unref();
   // Agents on other machines join with the token (`skiff agent --token`), or
   // with this bootstrap certificate (`skiff agent --kubeconfig`): either buys
   // the node's own credentials from the join endpoints (node-token.ts).
@@ -346,7 +461,7 @@ export async function startServer(
   // transport: the handler chain without a socket.
   // The controller manager's and the scheduler's /metrics (metrics-endpoint.ts).
   const endpoints: MetricsEndpoint[] = [];
-  const serveComponentMetrics = async (component: string, port: number, registry: Registry) => {
+  const serveComponentMetrics = async (component: string, port: number, registry: () => Registry) => {
     if (port === 0) return;
     const endpoint = await serveMetricsEndpoint({
       component,
@@ -360,50 +475,88 @@ export async function startServer(
     });
     if (endpoint) endpoints.push(endpoint);
   };
-  let manager: ControllerManager | undefined;
-  if (config.controllers !== false) {
-    const registry = metrics ? componentRegistry() : undefined;
-    manager = await startControllerManager({
-      ...(registry ? { queueMetrics: workQueueMetricsProvider(registry) } : {}),
-      // The informers list and watch as system:kube-controller-manager; each
-      // controller writes as its own ServiceAccount bound to its
-      // system:controller:* role, as upstream's --use-service-account-credentials.
-      clients: createClientset(createInProcessTransport(api, CONTROLLER_MANAGER)),
-      clientsFor: (controller) =>
-        createClientset(createInProcessTransport(api, controllerIdentity(controller))),
-      log: createLog({ component: 'controller-manager' }),
-      controllers: allControllers,
-      options: {
-        clusterCIDR: config.clusterCIDR,
-        apiServerAddress: { ip: advertise, port },
-        rootCA: ca.cert,
-        clusterSigningCA: { cert: ca.cert, key: ca.key },
-        legacyTokenSigner: bearer.tokens.signer,
-        defaultLocalStoragePath: localStoragePath,
-        ...(config.hpa ? { hpa: config.hpa } : {}),
-        ...(config.nodeMonitorGracePeriodMs !== undefined
-          ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
-          : {}),
-      },
+  // With several servers on one datastore, each component runs on the
+  // server holding its Lease (leader.ts); alone, it just runs.
+  const leaderElect = config.leaderElect ?? opened.description.startsWith('etcd');
+  const timings = { ...defaultLeaderElectionTimings, ...config.leaderElection };
+  // Upstream's identity: <hostname>_<uuid>, unique to this process.
+  const candidate = `${nodeName}_${randomUUID()}`;
+  const components: Stoppable[] = [];
+  const run = async (name: string, user: UserInfo, start: () => Promise<Stoppable>): Promise<void> => {
+    if (!leaderElect) {
+      components.push(await start());
+      return;
+    }
+    const gated = startLeaderGated({
+      name,
+      identity: candidate,
+      clients: createClientset(createInProcessTransport(api, user)),
+      timings,
+      start,
+      log: createLog({ component: name }),
     });
-    if (registry)
+    components.push(gated);
+  };
+  let managerRegistry: Registry | undefined;
+  if (config.controllers !== false) {
+    await run('kube-controller-manager', CONTROLLER_MANAGER, async () => {
+      // A fresh registry for each term: its work queues register their metrics again.
+      const registry = metrics ? componentRegistry() : undefined;
+      managerRegistry = registry;
+      const manager: ControllerManager = await startControllerManager({
+        ...(registry ? { queueMetrics: workQueueMetricsProvider(registry) } : {}),
+        // The informers list and watch as system:kube-controller-manager; each
+        // controller writes as its own ServiceAccount bound to its
+        // system:controller:* role, as upstream's --use-service-account-credentials.
+        clients: createClientset(createInProcessTransport(api, CONTROLLER_MANAGER)),
+        clientsFor: (controller) =>
+          createClientset(createInProcessTransport(api, controllerIdentity(controller))),
+        log: createLog({ component: 'controller-manager' }),
+        controllers: allControllers,
+        options: {
+          clusterCIDR: config.clusterCIDR,
+          apiServerAddress: { ip: advertise, port },
+          rootCA: ca.cert,
+          clusterSigningCA: { cert: ca.cert, key: ca.key },
+          legacyTokenSigner: bearer.tokens.signer,
+          defaultLocalStoragePath: localStoragePath,
+          ...(config.hpa ? { hpa: config.hpa } : {}),
+          ...(config.nodeMonitorGracePeriodMs !== undefined
+            ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
+            : {}),
+        },
+      });
+      return manager;
+    });
+    if (metrics) {
+      const idle = componentRegistry();
       await serveComponentMetrics(
         'controller-manager',
         config.controllerManagerSecurePort ?? 10257,
-        registry,
+        () => managerRegistry ?? idle,
       );
+    }
   }
-  let scheduler: RunningScheduler | undefined;
   if (config.scheduler !== false) {
-    const registry = metrics ? componentRegistry() : undefined;
-    scheduler = await startScheduler({
-      ...(registry ? { metrics: (pending) => schedulerMetrics(registry, pending) } : {}),
-      clients: createClientset(
-        createInProcessTransport(api, { name: 'system:kube-scheduler', groups: ['system:authenticated'] }),
-      ),
-      log: createLog({ component: 'scheduler' }),
+    let schedulerRegistry: Registry | undefined;
+    await run('kube-scheduler', SCHEDULER, async () => {
+      const registry = metrics ? componentRegistry() : undefined;
+      schedulerRegistry = registry;
+      const scheduler: RunningScheduler = await startScheduler({
+        ...(registry ? { metrics: (pending) => schedulerMetrics(registry, pending) } : {}),
+        clients: createClientset(createInProcessTransport(api, SCHEDULER)),
+        log: createLog({ component: 'scheduler' }),
+      });
+      return scheduler;
     });
-    if (registry) await serveComponentMetrics('scheduler', config.schedulerSecurePort ?? 10259, registry);
+    if (metrics) {
+      const idle = componentRegistry();
+      await serveComponentMetrics(
+        'scheduler',
+        config.schedulerSecurePort ?? 10259,
+        () => schedulerRegistry ?? idle,
+      );
+    }
   }
 
   // metrics-server, as its own user (list/watch of nodes and pods), showing
@@ -459,6 +612,13 @@ export async function startServer(
         networkPolicyClients: createClientset(
           createInProcessTransport(api, { name: NETWORK_POLICY_USER, groups: ['system:authenticated'] }),
         ),
+        // The ingress controller as system:skiff-ingress (its role: read routes and endpoints, write Ingress status).
+        ingressClients: createClientset(
+          createInProcessTransport(api, { name: INGRESS_USER, groups: ['system:authenticated'] }),
+        ),
+        ...(config.disableIngress ? { disableIngress: true } : {}),
+        ...(config.ingressHttpPort !== undefined ? { ingressHttpPort: config.ingressHttpPort } : {}),
+        ...(config.ingressHttpsPort !== undefined ? { ingressHttpsPort: config.ingressHttpsPort } : {}),
         dataDir: config.dataDir,
         defaultLocalStoragePath: localStoragePath,
         runtime: config.agentRuntime ?? 'cri',
@@ -470,6 +630,11 @@ export async function startServer(
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
         clusterCA: ca.cert,
         ...(config.registry ? { registry: config.registry } : {}),
+        ...(config.kubeletConfig ? { kubeletConfig: config.kubeletConfig } : {}),
+        ...(config.flannelBackend ? { flannelBackend: config.flannelBackend } : {}),
+        ...(config.flannelIface ? { flannelIface: config.flannelIface } : {}),
+        ...(config.nodeExternalIP ? { nodeExternalIP: config.nodeExternalIP } : {}),
+        ...(config.flannelExternalIP ? { flannelExternalIP: true } : {}),
         log: agentLog,
       });
     } catch (err) {
@@ -490,11 +655,15 @@ export async function startServer(
     async stop() {
       await agent?.stop();
       await metricsServer?.stop();
-      await scheduler?.stop();
-      await manager?.stop();
+      // The scheduler, then the controller manager, as before; a leader releases its Lease.
+      for (const c of [...components].reverse()) await c.stop();
+      await apiserverLeases.stop();
       for (const e of endpoints) await e.close();
       compactor.stop();
       eventTTL.stop();
+      snapshots?.stop();
+      clearInterval(expiryTimer);
+      unwatchFile(serving.certFile, reloadServing);
       authorization.stop();
       api.stop();
       https.closeAllConnections();
@@ -504,6 +673,8 @@ export async function startServer(
     },
   };
 }
+
+const SCHEDULER: UserInfo = { name: 'system:kube-scheduler', groups: ['system:authenticated'] };
 
 const CONTROLLER_MANAGER: UserInfo = {
   name: 'system:kube-controller-manager',
@@ -523,7 +694,7 @@ export function controllerIdentity(controller: string): UserInfo {
 }
 
 /** The objects every cluster starts with, created if missing (idempotent on restart). */
-async function bootstrap(api: ApiServer, advertise: string, port: number, log: Log): Promise<void> {
+async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> {
   const ensure = async (group: string, plural: string, ns: string | undefined, obj: KubeObject) => {
     const storage = api.storage(group, 'v1', plural)!;
     try {
@@ -569,31 +740,6 @@ async function bootstrap(api: ApiServer, advertise: string, port: number, log: L
       sessionAffinity: 'None',
     },
   });
-  // Pods reach the API at the `kubernetes` Service: its endpoint must be an
-  // address they can get to, not loopback (upstream picks the default
-  // route's interface the same way when --advertise-address is unset).
-  const endpointIP = advertise === '127.0.0.1' ? (hostAddress() ?? advertise) : advertise;
-  const endpoints = api.storage('', 'v1', 'endpoints')!;
-  await endpoints.update('default', 'kubernetes', {
-    metadata: { name: 'kubernetes', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
-    subsets: [{ addresses: [{ ip: endpointIP }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
-  });
-  // Its EndpointSlice, as upstream's apiserver endpoint reconciler writes it
-  // (pkg/controlplane/reconcilers/endpointsadapter.go): no managed-by label,
-  // so the EndpointSlice controller leaves it alone.
-  const slices = api.storage('discovery.k8s.io', 'v1', 'endpointslices')!;
-  const slice = {
-    metadata: { name: 'kubernetes', labels: { 'kubernetes.io/service-name': 'kubernetes' } },
-    addressType: 'IPv4',
-    endpoints: [{ addresses: [endpointIP], conditions: { ready: true } }],
-    ports: [{ name: 'https', port, protocol: 'TCP' }],
-  };
-  try {
-    await slices.update('default', 'kubernetes', slice); // EndpointSlices are not created by an update
-  } catch (err) {
-    if (!(err instanceof ApiError && err.code === 404)) throw err;
-    await slices.create('default', slice);
-  }
 }
 
 export function firstServiceIP(cidr: string): string {

@@ -78,6 +78,15 @@ export interface KubectlResult {
 export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
   const port = await freePort();
+  // A real agent runs the ingress proxy, on 80 and 443 by default: clusters
+  // side by side on this machine would fight over them, so each gets free
+  // ports of its own unless the test chose some (or --disable ingress).
+  if (extraArgs.includes('--no-disable-agent') && !extraArgs.includes('hollow')) {
+    if (!extraArgs.includes('--ingress-http-port'))
+      extraArgs = [...extraArgs, '--ingress-http-port', String(await freePort())];
+    if (!extraArgs.includes('--ingress-https-port'))
+      extraArgs = [...extraArgs, '--ingress-https-port', String(await freePort())];
+  }
   let proc: ChildProcess | undefined;
   let output = '';
   const kubeconfig = join(dataDir, 'kubeconfig.yaml');
@@ -102,6 +111,10 @@ export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
         '--bind-address',
         '127.0.0.1',
         '--disable-agent',
+        // The machine's disk is shared by every test cluster: one nearly full
+        // must not put the nodes under DiskPressure (later --kubelet-arg win).
+        '--kubelet-arg',
+        'eviction-hard=memory.available<100Mi,nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%',
         ...extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
