@@ -196,3 +196,38 @@ describe('HorizontalPodAutoscaler controller', () => {
     assert.equal(await replicasOf('idle'), 3);
   });
 });
+
+describe('autoscaling/v2 defaults', () => {
+  it('no metrics means 80% CPU; a partial behavior gets upstream rules for the rest', async () => {
+    const h = await hpas().create('default', {
+      metadata: { name: 'defaults' },
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'none' },
+        maxReplicas: 3,
+        behavior: { scaleDown: { stabilizationWindowSeconds: 60 } },
+      },
+    });
+    assert.equal(h.spec?.minReplicas, 1);
+    assert.deepEqual(h.spec?.metrics, [
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+      },
+    ]);
+    assert.deepEqual(h.spec?.behavior, {
+      scaleUp: {
+        stabilizationWindowSeconds: 0,
+        selectPolicy: 'Max',
+        policies: [
+          { type: 'Pods', value: 4, periodSeconds: 15 },
+          { type: 'Percent', value: 100, periodSeconds: 15 },
+        ],
+      },
+      scaleDown: {
+        stabilizationWindowSeconds: 60,
+        selectPolicy: 'Max',
+        policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
+      },
+    });
+  });
+});

@@ -388,6 +388,37 @@ const hpaCells = (h: KubeObject) => {
   ];
 };
 
+/**
+ * autoscaling/v2's defaults (pkg/apis/autoscaling/v2/defaults.go): no
+ * metrics means 80% CPU utilization, and a behavior given in part gets
+ * upstream's rules for the rest (scale up: no window, the larger of 4 pods
+ * or 100% per 15 s; scale down: 100% per 15 s, the window left to the
+ * controller's --horizontal-pod-autoscaler-downscale-stabilization).
+ */
+function defaultHPAv2(spec: Record<string, any>): void {
+  if (!Array.isArray(spec.metrics) || spec.metrics.length === 0)
+    spec.metrics = [
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+      },
+    ];
+  const behavior = spec.behavior as Record<string, any> | undefined;
+  if (!behavior || typeof behavior !== 'object') return;
+  behavior.scaleUp ??= {};
+  behavior.scaleDown ??= {};
+  const up = behavior.scaleUp;
+  up.stabilizationWindowSeconds ??= 0;
+  up.selectPolicy ??= 'Max';
+  up.policies ??= [
+    { type: 'Pods', value: 4, periodSeconds: 15 },
+    { type: 'Percent', value: 100, periodSeconds: 15 },
+  ];
+  const down = behavior.scaleDown;
+  down.selectPolicy ??= 'Max';
+  down.policies ??= [{ type: 'Percent', value: 100, periodSeconds: 15 }];
+}
+
 const hpa = (version: string): ResourceType =>
   kind({
     group: 'autoscaling',
@@ -407,6 +438,7 @@ const hpa = (version: string): ResourceType =>
     defaults: (h) => {
       const spec = child(h, 'spec');
       spec.minReplicas ??= 1;
+      if (version === 'v2') defaultHPAv2(spec);
     },
     validateSpec: (h) => validateHorizontalPodAutoscaler(h),
   });
