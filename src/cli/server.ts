@@ -105,6 +105,9 @@ ${FLANNEL_FLAGS_USAGE}
   --horizontal-pod-autoscaler-cpu-initialization-period D  (default 5m)
   --horizontal-pod-autoscaler-initial-readiness-delay D  (default 30s)
   --event-ttl D               how long Events are kept (default 1h, as upstream)
+  --enable-pprof              serve CPU profiles and heap snapshots of this server
+                              on /debug/pprof/ (cluster-admin only; see
+                              skiff debug profile)
 
 High availability (several servers on one etcd; docs/ha.md):
   --token TOKEN               the cluster's shared secret: the first server seals
@@ -152,6 +155,7 @@ export async function runServer(args: string[]): Promise<number> {
       'default-unreachable-toleration-seconds': { type: 'string' },
       'metric-resolution': { type: 'string' },
       'disable-metrics-server': { type: 'boolean', default: false },
+      'enable-pprof': { type: 'boolean', default: false },
       'horizontal-pod-autoscaler-sync-period': { type: 'string' },
       'horizontal-pod-autoscaler-downscale-stabilization': { type: 'string' },
       'horizontal-pod-autoscaler-cpu-initialization-period': { type: 'string' },
@@ -419,10 +423,25 @@ export async function runServer(args: string[]): Promise<number> {
           }
         : {}),
       ...(values['disable-metrics-server'] ? { disableMetricsServer: true } : {}),
+      ...(values['enable-pprof'] ? { enablePprof: true } : {}),
       ...(durations['metric-resolution'] !== undefined
         ? { metricResolutionMs: durations['metric-resolution'] }
         : {}),
       ...(durations['event-ttl'] !== undefined ? { eventTTLMs: durations['event-ttl'] } : {}),
+      hpa: {
+        ...(durations['horizontal-pod-autoscaler-sync-period'] !== undefined
+          ? { syncPeriodMs: durations['horizontal-pod-autoscaler-sync-period'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-downscale-stabilization'] !== undefined
+          ? { downscaleStabilizationMs: durations['horizontal-pod-autoscaler-downscale-stabilization'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-cpu-initialization-period'] !== undefined
+          ? { cpuInitializationPeriodMs: durations['horizontal-pod-autoscaler-cpu-initialization-period'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-initial-readiness-delay'] !== undefined
+          ? { initialReadinessDelayMs: durations['horizontal-pod-autoscaler-initial-readiness-delay'] }
+          : {}),
+      },
     },
     log,
   );

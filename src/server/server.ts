@@ -30,10 +30,12 @@ import {
   CONTROLLER_SERVICE_ACCOUNTS,
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
+import { startEventTTL } from '../apiserver/event-ttl.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
 import { defaultLeaderElectionTimings, type LeaderElectionTimings } from '../client/leaderelection.ts';
+import type { HPAOptions } from '../controllers/horizontal.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
@@ -166,6 +168,10 @@ export interface ServerConfig {
   disableMetricsServer?: boolean;
   /** metrics-server's --metric-resolution: how often it scrapes the kubelets (default 15 s). */
   metricResolutionMs?: number;
+  /** --enable-pprof: CPU profiles and heap snapshots on /debug/pprof/ (cluster-admin only). */
+  enablePprof?: boolean;
+  /** The HPA controller's kube-controller-manager flags. */
+  hpa?: HPAOptions;
   /** kube-apiserver's --event-ttl: how long an Event lives (default 1 h). */
   eventTTLMs?: number;
 }
@@ -273,6 +279,7 @@ export async function startServer(
   const metricsStorage = config.disableMetricsServer ? undefined : new MetricsStorage();
   const api = new ApiServer({
     ...(metricsStorage ? { resourceMetrics: metricsStorage } : {}),
+    ...(config.enablePprof ? { profiling: true } : {}),
     registry,
     store,
     serviceCIDR: config.serviceCIDR,
@@ -300,6 +307,11 @@ export async function startServer(
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   if (!config.disableIngress) await ensureDefaultIngressClass(api, log);
   const compactor = startCompactor(store, { log });
+  // Events expire --event-ttl after their last write (apiserver/event-ttl.ts).
+  const eventTTL = startEventTTL(api.storage('', 'v1', 'events')!, {
+    ...(config.eventTTLMs ? { ttlMs: config.eventTTLMs } : {}),
+    log,
+  });
   const datastore = config.snapshots ? datastoreOf(config.datastoreEndpoint, config.dataDir) : undefined;
   const snapshots =
     config.snapshots && datastore
@@ -511,6 +523,7 @@ export async function startServer(
           clusterSigningCA: { cert: ca.cert, key: ca.key },
           legacyTokenSigner: bearer.tokens.signer,
           defaultLocalStoragePath: localStoragePath,
+          ...(config.hpa ? { hpa: config.hpa } : {}),
           ...(config.nodeMonitorGracePeriodMs !== undefined
             ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
             : {}),
@@ -650,6 +663,7 @@ export async function startServer(
       await apiserverLeases.stop();
       for (const e of endpoints) await e.close();
       compactor.stop();
+      eventTTL.stop();
       snapshots?.stop();
       clearInterval(expiryTimer);
       unwatchFile(serving.certFile, reloadServing);

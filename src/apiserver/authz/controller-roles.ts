@@ -80,6 +80,17 @@ const roles: Record<string, PolicyRule[]> = {
     rule('get', '*', '*/scale'),
     EVENTS,
   ],
+  'horizontal-pod-autoscaler': [
+    rule(READ, 'autoscaling', 'horizontalpodautoscalers'),
+    rule('update', 'autoscaling', 'horizontalpodautoscalers/status'),
+    rule('get update', '*', '*/scale'),
+    rule('list watch', 'core', 'pods'),
+    // Resource metrics; custom and external metrics are not served, but the role allows them as upstream's.
+    rule('list', 'metrics.k8s.io', 'pods'),
+    rule('get list', 'custom.metrics.k8s.io', '*'),
+    rule('get list', 'external.metrics.k8s.io', '*'),
+    EVENTS,
+  ],
   'endpoint-controller': [
     rule(READ, 'core', 'services pods'),
     rule(`${READ} create update delete`, 'core', 'endpoints'),
@@ -251,6 +262,7 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   daemonset: 'daemon-set-controller',
   job: 'job-controller',
   cronjob: 'cronjob-controller',
+  horizontalpodautoscaling: 'horizontal-pod-autoscaler',
   'ttl-after-finished': 'ttl-after-finished-controller',
   nodeipam: 'node-controller',
   nodelifecycle: 'node-controller',
