@@ -66,12 +66,12 @@ export interface JoinOptions {
   log?: Log;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: Buffer;
 }
 
-function get(
+export function get(
   url: URL,
   tls: { ca?: string; rejectUnauthorized: boolean; cert?: string; key?: string },
   headers: Record<string, string> = {},
@@ -207,7 +207,7 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> 
 }
 
 /** Steps 1 and 2: the CA, trusted only if its hash is the token's. */
-async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Promise<string> {
+export async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Promise<string> {
   let ca: Answer;
   try {
     ca = await get(new URL(CACERTS_PATH, base), { rejectUnauthorized: false });

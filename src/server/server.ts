@@ -49,7 +49,7 @@ import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { instrumentStore } from '../storage/instrumented.ts';
-import { openStore } from '../storage/open.ts';
+import { type DatastoreTLS, openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
@@ -58,6 +58,16 @@ import { type AuthorizationMode, ServerAuthorization } from './authorization.ts'
 import { restoreBootstrapData, saveBootstrapData } from './bootstrap-data.ts';
 import { certificateExpiryEvent, checkCertificates } from './certificates.ts';
 import { connectionUser } from './client-cert.ts';
+import {
+  addEtcdMember,
+  DEFAULT_ETCD_PEER_PORT,
+  type EmbeddedEtcd,
+  etcdCertificates,
+  etcdClientURLs,
+  hasEtcdMember,
+  memberAdvertiseIP,
+  startEmbeddedEtcd,
+} from './embedded-etcd.ts';
 import { type Stoppable, startLeaderGated } from './leader.ts';
 import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
 import {
@@ -69,8 +79,9 @@ import {
   NETWORK_POLICY_USER,
 } from './node-token.ts';
 import { encryptSecrets } from './secrets-encryption.ts';
+import { fetchServerBootstrap, serverBootstrapEndpoint } from './server-join.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
-import { datastoreOf, scheduleSnapshots } from './snapshots.ts';
+import { type Datastore, datastoreOf, scheduleSnapshots } from './snapshots.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -134,6 +145,15 @@ export interface ServerConfig {
   leaderElection?: Partial<LeaderElectionTimings>;
   /** Scheduled snapshots (--etcd-snapshot-schedule-cron, -retention, -dir; snapshots.ts). */
   snapshots?: { cron: string; retention: number; dir: string };
+  /** --cluster-init: run an etcd member of this server's own and use it (embedded-etcd.ts). */
+  clusterInit?: boolean;
+  /** --server URL: join the cluster of that server, adding an etcd member (needs token). */
+  joinServer?: string;
+  /** The embedded member's client and peer ports (default 2379, 2380, as etcd's). */
+  etcdClientPort?: number;
+  etcdPeerPort?: number;
+  /** --datastore-cafile, -certfile, -keyfile: TLS to an external etcd. */
+  datastoreTLS?: DatastoreTLS;
   /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
   token?: string;
 }
@@ -155,7 +175,51 @@ export async function startServer(
 ): Promise<RunningServer> {
   const tlsDir = join(config.dataDir, 'server', 'tls');
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
-  const opened = await openStore(config.datastoreEndpoint, config.dataDir);
+  // With embedded etcd (--cluster-init, or joining with --server), the
+  // member starts first: it is the datastore.
+  let datastoreEndpoint = config.datastoreEndpoint;
+  let datastoreTLS = config.datastoreTLS ?? {};
+  let etcd: EmbeddedEtcd | undefined;
+  if (config.clusterInit || config.joinServer) {
+    const advertiseIP = memberAdvertiseIP(config.advertiseAddress);
+    const memberName = config.nodeName ?? defaultNodeName();
+    const peerPort = config.etcdPeerPort ?? DEFAULT_ETCD_PEER_PORT;
+    let initialCluster: string | undefined;
+    if (config.joinServer && !hasEtcdMember(config.dataDir)) {
+      if (!config.token) throw new Error('joining with --server needs --token (the cluster’s token)');
+      const joined = await fetchServerBootstrap(config.joinServer, config.token, config.dataDir, log);
+      const certs = etcdCertificates(config.dataDir, ensureCA(tlsDir), advertiseIP);
+      initialCluster = await addEtcdMember(
+        joined.etcdClientURLs,
+        {
+          ca: Buffer.from(ensureCA(tlsDir).cert),
+          cert: Buffer.from(certs.client.cert),
+          key: Buffer.from(certs.client.key),
+        },
+        memberName,
+        `https://${advertiseIP}:${peerPort}`,
+        log,
+      );
+    }
+    etcd = await startEmbeddedEtcd({
+      dataDir: config.dataDir,
+      name: memberName,
+      advertiseIP,
+      ...(config.etcdClientPort !== undefined ? { clientPort: config.etcdClientPort } : {}),
+      peerPort,
+      ca: ensureCA(tlsDir),
+      ...(initialCluster ? { initialCluster } : {}),
+      log,
+    });
+    const etcdTLSDir = join(tlsDir, 'etcd');
+    datastoreEndpoint = etcd.clientURL;
+    datastoreTLS = {
+      caFile: join(tlsDir, 'ca.crt'),
+      certFile: join(etcdTLSDir, 'client.crt'),
+      keyFile: join(etcdTLSDir, 'client.key'),
+    };
+  }
+  const opened = await openStore(datastoreEndpoint, config.dataDir, datastoreTLS);
   let store: Store = opened.store;
   log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
   // The cluster's CA and keys: from the datastore when another server with
@@ -260,7 +324,11 @@ export async function startServer(
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   const compactor = startCompactor(store, { log });
-  const datastore = config.snapshots ? datastoreOf(config.datastoreEndpoint, config.dataDir) : undefined;
+  const datastore: Datastore | undefined = !config.snapshots
+    ? undefined
+    : etcd
+      ? { kind: 'etcd', endpoints: [etcd.clientURL], tls: etcd.tls }
+      : datastoreOf(datastoreEndpoint, config.dataDir, datastoreTLS);
   const snapshots =
     config.snapshots && datastore
       ? scheduleSnapshots({
@@ -298,6 +366,15 @@ export async function startServer(
   // The web UI's static files (dashboard/serve.ts); its API calls come back
   // through the pipeline below with the user's own token.
   const serveDashboard = dashboardHandler(DASHBOARD_UI_DIR);
+  // Joining servers fetch the bootstrap data here (server-join.ts).
+  const serveServerBootstrap = etcd
+    ? serverBootstrapEndpoint({
+        secret: boot.secret,
+        store: opened.store,
+        etcdClientURLs: () => etcdClientURLs([etcd!.clientURL], etcd!.tls),
+        log,
+      })
+    : undefined;
   const https = createServer(
     {
       key: serving.key,
@@ -311,6 +388,7 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
+      if (serveServerBootstrap?.(req, res)) return;
       if (serveDashboard(req, res)) return;
       // The request pipeline (apiserver/pipeline.ts), from authentication on.
       void api.serve(req, res, authenticated);
@@ -581,6 +659,7 @@ export async function startServer(
       https.closeAllConnections();
       await new Promise<void>((r) => https.close(() => r()));
       await store.close();
+      await etcd?.stop();
       await auditLog?.close();
     },
   };
