@@ -196,12 +196,14 @@ try {
   log(`  ${three.createsPerSec} creates/s, p99 ${three.p99Ms} ms`);
 
   // Agent failover: a hollow fleet joined through a server that leads nothing.
-  let cmLeader: Server | undefined;
-  await waitFor('a controller manager leader', async () => {
-    cmLeader = await holder(servers[0]!, 'kube-controller-manager');
-    return cmLeader !== undefined;
-  });
-  if (!cmLeader) throw new Error('no controller manager leader');
+  const cmLeader = await (async () => {
+    let h: Server | undefined;
+    await waitFor('a controller manager leader', async () => {
+      h = await holder(servers[0]!, 'kube-controller-manager');
+      return h !== undefined;
+    });
+    return h!;
+  })();
   const schedLeader = await holder(servers[0]!, 'kube-scheduler');
   const via =
     servers.find((s) => s !== cmLeader && s !== schedLeader) ?? servers.find((s) => s !== cmLeader)!;

@@ -5,9 +5,11 @@
 #   pause.tar    localhost/skiff/pause:3.10           (images/pause/pause.c, static)
 #   busybox.tar  docker.io/library/busybox:latest     (busybox-static)
 #   redis.tar    docker.io/library/redis:latest       (redis-server + the libraries it loads)
+#   nginx.tar    docker.io/library/nginx:latest       (Debian's nginx + its libraries, upstream's
+#                                                      default site on port 80; no access log)
 #
-# busybox and redis carry the names upstream examples use, so unmodified
-# manifests saying `image: busybox` or `image: redis` run offline. The pause
+# busybox, redis and nginx carry the names upstream examples use, so unmodified
+# manifests saying `image: busybox`, `image: redis` or `image: nginx` run offline. The pause
 # image is named under `localhost/` on purpose: if it were ever missing, a pull
 # would go to this machine and fail, never out to a public registry.
 #
@@ -15,7 +17,7 @@
 # whose index names the image with containerd's io.containerd.image.name
 # annotation, so `ctr -n k8s.io images import` gives it its full name.
 #
-# Usage: images/build.sh OUT_DIR [pause|busybox|redis ...]
+# Usage: images/build.sh OUT_DIR [pause|busybox|redis|nginx ...]
 # Idempotent and cached by content: an image is rebuilt only when this script,
 # its sources or the binaries it packs changed (OUT_DIR/<image>.key).
 set -euo pipefail
@@ -24,7 +26,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:?usage: images/build.sh OUT_DIR [image...]}"
 shift
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(pause busybox redis)
+[ ${#wanted[@]} -gt 0 ] || wanted=(pause busybox redis nginx)
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
@@ -49,6 +51,11 @@ inputs() {
         readlink -f "$bin"
         libs_of "$bin"
       done | sort -u
+      ;;
+    nginx)
+      echo /bin/busybox /etc/nginx/mime.types
+      readlink -f /usr/sbin/nginx
+      libs_of /usr/sbin/nginx
       ;;
   esac
 }
@@ -110,6 +117,48 @@ populate() {
       echo 'docker.io/library/redis:latest'
       echo '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["redis-server","--protected-mode","no"],"WorkingDir":"/data","ExposedPorts":{"6379/tcp":{}}}'
       ;;
+    nginx)
+      install_etc "$root"
+      install_busybox "$root"
+      mkdir -p "$root/usr/sbin" "$root/etc/nginx" "$root/usr/share/nginx/html" "$root/var/log/nginx" "$root/run"
+      mkdir -p "$root"/var/lib/nginx/{body,fastcgi,proxy,scgi,uwsgi}
+      cp "$(readlink -f /usr/sbin/nginx)" "$root/usr/sbin/nginx"
+      local lib
+      for lib in $(libs_of /usr/sbin/nginx); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+      done
+      if [ -e /lib64/ld-linux-x86-64.so.2 ] && [ ! -e "$root/lib64/ld-linux-x86-64.so.2" ]; then
+        mkdir -p "$root/lib64"
+        cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+      fi
+      cp /etc/nginx/mime.types "$root/etc/nginx/mime.types"
+      # Upstream's default site (port 80, /usr/share/nginx/html) with its
+      # worker settings; no access log, which upstream's image writes to
+      # stdout for every request (a load test would measure the log).
+      cat >"$root/etc/nginx/nginx.conf" <<'CONF'
+user nobody;
+worker_processes auto;
+error_log /dev/stderr notice;
+pid /run/nginx.pid;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  keepalive_timeout 65;
+  server {
+    listen 80;
+    server_name localhost;
+    location / { root /usr/share/nginx/html; index index.html index.htm; }
+  }
+}
+CONF
+      printf '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n<body><h1>Welcome to nginx!</h1></body></html>\n' >"$root/usr/share/nginx/html/index.html"
+      echo 'docker.io/library/nginx:latest'
+      echo '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["nginx","-g","daemon off;"],"ExposedPorts":{"80/tcp":{}},"StopSignal":"SIGQUIT"}'
+      ;;
   esac
 }
 
@@ -128,6 +177,7 @@ build() {
     pause) need gcc gcc ;;
     busybox) [ -x /bin/busybox ] || { log "missing /bin/busybox (Debian package busybox-static)"; exit 1; } ;;
     redis) need redis-server redis-server ;;
+    nginx) [ -x /usr/sbin/nginx ] || { log "missing /usr/sbin/nginx (Debian package nginx)"; exit 1; } ;;
     *) log "unknown image $name"; exit 2 ;;
   esac
   key="$({ sha "${BASH_SOURCE[0]}"; for f in $(inputs "$name"); do sha "$f"; done; } | sha256sum | cut -d' ' -f1)"

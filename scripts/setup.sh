@@ -9,19 +9,19 @@ log() { echo "skiff setup: $*" >&2; }
 
 # Debian packages, installed only when their command is missing (iperf3:
 # bench/network's throughput figures; prometheus: the metrics e2e scrapes
-# every component with it).
+# every component with it; wrk: bench/ingress's load generator).
 # command:package
-DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3 prometheus:prometheus)
+DEBIAN_NEEDS=(etcd:etcd-server etcdctl:etcd-client openssl:openssl iperf3:iperf3 prometheus:prometheus wrk:wrk)
 # The node agent's runtime (containerd, runc, CNI plugins, iptables for
-# hostPorts, nft for the service proxy, ip for routes) and what images/build.sh packs into the offline
-# images (busybox-static, redis-server; gcc and static libc for pause); a
+# hostPorts, nft for the service proxy, ip for routes, haproxy for ingress) and what images/build.sh packs into the offline
+# images (busybox-static, redis-server, nginx; gcc and static libc for pause); a
 # registry with basic auth on loopback for the image pull tests; the
 # official Python client for its e2e test (run as /usr/bin/python3); Debian's
 # chromium for the dashboard's browser tests (playwright-core drives it).
 # file:package, for packages whose files are not all commands on PATH.
 DEBIAN_FILES=(/usr/bin/containerd:containerd /usr/sbin/runc:runc /usr/lib/cni/bridge:containernetworking-plugins
-  /usr/sbin/iptables:iptables /usr/sbin/nft:nftables /usr/sbin/ip:iproute2 /bin/busybox:busybox-static /usr/bin/redis-server:redis-server
-  /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev
+  /usr/sbin/iptables:iptables /usr/sbin/nft:nftables /usr/sbin/haproxy:haproxy /usr/sbin/ip:iproute2 /bin/busybox:busybox-static /usr/bin/redis-server:redis-server
+  /usr/bin/gcc:gcc /usr/lib/x86_64-linux-gnu/libc.a:libc6-dev /usr/sbin/nginx:nginx
   /usr/bin/docker-registry:docker-registry /usr/bin/htpasswd:apache2-utils
   /usr/lib/python3/dist-packages/kubernetes/__init__.py:python3-kubernetes /usr/bin/chromium:chromium)
 missing=()

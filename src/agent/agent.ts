@@ -51,6 +51,13 @@ export interface AgentOptions {
   dnsClients?: Clientset;
   /** The NetworkPolicy controller's (system:skiff-network-policy); without them a cri node enforces no policy. */
   networkPolicyClients?: Clientset;
+  /** The ingress controller's (system:skiff-ingress); without them a cri node runs no ingress. */
+  ingressClients?: Clientset;
+  /** --disable ingress: no ingress proxy on this node. */
+  disableIngress?: boolean;
+  /** --ingress-http-port / --ingress-https-port (default 80 and 443). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
   dataDir: string;
   /** k3s's --default-local-storage-path: where local-path volumes live on this node (default <data-dir>/storage). */
   defaultLocalStoragePath?: string;
@@ -289,6 +296,32 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     stops.push(async () => {
       await netpol?.stop();
     });
+    // The ingress proxy on this node (src/ingress/node.ts). Pods and Services
+    // work without it, so a failure (a port taken) is logged, not fatal.
+    const ingressLog = log.with({ component: 'ingress', node: name });
+    if (!opts.disableIngress) {
+      const ingress = opts.ingressClients
+        ? await (await import('../ingress/node.ts'))
+            .startNodeIngress({
+              clients: opts.ingressClients,
+              dataDir: opts.dataDir,
+              nodeName: name,
+              ...(opts.ingressHttpPort !== undefined ? { httpPort: opts.ingressHttpPort } : {}),
+              ...(opts.ingressHttpsPort !== undefined ? { httpsPort: opts.ingressHttpsPort } : {}),
+              log: ingressLog,
+            })
+            .catch((err: Error) => {
+              ingressLog.error('the ingress proxy did not start', {
+                error: String(err?.message ?? err),
+                hint: 'choose free ports with --ingress-http-port and --ingress-https-port, or --disable ingress',
+              });
+              return undefined;
+            })
+        : ingressLog.warn('no ingress credentials: this node serves no Ingress');
+      stops.push(async () => {
+        await ingress?.stop();
+      });
+    }
     // kube-proxy's and CoreDNS's metrics, on their upstream ports on loopback (docs/metrics.md).
     for (const [component, port, registry] of [
       ['proxy', PROXY_METRICS_PORT, proxyRegistry],

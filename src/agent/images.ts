@@ -2,7 +2,7 @@
 // `<data-dir>/agent/images/` is imported into containerd when the agent
 // starts, and `skiff images import FILE` imports one more. The tarballs are
 // OCI image layouts (or docker save archives); images/build.sh makes Skiff's
-// own (pause, busybox, redis) from Debian binaries.
+// own (pause, busybox, redis, nginx) from Debian binaries.
 //
 // Import goes through containerd's `ctr`, in the k8s.io namespace, which is
 // the one containerd's CRI plugin serves, so the kubelet sees the images at

@@ -32,9 +32,12 @@ import {
   CACERTS_PATH,
   CLIENT_DNS_PATH,
   CLIENT_HOLLOW_FLEET_PATH,
+  CLIENT_INGRESS_PATH,
   CLIENT_KUBE_PROXY_PATH,
   CLIENT_KUBELET_PATH,
   CLIENT_NETWORK_POLICY_PATH,
+  type ClusterConfig,
+  CONFIG_PATH,
   caHashOf,
   HOLLOW_FLEET_USER,
   NODE_NAME_HEADER,
@@ -137,6 +140,10 @@ export interface AgentCredentials {
   dns?: string;
   /** The NetworkPolicy controller's (system:skiff-network-policy); none for a hollow fleet. */
   networkPolicy?: string;
+  /** The ingress controller's (system:skiff-ingress); none for a hollow fleet. */
+  ingress?: string;
+  /** What the server says every node uses (CONFIG_PATH); none with a plain kubeconfig, or from an older server. */
+  config?: ClusterConfig;
 }
 
 /** What a join authenticates with: the token's secret, or the bootstrap certificate of agent-kubeconfig.yaml. */
@@ -196,14 +203,39 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentCredentials> 
         'network-policy.kubeconfig',
         'network policy certificate',
       ),
+      ingress: await fetchOne(CLIENT_INGRESS_PATH, 'ingress.kubeconfig', 'ingress certificate'),
     };
   }
+  const config = await clusterConfig(base, caPem, proof);
+  if (config) credentials.config = config;
   opts.log?.('joined the cluster', {
     server: base.origin,
     user: opts.hollowFleet ? HOLLOW_FLEET_USER : `system:node:${opts.nodeName}`,
     kubeconfig: credentials.kubelet,
   });
   return credentials;
+}
+
+/** The server's CONFIG_PATH, over TLS verified against the CA, with the same proof as the certificates. */
+async function clusterConfig(base: URL, caPem: string, proof: Proof): Promise<ClusterConfig | undefined> {
+  let answer: Answer;
+  try {
+    answer = await get(
+      new URL(CONFIG_PATH, base),
+      { ca: caPem, rejectUnauthorized: true, ...('cert' in proof ? proof : {}) },
+      'basic' in proof ? { authorization: `Basic ${proof.basic}` } : {},
+    );
+  } catch (err) {
+    throw new JoinError(`cannot reach ${base.origin}: ${(err as Error).message}`, { unreachable: true });
+  }
+  if (answer.status === 404) return undefined; // a server from before CONFIG_PATH
+  if (answer.status !== 200)
+    throw new JoinError(`${base.origin}${CONFIG_PATH} answered HTTP ${answer.status}: ${answer.body}`);
+  try {
+    return JSON.parse(answer.body.toString('utf8')) as ClusterConfig;
+  } catch {
+    throw new JoinError(`${base.origin}${CONFIG_PATH} answered something other than JSON`);
+  }
 }
 
 /** Steps 1 and 2: the CA, trusted only if its hash is the token's. */

@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, DefaultIngressClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -287,7 +287,9 @@ describe('--disable-admission-plugins', () => {
         [
           'LimitRanger',
           'Priority',
+          'DefaultTolerationSeconds',
           'DefaultStorageClass',
+          'DefaultIngressClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',
         ],
@@ -312,7 +314,9 @@ describe('--disable-admission-plugins', () => {
         [...some.mutating, ...some.validating].map((p) => p.name),
         [
           'Priority',
+          'DefaultTolerationSeconds',
           'DefaultStorageClass',
+          'DefaultIngressClass',
           'StorageObjectInUseProtection',
           'MutatingAdmissionWebhook',
           'NodeRestriction',

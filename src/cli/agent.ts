@@ -13,6 +13,13 @@ import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
 import { createLog, type Log } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 /** How long `skiff agent` waits for a server it cannot reach before giving up. */
@@ -70,10 +77,8 @@ Flags:
   --service-cidr CIDR               the cluster's Service range (default 10.43.0.0/16)
   --proxy-mode nftables|iptables    the service proxy's backend (default nftables)
 ${REGISTRY_FLAGS_USAGE}
-  --flannel-backend vxlan|host-gw|none  the pod network across nodes (default vxlan; none: bring your own)
-  --flannel-iface IFACE             the interface the pod network uses (default: the one holding --node-ip)
-  --node-external-ip IP             the Node's ExternalIP
-  --flannel-external-ip             peers reach this node's pods at --node-external-ip, not the node IP
+${INGRESS_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
   --disable-apiserver-lb            talk to --server only, without the client-side load balancer
                                     that fails over to every server in the kubernetes endpoints
   --lb-server-port PORT             the load balancer's port on 127.0.0.1 (default: any free one;
@@ -106,10 +111,8 @@ export async function runAgent(args: string[]): Promise<number> {
       'service-cidr': { type: 'string', default: '10.43.0.0/16' },
       'proxy-mode': { type: 'string', default: 'nftables' },
       ...REGISTRY_FLAGS,
-      'flannel-backend': { type: 'string', default: 'vxlan' },
-      'flannel-iface': { type: 'string' },
-      'node-external-ip': { type: 'string' },
-      'flannel-external-ip': { type: 'boolean', default: false },
+      ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
       'disable-apiserver-lb': { type: 'boolean', default: false },
       'lb-server-port': { type: 'string', default: '0' },
       cleanup: { type: 'boolean', default: false },
@@ -141,20 +144,21 @@ export async function runAgent(args: string[]): Promise<number> {
     console.error(`skiff agent: ${err.message}`);
     return 2;
   }
+  let ingressFlags: IngressFlagValues;
+  try {
+    ingressFlags = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff agent: ${(err as Error).message}`);
+    return 2;
+  }
   const proxyMode = values['proxy-mode'];
   if (proxyMode !== 'nftables' && proxyMode !== 'iptables') {
     console.error(`skiff agent: --proxy-mode must be nftables or iptables, not ${proxyMode}`);
     return 2;
   }
-  const flannelBackend = values['flannel-backend'] as FlannelBackend;
-  if (!FLANNEL_BACKENDS.includes(flannelBackend)) {
-    console.error(
-      `skiff agent: --flannel-backend must be ${FLANNEL_BACKENDS.join(', ')}, not ${flannelBackend}`,
-    );
-    return 2;
-  }
-  if (values['flannel-external-ip'] && !values['node-external-ip']) {
-    console.error('skiff agent: --flannel-external-ip needs --node-external-ip');
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff agent: ${flannel.error}`);
     return 2;
   }
   const token =
@@ -245,11 +249,27 @@ export async function runAgent(args: string[]): Promise<number> {
   const networkPolicyClients = credentials.networkPolicy
     ? clientsFromKubeconfig(credentials.networkPolicy, server)
     : undefined;
+  const ingressClients = credentials.ingress ? clientsFromKubeconfig(credentials.ingress, server) : undefined;
+  // The server's, unless this node was given its own (as k3s's agents take the server's).
+  const served = credentials.config?.flannelBackend;
+  if (
+    !flannel.flannelBackend &&
+    served !== undefined &&
+    !FLANNEL_BACKENDS.includes(served as FlannelBackend)
+  ) {
+    console.error(
+      `skiff agent: the server's --flannel-backend ${served} is not one this agent knows (upgrade it)`,
+    );
+    return 1;
+  }
+  const flannelBackend = flannel.flannelBackend ?? (served as FlannelBackend | undefined) ?? 'vxlan';
   const agent = await startAgent({
     clients,
     ...(proxyClients ? { proxyClients } : {}),
     ...(dnsClients ? { dnsClients } : {}),
     ...(networkPolicyClients ? { networkPolicyClients } : {}),
+    ...(ingressClients ? { ingressClients } : {}),
+    ...ingressFlags,
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
@@ -267,10 +287,8 @@ export async function runAgent(args: string[]): Promise<number> {
       : {}),
     proxyMode,
     registry,
+    ...flannel,
     flannelBackend,
-    ...(values['flannel-iface'] ? { flannelIface: values['flannel-iface'] } : {}),
-    ...(values['node-external-ip'] ? { nodeExternalIP: values['node-external-ip'] } : {}),
-    ...(values['flannel-external-ip'] ? { flannelExternalIP: true } : {}),
     log,
   });
   await new Promise<void>((resolve) => {
@@ -279,7 +297,7 @@ export async function runAgent(args: string[]): Promise<number> {
   });
   log('shutting down');
   await agent.stop();
-  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients]) c?.close();
+  for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
   await lb?.close();
   return 0;
 }

@@ -31,6 +31,13 @@ import {
   restoreSqliteSnapshot,
 } from '../server/snapshots.ts';
 import { createLog } from '../util/log.ts';
+import { FLANNEL_FLAGS, FLANNEL_FLAGS_USAGE, flannelOptions } from './flannel-flags.ts';
+import {
+  INGRESS_FLAGS,
+  INGRESS_FLAGS_USAGE,
+  type IngressFlagValues,
+  ingressOptions,
+} from './ingress-flags.ts';
 import { REGISTRY_FLAGS, REGISTRY_FLAGS_USAGE, RegistriesError, registryOptions } from './registry-flags.ts';
 
 export const serverUsage = `Usage: skiff server [flags]
@@ -56,6 +63,10 @@ Flags:
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
+  --default-not-ready-toleration-seconds N, --default-unreachable-toleration-seconds N
+                              how long a pod with no toleration of its own stays
+                              on a node that is not ready, or unreachable, before
+                              it is evicted (default 300, as kube-apiserver's)
   --disable-scheduler         do not run the scheduler in this process (as k3s)
   --disable-controller-manager  do not run the controllers in this process (as k3s)
   --runtime cri|hollow        the agent's container runtime: containerd (default),
@@ -73,7 +84,8 @@ Flags:
   --encryption-provider-config FILE  upstream's EncryptionConfiguration instead
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
-                              NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
+                              DefaultIngressClass,
                               StorageObjectInUseProtection, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
@@ -81,6 +93,8 @@ Flags:
                               0: no limit). Upstream's flag of this name answers
                               429 past the limit instead.
 ${REGISTRY_FLAGS_USAGE}
+${INGRESS_FLAGS_USAGE}
+${FLANNEL_FLAGS_USAGE}
   --disable-metrics           record and serve no Prometheus metrics (/metrics);
                               for measuring what they cost
   --controller-manager-secure-port PORT  the controller manager's /metrics, HTTPS
@@ -139,6 +153,8 @@ export async function runServer(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-monitor-grace-period': { type: 'string' },
+      'default-not-ready-toleration-seconds': { type: 'string' },
+      'default-unreachable-toleration-seconds': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
@@ -152,6 +168,8 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-admission-plugins': { type: 'string', default: '' },
       'max-mutating-requests-inflight': { type: 'string', default: '32' },
       ...REGISTRY_FLAGS,
+      ...FLANNEL_FLAGS,
+      ...INGRESS_FLAGS,
       'disable-metrics': { type: 'boolean', default: false },
       'controller-manager-secure-port': { type: 'string', default: '10257' },
       'scheduler-secure-port': { type: 'string', default: '10259' },
@@ -228,6 +246,13 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  let ingress: IngressFlagValues;
+  try {
+    ingress = ingressOptions(values);
+  } catch (err) {
+    console.error(`skiff server: ${(err as Error).message}`);
+    return 2;
+  }
   // The registries are the in-process node's: a server without one reads none.
   let registry: NodeRegistryOptions = {};
   try {
@@ -247,6 +272,26 @@ export async function runServer(args: string[]): Promise<number> {
       return 2;
     }
     nodeMonitorGracePeriodMs = parsed.ms;
+  }
+  const flannel = flannelOptions(values);
+  if ('error' in flannel) {
+    console.error(`skiff server: ${flannel.error}`);
+    return 2;
+  }
+  const tolerationSeconds: { notReadySeconds?: number; unreachableSeconds?: number } = {};
+  for (const [flag, field] of [
+    ['default-not-ready-toleration-seconds', 'notReadySeconds'],
+    ['default-unreachable-toleration-seconds', 'unreachableSeconds'],
+  ] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) {
+      console.error(
+        `skiff server: --${flag} must be a whole number of seconds, not ${JSON.stringify(value)}`,
+      );
+      return 2;
+    }
+    tolerationSeconds[field] = Number(value);
   }
   const leaderElection: LeaderElectionTimings = { ...defaultLeaderElectionTimings };
   for (const [flag, field] of [
@@ -370,8 +415,11 @@ export async function runServer(args: string[]): Promise<number> {
         ? { encryptionProviderConfig: values['encryption-provider-config'] }
         : {}),
       disableAdmissionPlugins,
+      tolerationSeconds,
+      ...flannel,
       maxMutatingInflight,
       registry,
+      ...ingress,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,
       schedulerSecurePort: componentPorts['scheduler-secure-port']!,

@@ -31,7 +31,7 @@ import type {
   ServiceAccount,
 } from '../api/types/core-v1.ts';
 import type { EndpointSlice } from '../api/types/discovery-v1.ts';
-import type { NetworkPolicy } from '../api/types/networking-v1.ts';
+import type { Ingress, IngressClass, NetworkPolicy } from '../api/types/networking-v1.ts';
 import type { PodDisruptionBudget } from '../api/types/policy-v1.ts';
 import type { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from '../api/types/rbac-v1.ts';
 import type { PriorityClass } from '../api/types/scheduling-v1.ts';
@@ -73,6 +73,8 @@ export const resources = {
   leases: ref('coordination.k8s.io', 'v1', 'leases'),
   endpointSlices: ref('discovery.k8s.io', 'v1', 'endpointslices'),
   networkPolicies: ref('networking.k8s.io', 'v1', 'networkpolicies'),
+  ingresses: ref('networking.k8s.io', 'v1', 'ingresses'),
+  ingressClasses: ref('networking.k8s.io', 'v1', 'ingressclasses', false),
   podDisruptionBudgets: ref('policy', 'v1', 'poddisruptionbudgets'),
   priorityClasses: ref('scheduling.k8s.io', 'v1', 'priorityclasses', false),
   storageClasses: ref('storage.k8s.io', 'v1', 'storageclasses', false),
@@ -110,6 +112,8 @@ export interface ResourceTypes {
   leases: Lease;
   endpointSlices: EndpointSlice;
   networkPolicies: NetworkPolicy;
+  ingresses: Ingress;
+  ingressClasses: IngressClass;
   podDisruptionBudgets: PodDisruptionBudget;
   priorityClasses: PriorityClass;
   storageClasses: StorageClass;

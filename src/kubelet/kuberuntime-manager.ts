@@ -37,6 +37,7 @@ import type {
   PortMapping,
   Runtime,
 } from './runtime/runtime.ts';
+import { podSupplementalGroups } from './volumes/ownership.ts';
 
 /** What the runtime has for one pod, newest first. */
 export interface PodRuntimeStatus {
@@ -208,7 +209,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
           namespaceOptions: namespacesForPod(pod),
           ...(sc.runAsUser !== undefined ? { runAsUser: { value: sc.runAsUser } } : {}),
           ...(sc.runAsGroup !== undefined ? { runAsGroup: { value: sc.runAsGroup } } : {}),
-          ...(sc.supplementalGroups ? { supplementalGroups: sc.supplementalGroups } : {}),
+          ...(podSupplementalGroups(sc).length ? { supplementalGroups: podSupplementalGroups(sc) } : {}),
           seccomp: { profileType: 'RuntimeDefault' },
         },
         ...(sc.sysctls?.length
@@ -262,6 +263,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     const psc = pod.spec?.securityContext ?? {};
     const runAsUser = sc.runAsUser ?? psc.runAsUser;
     const runAsGroup = sc.runAsGroup ?? psc.runAsGroup;
+    const supplementalGroups = podSupplementalGroups(psc);
     const mounts = (await opts.hooks?.mounts?.(pod, c, envs)) ?? [];
     return {
       metadata: { name: c.name ?? '', attempt: restartCount },
@@ -295,6 +297,8 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
             : {}),
           ...(runAsUser !== undefined ? { runAsUser: { value: runAsUser } } : {}),
           ...(runAsGroup !== undefined ? { runAsGroup: { value: runAsGroup } } : {}),
+          // The pod's supplementalGroups and fsGroup, so the container can use the volumes fsGroup owns.
+          ...(supplementalGroups.length ? { supplementalGroups } : {}),
           ...(sc.readOnlyRootFilesystem ? { readonlyRootfs: true } : {}),
           ...(sc.allowPrivilegeEscalation === false ? { noNewPrivs: true } : {}),
           seccomp:

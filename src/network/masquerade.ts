@@ -15,14 +15,26 @@ import type { Exec } from '../proxy/backend.ts';
 
 export const MASQ_TABLE = 'skiff-overlay';
 
+/**
+ * The table of the cluster with this pod range: one per cluster on a
+ * machine, as the proxy's and NetworkPolicy's are, so a second cluster in
+ * the same network namespace (a test's beside a user's) neither rewrites
+ * nor, when it goes, removes the first one's.
+ */
+export function masqTableForClusterCIDR(clusterCIDR: string): string {
+  if (clusterCIDR === '10.42.0.0/16') return MASQ_TABLE;
+  return `${MASQ_TABLE}-${clusterCIDR.replace(/[./]/g, '-')}`;
+}
+
 export interface MasqueradeOptions {
   exec: Exec;
   clusterCIDR: string;
+  /** Default: masqTableForClusterCIDR(clusterCIDR). */
   table?: string;
 }
 
 /** The nft script that (re)writes the table in one transaction (pure). */
-export function masqueradeScript(clusterCIDR: string, table = MASQ_TABLE): string {
+export function masqueradeScript(clusterCIDR: string, table = masqTableForClusterCIDR(clusterCIDR)): string {
   const t = `ip ${table}`;
   return [
     `add table ${t}`,
@@ -42,7 +54,7 @@ export interface Masquerade {
 }
 
 export function masquerade(opts: MasqueradeOptions): Masquerade {
-  const table = opts.table ?? MASQ_TABLE;
+  const table = opts.table ?? masqTableForClusterCIDR(opts.clusterCIDR);
   return {
     ensure: async () => {
       await opts.exec('nft', ['-f', '-'], masqueradeScript(opts.clusterCIDR, table));

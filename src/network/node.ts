@@ -12,7 +12,7 @@ import { type Exec, hostExec } from '../proxy/backend.ts';
 import type { Log } from '../util/log.ts';
 import { batch, readRoutes, routeLine } from './entries.ts';
 import { hostGwBackend } from './host-gw.ts';
-import { MASQ_TABLE, masquerade } from './masquerade.ts';
+import { masqTableForClusterCIDR, masquerade } from './masquerade.ts';
 import { type OverlayBackend, startOverlayController, VXLAN_OVERHEAD } from './overlay.ts';
 import { createNetworkProber } from './probe.ts';
 import { findUnderlay } from './underlay.ts';
@@ -100,8 +100,13 @@ export async function startNodeNetwork(opts: NodeNetworkOptions): Promise<NodeNe
   };
 }
 
-/** Removes the overlay from this host: the VTEP (with its entries), our routes, the masquerade table. */
-export async function cleanupNodeNetwork(exec: Exec = hostExec(), log?: Log): Promise<void> {
+/** Removes the overlay from this host: the VTEP (with its entries), our routes, the cluster's masquerade table. */
+export async function cleanupNodeNetwork(
+  clusterCIDR: string,
+  exec: Exec = hostExec(),
+  log?: Log,
+): Promise<void> {
+  const table = masqTableForClusterCIDR(clusterCIDR);
   const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
   await quiet(exec('ip', ['link', 'delete', VTEP_DEVICE]));
   const routes = await readRoutes(exec).catch(() => new Map<string, string>());
@@ -112,10 +117,6 @@ export async function cleanupNodeNetwork(exec: Exec = hostExec(), log?: Log): Pr
       [...routes].map(([k, v]) => routeLine('del', k, v)),
     ),
   );
-  await quiet(exec('nft', ['delete', 'table', 'ip', MASQ_TABLE]));
-  log?.('removed the pod network across nodes', {
-    vtep: VTEP_DEVICE,
-    routes: routes.size,
-    table: MASQ_TABLE,
-  });
+  await quiet(exec('nft', ['delete', 'table', 'ip', table]));
+  log?.('removed the pod network across nodes', { vtep: VTEP_DEVICE, routes: routes.size, table });
 }

@@ -8,7 +8,7 @@ import type { Node } from '../api/types/core-v1.ts';
 import { networkCheck } from './check.ts';
 import { diffEntries, ROUTE_PROTO } from './entries.ts';
 import { hostGwCommands, hostGwEntries } from './host-gw.ts';
-import { masqueradeScript } from './masquerade.ts';
+import { masqTableForClusterCIDR, masqueradeScript } from './masquerade.ts';
 import {
   BACKEND_DATA_ANNOTATION,
   BACKEND_TYPE_ANNOTATION,
@@ -216,6 +216,12 @@ describe('desired-state diffs', () => {
       s,
       /ip saddr 10\.42\.0\.0\/16 ip daddr 10\.42\.0\.0\/16 return\n.*224\.0\.0\.0\/4 return\n.*ip saddr 10\.42\.0\.0\/16 masquerade/,
     );
+  });
+
+  it('keeps one masquerade table per cluster: the default pod range has skiff-overlay, another its own', () => {
+    assert.equal(masqTableForClusterCIDR('10.42.0.0/16'), 'skiff-overlay');
+    assert.equal(masqTableForClusterCIDR('10.87.0.0/16'), 'skiff-overlay-10-87-0-0-16');
+    assert.match(masqueradeScript('10.87.0.0/16'), /^add table ip skiff-overlay-10-87-0-0-16\n/);
   });
 });
 

@@ -105,7 +105,9 @@ export async function cleanupNode(opts: CleanupOptions): Promise<void> {
     }
   }
   // The pod network across nodes: VTEP, overlay routes, masquerade table.
-  await (await import('../network/node.ts')).cleanupNodeNetwork(exec, opts.log);
+  await (await import('../network/node.ts')).cleanupNodeNetwork(opts.clusterCIDR, exec, opts.log);
+  // A left-over ingress HAProxy of this data dir (src/ingress/node.ts).
+  await quiet((await import('../ingress/node.ts')).cleanupNodeIngress(opts.dataDir));
   // NetworkPolicy's table (src/network/policy-nft.ts), one per cluster CIDR.
   if (existsSync('/usr/sbin/nft')) await quiet(cleanupNetworkPolicy(opts.clusterCIDR));
   // iptables: the chains and the jumps into them.

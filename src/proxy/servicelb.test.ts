@@ -59,3 +59,33 @@ it('a Service with a loadBalancerClass belongs to another implementation', async
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(await ingressOf('other'), []);
 });
+
+it('two LoadBalancers cannot share a port: the newer stays pending, with an event, until the older goes', async () => {
+  // Named so that, created in the same second, "a-first" is still the older by name.
+  await t.clients.services.create('default', {
+    metadata: { name: 'a-first' },
+    spec: { type: 'LoadBalancer', selector: { app: 'x' }, ports: [{ port: 8443 }] },
+  });
+  await t.until('a-first has its ingress', async () => (await ingressOf('a-first')).length > 0);
+  await t.clients.services.create('default', {
+    metadata: { name: 'b-second' },
+    spec: {
+      type: 'LoadBalancer',
+      selector: { app: 'y' },
+      ports: [
+        { name: 'a', port: 9000 },
+        { name: 'b', port: 8443 },
+      ],
+    },
+  });
+  const event = await t.until('a PortInUse event on b-second', async () =>
+    (await t.clients.events.list('default', { fieldSelector: 'involvedObject.name=b-second' })).items.find(
+      (e) => e.reason === 'PortInUse',
+    ),
+  );
+  assert.equal(event.type, 'Warning');
+  assert.match(event.message ?? '', /port TCP\/8443 .* Service default\/a-first/);
+  assert.deepEqual(await ingressOf('b-second'), []);
+  await t.clients.services.delete('default', 'a-first');
+  await t.until('b-second gets the port', async () => (await ingressOf('b-second')).length > 0);
+});

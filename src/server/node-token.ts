@@ -52,15 +52,34 @@ export const CLIENT_DNS_PATH = '/v1-skiff/client-dns.crt';
  */
 export const CLIENT_NETWORK_POLICY_PATH = '/v1-skiff/client-network-policy.crt';
 /**
+ * The node's ingress controller, as system:skiff-ingress: it reads every
+ * Ingress, Service, EndpointSlice and TLS Secret, and writes Ingress status
+ * (k3s: Traefik's own ServiceAccount).
+ */
+export const CLIENT_INGRESS_PATH = '/v1-skiff/client-ingress.crt';
+/**
  * A hollow fleet (`skiff agent --hollow-nodes N`): one credential for all
  * its nodes, as kubemark's hollow nodes share one. It is not a node user,
  * so the Node authorizer does not narrow it; its role (system:skiff-hollow-node)
  * is what hollow kubelets do, for any node, and reads no Secret or ConfigMap.
  */
 export const CLIENT_HOLLOW_FLEET_PATH = '/v1-skiff/client-hollow-fleet.crt';
+/**
+ * What every node of the cluster must agree on, as JSON (ClusterConfig),
+ * to a holder of the token: k3s's /v1-k3s/config, from which its agents
+ * take the server's --flannel-backend.
+ */
+export const CONFIG_PATH = '/v1-skiff/config';
+
+/** The answer of CONFIG_PATH. */
+export interface ClusterConfig {
+  /** The server's --flannel-backend: an agent without one of its own uses it. */
+  flannelBackend: string;
+}
 export const KUBE_PROXY_USER = 'system:kube-proxy';
 export const DNS_USER = 'system:skiff-dns';
 export const NETWORK_POLICY_USER = 'system:skiff-network-policy';
+export const INGRESS_USER = 'system:skiff-ingress';
 export const HOLLOW_FLEET_USER = 'system:skiff-hollow-fleet';
 /**
  * The user of <data-dir>/agent-kubeconfig.yaml: a bootstrap credential, as
@@ -80,6 +99,7 @@ const JOIN_CREDENTIALS: Record<string, (nodeName: string) => CertificateSubject>
   [CLIENT_KUBE_PROXY_PATH]: () => ({ commonName: KUBE_PROXY_USER, organizations: [] }),
   [CLIENT_DNS_PATH]: () => ({ commonName: DNS_USER, organizations: [] }),
   [CLIENT_NETWORK_POLICY_PATH]: () => ({ commonName: NETWORK_POLICY_USER, organizations: [] }),
+  [CLIENT_INGRESS_PATH]: () => ({ commonName: INGRESS_USER, organizations: [] }),
   [CLIENT_HOLLOW_FLEET_PATH]: () => ({ commonName: HOLLOW_FLEET_USER, organizations: [] }),
 };
 /** The request header naming the node the certificate is for (k3s: K3s-Node-Name). */
@@ -211,6 +231,8 @@ export interface JoinEndpointOptions {
   issue(subject: CertificateSubject): { cert: string; key: string };
   /** Whether the request's connection carries the agent bootstrap certificate (AGENT_BOOTSTRAP_USER). */
   bootstrapCertificate?(req: IncomingMessage): boolean;
+  /** What CONFIG_PATH answers. */
+  config: ClusterConfig;
   log?: Log;
 }
 
@@ -244,7 +266,7 @@ export function joinEndpoints(
       return true;
     }
     const subjectFor = path === undefined ? undefined : JOIN_CREDENTIALS[path];
-    if (!subjectFor) return false;
+    if (!subjectFor && path !== CONFIG_PATH) return false;
     // Authentication comes first: without the secret, every answer is the same 401.
     if (!authorized(req.headers.authorization) && !opts.bootstrapCertificate?.(req)) {
       opts.log?.warn('join refused: wrong or missing token', { remote: req.socket.remoteAddress });
@@ -254,6 +276,10 @@ export function joinEndpoints(
     }
     if (req.method !== 'GET') {
       send(res, 405, 'Method Not Allowed\n');
+      return true;
+    }
+    if (!subjectFor) {
+      send(res, 200, `${JSON.stringify(opts.config)}\n`, 'application/json');
       return true;
     }
     const nodeName = String(req.headers[NODE_NAME_HEADER] ?? '');

@@ -18,6 +18,7 @@ import type { KubeObject } from '../api/meta.ts';
 import { builtinRegistry } from '../api/resources/index.ts';
 import { celValidationRules } from '../apiextensions/validation-rules.ts';
 import { type AdmissionPluginName, defaultAdmission } from '../apiserver/admission/chain.ts';
+import type { DefaultTolerationSecondsOptions } from '../apiserver/admission/default-toleration-seconds.ts';
 import { ApiServer, type UserInfo } from '../apiserver/apiserver.ts';
 import { Auditor, fileSink } from '../apiserver/audit/audit.ts';
 import { parsePolicy } from '../apiserver/audit/policy.ts';
@@ -39,11 +40,13 @@ import { type ControllerManager, startControllerManager } from '../controllers/m
 import { DASHBOARD_PATH, DASHBOARD_UI_DIR, dashboardHandler } from '../dashboard/serve.ts';
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
+import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
 import { schedulerMetrics } from '../metrics/scheduler.ts';
 import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
+import type { FlannelBackend } from '../network/node.ts';
 import { kubeconfigYaml } from '../pki/kubeconfig.ts';
 import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '../pki/pki.ts';
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
@@ -75,6 +78,7 @@ import {
   ensureNodePassword,
   ensureNodeToken,
   HOLLOW_FLEET_USER,
+  INGRESS_USER,
   joinEndpoints,
   NETWORK_POLICY_USER,
 } from './node-token.ts';
@@ -127,8 +131,21 @@ export interface ServerConfig {
   encryptionProviderConfig?: string;
   /** --disable-admission-plugins: default-on plugins to turn off, as kube-apiserver's flag. */
   disableAdmissionPlugins?: AdmissionPluginName[];
+  /** --flannel-backend: the cluster's pod network across nodes; agents without one of their own take it (CONFIG_PATH). */
+  flannelBackend?: FlannelBackend;
+  /** --flannel-iface, --node-external-ip, --flannel-external-ip: for the server's own node, as on `skiff agent`. */
+  flannelIface?: string;
+  nodeExternalIP?: string;
+  flannelExternalIP?: boolean;
+  /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds (300 s each by default). */
+  tolerationSeconds?: DefaultTolerationSecondsOptions;
   /** --max-mutating-requests-inflight: writes off the wire that run at once (0: no limit). */
   maxMutatingInflight?: number;
+  /** --disable ingress: no IngressClass `skiff` and no ingress proxy on the server's node. */
+  disableIngress?: boolean;
+  /** The server's node's ingress ports (default 80 and 443). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
   /** --disable-metrics: no Prometheus metrics recorded or served (for measuring what they cost). */
   disableMetrics?: boolean;
   /** Where the controller manager's /metrics listens on 127.0.0.1 (default 10257, as upstream's; 0: not served). */
@@ -312,7 +329,11 @@ export async function startServer(
     ruleResolver: authorization,
     tokens: bearer.tokens,
     admission: (api) =>
-      defaultAdmission(api, { disabled: config.disableAdmissionPlugins ?? [], withServiceAccount: true }),
+      defaultAdmission(api, {
+        disabled: config.disableAdmissionPlugins ?? [],
+        withServiceAccount: true,
+        tolerationSeconds: config.tolerationSeconds ?? {},
+      }),
     validationRules: celValidationRules,
     ...(auditor ? { audit: auditor } : {}),
     ...(config.maxMutatingInflight !== undefined ? { maxMutatingInflight: config.maxMutatingInflight } : {}),
@@ -323,6 +344,7 @@ export async function startServer(
   await bootstrap(api, config.httpsPort, log);
   const localStoragePath = config.defaultLocalStoragePath ?? join(config.dataDir, 'storage');
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
+  if (!config.disableIngress) await ensureDefaultIngressClass(api, log);
   const compactor = startCompactor(store, { log });
   const datastore: Datastore | undefined = !config.snapshots
     ? undefined
@@ -350,6 +372,7 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
+    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -616,6 +639,13 @@ export async function startServer(
         networkPolicyClients: createClientset(
           createInProcessTransport(api, { name: NETWORK_POLICY_USER, groups: ['system:authenticated'] }),
         ),
+        // The ingress controller as system:skiff-ingress (its role: read routes and endpoints, write Ingress status).
+        ingressClients: createClientset(
+          createInProcessTransport(api, { name: INGRESS_USER, groups: ['system:authenticated'] }),
+        ),
+        ...(config.disableIngress ? { disableIngress: true } : {}),
+        ...(config.ingressHttpPort !== undefined ? { ingressHttpPort: config.ingressHttpPort } : {}),
+        ...(config.ingressHttpsPort !== undefined ? { ingressHttpsPort: config.ingressHttpsPort } : {}),
         dataDir: config.dataDir,
         defaultLocalStoragePath: localStoragePath,
         runtime: config.agentRuntime ?? 'cri',
@@ -627,6 +657,10 @@ export async function startServer(
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
         clusterCA: ca.cert,
         ...(config.registry ? { registry: config.registry } : {}),
+        ...(config.flannelBackend ? { flannelBackend: config.flannelBackend } : {}),
+        ...(config.flannelIface ? { flannelIface: config.flannelIface } : {}),
+        ...(config.nodeExternalIP ? { nodeExternalIP: config.nodeExternalIP } : {}),
+        ...(config.flannelExternalIP ? { flannelExternalIP: true } : {}),
         log: agentLog,
       });
     } catch (err) {

@@ -78,6 +78,15 @@ export interface KubectlResult {
 export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'));
   const port = await freePort();
+  // A real agent runs the ingress proxy, on 80 and 443 by default: clusters
+  // side by side on this machine would fight over them, so each gets free
+  // ports of its own unless the test chose some (or --disable ingress).
+  if (extraArgs.includes('--no-disable-agent') && !extraArgs.includes('hollow')) {
+    if (!extraArgs.includes('--ingress-http-port'))
+      extraArgs = [...extraArgs, '--ingress-http-port', String(await freePort())];
+    if (!extraArgs.includes('--ingress-https-port'))
+      extraArgs = [...extraArgs, '--ingress-https-port', String(await freePort())];
+  }
   let proc: ChildProcess | undefined;
   let output = '';
   const kubeconfig = join(dataDir, 'kubeconfig.yaml');

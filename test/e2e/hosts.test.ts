@@ -14,20 +14,31 @@
 //   - `kubectl drain` moves pods to the other hosts.
 //
 //   - pods on different hosts reach each other by pod IP over the overlay
-//     (VXLAN, src/network/), and through a ClusterIP Service by its DNS name.
+//     (VXLAN, src/network/), and through a ClusterIP Service by its DNS name;
+//   - a LoadBalancer Service (servicelb: every node) reaches a pod on another
+//     host from every node; with externalTrafficPolicy Local only the pod's
+//     own node answers, and the pod sees the client's real address.
 //
 // Uses real containerd: run under `flock /tmp/skiff-real.lock`.
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type HostsCluster, startHostsCluster } from '../../src/hosts/hosts.ts';
-import { containerdPaths } from '../../src/node/paths.ts';
 import { eventually, kubectlPath, skiffCommand } from './harness.ts';
+import {
+  containersOn as containersOnHost,
+  hostsKubectl,
+  type NodeJSON,
+  nodeReady,
+  type PodJSON,
+  podReady,
+} from './hosts-helpers.ts';
 
 const run = promisify(execFile);
 
@@ -41,61 +52,17 @@ let cluster: HostsCluster;
 let home = '';
 let tmp = '';
 
-async function kubectl(args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      kubectlPath('1.32'),
-      args,
-      {
-        env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: cluster.kubeconfig },
-        timeout: 150_000,
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (err, stdout, stderr) =>
-        err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}${stdout}`)) : resolve(stdout),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-interface PodJSON {
-  metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
-  spec: { nodeName?: string };
-  status: { phase?: string; conditions?: { type: string; status: string }[] };
-}
-interface NodeJSON {
-  metadata: { name: string };
-  spec: { unschedulable?: boolean };
-  status: {
-    addresses?: { type: string; address: string }[];
-    conditions?: { type: string; status: string }[];
-  };
-}
+const kubectl = hostsKubectl(
+  () => cluster,
+  () => home,
+);
 
 const pods = async (selector: string): Promise<PodJSON[]> =>
   JSON.parse(await kubectl(['get', 'pods', '-n', NS, '-l', selector, '-o', 'json'])).items;
 const node = async (name: string): Promise<NodeJSON> =>
   JSON.parse(await kubectl(['get', 'node', name, '-o', 'json']));
-const ready = (n: NodeJSON) => n.status.conditions?.find((c) => c.type === 'Ready')?.status;
-const podReady = (p: PodJSON) =>
-  p.status.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-
-/** The pods (namespace/name) whose containers runc runs on a host, from CRI's annotations. */
-async function containersOn(nodeName: string): Promise<string[]> {
-  const host = cluster.hosts.find((h) => h.node === nodeName)!;
-  const root = join(containerdPaths(host.dataDir).runcRoot, 'k8s.io');
-  const { stdout } = await run('runc', ['--root', root, 'list', '--format', 'json']);
-  const list = (JSON.parse(stdout || '[]') ?? []) as { id: string; status: string }[];
-  const owners: string[] = [];
-  for (const c of list) {
-    const state = JSON.parse((await run('runc', ['--root', root, 'state', c.id])).stdout) as {
-      annotations?: Record<string, string>;
-    };
-    const a = state.annotations ?? {};
-    owners.push(`${a['io.kubernetes.cri.sandbox-namespace']}/${a['io.kubernetes.cri.sandbox-name']}`);
-  }
-  return owners;
-}
+const ready = nodeReady;
+const containersOn = (nodeName: string) => containersOnHost(cluster, nodeName);
 
 /** `kubectl port-forward` to the pod's 8080 from this (the root) namespace: what GET / answers. */
 async function throughPortForward(pod: string): Promise<string> {
@@ -245,10 +212,7 @@ describe('a cluster of hosts on one machine', { timeout: 600_000 }, () => {
     for (const host of nodes) {
       const pod = await eventually(
         `net-${host} Running`,
-        async () =>
-          (await pods('app=pinned')).find((p) => p.metadata.name === `net-${host}` && podReady(p)) as
-            | (PodJSON & { status: { podIP?: string } })
-            | undefined,
+        async () => (await pods('app=pinned')).find((p) => p.metadata.name === `net-${host}` && podReady(p)),
         120_000,
       );
       ips[host] = pod.status.podIP!;
@@ -301,6 +265,87 @@ spec:
     assert.equal(viaService, 'host-2');
     await kubectl(['delete', 'service', '-n', NS, 'target']);
     await kubectl(['delete', 'pods', '-n', NS, '-l', 'app=pinned', '--wait=true']);
+  });
+
+  it('a LoadBalancer Service answers on every host for an endpoint on one; externalTrafficPolicy Local only on that host, with the client address', async () => {
+    // On host-2: GET / answers the node's name, GET /cgi-bin/ip the client's address as the pod sees it.
+    await kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: lb-backend, namespace: ${NS}, labels: {app: lb}}
+spec:
+  nodeName: host-2
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'mkdir -p /www/cgi-bin; echo host-2 >/www/index.html; printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" >/www/cgi-bin/ip; chmod +x /www/cgi-bin/ip; exec httpd -f -p 8080 -h /www']
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb, namespace: ${NS}}
+spec:
+  type: LoadBalancer
+  selector: {app: lb}
+  ports: [{port: 8081, targetPort: 8080}]
+`,
+    );
+    try {
+      await eventually('lb-backend Running', async () => (await pods('app=lb')).find(podReady), 120_000);
+      const addresses = cluster.hosts.map((h) => h.link.address).sort();
+      const ingress = await eventually('the load balancer on every node', async () => {
+        const svc = JSON.parse(await kubectl(['get', 'service', '-n', NS, 'lb', '-o', 'json']));
+        const ips = ((svc.status?.loadBalancer?.ingress ?? []) as { ip: string }[]).map((i) => i.ip).sort();
+        return ips.length === addresses.length ? ips : undefined;
+      });
+      assert.deepEqual(ingress, addresses);
+      // A new connection each time: one kept alive from before the policy
+      // changed would keep the address translation conntrack gave it then.
+      const get = (ip: string, path = '/') =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpGet(
+            // busybox httpd passes a CGI's LF-only header lines on as they are.
+            { host: ip, port: 8081, path, agent: false, timeout: 3000, insecureHTTPParser: true },
+            (res) => {
+              let body = '';
+              res.on('data', (d) => (body += d));
+              res.on('end', () => resolve(body.trim()));
+              res.on('error', reject);
+            },
+          );
+          req.on('timeout', () => req.destroy(new Error(`${ip}:8081 timed out`)));
+          req.on('error', reject);
+        });
+      for (const ip of addresses)
+        assert.equal(await eventually(`${ip}:8081 → host-2`, () => get(ip).catch(() => undefined)), 'host-2');
+
+      await kubectl(['patch', 'service', '-n', NS, 'lb', '-p', '{"spec":{"externalTrafficPolicy":"Local"}}']);
+      const host1 = cluster.hosts.find((h) => h.node === 'host-1')!.link.address;
+      const host2 = cluster.hosts.find((h) => h.node === 'host-2')!.link.address;
+      // host-1 has no endpoint of its own: outside traffic to it is dropped, not sent on.
+      await eventually(`${host1}:8081 refused under Local`, async () =>
+        get(host1).then(
+          () => false,
+          () => true,
+        ),
+      );
+      // host-2 serves it, and the pod sees the client's own address (the
+      // bridge's, 198.18.<id>.1), not a node's (busybox httpd writes it as
+      // [::ffff:a.b.c.d]). Under Cluster it saw its node's gateway.
+      const clientAddress = (text: string) => text.replace(/^\[(::ffff:)?|\]$/g, '');
+      assert.equal(
+        await eventually('the client address through host-2', async () => {
+          const seen = clientAddress(await get(host2, '/cgi-bin/ip').catch(() => ''));
+          return seen === `198.18.${HOSTS_ID}.1` ? seen : undefined;
+        }),
+        `198.18.${HOSTS_ID}.1`,
+      );
+    } finally {
+      // Also after a failure: a bare pod left on host-2 would stop the drain test below.
+      await kubectl(['delete', 'service', '-n', NS, 'lb', '--ignore-not-found']);
+      await kubectl(['delete', 'pod', '-n', NS, 'lb-backend', '--ignore-not-found', '--wait=true']);
+    }
   });
 
   it('a killed host goes NotReady, its pods are evicted and recreated elsewhere; back, it is Ready and clean', async () => {

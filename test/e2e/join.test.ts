@@ -137,6 +137,16 @@ describe('joining with a token', () => {
     assert.match(good.body, /BEGIN (EC )?PRIVATE KEY/);
   });
 
+  it("serves the cluster's settings (the server's --flannel-backend) to a token holder only", async () => {
+    const secret = nodeToken().split(':').at(-1)!;
+    const url = `${server}/v1-skiff/config`;
+    for (const headers of [{}, basic('node', 'wrong')]) assert.equal((await get(url, headers)).status, 401);
+    const r = await get(url, basic('node', secret));
+    assert.equal(r.status, 200);
+    // An agent given no --flannel-backend of its own uses this one.
+    assert.deepEqual(JSON.parse(r.body), { flannelBackend: 'vxlan' });
+  });
+
   it('a separate `skiff agent --token` process joins: its node becomes Ready and holds its Lease', async () => {
     const dataDir = join(scratch, 'joined-1');
     const a = agent(['--server', server, '--token', nodeToken(), '--node-name', 'joined-1'], dataDir);

@@ -97,9 +97,15 @@ describe('the pod network across nodes on a real node', () => {
     assert.match(r.stdout, new RegExp(`${node.metadata.name}\\s+vxlan\\s+\\S+\\s+\\d+\\s+False`));
   });
 
-  it('skiff agent --cleanup removes the VTEP and the masquerade table', async () => {
+  it("skiff agent --cleanup removes the VTEP and this cluster's masquerade table", async () => {
+    // Before: the table of this cluster's pod range, not the default cluster's.
+    const tables = () =>
+      sh('nft', ['list', 'tables'])
+        .split('\n')
+        .map((l) => l.trim());
+    assert.ok(tables().includes('table ip skiff-overlay-10-87-0-0-16'), tables().join(', '));
     await skiff.stop();
     assert.equal(sh('ip', ['link', 'show', 'skiff.1']), '');
-    assert.doesNotMatch(sh('nft', ['list', 'tables']), /skiff-overlay/);
+    assert.ok(!tables().includes('table ip skiff-overlay-10-87-0-0-16'), tables().join(', '));
   });
 });

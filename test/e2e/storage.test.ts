@@ -11,7 +11,7 @@
 // plugins, Skiff's offline images). Traffic stays on this machine.
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, ok, type Skiff, startSkiff } from './harness.ts';
@@ -430,5 +430,81 @@ spec:
       async () => (!existsSync(dir) ? true : undefined),
       30_000,
     );
+  });
+});
+
+describe('fsGroup with real containers', () => {
+  const ns = 'storage-fsgroup';
+  const n = (args: string[]) => [...args, '-n', ns];
+  let dir = '';
+  after(async () => {
+    await skiff?.kubectl(['delete', 'namespace', ns, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+    await skiff?.kubectl(['delete', 'pv', 'fsgroup-local', '--ignore-not-found']);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a non-root container writes to a root-owned local volume through the pod's fsGroup, and has it as a group", async () => {
+    await ok(skiff, ['create', 'namespace', ns]);
+    // A local PersistentVolume: a directory of root's (0755) on the node, which user 1000 cannot write to.
+    dir = mkdtempSync(join(skiff.dataDir, 'fsgroup-'));
+    chmodSync(dir, 0o755);
+    const nodeName = JSON.parse(await ok(skiff, ['get', 'nodes', '-o', 'json'])).items[0].metadata.name;
+    await apply(`apiVersion: v1
+kind: PersistentVolume
+metadata: {name: fsgroup-local}
+spec:
+  capacity: {storage: 16Mi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ''
+  persistentVolumeReclaimPolicy: Retain
+  local: {path: ${dir}}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions:
+        - {key: kubernetes.io/hostname, operator: In, values: [${nodeName}]}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: ${ns}}
+spec:
+  storageClassName: ''
+  volumeName: fsgroup-local
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: writer, namespace: ${ns}}
+spec:
+  terminationGracePeriodSeconds: 1
+  securityContext: {runAsUser: 1000, runAsGroup: 1000, supplementalGroups: [3000], fsGroup: 2000}
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, 'id -G > /data/groups && echo written > /data/note; sleep 3600']
+    volumeMounts:
+    - {name: data, mountPath: /data}
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: data}
+`);
+    await eventually('the note written by user 1000', async () =>
+      existsSync(join(dir, 'note')) ? true : undefined,
+    ).catch(async (err) => {
+      const described = await skiff.kubectl(n(['describe', 'pod', 'writer']));
+      throw new Error(`${err}\n${described.stdout}`);
+    });
+    // The primary group, then supplementalGroups and fsGroup (the kernel keeps those sorted).
+    const [primary, ...others] = readFileSync(join(dir, 'groups'), 'utf8').trim().split(' ');
+    assert.equal(primary, '1000');
+    assert.deepEqual(others.sort(), ['2000', '3000']);
+    const root = statSync(dir);
+    assert.equal(root.gid, 2000);
+    assert.equal(root.mode & 0o7777, 0o2775);
+    // Made in a setgid directory: the file has the pod's group too.
+    const note = statSync(join(dir, 'note'));
+    assert.equal(note.uid, 1000);
+    assert.equal(note.gid, 2000);
   });
 });

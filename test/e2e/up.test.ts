@@ -29,7 +29,17 @@ describe('README command 1: scripts/up.sh, then scripts/uninstall.sh', { timeout
     const port = await freePort();
     const up = await run(
       'bash',
-      [join(root, 'scripts/up.sh'), ...flags, '--https-listen-port', String(port)],
+      // Free ingress ports: 80 and 443 on this machine are no test's to take.
+      [
+        join(root, 'scripts/up.sh'),
+        ...flags,
+        '--https-listen-port',
+        String(port),
+        '--ingress-http-port',
+        String(await freePort()),
+        '--ingress-https-port',
+        String(await freePort()),
+      ],
       {
         timeout: 540_000,
         maxBuffer: 16 * 1024 * 1024,

@@ -92,40 +92,10 @@ export function applyPodSpecDefaults(spec: Obj): Obj {
   return spec;
 }
 
-// The DefaultTolerationSeconds admission plugin (upstream
-// plugin/pkg/admission/defaulttolerationseconds): every pod tolerates a node
-// being not-ready or unreachable for 300 s before the taint eviction
-// controller deletes it, so a short network blip does not evict everything.
-// A pod that already tolerates the taint (by key, or by an empty key, which
-// matches every taint) keeps its own toleration.
-export const TAINT_NODE_NOT_READY = 'node.kubernetes.io/not-ready';
-export const TAINT_NODE_UNREACHABLE = 'node.kubernetes.io/unreachable';
-/** Upstream's --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds. */
-export const DEFAULT_TOLERATION_SECONDS = 300;
-
-function defaultTolerationSeconds(spec: Obj): void {
-  const tolerations = arr(spec.tolerations);
-  const tolerates = (key: string) =>
-    tolerations.some((t) => (t.key === key || !t.key) && (t.effect === 'NoExecute' || !t.effect));
-  const added: Obj[] = [];
-  for (const key of [TAINT_NODE_NOT_READY, TAINT_NODE_UNREACHABLE]) {
-    if (tolerates(key)) continue;
-    added.push({
-      key,
-      operator: 'Exists',
-      effect: 'NoExecute',
-      tolerationSeconds: DEFAULT_TOLERATION_SECONDS,
-    });
-  }
-  if (added.length > 0)
-    spec.tolerations = [...(Array.isArray(spec.tolerations) ? spec.tolerations : []), ...added];
-}
-
 /** SetDefaults_Pod: what a Pod gets beyond its PodSpec's defaults. */
 export function applyPodDefaults(spec: Obj): Obj {
   applyPodSpecDefaults(spec);
   spec.enableServiceLinks ??= true;
-  defaultTolerationSeconds(spec);
   for (const list of [spec.containers, spec.initContainers]) {
     for (const c of arr(list)) {
       // Limits without requests: requests default to the limits.

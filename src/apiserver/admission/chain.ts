@@ -18,6 +18,7 @@ import type {
   ResourceQuota,
   Service,
 } from '../../api/types/core-v1.ts';
+import type { IngressClass } from '../../api/types/networking-v1.ts';
 import type { PolicyRule } from '../../api/types/rbac-v1.ts';
 import type { StorageClass } from '../../api/types/storage-v1.ts';
 import type { ApiServer } from '../apiserver.ts';
@@ -27,7 +28,12 @@ import {
   certificateSigningPlugin,
   certificateSubjectRestrictionPlugin,
 } from './certificates.ts';
+import { defaultIngressClassPlugin } from './default-ingress-class.ts';
 import { defaultStorageClassPlugin } from './default-storage-class.ts';
+import {
+  type DefaultTolerationSecondsOptions,
+  defaultTolerationSecondsPlugin,
+} from './default-toleration-seconds.ts';
 import { limitRangerPlugins } from './limit-ranger.ts';
 import { nodeRestrictionPlugin } from './node-restriction.ts';
 import { podSecurityPlugin } from './pod-security.ts';
@@ -48,9 +54,11 @@ export const ADMISSION_PLUGINS = [
   'LimitRanger',
   'ServiceAccount',
   'Priority',
+  'DefaultTolerationSeconds',
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
+  'DefaultIngressClass',
   'StorageObjectInUseProtection',
   'CertificateApproval',
   'CertificateSigning',
@@ -90,6 +98,7 @@ export function defaultAdmission(
   {
     disabled = [],
     withServiceAccount = false,
+    tolerationSeconds = {},
   }: {
     disabled?: readonly AdmissionPluginName[];
     /**
@@ -98,6 +107,8 @@ export function defaultAdmission(
      * server turns it on; the test servers, with no such controller, do not.
      */
     withServiceAccount?: boolean;
+    /** --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds. */
+    tolerationSeconds?: DefaultTolerationSecondsOptions;
   } = {},
 ): AdmissionChain {
   const namespaces = () => api.storage('', 'v1', 'namespaces')!;
@@ -155,6 +166,14 @@ export function defaultAdmission(
       return s.cache.list(s.scopePrefix(undefined)) as StorageClass[];
     },
   });
+  const defaultIngressClass = defaultIngressClassPlugin({
+    async listIngressClasses() {
+      // From the watch cache, as upstream's lister: every Ingress create asks.
+      const s = api.storage('networking.k8s.io', 'v1', 'ingressclasses')!;
+      await s.cache.start();
+      return s.cache.list(s.scopePrefix(undefined)) as IngressClass[];
+    },
+  });
   const pods = () => api.storage('', 'v1', 'pods')!;
   const nodeRestriction = nodeRestrictionPlugin({
     getPod: async (namespace, name) =>
@@ -198,7 +217,9 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.mutating] : []),
       ...(serviceAccount && on('ServiceAccount') ? [serviceAccount] : []),
       ...(on('Priority') ? [priority] : []),
+      ...(on('DefaultTolerationSeconds') ? [defaultTolerationSecondsPlugin(tolerationSeconds)] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
+      ...(on('DefaultIngressClass') ? [defaultIngressClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
       ...(on('MutatingAdmissionWebhook') ? [mutatingWebhookPlugin(webhooks)] : []),
     ],

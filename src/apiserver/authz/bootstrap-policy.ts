@@ -289,6 +289,18 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule('list watch', 'core', 'pods namespaces'),
       rule('list watch', 'networking.k8s.io', 'networkpolicies'),
     ]),
+    // Skiff's own: the nodes' ingress controller (src/ingress/controller.ts)
+    // reads what routing needs (Ingresses and classes, Services, their
+    // EndpointSlices, Nodes for the status addresses, Secrets for TLS: it
+    // lists them by type kubernetes.io/tls, which RBAC cannot narrow, as
+    // ingress-nginx's role), writes only Ingress status and Events.
+    role('system:skiff-ingress', [
+      rule('list watch', 'networking.k8s.io', 'ingresses ingressclasses'),
+      rule('update', 'networking.k8s.io', 'ingresses/status'),
+      rule('list watch', 'core', 'services secrets nodes'),
+      rule('list watch', 'discovery.k8s.io', 'endpointslices'),
+      EVENTS,
+    ]),
     // Skiff's own: what a hollow fleet's kubelets do (`skiff agent --hollow-nodes`),
     // for any of its nodes. They run no containers, so no Secret, ConfigMap,
     // volume or token is read.
@@ -331,6 +343,7 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     binding('system:skiff-dns', 'system:coredns', [user('system:skiff-dns')]),
     same('system:skiff-hollow-node', [user('system:skiff-hollow-fleet')]),
     same('system:skiff-network-policy', [user('system:skiff-network-policy')]),
+    same('system:skiff-ingress', [user('system:skiff-ingress')]),
     same('system:kube-scheduler', [user('system:kube-scheduler')]),
     same('system:monitoring', [group('system:monitoring')]),
     // No subjects: nodes are authorized by the Node authorizer, not this binding (upstream since 1.8).

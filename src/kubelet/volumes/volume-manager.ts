@@ -52,6 +52,7 @@ import type { KeyValue, Mount } from '../runtime/runtime.ts';
 import { writeAtomically } from './atomic-writer.ts';
 import { checkHostPathType } from './host-path.ts';
 import { isMountPoint, mountTmpfs, unmountUnder } from './mount.ts';
+import { setVolumeOwnership } from './ownership.ts';
 import {
   configMapPayload,
   DEFAULT_MODE,
@@ -131,6 +132,8 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   const podDir = (uid: string) => join(opts.rootDirectory, 'pods', uid);
   /** The node path of each pod's persistentVolumeClaim volumes, by `<pod uid>/<volume>`, as set up. */
   const claimPaths = new Map<string, string>();
+  /** The volumes (`<pod uid>/<volume>`) given the pod's fsGroup since they were set up. */
+  const owned = new Set<string>();
 
   /** Where a volume's files are: the host path itself for hostPath volumes. */
   function volumePath(pod: Pod, v: Volume): string {
@@ -172,7 +175,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
    * whose claimRef is this claim (upstream's volume manager
    * getPVCExtractPV), and the volume a hostPath or local one.
    */
-  async function claimVolumePath(pod: Pod, v: Volume): Promise<string> {
+  async function claimVolumePath(pod: Pod, v: Volume): Promise<{ path: string; local: boolean }> {
     const ns = pod.metadata.namespace ?? '';
     const claimName = volumeClaimName(pod, v) ?? '';
     const fail = (why: string) => {
@@ -194,13 +197,13 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
       return fail(`PV ${volumeName} is bound to another claim`);
     if (pv.spec?.hostPath) {
       await checkHostPathType(pv.spec.hostPath.path ?? '', pv.spec.hostPath.type);
-      return pv.spec.hostPath.path ?? '';
+      return { path: pv.spec.hostPath.path ?? '', local: false };
     }
     if (pv.spec?.local) {
       const path = pv.spec.local.path ?? '';
       // A local volume is the administrator's disk or directory: it must be there.
       if (!(await exists(path))) return fail(`path "${path}" does not exist`);
-      return path;
+      return { path, local: true };
     }
     return fail(`volume "${volumeName}": this volume type is not supported by Skiff's kubelet`);
   }
@@ -208,9 +211,21 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   /** Sets up one volume. Returns whether it was set up before (so a failure leaves it usable). */
   async function setUp(pod: Pod, v: Volume): Promise<void> {
     const plugin = pluginOf(v);
+    const key = `${pod.metadata.uid}/${v.name}`;
+    const psc = pod.spec?.securityContext ?? {};
+    const fsGroup = psc.fsGroup ?? undefined;
+    // fsGroup (ownership.ts): once per pod for what keeps its files, at every
+    // write for the API data volumes, whose files are new each time.
+    const own = async (dir: string, readOnly: boolean) => {
+      if (fsGroup === undefined || owned.has(key)) return;
+      await setVolumeOwnership(dir, fsGroup, { readOnly, policy: psc.fsGroupChangePolicy });
+      owned.add(key);
+    };
     if (plugin === 'persistentVolumeClaim') {
-      const path = await claimVolumePath(pod, v);
-      claimPaths.set(`${pod.metadata.uid}/${v.name}`, path);
+      const { path, local } = await claimVolumePath(pod, v);
+      claimPaths.set(key, path);
+      // A hostPath volume's ownership is the node's own, as upstream.
+      if (local) await own(path, !!v.persistentVolumeClaim?.readOnly);
       return;
     }
     const dir = volumePath(pod, v);
@@ -218,12 +233,15 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     if (plugin === 'emptyDir') {
       const memory = v.emptyDir?.medium === 'Memory';
       const limit = v.emptyDir?.sizeLimit;
-      return setUpDir(dir, memory, limit ? Number(quantityValue(parseQuantity(limit))) : undefined);
+      await setUpDir(dir, memory, limit ? Number(quantityValue(parseQuantity(limit))) : undefined);
+      return own(dir, false);
     }
     // The payload first: a missing configMap must not leave an empty directory behind.
     const payload = await payloadOf(pod, v);
     await setUpDir(dir, plugin === 'secret' || plugin === 'projected');
     await writeAtomically(dir, payload, opts.now());
+    owned.delete(key);
+    await own(dir, true);
   }
 
   /** Whether a volume was set up before (by this kubelet or the one before it). */
@@ -316,6 +334,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
 
     async unmountPod(uid, { removePodDir = false } = {}) {
       for (const k of claimPaths.keys()) if (k.startsWith(`${uid}/`)) claimPaths.delete(k);
+      for (const k of owned) if (k.startsWith(`${uid}/`)) owned.delete(k);
       await removeVolumes(uid);
       if (removePodDir) {
         const dir = podDir(uid);

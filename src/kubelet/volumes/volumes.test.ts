@@ -344,6 +344,44 @@ describe('kubelet: volumes', () => {
     assert.equal(await isMountPoint(fast).catch(() => false), false, 'tmpfs unmounted');
   });
 
+  it('fsGroup: emptyDir and configMap volumes take the pod group (setgid directories); hostPath is left as it is', async () => {
+    const FS_GROUP = 3456;
+    await t.clients.configMaps.create('default', { metadata: { name: 'grouped' }, data: { k: 'v' } });
+    const host = join(root, 'host-fsgroup');
+    await mkdir(host, { recursive: true });
+    const pod = await t.pod('fsgroup', {
+      securityContext: { fsGroup: FS_GROUP },
+      volumes: [
+        { name: 'scratch', emptyDir: {} },
+        { name: 'config', configMap: { name: 'grouped' } },
+        { name: 'node', hostPath: { path: host, type: 'Directory' } },
+      ],
+      containers: [
+        {
+          name: 'app',
+          image: 'busybox',
+          volumeMounts: [
+            { name: 'scratch', mountPath: '/data' },
+            { name: 'config', mountPath: '/config' },
+            { name: 'node', mountPath: '/node' },
+          ],
+        },
+      ],
+    });
+    await t.until('Ready', ready('fsgroup'));
+    const scratch = await stat(volumeDir(pod, 'empty-dir', 'scratch'));
+    assert.equal(scratch.gid, FS_GROUP);
+    assert.equal(scratch.mode & 0o7777, 0o2777);
+    const config = volumeDir(pod, 'configmap', 'config');
+    const value = await stat(join(config, 'k'));
+    assert.equal(value.gid, FS_GROUP);
+    assert.equal(value.mode & 0o777, 0o644, 'read only: group read, no group write');
+    const node = await stat(host);
+    assert.equal(node.gid, 0);
+    assert.equal(node.mode & 0o2000, 0);
+    await t.clients.pods.delete('default', 'fsgroup', { gracePeriodSeconds: 0 });
+  });
+
   it('hostPath: type checks as upstream; a failed check keeps the pod from starting until it passes', async () => {
     const host = join(root, 'host');
     await mkdir(host, { recursive: true });
