@@ -22,6 +22,8 @@ import { type Clientset, createClientset } from '../client/clientset.ts';
 import { createHttpTransport } from '../client/http-transport.ts';
 import { clusterDNSIP, DEFAULT_CLUSTER_DOMAIN, startClusterDNS } from '../dns/node.ts';
 import { hostResolvConfPath } from '../dns/resolv-conf.ts';
+import { createCgroupManager } from '../kubelet/cm/cgroup-manager.ts';
+import type { KubeletConfig } from '../kubelet/config.ts';
 import { createKubelet, type Kubelet } from '../kubelet/kubelet.ts';
 import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/node-status.ts';
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
@@ -33,6 +35,7 @@ import { componentRegistry } from '../metrics/prometheus.ts';
 import { proxyMetrics } from '../metrics/proxy.ts';
 import { serveMetricsHttp } from '../metrics/serve.ts';
 import type { FlannelBackend } from '../network/node.ts';
+import { containerdPaths, PAUSE_IMAGE } from '../node/paths.ts';
 import { createLog, type Log } from '../util/log.ts';
 import type { NodeRegistryOptions } from './registries.ts';
 
@@ -95,6 +98,8 @@ export interface AgentOptions {
   clusterDomain?: string;
   /** A cri node's registries: registries.yaml, and whether the offline mirror stands in for public registries. */
   registry?: NodeRegistryOptions;
+  /** --kubelet-arg: the kubelet's upstream flags (src/kubelet/config.ts). */
+  kubeletConfig?: KubeletConfig;
   log?: Log;
 }
 
@@ -148,6 +153,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         dataDir: opts.dataDir,
         ...(opts.controlPlane && !opts.hollowNodes ? { controlPlane: true } : {}),
         ...(opts.nodeLabels ? { nodeLabels: opts.nodeLabels } : {}),
+        ...(opts.kubeletConfig ? { config: opts.kubeletConfig } : {}),
         ...(shared ? { sources: shared.forNode(name), leasePhase: i / names.length } : {}),
         ...dnsOptions,
         log: log.with({ component: 'kubelet', node: name }),
@@ -225,6 +231,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const kubelet = createKubelet({
       clients: opts.clients,
       runtime,
+      ...(opts.kubeletConfig ? { config: opts.kubeletConfig } : {}),
+      // Real containers run in the kubepods QoS hierarchy (src/kubelet/cm/).
+      cgroups: createCgroupManager(),
+      // imagefs: the file system of the containerd the agent runs (unknown for one given by endpoint).
+      ...(opts.containerRuntimeEndpoint ? {} : { imagefsPath: containerdPaths(opts.dataDir).root }),
+      // The sandbox image containerd is configured with (src/agent/containerd.ts): never garbage collected.
+      pinnedImages: [PAUSE_IMAGE],
       nodeName: name,
       nodeIP: opts.nodeIP ?? defaultNodeIP(),
       ...(opts.nodeExternalIP ? { nodeExternalIP: opts.nodeExternalIP } : {}),

@@ -9,6 +9,7 @@ import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } f
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
 import { hostPort, type LoadBalancer, startLoadBalancer } from '../agent/loadbalancer.ts';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { FLANNEL_BACKENDS, type FlannelBackend } from '../network/node.ts';
 import { AGENT_BOOTSTRAP_USER } from '../server/node-token.ts';
@@ -69,6 +70,9 @@ Flags:
   --node-name NAME                  the Node's name (default: the hostname, lower-cased)
   --node-ip IP                      the Node's InternalIP (default: the first non-loopback IPv4)
   --node-label KEY=VALUE            an extra Node label (repeatable)
+  --kubelet-arg KEY=VALUE           an upstream kubelet flag, as k3s's (repeatable; e.g.
+                                    cgroup-root=/skiff, kube-reserved=cpu=100m,memory=256Mi,
+                                    eviction-hard=memory.available<200Mi; see docs/node-resources.md)
   --runtime cri|hollow              containers through containerd (default), or none at all
   --container-runtime-endpoint URL  use this containerd instead of starting one (cri)
   --hollow-nodes N                  run N hollow nodes (hollow-0 ...) in this process
@@ -103,6 +107,7 @@ export async function runAgent(args: string[]): Promise<number> {
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
       'node-label': { type: 'string', multiple: true },
+      'kubelet-arg': { type: 'string', multiple: true },
       runtime: { type: 'string', default: 'cri' },
       'container-runtime-endpoint': { type: 'string' },
       'hollow-nodes': { type: 'string' },
@@ -199,6 +204,14 @@ export async function runAgent(args: string[]): Promise<number> {
     const i = l.indexOf('=');
     nodeLabels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
   }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
+    console.error(`skiff agent: ${err.message}`);
+    return 2;
+  }
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'agent' });
@@ -275,6 +288,7 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
     ...(values['node-ip'] ? { nodeIP: values['node-ip'] } : {}),
     ...(Object.keys(nodeLabels).length ? { nodeLabels } : {}),
+    kubeletConfig,
     ...(values['container-runtime-endpoint']
       ? { containerRuntimeEndpoint: values['container-runtime-endpoint'] }
       : {}),

@@ -11,6 +11,7 @@ import {
   type LeaderElectionTimings,
   validateLeaderElectionTimings,
 } from '../client/leaderelection.ts';
+import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { ensureCA } from '../pki/pki.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
@@ -60,6 +61,8 @@ Flags:
   --node-name NAME            the server's node (default: the hostname, lower-cased)
   --node-ip IP                the server's node's InternalIP (default: the first
                               non-loopback IPv4)
+  --kubelet-arg KEY=VALUE     an upstream kubelet flag for the server's node, as
+                              k3s's (repeatable; see docs/node-resources.md)
   --node-monitor-grace-period DURATION  how long a node may go without a
                               heartbeat before it turns NotReady (default 40s,
                               as kube-controller-manager's flag)
@@ -152,6 +155,7 @@ export async function runServer(args: string[]): Promise<number> {
       'disable-agent': { type: 'boolean', default: false },
       'node-name': { type: 'string' },
       'node-ip': { type: 'string' },
+      'kubelet-arg': { type: 'string', multiple: true },
       'node-monitor-grace-period': { type: 'string' },
       'default-not-ready-toleration-seconds': { type: 'string' },
       'default-unreachable-toleration-seconds': { type: 'string' },
@@ -259,6 +263,14 @@ export async function runServer(args: string[]): Promise<number> {
     if (!values['disable-agent']) registry = registryOptions(values);
   } catch (err) {
     if (!(err instanceof RegistriesError)) throw err;
+    console.error(`skiff server: ${err.message}`);
+    return 2;
+  }
+  let kubeletConfig: KubeletConfig;
+  try {
+    kubeletConfig = parseKubeletArgs(values['kubelet-arg'] ?? []);
+  } catch (err) {
+    if (!(err instanceof KubeletConfigError)) throw err;
     console.error(`skiff server: ${err.message}`);
     return 2;
   }
@@ -419,6 +431,7 @@ export async function runServer(args: string[]): Promise<number> {
       ...flannel,
       maxMutatingInflight,
       registry,
+      kubeletConfig,
       ...ingress,
       ...(values['disable-metrics'] ? { disableMetrics: true } : {}),
       controllerManagerSecurePort: componentPorts['controller-manager-secure-port']!,

@@ -44,5 +44,9 @@ describe('hosts on one machine: names and addresses', () => {
     assert.equal(flag(agent!.argv, '--node-name'), 'host-1');
     assert.equal(flag(agent!.argv, '--node-ip'), '198.18.5.11');
     assert.equal(flag(agent!.argv, '--data-dir'), '/d/hosts/host-1');
+    // Each host's pods in a cgroup tree of its own.
+    assert.equal(flag(server!.argv, '--kubelet-arg'), 'cgroup-root=/skiff-h5-server');
+    assert.equal(flag(agent!.argv, '--kubelet-arg'), 'cgroup-root=/skiff-h5-host-1');
+    assert.equal(flag(plan.hosts[2]!.argv, '--kubelet-arg'), 'cgroup-root=/skiff-h5-host-2');
   });
 });

@@ -47,6 +47,13 @@ export const SERVER_NODE = 'server';
 /** Agent host i's node (1-based, as its namespace's index). */
 export const agentNodeName = (index: number): string => `host-${index}`;
 
+/** Hard eviction thresholds for clusters on a shared test machine: upstream's memory one, disk ones of 1%. */
+export const TEST_EVICTION_HARD =
+  'eviction-hard=memory.available<100Mi,nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%';
+
+/** A host's --cgroup-root: its kubepods tree is <root>/kubepods. */
+export const hostCgroupRoot = (id: number, node: string): string => `/skiff-h${id}-${node}`;
+
 /** Where a cluster of hosts is recorded machine-wide, by id. */
 export const REGISTRY_DIR = '/run/skiff-hosts';
 
@@ -117,6 +124,17 @@ export function planHosts(opts: HostsClusterOptions): HostsState {
   const serverLink = hostLink(opts.id, 0);
   const server = `https://${serverLink.address}:${port}`;
   const ranges = ['--cluster-cidr', clusterCIDR, '--service-cidr', serviceCIDR];
+  // Every host's pods in a cgroup tree of its own: hosts share the machine's
+  // cgroups, and a kubelet tidies the pod cgroups under its root that it does
+  // not know (src/kubelet/cm/).
+  // Disk thresholds far below upstream's defaults too: test clusters share
+  // the machine's disk, and one nearly full must not evict every host's pods.
+  const cgroupRoot = (node: string) => [
+    '--kubelet-arg',
+    `cgroup-root=${hostCgroupRoot(opts.id, node)}`,
+    '--kubelet-arg',
+    TEST_EVICTION_HARD,
+  ];
   const host = (node: string, role: HostState['role'], link: HostLink, dataDir: string, args: string[]) => ({
     node,
     role,
@@ -140,6 +158,7 @@ export function planHosts(opts: HostsClusterOptions): HostsState {
       '--node-ip',
       serverLink.address,
       ...ranges,
+      ...cgroupRoot(SERVER_NODE),
       ...(opts.serverArgs ?? []),
     ]),
   ];
@@ -161,6 +180,7 @@ export function planHosts(opts: HostsClusterOptions): HostsState {
         '--node-ip',
         link.address,
         ...ranges,
+        ...cgroupRoot(node),
       ]),
     );
   }

@@ -20,7 +20,7 @@
 // mount into, and hollow pods become Ready as kwok's do.
 
 import { isApiError } from '../api/errors.ts';
-import { jsonEqual } from '../api/meta.ts';
+import { jsonEqual, rfc3339 } from '../api/meta.ts';
 import type { Node, Pod } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { createEventRecorder } from '../client/events.ts';
@@ -28,7 +28,15 @@ import { keyOf } from '../client/informer.ts';
 import { type Clock, realClock } from '../client/workqueue.ts';
 import { createLog, type Log } from '../util/log.ts';
 import { Backoff } from './backoff.ts';
+import type { CgroupManager } from './cm/cgroup-manager.ts';
+import { type ContainerManager, createContainerManager } from './cm/container-manager.ts';
+import { enforcedAllocatable } from './cm/node-allocatable.ts';
+import { defaultKubeletConfig, type KubeletConfig } from './config.ts';
 import { hostResolvConfReader, podDNSConfigurer } from './dns.ts';
+import { createEvictionManager, type EvictionManager, type PodUsage } from './eviction/eviction-manager.ts';
+import { diskUsage, nodeSignals } from './eviction/signals.ts';
+import { createContainerGC } from './gc/container-gc.ts';
+import { createImageGC } from './gc/image-gc.ts';
 import { createImageManager } from './image-manager.ts';
 import {
   containerNameOf,
@@ -38,6 +46,7 @@ import {
 } from './kuberuntime-manager.ts';
 import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
 import { createNodeLease, type NodeLease } from './lease.ts';
+import { createContainerLogManager } from './logs/container-log-manager.ts';
 import {
   createNodeStatusManager,
   defaultNodeIP,
@@ -81,6 +90,22 @@ export function podsDifferSemantically(a: Pod, b: Pod): boolean {
 export interface KubeletOptions {
   clients: Clientset;
   runtime: Runtime;
+  /** The upstream kubelet flags given with --kubelet-arg (config.ts); upstream's defaults otherwise. */
+  config?: KubeletConfig;
+  /**
+   * The machine's cgroups (cm/cgroup-manager.ts): with them, and unless
+   * --cgroups-per-qos=false, pods run in the kubepods QoS hierarchy. Only
+   * real containers have cgroups (not the hollow runtime).
+   */
+  cgroups?: CgroupManager;
+  /** Run the eviction manager (default: unless the runtime is hollow). */
+  eviction?: boolean;
+  /** containerd's root, whose file system is imagefs (default: the same as nodefs). */
+  imagefsPath?: string;
+  /** Images image GC never removes (the sandbox image). */
+  pinnedImages?: string[];
+  /** Collect dead containers and unused images (default: unless the runtime is hollow). */
+  garbageCollection?: boolean;
   nodeName: string;
   /** The node's InternalIP (default: the first non-loopback IPv4 address). */
   nodeIP?: string;
@@ -172,11 +197,30 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const now = opts.now ?? (() => new Date());
   const clock = opts.clock ?? realClock;
   const nodeIP = opts.nodeIP ?? defaultNodeIP();
-  const machine = opts.machine ?? readMachineInfo(opts.dataDir);
+  const config = opts.config ?? defaultKubeletConfig();
+  const rootDirectory = opts.rootDirectory ?? config.rootDir ?? opts.dataDir;
+  const machine = opts.machine ?? readMachineInfo(rootDirectory);
   const recorder = createEventRecorder(clients, { component: 'kubelet', host: nodeName, now, log });
   let runtimeName = runtime.kind;
   let nodeUID: string | undefined;
   const timers: NodeJS.Timeout[] = [];
+
+  // Pod cgroups by QoS class (cm/container-manager.ts), kubepods capped at
+  // capacity less the reservations when --enforce-node-allocatable=pods.
+  const capacity = { cpuMilli: machine.cpu * 1000, memoryBytes: machine.memoryBytes };
+  let containerManager: ContainerManager | undefined =
+    opts.cgroups && config.cgroupsPerQOS
+      ? createContainerManager({
+          cgroups: opts.cgroups,
+          cgroupRoot: config.cgroupRoot,
+          capacity,
+          allocatable: enforcedAllocatable({ ...capacity, ephemeralStorageBytes: 0 }, config),
+          enforcePods: config.enforceNodeAllocatable.includes('pods'),
+          log,
+        })
+      : undefined;
+  const activePods = () =>
+    sources.pods.list().filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
 
   const sources = opts.sources ?? ownSources(clients, nodeName);
   const node = () => sources.node.get(nodeName);
@@ -229,7 +273,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   const volumes: VolumeManager | undefined = !(opts.volumes ?? !hollow)
     ? undefined
     : createVolumeManager({
-        rootDirectory: opts.rootDirectory ?? opts.dataDir,
+        rootDirectory,
         recorder,
         now,
         getConfigMap,
@@ -247,6 +291,7 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       ? { postStart: lifecycle.postStart, preStop: lifecycle.preStop, unhealthy: probes.unhealthy }
       : {}),
     ...(volumes ? { mounts: volumes.mounts } : {}),
+    cgroupParent: (pod) => containerManager?.podCgroupName(pod),
     dnsConfig: podDNSConfigurer({
       clusterDNS: opts.clusterDNS ?? [],
       clusterDomain: opts.clusterDomain ?? 'cluster.local',
@@ -306,6 +351,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   // event loop runs one thing at a time, so a read issued with a higher
   // number went to the runtime after a relist with a lower one was answered.
   let seq = 0;
+  // Pods the eviction manager chose: their next sync kills them and marks
+  // them Failed (Evicted), as upstream's killPodFunc with a PodStatusFunc.
+  const evictions = new Map<
+    string,
+    { gracePeriodSeconds: number; message: string; annotations: Record<string, string>; done: () => void }
+  >();
+  /** Pods evicted here: their containers go at the next garbage collection. */
+  const evictedPods = new Set<string>();
   const podWorkers = createPodWorkers({
     clock,
     log,
@@ -314,6 +367,39 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         pod = latest(pod);
         const uid = pod.metadata.uid ?? '';
         trace(uid, 'syncStart');
+        const eviction = evictions.get(uid);
+        if (eviction) {
+          recorder.event(pod, 'Warning', 'Evicted', eviction.message);
+          probes?.stopLivenessAndStartup(uid);
+          await runtimeManager.killPod(
+            pod,
+            await runtimeManager.getPodStatus(uid),
+            eviction.gracePeriodSeconds,
+          );
+          const status = generate(pod, await runtimeManager.getPodStatus(uid), true);
+          const at = rfc3339(now());
+          await statusManager.setPodStatus(latest(pod), {
+            ...status,
+            phase: 'Failed',
+            reason: 'Evicted',
+            message: eviction.message,
+            // Upstream (PodDisruptionConditions): why the pod is going, for controllers and users.
+            conditions: [
+              ...(status.conditions ?? []).filter((c) => c.type !== 'DisruptionTarget'),
+              {
+                type: 'DisruptionTarget',
+                status: 'True',
+                reason: 'TerminationByKubelet',
+                message: eviction.message,
+                lastTransitionTime: at,
+              },
+            ],
+          });
+          evictions.delete(uid);
+          evictedPods.add(uid);
+          eviction.done();
+          return { terminal: true };
+        }
         // activeDeadlineSeconds: the pod fails once it has been active that long (upstream's
         // activeDeadlineHandler).
         const deadline = pod.spec?.activeDeadlineSeconds;
@@ -352,6 +438,11 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
             generate(pod, await runtimeManager.getPodStatus(uid), false),
           );
           throw err;
+        }
+        // Upstream syncPod: the pod's cgroup exists, with its limits, before
+        // its sandbox does (the sandbox is made in it).
+        if (containerManager && !opts.cgroups?.exists(containerManager.podCgroupName(pod))) {
+          await containerManager.ensurePod(pod, activePods());
         }
         const result = await runtimeManager.syncPod(pod, await runtimeManager.getPodStatus(uid));
         const readSeq = ++seq;
@@ -400,8 +491,14 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         // The containers are stopped: the volumes go (tmpfs unmounted), and with
         // the pod gone from the API, its directory too.
         await volumes?.unmountPod(uid, { removePodDir: removed });
+        // Its containers stopped, the pod's cgroup goes (upstream
+        // cleanupOrphanedPodCgroups); housekeeping retries one still busy.
+        if (containerManager && (await containerManager.destroyPod(uid))) {
+          await containerManager.updateQOS(activePods());
+        }
         if (removed) {
           syncedRuntime.delete(uid);
+          evictedPods.delete(uid);
           await runtimeManager.removePod(uid);
           backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
           tokens.forgetPod(uid);
@@ -430,6 +527,9 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     ...(opts.nodeLabels ? { labels: opts.nodeLabels } : {}),
     ...(opts.controlPlane ? { controlPlane: true } : {}),
     ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    reservation: config,
+    maxPods: config.maxPods,
+    pressure: () => eviction?.pressure() ?? { memory: false, disk: false, pid: false },
     notReadyReason: () => (pleg.healthy() ? undefined : 'PLEG is not healthy'),
     cachedNode: node,
     now,
@@ -470,6 +570,104 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     log,
   });
 
+  // The eviction manager (eviction/): node conditions from the signals, and
+  // a pod evicted when a threshold is met.
+  const podUsage = async (pod: Pod, resource: string): Promise<PodUsage> => {
+    const uid = pod.metadata.uid ?? '';
+    if (resource === 'memory') {
+      const ws = containerManager
+        ? await opts.cgroups?.memoryWorkingSet(containerManager.podCgroupName(pod))
+        : undefined;
+      return ws !== undefined ? { memory: ws } : {};
+    }
+    if (resource === 'pids') {
+      return containerManager
+        ? { pids: (await opts.cgroups?.pids(containerManager.podCgroupName(pod)))?.length ?? 0 }
+        : {};
+    }
+    // Ephemeral storage: the pod's volumes on the node's disk and its logs
+    // (the containers' writable layers are containerd's, not counted here).
+    const logs = `${opts.dataDir}/pods/${pod.metadata.namespace}_${pod.metadata.name}_${uid}`;
+    return { disk: (await diskUsage(`${rootDirectory}/pods/${uid}`)) + (await diskUsage(logs)) };
+  };
+  // Garbage collection (gc/): dead containers every minute, images every 5
+  // (upstream's periods), and both when the eviction manager reclaims disk.
+  const gcOn = opts.garbageCollection ?? !hollow;
+  // Upstream ShouldPodContentBeRemoved: a finished pod keeps its last
+  // containers (kubectl logs of a completed Job), an evicted or gone one does not.
+  const podRunsHere = (uid: string) =>
+    !evictedPods.has(uid) &&
+    (podWorkers.state(uid) !== undefined || sources.pods.list().some((p) => p.metadata.uid === uid));
+  const containerGC = createContainerGC({ runtime, podActive: podRunsHere, now: () => now().getTime(), log });
+  const containerGCPolicy = {
+    minAgeMs: config.minimumContainerTTLMs,
+    maxPerPodContainer: config.maxPerPodContainer,
+    maxContainers: config.maxContainers,
+  };
+  const imageGC = createImageGC({
+    runtime,
+    ...(opts.pinnedImages ? { pinned: opts.pinnedImages } : {}),
+    imagefsPath: opts.imagefsPath ?? rootDirectory,
+    now: () => now().getTime(),
+    log,
+  });
+  const imageGCPolicy = {
+    highThresholdPercent: config.imageGCHighThresholdPercent,
+    lowThresholdPercent: config.imageGCLowThresholdPercent,
+    minAgeMs: config.imageMinimumGCAgeMs,
+  };
+  const eviction: EvictionManager | undefined = !(opts.eviction ?? !hollow)
+    ? undefined
+    : createEvictionManager({
+        config,
+        signals: nodeSignals({
+          ...(opts.cgroups ? { cgroups: opts.cgroups } : {}),
+          ...(containerManager && config.enforceNodeAllocatable.includes('pods')
+            ? {
+                kubepods: {
+                  name: containerManager.kubepods,
+                  memoryBytes: enforcedAllocatable({ ...capacity, ephemeralStorageBytes: 0 }, config)
+                    .memoryBytes,
+                },
+              }
+            : {}),
+          memoryCapacityBytes: machine.memoryBytes,
+          nodefsPath: rootDirectory,
+          ...(opts.imagefsPath ? { imagefsPath: opts.imagefsPath } : {}),
+        }),
+        activePods: () => activePods().filter((p) => podWorkers.state(p.metadata.uid ?? '') === 'syncing'),
+        podUsage,
+        // Upstream's node-level reclaim: dead containers for nodefs, and with
+        // them unused images for imagefs (or for nodefs when they share a disk).
+        ...(gcOn
+          ? {
+              reclaimNodeDisk: async (signal: string) => {
+                await containerGC.collect(containerGCPolicy, true);
+                if (signal.startsWith('imagefs') || !opts.imagefsPath) await imageGC.deleteUnusedImages();
+              },
+            }
+          : {}),
+        evictPod: (pod, gracePeriodSeconds, message, annotations) =>
+          new Promise<void>((resolve) => {
+            const uid = pod.metadata.uid ?? '';
+            // Upstream waits for the pod to be cleaned up before the next round (podCleanupTimeout, 30 s).
+            const timer = setTimeout(resolve, 30_000);
+            timer.unref();
+            evictions.set(uid, {
+              gracePeriodSeconds,
+              message,
+              annotations,
+              done: () => {
+                clearTimeout(timer);
+                resolve();
+              },
+            });
+            podWorkers.sync(uid);
+          }),
+        now: () => now().getTime(),
+        log,
+      });
+
   // Housekeeping (upstream HandlePodCleanups): sandboxes and containers of
   // pods the kubelet no longer has (deleted while it was down, or never
   // its own) are removed.
@@ -487,6 +685,17 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
       await runtimeManager.removePod(uid);
     }
     await volumes?.cleanupOrphanedPodDirs((uid) => known.has(uid) || podWorkers.state(uid) !== undefined);
+    // Pod cgroups of pods that are gone or finished. A cgroup with a process
+    // in it is refused by the kernel, so this never takes a running pod's.
+    if (containerManager) {
+      const active = new Set(activePods().map((p) => p.metadata.uid ?? ''));
+      for (const uid of (await containerManager.podCgroups()).keys()) {
+        const state = podWorkers.state(uid);
+        if (active.has(uid) || state === 'syncing' || state === 'terminating') continue;
+        if (await containerManager.destroyPod(uid))
+          log('removed the cgroup of a pod that is not running', { uid });
+      }
+    }
   }
 
   return {
@@ -500,6 +709,18 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         runtimeName = (await runtime.version()).runtimeName || runtime.kind;
       } catch (err) {
         log.warn('container runtime not answering', { error: String(err) });
+      }
+      if (containerManager) {
+        try {
+          await containerManager.start();
+        } catch (err) {
+          log.error('pod cgroups could not be made; pods run without the QoS hierarchy', {
+            error: String(err),
+            cgroupRoot: config.cgroupRoot,
+            hint: 'run as root with /sys/fs/cgroup writable, or pass --kubelet-arg cgroups-per-qos=false',
+          });
+          containerManager = undefined;
+        }
       }
       const registered = await nodeStatus.register();
       nodeUID = registered.metadata.uid;
@@ -542,6 +763,43 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         timers.push(t);
       };
       every(opts.housekeepingIntervalMs ?? 2000, housekeeping);
+      if (gcOn) {
+        // Container log rotation (logs/), every 10 s as upstream's log monitor.
+        const logs = createContainerLogManager({
+          runtime,
+          policy: { maxSizeBytes: config.containerLogMaxSizeBytes, maxFiles: config.containerLogMaxFiles },
+          now,
+          log,
+        });
+        let rotating = false;
+        every(10_000, async () => {
+          if (rotating) return;
+          rotating = true;
+          try {
+            await logs.rotateLogs();
+          } finally {
+            rotating = false;
+          }
+        });
+        await imageGC.detect().catch((err: unknown) => log('image detection failed', { error: String(err) }));
+        every(60_000, () => containerGC.collect(containerGCPolicy).then(() => undefined));
+        every(5 * 60_000, () => imageGC.garbageCollect(imageGCPolicy).then(() => undefined));
+      }
+      if (eviction) {
+        let evicting = false;
+        every(config.housekeepingIntervalMs, async () => {
+          if (evicting) return;
+          evicting = true;
+          try {
+            const before = JSON.stringify(eviction.pressure());
+            await eviction.synchronize();
+            // A condition that changed is reported now, not at the next status update.
+            if (JSON.stringify(eviction.pressure()) !== before) await nodeStatus.update();
+          } finally {
+            evicting = false;
+          }
+        });
+      }
       const storageRoot = opts.localStoragePath;
       if (storageRoot && volumes) {
         let cleaning = false;

@@ -64,6 +64,8 @@ export interface RuntimeManagerHooks {
   mounts?(pod: Pod, container: ContainerSpec, env: KeyValue[]): Promise<Mount[]>;
   /** The pod's resolv.conf (cluster DNS). */
   dnsConfig?(pod: Pod): DNSConfig | undefined;
+  /** The pod's cgroup (cm/container-manager.ts), its sandbox's and containers' cgroupParent. */
+  cgroupParent?(pod: Pod): string | undefined;
   /** Runs after StartContainer (postStart hook); throws with the message of the hook's failure. */
   postStart?(pod: Pod, container: ContainerSpec, containerId: string): Promise<void>;
   /** Why a running container must be restarted: its liveness or startup probe failed (the prober). */
@@ -195,6 +197,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
     }
     const sc = spec.securityContext ?? {};
     const dnsConfig = opts.hooks?.dnsConfig?.(pod);
+    const cgroupParent = opts.hooks?.cgroupParent?.(pod);
     return {
       metadata: { name: meta.name ?? '', namespace: meta.namespace ?? '', uid: meta.uid ?? '', attempt },
       // Upstream GeneratePodHostNameAndDomain: spec.hostname, else the pod name (63 characters at most).
@@ -205,6 +208,7 @@ export function createRuntimeManager(opts: RuntimeManagerOptions): RuntimeManage
       labels: sandboxLabels(pod),
       annotations: { ...meta.annotations },
       linux: {
+        ...(cgroupParent ? { cgroupParent } : {}),
         securityContext: {
           namespaceOptions: namespacesForPod(pod),
           ...(sc.runAsUser !== undefined ? { runAsUser: { value: sc.runAsUser } } : {}),

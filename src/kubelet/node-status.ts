@@ -7,9 +7,9 @@
 // least every 5 min (nodeStatusReportFrequency): with the Lease as the
 // heartbeat, an unchanged status need not be rewritten every 10 s.
 //
-// Allocatable is capacity less the default hard eviction thresholds
-// (memory.available<100Mi, nodefs.available<10%), as upstream computes it
-// with no kube/system reservations.
+// Allocatable is capacity less --kube-reserved, --system-reserved and the
+// hard eviction thresholds (cm/node-allocatable.ts), as upstream's; by
+// default only the thresholds (memory.available<100Mi, nodefs.available<10%).
 
 import { readFileSync, statfsSync } from 'node:fs';
 import { availableParallelism, hostname, networkInterfaces, release, totalmem } from 'node:os';
@@ -18,6 +18,8 @@ import { jsonEqual, rfc3339 } from '../api/meta.ts';
 import type { Node, NodeCondition, NodeStatus } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import type { Clock } from '../client/workqueue.ts';
+import { formatCPU, nodeAllocatable } from './cm/node-allocatable.ts';
+import { defaultKubeletConfig, type KubeletConfig } from './config.ts';
 import type { Runtime } from './runtime/runtime.ts';
 
 export const KUBELET_VERSION = 'v1.32.0+skiff';
@@ -94,6 +96,13 @@ export interface NodeStatusOptions {
   /** Overrides of capacity (hollow nodes advertise what they are told). */
   capacity?: Record<string, string>;
   maxPods?: number;
+  /** --kube-reserved, --system-reserved and --eviction-hard, which allocatable leaves out (default: upstream's thresholds). */
+  reservation?: Pick<KubeletConfig, 'kubeReserved' | 'systemReserved' | 'evictionHard'>;
+  /**
+   * The kubelet's own conditions other than Ready (MemoryPressure,
+   * DiskPressure, PIDPressure), from the eviction manager: true when under pressure.
+   */
+  pressure?(): { memory: boolean; disk: boolean; pid: boolean };
   /** Where the kubelet server listens (status.daemonEndpoints; upstream --port, 10250). */
   kubeletPort?: number;
   /** Health of the kubelet's own parts (PLEG): a reason to report NotReady. */
@@ -153,12 +162,16 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
       pods,
       ...opts.capacity,
     };
+    const a = nodeAllocatable(
+      { cpuMilli: m.cpu * 1000, memoryBytes: m.memoryBytes, ephemeralStorageBytes: m.ephemeralStorageBytes },
+      opts.reservation ?? defaultKubeletConfig(),
+    );
     const allocatable: Record<string, string> = {
-      cpu: String(m.cpu),
-      'ephemeral-storage': String(Math.floor(m.ephemeralStorageBytes * 0.9)),
+      cpu: formatCPU(a.cpuMilli),
+      'ephemeral-storage': String(a.ephemeralStorageBytes),
       'hugepages-1Gi': '0',
       'hugepages-2Mi': '0',
-      memory: KiB(Math.max(0, m.memoryBytes - 100 * 1024 * 1024)),
+      memory: KiB(a.memoryBytes),
       pods,
       ...opts.capacity,
     };
@@ -230,17 +243,41 @@ export function createNodeStatusManager(opts: NodeStatusOptions): NodeStatusMana
     };
     const m = opts.machine;
     const imageList = await images();
+    const pressure = opts.pressure?.() ?? { memory: false, disk: false, pid: false };
     return {
       ...capacity(),
       conditions: [
-        condition(
-          'MemoryPressure',
-          false,
-          'KubeletHasSufficientMemory',
-          'kubelet has sufficient memory available',
-        ),
-        condition('DiskPressure', false, 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
-        condition('PIDPressure', false, 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+        // Upstream's setters (MemoryPressureCondition and the others): the
+        // status is True while the eviction manager sees the pressure.
+        pressure.memory
+          ? condition(
+              'MemoryPressure',
+              true,
+              'KubeletHasInsufficientMemory',
+              'kubelet has insufficient memory available',
+            )
+          : condition(
+              'MemoryPressure',
+              false,
+              'KubeletHasSufficientMemory',
+              'kubelet has sufficient memory available',
+            ),
+        pressure.disk
+          ? condition('DiskPressure', true, 'KubeletHasDiskPressure', 'kubelet has disk pressure')
+          : condition('DiskPressure', false, 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+        pressure.pid
+          ? condition(
+              'PIDPressure',
+              true,
+              'KubeletHasInsufficientPID',
+              'kubelet has insufficient PID available',
+            )
+          : condition(
+              'PIDPressure',
+              false,
+              'KubeletHasSufficientPID',
+              'kubelet has sufficient PID available',
+            ),
         condition('Ready', ready.ok, ready.reason, ready.message),
         // Conditions others own (NetworkUnavailable, from the pod network)
         // stay as they are: this status goes as a merge patch, which

@@ -64,7 +64,9 @@ export function mergePodStatus(pod: Pod, generated: PodStatus, now: Date): PodSt
     merged.podIP = old.podIP;
     merged.podIPs = old.podIPs ?? [{ ip: old.podIP }];
   }
-  if (terminal(old.phase) && !terminal(generated.phase)) merged.phase = old.phase;
+  // A terminal phase is final (upstream refuses the "illegal phase
+  // transition"): an evicted pod whose container then exits 0 stays Failed.
+  if (terminal(old.phase)) merged.phase = old.phase;
   return merged;
 }
 

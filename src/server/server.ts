@@ -41,6 +41,7 @@ import { DASHBOARD_PATH, DASHBOARD_UI_DIR, dashboardHandler } from '../dashboard
 import { ensureKubeDNSService } from '../dns/bootstrap.ts';
 import { clusterDNSIP } from '../dns/node.ts';
 import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
+import type { KubeletConfig } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
@@ -115,6 +116,8 @@ export interface ServerConfig {
   hollowNodes?: number;
   /** The in-process agent's registries (--private-registry and friends, src/agent/registries.ts). */
   registry?: NodeRegistryOptions;
+  /** --kubelet-arg: the in-process node's kubelet flags (src/kubelet/config.ts). */
+  kubeletConfig?: KubeletConfig;
   /**
    * --authorization-mode, in order after system:masters. Node,RBAC unless
    * given, as kube-apiserver's default in kubeadm and k3s clusters.
@@ -657,6 +660,7 @@ export async function startServer(
         ...(config.hollowNodes ? { hollowNodes: config.hollowNodes } : {}),
         clusterCA: ca.cert,
         ...(config.registry ? { registry: config.registry } : {}),
+        ...(config.kubeletConfig ? { kubeletConfig: config.kubeletConfig } : {}),
         ...(config.flannelBackend ? { flannelBackend: config.flannelBackend } : {}),
         ...(config.flannelIface ? { flannelIface: config.flannelIface } : {}),
         ...(config.nodeExternalIP ? { nodeExternalIP: config.nodeExternalIP } : {}),

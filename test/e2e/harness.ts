@@ -111,6 +111,10 @@ export async function startSkiff(extraArgs: string[] = []): Promise<Skiff> {
         '--bind-address',
         '127.0.0.1',
         '--disable-agent',
+        // The machine's disk is shared by every test cluster: one nearly full
+        // must not put the nodes under DiskPressure (later --kubelet-arg win).
+        '--kubelet-arg',
+        'eviction-hard=memory.available<100Mi,nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%',
         ...extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },

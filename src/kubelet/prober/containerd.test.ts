@@ -69,6 +69,8 @@ before(async () => {
     nodeIP: '127.0.0.1',
     dataDir,
     plegRelistPeriodMs: 200,
+    // Not what this file tests: a machine whose disk is nearly full must not evict its pods.
+    eviction: false,
     // A short sync period, so a configMap update reaches its volume quickly.
     resyncIntervalMs: 1000,
     log: createLog({ component: 'kubelet' }, (l) => {

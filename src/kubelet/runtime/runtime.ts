@@ -234,6 +234,8 @@ export interface Runtime {
     labelSelector?: Record<string, string>;
   }): Promise<Container[]>;
   containerStatus(containerId: string): Promise<ContainerStatus>;
+  /** Has the runtime write the container's log to a new file at its logPath (after the kubelet renamed the old one). */
+  reopenContainerLog(containerId: string): Promise<void>;
   execSync(containerId: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult>;
   /** Streaming: the runtime answers with a URL its streaming server serves the session on. */
   exec(req: StreamingRequest): Promise<string>;

@@ -123,7 +123,7 @@ export async function readLogs(
   write: (chunk: Buffer) => Promise<void> | void,
   hooks?: FollowHooks,
 ): Promise<void> {
-  const file = await open(path, 'r');
+  let file = await open(path, 'r');
   try {
     let position = 0;
     let pending = Buffer.alloc(0);
@@ -169,9 +169,18 @@ export async function readLogs(
       if (hooks?.signal?.aborted) return;
       await delay(pollMs, undefined, hooks?.signal ? { signal: hooks.signal } : {}).catch(() => undefined);
       if (hooks?.signal?.aborted) return;
-      // A rotated or truncated file starts over from its beginning.
-      const size = (await stat(path).catch(() => undefined))?.size ?? position;
-      if (size < position) {
+      // Rotated (container-log-manager.ts renamed it and the runtime writes
+      // a new file at the path): the rest of the old file, then the new one
+      // from its beginning, as upstream's ReadLogs. Truncated: start over.
+      const now = await stat(path).catch(() => undefined);
+      const current = await file.stat();
+      if (now && now.ino !== current.ino) {
+        if (!(await drain())) return;
+        await file.close();
+        file = await open(path, 'r');
+        position = 0;
+        pending = Buffer.alloc(0);
+      } else if ((now?.size ?? position) < position) {
         position = 0;
         pending = Buffer.alloc(0);
       }

@@ -224,6 +224,9 @@ export function criRuntime(endpoint: string, opts: CriOptions = {}): CriRuntime 
     async removeContainer(containerId) {
       await rt('RemoveContainer', { containerId });
     },
+    async reopenContainerLog(containerId) {
+      await rt('ReopenContainerLog', { containerId });
+    },
     async listContainers(filter = {}) {
       const res = await rt('ListContainers', {
         filter: {

@@ -369,6 +369,17 @@ export class HollowRuntime implements Runtime {
     await done;
   }
 
+  /** Hollow containers write no logs: only the container must exist (and run, as containerd asks). */
+  async reopenContainerLog(containerId: string): Promise<void> {
+    const c = this.#containers.get(containerId);
+    if (!c)
+      throw new RuntimeError(
+        'NotFound',
+        `an error occurred when try to find container "${containerId}": not found`,
+      );
+    if (c.state !== 'CONTAINER_RUNNING') throw new RuntimeError('Unknown', `container is not running`);
+  }
+
   async removeContainer(containerId: string): Promise<void> {
     const c = this.#containers.get(containerId);
     if (!c) return;
