@@ -5,7 +5,7 @@
 //
 //   throughput      ConfigMap creates/s and p99 through 1 server, then
 //                   spread over 3 servers, in the same run (2,000 each, 16
-//                   in flight). Every server writes to the same etcd, so 3
+//                   in flight, after 300 uncounted to warm up). Every server writes to the same etcd, so 3
 //                   servers add API-server CPU, not store capacity; on a
 //                   2-core machine they share the CPU too.
 //   agent failover  a hollow agent (40 nodes, whose Lease renewals are
@@ -161,8 +161,9 @@ const holder = async (via: Server, lease: string, ns = 'kube-system'): Promise<S
   return servers.find((s) => (l.spec?.holderIdentity ?? '').startsWith(`${s.name}_`));
 };
 
-const writes = async (targets: Server[], from: number) => {
-  const r = await load(WRITES, CONCURRENCY, (i) =>
+const WARMUP = 300;
+const writes = async (targets: Server[], from: number, n = WRITES) => {
+  const r = await load(n, CONCURRENCY, (i) =>
     call(targets[i % targets.length]!, 'POST', '/api/v1/namespaces/bench-ha/configmaps', {
       metadata: { name: `cm-${from + i}` },
       data: { i: String(i) },
@@ -187,10 +188,13 @@ try {
     key: tls('client-admin.key'),
   });
   await call(servers[0]!, 'POST', '/api/v1/namespaces', { metadata: { name: 'bench-ha' } });
+  // Each phase after a warm-up (JIT, connections), not counted.
+  await writes([servers[0]!], 100_000, WARMUP);
   log('throughput through 1 server ...');
   const one = await writes([servers[0]!], 0);
   log(`  ${one.createsPerSec} creates/s, p99 ${one.p99Ms} ms`);
   await Promise.all(servers.slice(1).map(launch));
+  await writes(servers, 200_000, WARMUP);
   log('throughput spread over 3 servers ...');
   const three = await writes(servers, WRITES);
   log(`  ${three.createsPerSec} creates/s, p99 ${three.p99Ms} ms`);
@@ -317,6 +321,7 @@ try {
       },
       throughput: {
         writes: WRITES,
+        warmupWrites: WARMUP,
         concurrency: CONCURRENCY,
         oneServer: one,
         threeServers: three,
