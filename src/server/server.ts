@@ -5,7 +5,15 @@
 // the agent join this process as they land.
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -53,11 +61,12 @@ import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { instrumentStore } from '../storage/instrumented.ts';
+import { migrateStore } from '../storage/migrate.ts';
 import { type DatastoreTLS, openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
-import { type ApiServerLeases, startApiServerLeases } from './apiserver-leases.ts';
+import { type ApiServerLeases, MASTER_LEASES_PREFIX, startApiServerLeases } from './apiserver-leases.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { restoreBootstrapData, saveBootstrapData } from './bootstrap-data.ts';
 import { certificateExpiryEvent, checkCertificates } from './certificates.ts';
@@ -240,6 +249,10 @@ export async function startServer(
     };
   }
   const opened = await openStore(datastoreEndpoint, config.dataDir, datastoreTLS);
+  // A SQLite cluster moving to embedded etcd (--cluster-init on its data
+  // dir), as k3s: every object into the new, empty etcd, in resourceVersion
+  // order with its uid; state.db is kept as state.db.migrated.
+  if (etcd && config.clusterInit) await migrateFromSqlite(config.dataDir, opened.store, log);
   let store: Store = opened.store;
   log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
   // The cluster's CA and keys: from the datastore when another server with
@@ -769,6 +782,23 @@ async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> 
       sessionAffinity: 'None',
     },
   });
+}
+
+async function migrateFromSqlite(dataDir: string, store: Store, log: Log): Promise<void> {
+  const path = join(dataDir, 'server', 'db', 'state.db');
+  if (!existsSync(path) || (await store.list('/registry/', { limit: 1 })).items.length > 0) return;
+  const { createSqliteStore } = await import('../storage/sqlite/sqlite.ts');
+  const old = await createSqliteStore({ path });
+  let keys: number;
+  try {
+    keys = await migrateStore(old, store, { skipPrefixes: [MASTER_LEASES_PREFIX] });
+  } finally {
+    await old.close();
+  }
+  for (const ext of ['', '-wal', '-shm']) {
+    if (existsSync(path + ext)) renameSync(path + ext, `${path}.migrated${ext}`);
+  }
+  log('migrated the SQLite datastore into etcd', { keys, kept: `${path}.migrated` });
 }
 
 export function firstServiceIP(cidr: string): string {

@@ -1,5 +1,6 @@
 // Embedded etcd (src/server/embedded-etcd.ts, server-join.ts), as k3s's:
-// `skiff server --cluster-init` runs an etcd member of its own; two more
+// a server started on SQLite, then with `--cluster-init` on the same data
+// dir, moves its objects into an etcd member of its own; two more
 // servers join with `--server URL --token T`, each adding its member. One
 // server SIGKILLed (its member dies with it): writes go on through the
 // others, and it rejoins on restart. A snapshot of the embedded etcd is
@@ -9,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +154,14 @@ before(async () => {
       output: '',
     });
   }
+  // The first server begins on SQLite; --cluster-init on its data dir moves it into etcd.
+  await launch(servers[0]!, []);
+  await ok(servers[0]!, ['create', 'namespace', 'embedded-e2e']);
+  const cm = JSON.parse(
+    await ok(servers[0]!, ['-n', 'embedded-e2e', 'create', 'configmap', 'from-sqlite', '-o', 'json']),
+  );
+  fromSqlite = { uid: cm.metadata.uid, rv: cm.metadata.resourceVersion };
+  await kill(servers[0]!, 'SIGTERM');
   await launch(servers[0]!, ['--cluster-init']);
   const token = readFileSync(join(servers[0]!.dataDir, 'node-token'), 'utf8').trim();
   // One after the other: each join changes the membership.
@@ -166,10 +175,11 @@ after(async () => {
 });
 
 let snapshotFile = '';
+let fromSqlite: { uid: string; rv: string };
 let kept: { uid: string; rv: string };
 
 describe('embedded etcd (--cluster-init, --server join)', () => {
-  it('three servers, three members, one CA; the kubernetes endpoints list all three', async () => {
+  it('the SQLite objects moved into etcd with their uids; three servers, three members, one CA; the endpoints list all three', async () => {
     const ca = readFileSync(join(servers[0]!.dataDir, 'server/tls/ca.crt'), 'utf8');
     for (const s of servers.slice(1)) {
       assert.equal(readFileSync(join(s.dataDir, 'server/tls/ca.crt'), 'utf8'), ca);
@@ -179,7 +189,13 @@ describe('embedded etcd (--cluster-init, --server join)', () => {
       const ep = JSON.parse(await ok(servers[2]!, ['get', 'endpoints', 'kubernetes', '-o', 'json']));
       return (ep.subsets ?? []).flatMap((x: any) => x.addresses).length === 3;
     });
-    await ok(servers[1]!, ['create', 'namespace', 'embedded-e2e']);
+    // The SQLite cluster's objects moved into etcd with their uids (as k3s's migration).
+    assert.match(servers[0]!.output, /migrated the SQLite datastore into etcd/);
+    assert.ok(existsSync(join(servers[0]!.dataDir, 'server/db/state.db.migrated')));
+    const migrated = JSON.parse(
+      await ok(servers[2]!, ['-n', 'embedded-e2e', 'get', 'configmap', 'from-sqlite', '-o', 'json']),
+    );
+    assert.equal(migrated.metadata.uid, fromSqlite.uid);
     const cm = JSON.parse(
       await ok(servers[1]!, [
         '-n',
@@ -193,6 +209,8 @@ describe('embedded etcd (--cluster-init, --server join)', () => {
       ]),
     );
     kept = { uid: cm.metadata.uid, rv: cm.metadata.resourceVersion };
+    // resourceVersion order: what was written on SQLite comes before what is written now.
+    assert.ok(Number(migrated.metadata.resourceVersion) < Number(kept.rv));
   });
 
   it('a server SIGKILLed takes its member with it; writes go on through the others; it rejoins on restart', async () => {
