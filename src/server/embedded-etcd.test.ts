@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { connect } from 'node:tls';
 import { ensureCA } from '../pki/pki.ts';
 import { freePort } from '../storage/etcd/etcd-harness.ts';
 import { openStore } from '../storage/open.ts';
 import { createLog } from '../util/log.ts';
+import { rotateCertificates } from './certificates.ts';
 import { etcdDataDir, hasEtcdMember, restoreEtcdSnapshot, startEmbeddedEtcd } from './embedded-etcd.ts';
 import { datastoreOf, saveSnapshot } from './snapshots.ts';
 
@@ -75,6 +78,30 @@ describe('the embedded etcd member', () => {
     assert.equal(a?.value, '{"uid":"u-a"}');
     assert.equal(a?.modRevision, kv.modRevision);
     assert.equal(await store.get('/registry/configmaps/default/b'), undefined);
+
+    // skiff certificate rotate --service etcd: the member serves the new certificate to new connections.
+    const { rotated } = rotateCertificates(dataDir, ['etcd']);
+    assert.equal(rotated.length, 3);
+    const want = new X509Certificate(readFileSync(join(dataDir, 'server/tls/etcd/server-client.crt')))
+      .serialNumber;
+    const served = await new Promise<string>((resolve, reject) => {
+      const s = connect(
+        {
+          host: '127.0.0.1',
+          port: clientPort,
+          ca: ca.cert,
+          cert: readFileSync(tlsFiles.certFile),
+          key: readFileSync(tlsFiles.keyFile),
+        },
+        () => {
+          resolve(s.getPeerCertificate().serialNumber);
+          s.destroy();
+        },
+      );
+      s.on('error', reject);
+    });
+    assert.equal(served, want);
+    assert.ok(await store.get('/registry/configmaps/default/a'), 'the open client connection carries on');
     await store.close();
     await etcd.stop();
   });
