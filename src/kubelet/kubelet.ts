@@ -311,6 +311,15 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
         getPersistentVolumeClaim: (ns, name) =>
           getOrUndefined(() => clients.persistentVolumeClaims.get(ns, name)),
         getPersistentVolume: (name) => getOrUndefined(() => clients.persistentVolumes.get(undefined, name)),
+        patchPersistentVolumeClaimStatus: async (ns, name, status) => {
+          await clients.persistentVolumeClaims.patch(
+            ns,
+            name,
+            'merge',
+            { status },
+            { subresource: 'status' },
+          );
+        },
         nodeAllocatable: () => node()?.status?.allocatable ?? {},
         serviceAccountToken: (pod, projection) => tokens.serviceAccountToken(pod, projection),
         log,
