@@ -7,6 +7,8 @@
 //             process (the kubelet, with the node's proxy and DNS beside it)
 //             and that node's containerd spend, and their RSS. Headline: the
 //             agent's CPU seconds over containerd's; the goal is below 1.
+//   churn     the same window with 10 pods a minute replaced (one deleted and
+//             a new one created every 6 s): the same two CPU figures.
 //   eviction  kubepods capped at 1 GiB (--system-reserved), a hard threshold
 //             memory.available<300Mi, and a pod that fills a memory-backed
 //             emptyDir past it: the time from the moment kubepods' working set
@@ -221,6 +223,33 @@ try {
     `idle ${idle.windowSeconds} s: agent ${idle.agentCpuSeconds} CPU s, containerd ${idle.containerdCpuSeconds} CPU s (ratio ${idleRatio}); RSS agent ${idle.agentRssMiB} MiB, containerd ${idle.containerdRssMiB} MiB`,
   );
 
+  // Churn: 10 pods a minute replaced, over the same window.
+  const churnBefore = { agent: await cpuSeconds(agent.pid!), containerd: await cpuSeconds(ctrd) };
+  const churnStart = performance.now();
+  const perMinute = 10;
+  let replaced = 0;
+  for (let i = 0; performance.now() - churnStart < WINDOW_S * 1000; i++) {
+    const next = churnStart + ((i + 1) * 60_000) / perMinute;
+    await clients.pods
+      .delete(NAMESPACE, `idle-${i % PODS}`, { gracePeriodSeconds: 1 })
+      .catch(() => undefined);
+    await clients.pods.create(NAMESPACE, pod(`churn-${i}`));
+    replaced++;
+    const wait = next - performance.now();
+    if (wait > 0) await delay(Math.min(wait, WINDOW_S * 1000 - (performance.now() - churnStart)));
+  }
+  const churnWindowS = (performance.now() - churnStart) / 1000;
+  const churn = {
+    agentCpuSeconds: round((await cpuSeconds(agent.pid!)) - churnBefore.agent, 2),
+    containerdCpuSeconds: round((await cpuSeconds(ctrd)) - churnBefore.containerd, 2),
+    windowSeconds: round(churnWindowS, 1),
+    podsReplaced: replaced,
+  };
+  const churnRatio = ratio(churn.agentCpuSeconds, Math.max(0.01, churn.containerdCpuSeconds));
+  console.log(
+    `churn ${churn.windowSeconds} s (${replaced} pods replaced): agent ${churn.agentCpuSeconds} CPU s, containerd ${churn.containerdCpuSeconds} CPU s (ratio ${churnRatio})`,
+  );
+
   // Eviction: a pod fills 800 MiB of memory-backed emptyDir; kubepods is capped at 1 GiB.
   const kubepods = `${CGROUP_ROOT}/kubepods`;
   const kubepodsWorkingSetBefore = (await cgroups.memoryWorkingSet(kubepods)) ?? 0;
@@ -289,6 +318,7 @@ try {
       pods: PODS,
       allRunningSeconds: allRunningS,
       idle,
+      churn: { ...churn, ratio: churnRatio },
       eviction: {
         secondsFromThresholdToEvicted: evictionS,
         housekeepingIntervalSeconds: HOUSEKEEPING_S,
