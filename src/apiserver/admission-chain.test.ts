@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -300,6 +300,7 @@ describe('--disable-admission-plugins', () => {
           'LimitRanger',
           'NodeRestriction',
           'PodSecurity',
+          'PersistentVolumeClaimResize',
           'CertificateApproval',
           'CertificateSigning',
           'CertificateSubjectRestriction',
@@ -321,6 +322,7 @@ describe('--disable-admission-plugins', () => {
           'MutatingAdmissionWebhook',
           'NodeRestriction',
           'PodSecurity',
+          'PersistentVolumeClaimResize',
           'CertificateApproval',
           'CertificateSigning',
           'CertificateSubjectRestriction',

@@ -97,6 +97,8 @@ export interface ApiServerOptions {
    * answered from it (handlers/resource-metrics.ts); not served when unset.
    */
   resourceMetrics?: ResourceMetricsProvider;
+  /** Serve CPU profiles and heap snapshots on /debug/pprof/ (--enable-pprof; profiling.ts). */
+  profiling?: boolean;
 }
 
 export interface VersionInfo {
@@ -176,6 +178,7 @@ export class ApiServer {
       openapi: new Map(),
       metrics: opts.metrics?.registry,
       resourceMetrics: opts.resourceMetrics,
+      profiling: opts.profiling ?? false,
     };
     if (opts.resourceMetrics) for (const rt of metricsResources) this.registry.add(rt);
     this.#pipeline = {

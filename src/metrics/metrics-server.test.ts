@@ -22,7 +22,6 @@ const labels = {
 describe('metrics-server storage', () => {
   it('answers with rates between two samples, in metrics-server quantities, and no pod until all its containers have two', () => {
     const storage = new MetricsStorage(() => Date.parse('2026-12-01T10:00:20Z'));
-    storage.setLabelSource(labels);
     const t0 = Date.parse('2026-12-01T10:00:00Z');
     storage.store(
       'n1',
@@ -35,8 +34,8 @@ describe('metrics-server storage', () => {
         t0,
       ),
     );
-    assert.deepEqual(storage.nodeMetrics(), [], 'one sample is no rate');
-    assert.deepEqual(storage.podMetrics(), []);
+    assert.deepEqual(storage.nodeMetrics(labels), [], 'one sample is no rate');
+    assert.deepEqual(storage.podMetrics(labels), []);
     const t1 = t0 + 15_000;
     storage.store(
       'n1',
@@ -50,7 +49,7 @@ describe('metrics-server storage', () => {
         t1,
       ),
     );
-    const [node] = storage.nodeMetrics();
+    const [node] = storage.nodeMetrics(labels);
     assert.deepEqual(node, {
       kind: 'NodeMetrics',
       apiVersion: 'metrics.k8s.io/v1beta1',
@@ -60,7 +59,7 @@ describe('metrics-server storage', () => {
       usage: { cpu: '2', memory: '1Gi' },
     });
     // web: 3 core-seconds over 15 s = 200m, 0.15 / 15 = 10m. "new" has one sample; "gone" no longer exists.
-    const pods = storage.podMetrics('shop');
+    const pods = storage.podMetrics(labels, 'shop');
     assert.deepEqual(
       pods.map((p) => p.metadata.name),
       ['web'],
@@ -70,28 +69,26 @@ describe('metrics-server storage', () => {
       { name: 'side', usage: { cpu: '10m', memory: '2Mi' } },
     ]);
     assert.deepEqual(pods[0]!.metadata.labels, { app: 'web' });
-    assert.deepEqual(storage.podMetrics('other'), []);
+    assert.deepEqual(storage.podMetrics(labels, 'other'), []);
   });
 
   it('gives a restarted container no rate until it has two samples of its new life', () => {
     const storage = new MetricsStorage();
-    storage.setLabelSource(labels);
     storage.store('n1', parseResourceMetrics(exposition(1000, 1, [['web', 'app', 50, 1]]), 0));
     storage.store('n1', parseResourceMetrics(exposition(16_000, 2, [['web', 'app', 0.5, 9]]), 0));
-    assert.deepEqual(storage.podMetrics(), []);
+    assert.deepEqual(storage.podMetrics(labels), []);
     storage.store('n1', parseResourceMetrics(exposition(31_000, 3, [['web', 'app', 2, 9]]), 0));
-    assert.deepEqual(storage.podMetrics()[0]!.containers, [
+    assert.deepEqual(storage.podMetrics(labels)[0]!.containers, [
       { name: 'app', usage: { cpu: '100m', memory: '2Mi' } },
     ]);
   });
 
   it('forgets nodes that are gone', () => {
     const storage = new MetricsStorage();
-    storage.setLabelSource(labels);
     storage.store('n1', parseResourceMetrics(exposition(1000, 1, []), 0));
     storage.store('n1', parseResourceMetrics(exposition(2000, 2, []), 0));
-    assert.equal(storage.nodeMetrics().length, 1);
+    assert.equal(storage.nodeMetrics(labels).length, 1);
     storage.retain(new Set());
-    assert.equal(storage.nodeMetrics().length, 0);
+    assert.equal(storage.nodeMetrics(labels).length, 0);
   });
 });

@@ -13,14 +13,16 @@
 // memory the last working set. A pod is listed only once every one of its
 // containers has two samples, so the HPA never sees half a pod.
 //
-// Nodes and pods are read through informers (list/watch as
-// system:metrics-server) for the labels selectors match and for each
-// node's kubelet address.
+// Nodes are read through an informer (list/watch as system:metrics-server)
+// for each node's kubelet address. The labels selectors match come from the
+// API server's own caches when it answers (handlers/resource-metrics.ts):
+// an informer of every pod here would cost the API server a watch event
+// per pod write for nothing.
 
 import { Agent, request } from 'node:https';
 import type { KubeObject } from '../api/meta.ts';
 import { canonicalQuantityString, newQuantity, newScaledQuantity } from '../api/quantity.ts';
-import type { Node, Pod } from '../api/types/core-v1.ts';
+import type { Node } from '../api/types/core-v1.ts';
 import type { Clientset } from '../client/clientset.ts';
 import { createInformer, type Informer } from '../client/informer.ts';
 import type { Log } from '../util/log.ts';
@@ -49,11 +51,15 @@ export interface PodMetrics extends KubeObject {
   containers: ContainerUsage[];
 }
 
-/** What the API server's metrics.k8s.io handler reads. */
+/**
+ * What the API server's metrics.k8s.io handler reads. The labels (and
+ * whether a node or pod still exists) come from the API server's own
+ * caches, so metrics-server needs no informer of every pod.
+ */
 export interface ResourceMetricsProvider {
-  nodeMetrics(): NodeMetrics[];
+  nodeMetrics(labels: LabelSource): NodeMetrics[];
   /** Every namespace's when namespace is undefined. */
-  podMetrics(namespace?: string): PodMetrics[];
+  podMetrics(labels: LabelSource, namespace?: string): PodMetrics[];
 }
 
 /** One sample of a cumulative counter or a gauge: value at t (ms since the epoch). */
@@ -137,18 +143,10 @@ export interface LabelSource {
 /** The last two scrapes of every node, and what they make as NodeMetrics and PodMetrics. */
 export class MetricsStorage implements ResourceMetricsProvider {
   readonly #scrapes = new Map<string, { prev?: NodeScrape; last: NodeScrape }>();
-  #labels: LabelSource;
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
-    // Until an informer is attached, objects are reported without labels.
-    this.#labels = { node: () => ({}), pod: () => ({}) };
-  }
-
-  /** Where labels (and whether the object still exists) come from. */
-  setLabelSource(labels: LabelSource): void {
-    this.#labels = labels;
   }
 
   store(node: string, scrape: NodeScrape): void {
@@ -161,11 +159,11 @@ export class MetricsStorage implements ResourceMetricsProvider {
     for (const name of this.#scrapes.keys()) if (!nodes.has(name)) this.#scrapes.delete(name);
   }
 
-  nodeMetrics(): NodeMetrics[] {
+  nodeMetrics(labelsOf: LabelSource): NodeMetrics[] {
     const out: NodeMetrics[] = [];
     const created = time(this.#now());
     for (const [name, { prev, last }] of this.#scrapes) {
-      const labels = this.#labels.node(name);
+      const labels = labelsOf.node(name);
       const cpu = rate(prev?.cpu, last.cpu);
       if (!labels || !cpu || !last.memory) continue;
       out.push({
@@ -180,7 +178,7 @@ export class MetricsStorage implements ResourceMetricsProvider {
     return out.sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1));
   }
 
-  podMetrics(namespace?: string): PodMetrics[] {
+  podMetrics(labelsOf: LabelSource, namespace?: string): PodMetrics[] {
     const out: PodMetrics[] = [];
     const created = time(this.#now());
     for (const { prev, last } of this.#scrapes.values()) {
@@ -189,7 +187,7 @@ export class MetricsStorage implements ResourceMetricsProvider {
         const ns = key.slice(0, slash);
         const name = key.slice(slash + 1);
         if (namespace !== undefined && ns !== namespace) continue;
-        const labels = this.#labels.pod(ns, name);
+        const labels = labelsOf.pod(ns, name);
         if (!labels) continue;
         const before = prev?.pods.get(key);
         const usages: ContainerUsage[] = [];
@@ -241,7 +239,7 @@ export function kubeletAddress(node: Node): { host: string; port: number } | und
 }
 
 export interface MetricsServerOptions {
-  /** As system:metrics-server: list/watch of nodes and pods. */
+  /** As system:metrics-server: list/watch of nodes. */
   clients: Clientset;
   /** The client certificate shown to kubelets (CN system:metrics-server). */
   tls: { cert: string; key: string };
@@ -261,18 +259,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
   const resolutionMs = opts.resolutionMs ?? DEFAULT_METRIC_RESOLUTION_MS;
   const { log, storage } = opts;
   const nodes: Informer<Node> = createInformer(opts.clients.nodes);
-  const pods: Informer<Pod> = createInformer(opts.clients.pods);
-  await Promise.all([nodes.start(), pods.start()]);
-  storage.setLabelSource({
-    node: (name) => {
-      const n = nodes.indexer.get(name);
-      return n ? { ...n.metadata.labels } : undefined;
-    },
-    pod: (namespace, name) => {
-      const p = pods.indexer.get(`${namespace}/${name}`);
-      return p ? { ...p.metadata.labels } : undefined;
-    },
-  });
+  await nodes.start();
   // The kubelets' serving certificates are their own (not the cluster CA's),
   // so they are not verified, as the API server's node proxy does not.
   const agent = new Agent({
@@ -317,7 +304,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
     });
 
   async function scrape(): Promise<void> {
-    const all = nodes.indexer.list();
+    // A Node without an address has no kubelet to ask (registered by hand, or not yet reporting).
+    const all = nodes.indexer.list().filter((n) => kubeletAddress(n) !== undefined);
     const queue = [...all];
     const answered = new Set<string>();
     await Promise.all(
@@ -362,7 +350,6 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Ru
       clearTimeout(timer);
       await running;
       nodes.stop();
-      pods.stop();
       agent.destroy();
     },
   };

@@ -127,4 +127,98 @@ describe('resource metrics and autoscaling with a real agent', () => {
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /podmetrics.metrics.k8s.io "autoscaling-e2e\/nope" not found/);
   });
+
+  it('an HPA scales the busy Deployment up to its maximum, and back to its minimum once the load is off', async () => {
+    // Utilization of the 50m request: a pod spinning under its 150m limit is at about 300%, far above 60%.
+    await ok(skiff, ['apply', '-n', NS, '-f', '-'], {
+      input: `apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: burn}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burn}
+  minReplicas: 1
+  maxReplicas: 2
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}
+  behavior:
+    scaleDown:
+      stabilizationWindowSeconds: 0
+      policies: [{type: Pods, value: 1, periodSeconds: 1}]
+`,
+    });
+    const hpa = async () => JSON.parse(await ok(skiff, ['get', 'hpa', 'burn', '-n', NS, '-o', 'json']));
+    const condition = (
+      h: { status?: { conditions?: { type: string; status: string; reason: string }[] } },
+      type: string,
+    ) => h.status?.conditions?.find((c) => c.type === type);
+
+    const up = await eventually(
+      'the HPA to scale the Deployment to 2',
+      async () => {
+        const h = await hpa();
+        return h.status?.desiredReplicas === 2 && h.status?.currentReplicas === 2 ? h : undefined;
+      },
+      180_000,
+    );
+    assert.equal(condition(up, 'ScalingActive')?.status, 'True');
+    assert.equal(condition(up, 'ScalingActive')?.reason, 'ValidMetricFound');
+    assert.equal(condition(up, 'AbleToScale')?.status, 'True');
+    // Held at the maximum: the HPA says so.
+    const limited = await eventually(
+      'ScalingLimited TooManyReplicas',
+      async () => {
+        const h = await hpa();
+        const c = condition(h, 'ScalingLimited');
+        return c?.status === 'True' && c.reason === 'TooManyReplicas' ? h : undefined;
+      },
+      120_000,
+    );
+    const current = limited.status.currentMetrics[0].resource;
+    assert.equal(current.name, 'cpu');
+    assert.ok(current.current.averageUtilization > 60, JSON.stringify(current));
+    assert.equal(
+      (await ok(skiff, ['get', 'deployment', 'burn', '-n', NS, '-o', 'jsonpath={.spec.replicas}'])).trim(),
+      '2',
+    );
+    const events = await ok(skiff, [
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      'involvedObject.kind=HorizontalPodAutoscaler',
+    ]);
+    assert.match(events, /SuccessfulRescale/);
+    assert.match(
+      events,
+      /New size: 2; reason: cpu resource utilization \(percentage of request\) above target/,
+    );
+    // kubectl's table: the current and target utilization.
+    assert.match(
+      await ok(skiff, ['get', 'hpa', '-n', NS]),
+      /burn\s+Deployment\/burn\s+cpu: \d+%\/60%\s+1\s+2\s+2/,
+    );
+
+    // The load off: a new template, so the rollout replaces the spinning pods with idle ones.
+    // (kubectl set env changes only the env: an apply without replicas would reset them to 1 itself.)
+    await ok(skiff, ['set', 'env', '-n', NS, 'deployment/burn', 'LOAD=off']);
+    await eventually(
+      'the HPA to scale the Deployment back to 1',
+      async () => {
+        const h = await hpa();
+        return h.status?.desiredReplicas === 1 && h.status?.currentReplicas === 1 ? h : undefined;
+      },
+      240_000,
+    );
+    const down = await ok(skiff, [
+      'get',
+      'events',
+      '-n',
+      NS,
+      '--field-selector',
+      'involvedObject.kind=HorizontalPodAutoscaler',
+    ]);
+    assert.match(down, /New size: 1; reason: All metrics below target/);
+  });
 });

@@ -226,6 +226,7 @@ export function bootstrapClusterRoles(): ClusterRole[] {
     // metrics-server's own (its upstream manifest's, as k3s ships it): read
     // nodes and pods, and get the kubelets' nodes/metrics (its scrapes of
     // /metrics/resource, authorized by the kubelet's SubjectAccessReview).
+    // Skiff's reads only nodes: the API server supplies the pods' labels.
     role('system:metrics-server', [
       rule('get', 'core', 'nodes/metrics nodes/stats'),
       rule(READ, 'core', 'nodes pods'),

@@ -49,6 +49,8 @@ export interface HandlerContext {
   readonly openapi: Map<string, { body: string; hash: string }>;
   /** What /metrics serves (../metrics.ts); 404 when unset. */
   readonly metrics: PrometheusRegistry | undefined;
+  /** /debug/pprof/profile and /debug/pprof/heap are served (profiling.ts). */
+  readonly profiling: boolean;
   /** metrics.k8s.io's answers (metrics-server's storage); the group is not served when unset. */
   readonly resourceMetrics: ResourceMetricsProvider | undefined;
 }

@@ -7,8 +7,9 @@
 import { badRequest, methodNotAllowed, notFound } from '../../api/errors.ts';
 import { parseFieldSelector } from '../../api/fields.ts';
 import { parseSelector } from '../../api/labels.ts';
+import type { KubeObject } from '../../api/meta.ts';
 import type { ResourceType } from '../../api/registry.ts';
-import type { NodeMetrics, PodMetrics } from '../../metrics/metrics-server.ts';
+import type { LabelSource, NodeMetrics, PodMetrics } from '../../metrics/metrics-server.ts';
 import { writeJSON } from '../http.ts';
 import type { HandlerContext, RequestScope } from './context.ts';
 
@@ -18,9 +19,18 @@ export async function resourceMetrics(ctx: HandlerContext, s: RequestScope, rt: 
   if (!provider) throw notFound({ group: rt.group, resource: rt.plural }, info.name);
   const nodes = rt.kind === 'NodeMetrics';
   const gr = { group: rt.group, resource: nodes ? 'nodemetrics' : 'podmetrics' };
+  // Labels from this server's own caches of nodes and pods (an object gone from them has no metrics).
+  const nodeStorage = ctx.storage('', 'v1', 'nodes')!;
+  const podStorage = ctx.storage('', 'v1', 'pods')!;
+  await Promise.all([nodeStorage.cache.start(), podStorage.cache.start()]);
+  const labelsOf = (o: KubeObject | undefined) => (o ? { ...o.metadata.labels } : undefined);
+  const labelSource: LabelSource = {
+    node: (name) => labelsOf(nodeStorage.cache.get(nodeStorage.key(undefined, name))),
+    pod: (namespace, name) => labelsOf(podStorage.cache.get(podStorage.key(namespace, name))),
+  };
   const items: (NodeMetrics | PodMetrics)[] = nodes
-    ? provider.nodeMetrics()
-    : provider.podMetrics(info.namespace);
+    ? provider.nodeMetrics(labelSource)
+    : provider.podMetrics(labelSource, info.namespace);
   if (info.verb === 'get') {
     const found = items.find((m) => m.metadata.name === info.name);
     if (!found) throw notFound(gr, nodes ? info.name : `${info.namespace}/${info.name}`);
