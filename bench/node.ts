@@ -22,6 +22,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -133,7 +134,15 @@ const pod = (name: string, extra: Partial<NonNullable<Pod['spec']>> = {}, comman
   },
 });
 
-const port = 47000 + Math.floor(Math.random() * 1000);
+// A port nothing listens on now (a random one collided with another listener once).
+const port = await new Promise<number>((resolve, reject) => {
+  const srv = createServer();
+  srv.once('error', reject);
+  srv.listen(0, '127.0.0.1', () => {
+    const p = (srv.address() as AddressInfo).port;
+    srv.close(() => resolve(p));
+  });
+});
 let ok = false;
 try {
   console.log(`node: ${PODS} idle pods on one node, then an eviction; data in ${dataDir}`);
