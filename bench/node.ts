@@ -245,7 +245,8 @@ try {
     await clients.pods.create(NAMESPACE, pod(`churn-${i}`));
     replaced++;
     const wait = next - performance.now();
-    if (wait > 0) await delay(Math.min(wait, WINDOW_S * 1000 - (performance.now() - churnStart)));
+    const left = WINDOW_S * 1000 - (performance.now() - churnStart);
+    if (wait > 0 && left > 0) await delay(Math.min(wait, left));
   }
   const churnWindowS = (performance.now() - churnStart) / 1000;
   const churn = {
