@@ -12,9 +12,12 @@
 // Headline: creates/s with metrics on as a fraction of off (goal >= 0.97).
 //
 // Also: one scrape of the API server's /metrics (its time, size, and the
-// server's CPU for it) with 1,000 Node objects and the pods stored.
-// Not measured here yet: the kubelet's stats collection (no stats
-// collection exists yet) and scraping 1,000 hollow kubelets.
+// server's CPU for it) with 1,000 Node objects and the pods stored; the
+// kubelet's stats collection (/stats/summary and /metrics/resource) at 110
+// pods on one node, on the hollow runtime (the cost of Skiff's code, not of
+// containerd's answers); and metrics-server scraping 1,000 hollow kubelets
+// (real HTTPS servers in this process), with its own parse-and-store CPU
+// measured apart from the kubelets' serving.
 //
 // BENCH_QUICK=1 for a short run; BENCH_FROM_SOURCE=1 runs src/ (no build).
 
@@ -25,9 +28,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { builtinRegistry } from '../src/api/resources/index.ts';
+import { createInProcessTransport } from '../src/apiserver/in-process.ts';
 import { ApiServerMetrics } from '../src/apiserver/metrics.ts';
 import { parseRequestInfo } from '../src/apiserver/request-info.ts';
+import { startTestServer } from '../src/apiserver/testing.ts';
+import { createClientset } from '../src/client/clientset.ts';
+import { KUBERNETES_CONTAINER_NAME_LABEL, KUBERNETES_POD_UID_LABEL } from '../src/kubelet/labels.ts';
+import { HollowRuntime } from '../src/kubelet/runtime/hollow/hollow.ts';
+import { type KubeletServer, startKubeletServer } from '../src/kubelet/server/server.ts';
 import { parseExposition } from '../src/metrics/exposition.ts';
+import { MetricsStorage, parseResourceMetrics, startMetricsServer } from '../src/metrics/metrics-server.ts';
+import { createStatsProvider, hollowNodeStats } from '../src/metrics/summary.ts';
+import { ensureCA, ensureLeaf } from '../src/pki/pki.ts';
+import { createLog } from '../src/util/log.ts';
 import { freePort } from '../test/e2e/harness.ts';
 import { httpsCall, load, loadNow, percentile, round, writeResult } from './lib.ts';
 
@@ -131,13 +144,171 @@ function recordCostNs(): { recordNs: number; storeObserveNs: number } {
   };
 }
 
+/** A hollow node's runtime with `pods` running pods of one container each, labelled as the kubelet labels them. */
+async function hollowNode(pods: number, node: string): Promise<HollowRuntime> {
+  const runtime = new HollowRuntime();
+  for (let i = 0; i < pods; i++) {
+    const metadata = { name: `pod-${i}`, namespace: 'bench', uid: `${node}-uid-${i}`, attempt: 0 };
+    const labels = {
+      'io.kubernetes.pod.name': metadata.name,
+      'io.kubernetes.pod.namespace': 'bench',
+      [KUBERNETES_POD_UID_LABEL]: metadata.uid,
+    };
+    const sandbox = await runtime.runPodSandbox({ metadata, labels });
+    const id = await runtime.createContainer(sandbox, {
+      metadata: { name: 'app', attempt: 0 },
+      image: { image: 'busybox' },
+      labels: { ...labels, [KUBERNETES_CONTAINER_NAME_LABEL]: 'app' },
+    });
+    await runtime.startContainer(id);
+  }
+  return runtime;
+}
+
+const cpuNowMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** The kubelet's CPU per stats collection at 110 pods (upstream's default max pods per node). */
+async function statsCollectionCost() {
+  const runtime = await hollowNode(110, 'stats');
+  const stats = createStatsProvider({ runtime, nodeName: 'stats', node: hollowNodeStats() });
+  const n = quick ? 100 : 500;
+  const measure = async (fn: () => Promise<unknown>) => {
+    for (let i = 0; i < 20; i++) await fn();
+    const before = cpuNowMs();
+    for (let i = 0; i < n; i++) await fn();
+    return round((cpuNowMs() - before) / n, 3);
+  };
+  const summaryMs = await measure(() => stats.summary());
+  const resourceMs = await measure(() => stats.resourceMetrics());
+  // metrics-server asks once per resolution (15 s): the share of one core that costs.
+  return {
+    pods: 110,
+    summaryCpuMs: summaryMs,
+    resourceMetricsCpuMs: resourceMs,
+    coreShareAt15s: round(resourceMs / 15_000, 6),
+  };
+}
+
+/** metrics-server scraping 1,000 hollow kubelets of 10 pods each. */
+async function scrapeCost() {
+  const NODE_COUNT = quick ? 200 : 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-scrape-'));
+  const server = await startTestServer();
+  const quiet = createLog({}, () => {});
+  const ca = ensureCA(dir);
+  const serving = ensureLeaf(ca, dir, 'kubelet', {
+    commonName: 'kubelet',
+    usage: 'server',
+    ips: ['127.0.0.1'],
+  });
+  const client = ensureLeaf(ca, dir, 'metrics-server', {
+    commonName: 'system:metrics-server',
+    usage: 'client',
+  });
+  const admin = createClientset(
+    createInProcessTransport(server.api, { name: 'bench', groups: ['system:masters'] }),
+  );
+  const kubelets: KubeletServer[] = [];
+  try {
+    for (let i = 0; i < NODE_COUNT; i++) {
+      const runtime = await hollowNode(10, `n${i}`);
+      const kubelet = await startKubeletServer({
+        runtime,
+        getPod: () => undefined,
+        tls: { cert: serving.cert, key: serving.key, clientCA: ca.cert },
+        authorizedUsers: ['system:metrics-server'],
+        address: '127.0.0.1',
+        port: 0,
+        log: quiet,
+        stats: createStatsProvider({ runtime, nodeName: `n${i}`, node: hollowNodeStats() }),
+      });
+      kubelets.push(kubelet);
+      const node = await admin.nodes.create(undefined, { metadata: { name: `n${i}` } });
+      await admin.nodes.updateStatus({
+        ...node,
+        status: {
+          addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+          daemonEndpoints: { kubeletEndpoint: { Port: kubelet.port } },
+        },
+      });
+    }
+    const storage = new MetricsStorage();
+    // A resolution longer than the run: the rounds below are the only scrapes.
+    const ms = await startMetricsServer({
+      clients: admin,
+      tls: { cert: client.cert, key: client.key },
+      storage,
+      resolutionMs: 3_600_000,
+      log: quiet,
+    });
+    try {
+      const rounds: { wallMs: number; cpuMs: number }[] = [];
+      for (let r = 0; r < (quick ? 3 : 6); r++) {
+        const before = cpuNowMs();
+        const t = performance.now();
+        await ms.scrape();
+        rounds.push({ wallMs: round(performance.now() - t, 1), cpuMs: round(cpuNowMs() - before, 1) });
+      }
+      // Every pod counts as existing (none were created in the API): the answer's cost at full size.
+      const everything = { node: () => ({}), pod: () => ({}) };
+      const answer = performance.now();
+      const podMetrics = storage.podMetrics(everything).length;
+      const nodeMetrics = storage.nodeMetrics(everything).length;
+      const listAllMs = round(performance.now() - answer, 1);
+      // metrics-server's own share: parsing and storing every node's answer, without the serving.
+      const texts = await Promise.all(kubelets.map((_, i) => statsText(i)));
+      const replay = new MetricsStorage();
+      const before = cpuNowMs();
+      for (let i = 0; i < texts.length; i++)
+        replay.store(`n${i}`, parseResourceMetrics(texts[i]!, Date.now()));
+      const parseStoreMs = round(cpuNowMs() - before, 1);
+      return {
+        nodes: NODE_COUNT,
+        podsPerNode: 10,
+        roundWallMs: median(rounds.map((r) => r.wallMs)),
+        roundCpuMsWithKubelets: median(rounds.map((r) => r.cpuMs)),
+        parseAndStoreCpuMs: parseStoreMs,
+        listAllPodMetricsMs: listAllMs,
+        podMetrics,
+        nodeMetrics,
+        rounds,
+      };
+
+      async function statsText(i: number): Promise<string> {
+        return createStatsProvider({
+          runtime: await hollowNode(10, `t${i}`),
+          nodeName: `n${i}`,
+          node: hollowNodeStats(),
+        }).resourceMetrics();
+      }
+    } finally {
+      await ms.stop();
+    }
+  } finally {
+    for (const k of kubelets) await k.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 log(`load average at start: ${loadNow().join(' ')}`);
+const stats = await statsCollectionCost();
+log(
+  `kubelet stats at ${stats.pods} pods: /stats/summary ${stats.summaryCpuMs} ms CPU, /metrics/resource ${stats.resourceMetricsCpuMs} ms CPU (${round(stats.coreShareAt15s * 100, 4)}% of a core at one scrape per 15 s)`,
+);
+const scraping = await scrapeCost();
+log(
+  `metrics-server, ${scraping.nodes} hollow kubelets: a round ${scraping.roundWallMs} ms, ${scraping.roundCpuMsWithKubelets} ms CPU with the kubelets' serving; its own parse and store ${scraping.parseAndStoreCpuMs} ms; all PodMetrics (${scraping.podMetrics}) in ${scraping.listAllPodMetricsMs} ms`,
+);
 const perRequest = recordCostNs();
 log(
   `per create: record() ${perRequest.recordNs} ns, the store call's observation ${perRequest.storeObserveNs} ns`,
 );
 const on = await startServer('on', []);
-const off = await startServer('off', ['--disable-metrics']);
+const off = await startServer('off', ['--disable-metrics', '--disable-metrics-server']);
 try {
   // A first round for each, uncounted: the JIT warms up on it.
   for (const s of [on, off])
@@ -216,6 +387,8 @@ try {
       clients: CLIENTS,
       createsPerRound: PER_ROUND,
       scrape,
+      kubeletStats: stats,
+      metricsServerScrape: scraping,
     },
   );
 } finally {

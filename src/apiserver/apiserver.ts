@@ -12,9 +12,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Registry, storageSegment } from '../api/registry.ts';
+import { metricsResources } from '../api/resources/metrics.ts';
 import { builtinTypeModel, type TypeModel } from '../api/schema/index.ts';
 import { CRDController } from '../apiextensions/crd-controller.ts';
 import type { ValidationRules } from '../apiextensions/custom-resource.ts';
+import type { ResourceMetricsProvider } from '../metrics/metrics-server.ts';
 import type { Store } from '../storage/store.ts';
 import type { AdmissionChain } from './admission/admission.ts';
 import { defaultAdmission } from './admission/chain.ts';
@@ -90,6 +92,13 @@ export interface ApiServerOptions {
   validationRules?: ValidationRules;
   /** Prometheus metrics (metrics.ts), recorded per request and served on /metrics; neither when unset. */
   metrics?: ApiServerMetrics;
+  /**
+   * metrics-server's storage: metrics.k8s.io/v1beta1 is registered and
+   * answered from it (handlers/resource-metrics.ts); not served when unset.
+   */
+  resourceMetrics?: ResourceMetricsProvider;
+  /** Serve CPU profiles and heap snapshots on /debug/pprof/ (--enable-pprof; profiling.ts). */
+  profiling?: boolean;
 }
 
 export interface VersionInfo {
@@ -168,7 +177,10 @@ export class ApiServer {
       advertise: opts.advertiseAddress ?? '127.0.0.1:6443',
       openapi: new Map(),
       metrics: opts.metrics?.registry,
+      resourceMetrics: opts.resourceMetrics,
+      profiling: opts.profiling ?? false,
     };
+    if (opts.resourceMetrics) for (const rt of metricsResources) this.registry.add(rt);
     this.#pipeline = {
       auditor: opts.audit,
       authorizer: this.#authorizer,

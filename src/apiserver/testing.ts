@@ -38,6 +38,10 @@ export interface TestServerOptions {
   admission?: ApiServerOptions['admission'];
   audit?: ApiServerOptions['audit'];
   metrics?: ApiServerOptions['metrics'];
+  /** Serve /debug/pprof/ (--enable-pprof). */
+  profiling?: boolean;
+  /** metrics.k8s.io's answers (a fake metrics-server, for the HPA's tests). */
+  resourceMetrics?: ApiServerOptions['resourceMetrics'];
   /** Who a request is from (default: an admin in system:masters); tests of authorization choose by header. */
   user?: (req: IncomingMessage) => UserInfo;
 }
@@ -67,6 +71,8 @@ export async function startTestServer(
     ...(opts.admission ? { admission: opts.admission } : {}),
     ...(opts.audit ? { audit: opts.audit } : {}),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.resourceMetrics ? { resourceMetrics: opts.resourceMetrics } : {}),
+    ...(opts.profiling ? { profiling: true } : {}),
   });
   await api.start();
   for (const name of ['default', 'kube-system']) {

@@ -90,6 +90,13 @@ const commands: Record<string, Command> = {
       return runCheck(args);
     },
   },
+  debug: {
+    summary: 'A CPU profile or heap snapshot of a running server (skiff debug profile --seconds N)',
+    async run(args) {
+      const { runDebug } = await import('./debug.ts');
+      return runDebug(args);
+    },
+  },
   kubectl: {
     summary: "Run kubectl against this machine's cluster (skiff kubectl get nodes)",
     async run(args) {

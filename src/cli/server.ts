@@ -88,8 +88,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
-                              DefaultIngressClass,
-                              StorageObjectInUseProtection, ResourceQuota
+                              StorageObjectInUseProtection, DefaultIngressClass, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
                               Priority and Fairness queues them (default 32;
@@ -104,6 +103,20 @@ ${FLANNEL_FLAGS_USAGE}
                               on 127.0.0.1 (default 10257, as upstream; 0: off)
   --scheduler-secure-port PORT  the scheduler's /metrics, HTTPS on 127.0.0.1
                               (default 10259, as upstream; 0: off)
+  --disable-metrics-server    no metrics-server: kubectl top and HPAs get no
+                              resource metrics (k3s's --disable metrics-server)
+  --metric-resolution D       how often metrics-server scrapes the kubelets
+                              (default 15s, as upstream)
+  --horizontal-pod-autoscaler-sync-period D  how often each HPA is evaluated
+                              (default 15s)
+  --horizontal-pod-autoscaler-downscale-stabilization D  the scale-down window
+                              HPAs without behavior get (default 5m)
+  --horizontal-pod-autoscaler-cpu-initialization-period D  (default 5m)
+  --horizontal-pod-autoscaler-initial-readiness-delay D  (default 30s)
+  --event-ttl D               how long Events are kept (default 1h, as upstream)
+  --enable-pprof              serve CPU profiles and heap snapshots of this server
+                              on /debug/pprof/ (cluster-admin only; see
+                              skiff debug profile)
 
 High availability (several servers on one etcd; docs/ha.md):
   --token TOKEN               the cluster's shared secret: the first server seals
@@ -159,6 +172,14 @@ export async function runServer(args: string[]): Promise<number> {
       'node-monitor-grace-period': { type: 'string' },
       'default-not-ready-toleration-seconds': { type: 'string' },
       'default-unreachable-toleration-seconds': { type: 'string' },
+      'metric-resolution': { type: 'string' },
+      'disable-metrics-server': { type: 'boolean', default: false },
+      'enable-pprof': { type: 'boolean', default: false },
+      'horizontal-pod-autoscaler-sync-period': { type: 'string' },
+      'horizontal-pod-autoscaler-downscale-stabilization': { type: 'string' },
+      'horizontal-pod-autoscaler-cpu-initialization-period': { type: 'string' },
+      'horizontal-pod-autoscaler-initial-readiness-delay': { type: 'string' },
+      'event-ttl': { type: 'string' },
       'disable-scheduler': { type: 'boolean', default: false },
       'disable-controller-manager': { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'cri' },
@@ -274,16 +295,29 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${err.message}`);
     return 2;
   }
-  let nodeMonitorGracePeriodMs: number | undefined;
-  if (values['node-monitor-grace-period'] !== undefined) {
-    const parsed = parseGoDuration(values['node-monitor-grace-period']);
-    if ('error' in parsed || parsed.ms <= 0) {
+  // Duration flags (Go's syntax: 40s, 1m30s, 1h), each with an example for its error.
+  const durations: Record<string, number> = {};
+  for (const [flag, example] of [
+    ['node-monitor-grace-period', '40s'],
+    ['metric-resolution', '15s'],
+    ['horizontal-pod-autoscaler-sync-period', '15s'],
+    ['horizontal-pod-autoscaler-downscale-stabilization', '5m'],
+    ['horizontal-pod-autoscaler-cpu-initialization-period', '5m'],
+    ['horizontal-pod-autoscaler-initial-readiness-delay', '30s'],
+    ['event-ttl', '1h'],
+  ] as const) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const parsed = parseGoDuration(text);
+    // The stabilization window may be 0 (no window); the rest must be positive.
+    const min = flag === 'horizontal-pod-autoscaler-downscale-stabilization' ? 0 : 1;
+    if ('error' in parsed || parsed.ms < min) {
       console.error(
-        `skiff server: --node-monitor-grace-period must be a duration such as 40s, not ${JSON.stringify(values['node-monitor-grace-period'])}`,
+        `skiff server: --${flag} must be a duration such as ${example}, not ${JSON.stringify(text)}`,
       );
       return 2;
     }
-    nodeMonitorGracePeriodMs = parsed.ms;
+    durations[flag] = parsed.ms;
   }
   const flannel = flannelOptions(values);
   if ('error' in flannel) {
@@ -325,6 +359,7 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: leader election: ${invalidTimings}`);
     return 2;
   }
+  const nodeMonitorGracePeriodMs = durations['node-monitor-grace-period'];
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
@@ -462,6 +497,26 @@ export async function runServer(args: string[]): Promise<number> {
             },
           }
         : {}),
+      ...(values['disable-metrics-server'] ? { disableMetricsServer: true } : {}),
+      ...(values['enable-pprof'] ? { enablePprof: true } : {}),
+      ...(durations['metric-resolution'] !== undefined
+        ? { metricResolutionMs: durations['metric-resolution'] }
+        : {}),
+      ...(durations['event-ttl'] !== undefined ? { eventTTLMs: durations['event-ttl'] } : {}),
+      hpa: {
+        ...(durations['horizontal-pod-autoscaler-sync-period'] !== undefined
+          ? { syncPeriodMs: durations['horizontal-pod-autoscaler-sync-period'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-downscale-stabilization'] !== undefined
+          ? { downscaleStabilizationMs: durations['horizontal-pod-autoscaler-downscale-stabilization'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-cpu-initialization-period'] !== undefined
+          ? { cpuInitializationPeriodMs: durations['horizontal-pod-autoscaler-cpu-initialization-period'] }
+          : {}),
+        ...(durations['horizontal-pod-autoscaler-initial-readiness-delay'] !== undefined
+          ? { initialReadinessDelayMs: durations['horizontal-pod-autoscaler-initial-readiness-delay'] }
+          : {}),
+      },
     },
     log,
   );

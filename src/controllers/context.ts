@@ -9,6 +9,7 @@ import type { EventRecorder } from '../client/events.ts';
 import type { InformerFactory } from '../client/informer-factory.ts';
 import type { Clock, WorkQueueMetrics } from '../client/workqueue.ts';
 import type { Log } from '../util/log.ts';
+import type { HPAOptions } from './horizontal.ts';
 
 export interface ControllerOptions {
   /** --cluster-cidr: node podCIDRs are carved from it (default 10.42.0.0/16). */
@@ -30,6 +31,8 @@ export interface ControllerOptions {
   clusterSigningCA?: { cert: string; key: string };
   /** Where the local-path provisioner puts volumes on a node (k3s's --default-local-storage-path). */
   defaultLocalStoragePath: string;
+  /** The HPA controller's settings (--horizontal-pod-autoscaler-*). */
+  hpa?: HPAOptions;
   /** The longest certificate the CSR signer issues (upstream's --cluster-signing-duration, 1 year). */
   clusterSigningDurationMs: number;
   /** Signs the long-lived tokens of kubernetes.io/service-account-token Secrets. */

@@ -15,6 +15,7 @@ import { endpointsController } from './endpoints.ts';
 import { endpointSliceController } from './endpointslice.ts';
 import { ephemeralVolumeController } from './ephemeral-volume.ts';
 import { garbageCollectorController } from './garbagecollector.ts';
+import { horizontalPodAutoscalerController } from './horizontal.ts';
 import { jobController } from './job.ts';
 import { localPathProvisionerController } from './local-path-provisioner.ts';
 import { namespaceController } from './namespace.ts';
@@ -50,6 +51,7 @@ export const allControllers: Record<string, ControllerFactory> = {
   daemonset: daemonSetController,
   job: jobController,
   cronjob: cronJobController,
+  horizontalpodautoscaling: horizontalPodAutoscalerController,
   'ttl-after-finished': ttlAfterFinishedController,
   nodeipam: nodeIpamController,
   nodelifecycle: nodeLifecycleController,

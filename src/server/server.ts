@@ -38,10 +38,12 @@ import {
   CONTROLLER_SERVICE_ACCOUNTS,
   ROOT_CREDENTIAL_CONTROLLERS,
 } from '../apiserver/authz/controller-roles.ts';
+import { startEventTTL } from '../apiserver/event-ttl.ts';
 import { createInProcessTransport } from '../apiserver/in-process.ts';
 import { ApiServerMetrics } from '../apiserver/metrics.ts';
 import { createClientset } from '../client/clientset.ts';
 import { defaultLeaderElectionTimings, type LeaderElectionTimings } from '../client/leaderelection.ts';
+import type { HPAOptions } from '../controllers/horizontal.ts';
 import { allControllers } from '../controllers/index.ts';
 import { LOCAL_PATH_PROVISIONER, LOCAL_PATH_STORAGE_CLASS } from '../controllers/local-path-provisioner.ts';
 import { type ControllerManager, startControllerManager } from '../controllers/manager.ts';
@@ -52,6 +54,12 @@ import { ensureDefaultIngressClass } from '../ingress/ingress-class.ts';
 import type { KubeletConfig } from '../kubelet/config.ts';
 import { defaultNodeName } from '../kubelet/node-status.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT } from '../kubelet/server/server.ts';
+import {
+  METRICS_SERVER_USER,
+  MetricsStorage,
+  type RunningMetricsServer,
+  startMetricsServer,
+} from '../metrics/metrics-server.ts';
 import { componentRegistry, type Registry } from '../metrics/prometheus.ts';
 import { schedulerMetrics } from '../metrics/scheduler.ts';
 import { workQueueMetricsProvider } from '../metrics/workqueue.ts';
@@ -185,6 +193,16 @@ export interface ServerConfig {
   datastoreTLS?: DatastoreTLS;
   /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
   token?: string;
+  /** No metrics-server, so no metrics.k8s.io (k3s's --disable metrics-server). */
+  disableMetricsServer?: boolean;
+  /** metrics-server's --metric-resolution: how often it scrapes the kubelets (default 15 s). */
+  metricResolutionMs?: number;
+  /** --enable-pprof: CPU profiles and heap snapshots on /debug/pprof/ (cluster-admin only). */
+  enablePprof?: boolean;
+  /** The HPA controller's kube-controller-manager flags. */
+  hpa?: HPAOptions;
+  /** kube-apiserver's --event-ttl: how long an Event lives (default 1 h). */
+  eventTTLMs?: number;
 }
 
 export interface RunningServer {
@@ -334,7 +352,11 @@ export async function startServer(
     certificateUser: (req) => connectionUser(req.socket as TLSSocket),
     tokens: bearer.authenticators,
   });
+  // metrics-server's samples (metrics/metrics-server.ts): metrics.k8s.io is served from them.
+  const metricsStorage = config.disableMetricsServer ? undefined : new MetricsStorage();
   const api = new ApiServer({
+    ...(metricsStorage ? { resourceMetrics: metricsStorage } : {}),
+    ...(config.enablePprof ? { profiling: true } : {}),
     registry,
     store,
     serviceCIDR: config.serviceCIDR,
@@ -362,6 +384,11 @@ export async function startServer(
   await ensureKubeDNSService(api, clusterDNSIP(config.serviceCIDR), log);
   if (!config.disableIngress) await ensureDefaultIngressClass(api, log);
   const compactor = startCompactor(store, { log });
+  // Events expire --event-ttl after their last write (apiserver/event-ttl.ts).
+  const eventTTL = startEventTTL(api.storage('', 'v1', 'events')!, {
+    ...(config.eventTTLMs ? { ttlMs: config.eventTTLMs } : {}),
+    log,
+  });
   const datastore: Datastore | undefined = !config.snapshots
     ? undefined
     : etcd
@@ -388,7 +415,10 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
-    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
+    config: {
+      flannelBackend: config.flannelBackend ?? 'vxlan',
+      ...(config.disableIngress ? { disableIngress: true } : {}),
+    },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -584,6 +614,7 @@ export async function startServer(
           clusterSigningCA: { cert: ca.cert, key: ca.key },
           legacyTokenSigner: bearer.tokens.signer,
           defaultLocalStoragePath: localStoragePath,
+          ...(config.hpa ? { hpa: config.hpa } : {}),
           ...(config.nodeMonitorGracePeriodMs !== undefined
             ? { nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodMs }
             : {}),
@@ -620,6 +651,26 @@ export async function startServer(
         () => schedulerRegistry ?? idle,
       );
     }
+  }
+
+  // metrics-server, as its own user (list/watch of nodes and pods), showing
+  // kubelets its own client certificate (they ask the API server whether it
+  // may get nodes/metrics).
+  let metricsServer: RunningMetricsServer | undefined;
+  if (metricsStorage) {
+    const cert = ensureLeaf(ca, tlsDir, 'client-metrics-server', {
+      commonName: METRICS_SERVER_USER,
+      usage: 'client',
+    });
+    metricsServer = await startMetricsServer({
+      clients: createClientset(
+        createInProcessTransport(api, { name: METRICS_SERVER_USER, groups: ['system:authenticated'] }),
+      ),
+      tls: { cert: cert.cert, key: cert.key },
+      storage: metricsStorage,
+      ...(config.metricResolutionMs ? { resolutionMs: config.metricResolutionMs } : {}),
+      log: createLog({ component: 'metrics-server' }),
+    });
   }
 
   // The server's own node, unless --disable-agent. Its kubelet talks to the
@@ -697,11 +748,13 @@ export async function startServer(
     https,
     async stop() {
       await agent?.stop();
+      await metricsServer?.stop();
       // The scheduler, then the controller manager, as before; a leader releases its Lease.
       for (const c of [...components].reverse()) await c.stop();
       await apiserverLeases.stop();
       for (const e of endpoints) await e.close();
       compactor.stop();
+      eventTTL.stop();
       snapshots?.stop();
       clearInterval(expiryTimer);
       unwatchFile(serving.certFile, reloadServing);
@@ -771,6 +824,8 @@ async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> 
     provisioner: LOCAL_PATH_PROVISIONER,
     reclaimPolicy: 'Delete',
     volumeBindingMode: 'WaitForFirstConsumer',
+    // The built-in provisioner grows a claim's volume (a directory: nothing to allocate).
+    allowVolumeExpansion: true,
   } as KubeObject);
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },

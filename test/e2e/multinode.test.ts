@@ -120,13 +120,14 @@ describe('docs/multinode.md: the guestbook on a server and three agent hosts', {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('lists four nodes Ready', async () => {
+  it("lists four nodes Ready, every one on the server's pod network backend", async () => {
+    const backend = (n: NodeJSON) => n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'];
     const list = await nodes();
-    assert.deepEqual(list.map((n) => [n.metadata.name, nodeReady(n)]).sort(), [
-      ['host-1', 'True'],
-      ['host-2', 'True'],
-      ['host-3', 'True'],
-      ['server', 'True'],
+    assert.deepEqual(list.map((n) => [n.metadata.name, nodeReady(n), backend(n)]).sort(), [
+      ['host-1', 'True', 'host-gw'],
+      ['host-2', 'True', 'host-gw'],
+      ['host-3', 'True', 'host-gw'],
+      ['server', 'True', 'host-gw'],
     ]);
   });
 

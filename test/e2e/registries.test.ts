@@ -6,11 +6,13 @@
 //
 // The image is pushed by this test over the distribution API: the offline
 // busybox with one more layer (/marker.txt) and its own config, so neither
-// its manifest, its config nor that layer is on the node. One registry,
-// reached under two endpoint hosts, so one cluster shows both outcomes:
-//   good.registry.test → https://127.0.0.1:PORT, the right password;
-//   bad.registry.test  → https://localhost:PORT, a wrong one;
-//   rewrite.registry.test → https://127.0.0.1:PORT with a rewrite
+// its manifest, its config nor that layer is on the node. The registry runs
+// on a host of its own (a network namespace on a bridge, 198.18.45.0/24,
+// as src/hosts makes them), another machine as far as the node can tell,
+// reached at two of the host's addresses, so one cluster shows both outcomes:
+//   good.registry.test → https://198.18.45.11:PORT, the right password;
+//   bad.registry.test  → https://198.18.45.12:PORT, a wrong one;
+//   rewrite.registry.test → https://198.18.45.11:PORT with a rewrite
 //     (library/marker → skiff/marker), applied by the agent's rewrite proxy.
 // With --disable-default-registry-endpoint, neither *.registry.test name is
 // ever looked up itself. The offline images still run beside them.
@@ -31,12 +33,19 @@ import { unmountUnder } from '../../src/agent/containerd.ts';
 import { BUILT_IMAGES_DIR } from '../../src/agent/images.ts';
 import { MEDIA_TYPE_OCI_MANIFEST, readTarMembers } from '../../src/agent/mirror.ts';
 import { podBridgeName } from '../../src/agent/runtime.ts';
+import { addHost, deleteHost, ensureBridge, hostLink, hostsNetwork } from '../../src/hosts/netns.ts';
 import { deleteBridge } from '../../src/network/cni.ts';
 import { eventually, freePort, ok, type Skiff, startSkiff } from './harness.ts';
 import { pushBlob, pushManifest, startTestRegistry, type TestRegistry } from './registry.ts';
 
 const run = promisify(execFile);
 const CLUSTER_CIDR = '10.187.0.0/16';
+const SERVICE_CIDR = '10.188.0.0/16';
+/** The registry's host: this file's own bridge skiffh45 and namespace skh45-1. */
+const REGISTRY_NET = hostsNetwork(45);
+const REGISTRY_HOST = hostLink(45, 1);
+const GOOD_IP = REGISTRY_HOST.address;
+const BAD_IP = '198.18.45.12';
 const NS = 'registries-e2e';
 const MARKER = 'pulled from the private registry';
 const REPOSITORY = 'skiff/marker';
@@ -160,7 +169,17 @@ const podManifest = (name: string, image: string) =>
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'skiff-e2e-registries-'));
-  registry = await startTestRegistry({ port: await freePort(), username: 'skiff', password: 'pull-secret' });
+  // The registry's host, with a second address for the wrong-password endpoint.
+  await deleteHost(REGISTRY_HOST);
+  await ensureBridge(REGISTRY_NET);
+  await addHost(REGISTRY_NET, REGISTRY_HOST, { safetyRoutes: [CLUSTER_CIDR, SERVICE_CIDR] });
+  await run('ip', ['-n', REGISTRY_HOST.netns, 'addr', 'add', `${BAD_IP}/24`, 'dev', 'eth0']);
+  registry = await startTestRegistry({
+    port: await freePort(),
+    username: 'skiff',
+    password: 'pull-secret',
+    host: { netns: REGISTRY_HOST.netns, ips: [GOOD_IP, BAD_IP] },
+  });
   await pushMarkerImage(registry);
 
   const tls = {
@@ -173,20 +192,20 @@ before(async () => {
     registriesYaml,
     JSON.stringify({
       mirrors: {
-        'good.registry.test': { endpoint: [`https://127.0.0.1:${registry.port}`] },
-        'bad.registry.test': { endpoint: [`https://localhost:${registry.port}`] },
+        'good.registry.test': { endpoint: [`https://${GOOD_IP}:${registry.port}`] },
+        'bad.registry.test': { endpoint: [`https://${BAD_IP}:${registry.port}`] },
         // k3s's rewrite: library/marker is the registry's skiff/marker.
         'rewrite.registry.test': {
-          endpoint: [`https://127.0.0.1:${registry.port}`],
+          endpoint: [`https://${GOOD_IP}:${registry.port}`],
           rewrite: { '^library/(.*)': 'skiff/$1' },
         },
       },
       configs: {
-        [`127.0.0.1:${registry.port}`]: {
+        [`${GOOD_IP}:${registry.port}`]: {
           auth: { username: registry.username, password: registry.password },
           tls,
         },
-        [`localhost:${registry.port}`]: { auth: { username: registry.username, password: 'wrong' }, tls },
+        [`${BAD_IP}:${registry.port}`]: { auth: { username: registry.username, password: 'wrong' }, tls },
       },
     }),
   );
@@ -195,7 +214,7 @@ before(async () => {
     '--cluster-cidr',
     CLUSTER_CIDR,
     '--service-cidr',
-    '10.188.0.0/16',
+    SERVICE_CIDR,
     '--private-registry',
     registriesYaml,
     '--disable-default-registry-endpoint',
@@ -227,6 +246,8 @@ after(async () => {
     if (podCIDR) await deleteBridge(podBridgeName(podCIDR));
   }
   await registry?.stop();
+  await deleteHost(REGISTRY_HOST);
+  await deleteBridge(REGISTRY_NET.bridge);
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,6 @@
 // A private registry for tests: Debian's docker-registry (distribution 2.8)
-// on a loopback address and a free port, from a temp config dir, with TLS
+// on a free port, on loopback or inside a test host (a network namespace of
+// src/hosts, on every address it has), from a temp config dir, with TLS
 // (a CA, a server certificate and a client certificate it requires, made
 // here by src/pki) and basic auth (htpasswd; distribution accepts bcrypt
 // entries only, which apache2-utils' `htpasswd -B` writes). Never a system
@@ -21,7 +22,7 @@ import { ensureCA, ensureLeaf, type KeyPair } from '../../src/pki/pki.ts';
 const run = promisify(execFile);
 
 export interface TestRegistry {
-  /** `127.0.0.1:<port>` */
+  /** `<first address>:<port>` */
   address: string;
   port: number;
   dir: string;
@@ -52,14 +53,20 @@ export async function startTestRegistry(opts: {
   port: number;
   username: string;
   password: string;
+  /**
+   * A host to run in: its network namespace and its addresses (the server
+   * certificate names them all). Default: the machine's loopback.
+   */
+  host?: { netns: string; ips: string[] };
 }): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'skiff-e2e-registry-'));
-  const address = `127.0.0.1:${opts.port}`;
+  const ips = opts.host?.ips ?? ['127.0.0.1'];
+  const address = `${ips[0]}:${opts.port}`;
   const ca = ensureCA(join(dir, 'pki'), 'skiff-e2e-registry-ca');
   const server = ensureLeaf(ca, join(dir, 'pki'), 'server', {
     commonName: 'skiff-e2e-registry',
     dnsNames: ['localhost'],
-    ips: ['127.0.0.1'],
+    ips,
     usage: 'server',
   });
   const client = ensureLeaf(ca, join(dir, 'pki'), 'client', {
@@ -76,16 +83,19 @@ export async function startTestRegistry(opts: {
       log: { level: 'error' },
       storage: { filesystem: { rootdirectory: join(dir, 'data') } },
       http: {
-        addr: address,
+        // In a host, every address of its namespace.
+        addr: opts.host ? `0.0.0.0:${opts.port}` : address,
         tls: { certificate: server.certFile, key: server.keyFile, clientcas: [ca.certFile] },
       },
       auth: { htpasswd: { realm: 'skiff-e2e', path: htpasswd } },
     }),
   );
   let output = '';
-  const proc: ChildProcess = spawn('docker-registry', ['serve', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // `ip netns exec` execs the registry itself, so the child is the registry.
+  const [command, args] = opts.host
+    ? ['ip', ['netns', 'exec', opts.host.netns, 'docker-registry', 'serve', config]]
+    : ['docker-registry', ['serve', config]];
+  const proc: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout?.on('data', (d) => (output += d));
   proc.stderr?.on('data', (d) => (output += d));
 
@@ -93,7 +103,7 @@ export async function startTestRegistry(opts: {
     new Promise<RegistryResponse>((resolve, reject) => {
       const req = request(
         {
-          host: '127.0.0.1',
+          host: ips[0],
           port: opts.port,
           method,
           path,

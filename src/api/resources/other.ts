@@ -345,16 +345,79 @@ const hpaColumns = [
   col('Replicas', 'string', 'current replicas'),
 ];
 
+/**
+ * The TARGETS column as upstream's printer writes it (formatHPAMetrics):
+ * "cpu: 45%/60%" per resource metric, "<unknown>" for a current value not
+ * known yet, and "+ N more..." past the first two.
+ */
+function hpaTargets(h: KubeObject): string {
+  const specs = (get(h, 'spec', 'metrics') as Record<string, any>[] | undefined) ?? [];
+  const statuses = (get(h, 'status', 'currentMetrics') as Record<string, any>[] | undefined) ?? [];
+  if (specs.length === 0) return '<none>';
+  const parts = specs.map((m) => {
+    const source =
+      m.type === 'ContainerResource' ? m.containerResource : m.type === 'Resource' ? m.resource : undefined;
+    if (!source) return '<unknown>/<unknown>';
+    // The status of the same resource (and container): invalid metrics have none.
+    const current = statuses
+      .map((st) => (m.type === 'ContainerResource' ? st.containerResource : st.resource))
+      .find(
+        (st) =>
+          st?.name === source.name && (m.type !== 'ContainerResource' || st?.container === source.container),
+      )?.current;
+    const target = source.target ?? {};
+    const name =
+      m.type === 'ContainerResource' ? `${source.name} of container ${source.container}` : source.name;
+    if (target.averageUtilization !== undefined)
+      return `${name}: ${current?.averageUtilization !== undefined ? `${current.averageUtilization}%` : '<unknown>'}/${target.averageUtilization}%`;
+    return `${name}: ${current?.averageValue ?? '<unknown>'}/${target.averageValue ?? '<unknown>'}`;
+  });
+  return parts.length > 2
+    ? `${parts.slice(0, 2).join(', ')} + ${parts.length - 2} more...`
+    : parts.join(', ');
+}
+
 const hpaCells = (h: KubeObject) => {
   const ref = asObj(get(h, 'spec', 'scaleTargetRef'));
   return [
     `${ref.kind}/${ref.name}`,
-    '<unknown>',
+    hpaTargets(h),
     String(get(h, 'spec', 'minReplicas') ?? 1),
     String(get(h, 'spec', 'maxReplicas') ?? ''),
     num(get(h, 'status', 'currentReplicas')),
   ];
 };
+
+/**
+ * autoscaling/v2's defaults (pkg/apis/autoscaling/v2/defaults.go): no
+ * metrics means 80% CPU utilization, and a behavior given in part gets
+ * upstream's rules for the rest (scale up: no window, the larger of 4 pods
+ * or 100% per 15 s; scale down: 100% per 15 s, the window left to the
+ * controller's --horizontal-pod-autoscaler-downscale-stabilization).
+ */
+function defaultHPAv2(spec: Record<string, any>): void {
+  if (!Array.isArray(spec.metrics) || spec.metrics.length === 0)
+    spec.metrics = [
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+      },
+    ];
+  const behavior = spec.behavior as Record<string, any> | undefined;
+  if (!behavior || typeof behavior !== 'object') return;
+  behavior.scaleUp ??= {};
+  behavior.scaleDown ??= {};
+  const up = behavior.scaleUp;
+  up.stabilizationWindowSeconds ??= 0;
+  up.selectPolicy ??= 'Max';
+  up.policies ??= [
+    { type: 'Pods', value: 4, periodSeconds: 15 },
+    { type: 'Percent', value: 100, periodSeconds: 15 },
+  ];
+  const down = behavior.scaleDown;
+  down.selectPolicy ??= 'Max';
+  down.policies ??= [{ type: 'Percent', value: 100, periodSeconds: 15 }];
+}
 
 const hpa = (version: string): ResourceType =>
   kind({
@@ -375,6 +438,7 @@ const hpa = (version: string): ResourceType =>
     defaults: (h) => {
       const spec = child(h, 'spec');
       spec.minReplicas ??= 1;
+      if (version === 'v2') defaultHPAv2(spec);
     },
     validateSpec: (h) => validateHorizontalPodAutoscaler(h),
   });

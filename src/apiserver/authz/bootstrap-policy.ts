@@ -223,6 +223,20 @@ export function bootstrapClusterRoles(): ClusterRole[] {
       rule('proxy', 'core', 'nodes'),
       rule('*', 'core', 'nodes/log nodes/metrics nodes/proxy nodes/stats'),
     ]),
+    // metrics-server's own (its upstream manifest's, as k3s ships it): read
+    // nodes and pods, and get the kubelets' nodes/metrics (its scrapes of
+    // /metrics/resource, authorized by the kubelet's SubjectAccessReview).
+    // Skiff's reads only nodes: the API server supplies the pods' labels.
+    role('system:metrics-server', [
+      rule('get', 'core', 'nodes/metrics nodes/stats'),
+      rule(READ, 'core', 'nodes pods'),
+    ]),
+    // Who may read metrics.k8s.io: whoever holds view, edit or admin (metrics-server's manifest).
+    role('system:aggregated-metrics-reader', [rule(READ, 'metrics.k8s.io', 'pods nodes')], {
+      ...aggregateTo('view'),
+      ...aggregateTo('edit'),
+      ...aggregateTo('admin'),
+    }),
     role('system:monitoring', [
       pathRule('get', '/healthz /healthz/* /livez /livez/* /metrics /metrics/slis /readyz /readyz/*'),
     ]),
@@ -346,6 +360,7 @@ export function bootstrapClusterRoleBindings(): ClusterRoleBinding[] {
     same('system:skiff-ingress', [user('system:skiff-ingress')]),
     same('system:kube-scheduler', [user('system:kube-scheduler')]),
     same('system:monitoring', [group('system:monitoring')]),
+    same('system:metrics-server', [user('system:metrics-server')]),
     // No subjects: nodes are authorized by the Node authorizer, not this binding (upstream since 1.8).
     same('system:node', []),
     same('system:node-proxier', [user('system:kube-proxy')]),

@@ -80,6 +80,17 @@ const roles: Record<string, PolicyRule[]> = {
     rule('get', '*', '*/scale'),
     EVENTS,
   ],
+  'horizontal-pod-autoscaler': [
+    rule(READ, 'autoscaling', 'horizontalpodautoscalers'),
+    rule('update', 'autoscaling', 'horizontalpodautoscalers/status'),
+    rule('get update', '*', '*/scale'),
+    rule('list watch', 'core', 'pods'),
+    // Resource metrics; custom and external metrics are not served, but the role allows them as upstream's.
+    rule('list', 'metrics.k8s.io', 'pods'),
+    rule('get list', 'custom.metrics.k8s.io', '*'),
+    rule('get list', 'external.metrics.k8s.io', '*'),
+    EVENTS,
+  ],
   'endpoint-controller': [
     rule(READ, 'core', 'services pods'),
     rule(`${READ} create update delete`, 'core', 'endpoints'),
@@ -179,6 +190,8 @@ const roles: Record<string, PolicyRule[]> = {
   'local-path-provisioner-service-account': [
     rule('get list watch', 'core', 'nodes'),
     rule('get list watch update', 'core', 'persistentvolumeclaims'),
+    // The resizer's part, as the external-resizer's role.
+    rule('patch', 'core', 'persistentvolumeclaims/status'),
     rule('get list watch create patch update delete', 'core', 'persistentvolumes'),
     rule('get list watch', 'storage.k8s.io', 'storageclasses'),
     EVENTS,
@@ -249,6 +262,7 @@ export const CONTROLLER_SERVICE_ACCOUNTS: Record<string, string> = {
   daemonset: 'daemon-set-controller',
   job: 'job-controller',
   cronjob: 'cronjob-controller',
+  horizontalpodautoscaling: 'horizontal-pod-autoscaler',
   'ttl-after-finished': 'ttl-after-finished-controller',
   nodeipam: 'node-controller',
   nodelifecycle: 'node-controller',

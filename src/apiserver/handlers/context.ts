@@ -5,6 +5,7 @@
 
 import type { Registry, ResourceType } from '../../api/registry.ts';
 import type { TypeModel } from '../../api/schema/index.ts';
+import type { ResourceMetricsProvider } from '../../metrics/metrics-server.ts';
 import type { Registry as PrometheusRegistry } from '../../metrics/prometheus.ts';
 import type { AdmissionRequest, RequestAdmission } from '../admission/request.ts';
 import type { VersionInfo } from '../apiserver.ts';
@@ -48,6 +49,10 @@ export interface HandlerContext {
   readonly openapi: Map<string, { body: string; hash: string }>;
   /** What /metrics serves (../metrics.ts); 404 when unset. */
   readonly metrics: PrometheusRegistry | undefined;
+  /** /debug/pprof/profile and /debug/pprof/heap are served (profiling.ts). */
+  readonly profiling: boolean;
+  /** metrics.k8s.io's answers (metrics-server's storage); the group is not served when unset. */
+  readonly resourceMetrics: ResourceMetricsProvider | undefined;
 }
 
 /** One request, past authorization. */

@@ -21,6 +21,7 @@ import {
   apiVersions,
 } from '../discovery.ts';
 import { writeJSON } from '../http.ts';
+import { serveProfile } from '../profiling.ts';
 import type { HandlerContext, RequestScope } from './context.ts';
 
 /** The paths that are not resources: version, health, OpenAPI, discovery, and the root's list. */
@@ -34,6 +35,7 @@ export async function nonResource(ctx: HandlerContext, s: RequestScope, path: st
     return;
   }
   if (path === '/metrics' && ctx.metrics) return writeMetrics(ctx.metrics, res);
+  if (ctx.profiling && path.startsWith('/debug/pprof/') && (await serveProfile(path, s.query, res))) return;
   if (path === '/openapi/v2') {
     const doc = openapiDoc(ctx, 'v2', () => openAPIV2Document(openapiOptions(ctx)))!;
     // client-go (kubectl apply, diff, explain) asks for the gnostic

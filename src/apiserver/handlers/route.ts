@@ -5,6 +5,7 @@
 
 import { ApiError, methodNotAllowed, methodNotRouted } from '../../api/errors.ts';
 import { isReview } from '../../api/resources/auth.ts';
+import { METRICS_GROUP } from '../../api/resources/metrics.ts';
 import { isRoutedMethod } from '../request-info.ts';
 import type { HandlerContext, RequestScope } from './context.ts';
 import { deleteCollection, deleteObject } from './delete.ts';
@@ -12,6 +13,7 @@ import { nonResource } from './non-resource.ts';
 import { patchObject } from './patch.ts';
 import { checkAcceptable } from './query.ts';
 import { getObject, listObjects, respondObject } from './read.ts';
+import { resourceMetrics } from './resource-metrics.ts';
 import { review } from './reviews.ts';
 import { subresource } from './subresources.ts';
 import { watch } from './watch.ts';
@@ -50,6 +52,7 @@ export async function route(ctx: HandlerContext, s: RequestScope): Promise<void>
     );
   }
   if (isReview(rt)) return review(ctx, s, rt);
+  if (rt.group === METRICS_GROUP && !rt.custom) return resourceMetrics(ctx, s, rt);
   const storage = ctx.storage(info.group, info.version, info.resource)!;
   // A proxied response is the backend's: no content negotiation for it.
   if (!/^proxy(\/|$)/.test(info.subresource)) checkAcceptable(accept);

@@ -300,6 +300,46 @@ export function runtimeContract(
       await rejectsWith(rt.containerStatus(id), 'NotFound', 'status of a container of a removed sandbox');
     });
 
+    it('reports the usage of running containers (ListContainerStats), growing over time', async () => {
+      const sandbox = await runSandbox('stats');
+      const id = await startContainer(sandbox, 'busy', {
+        labels: { [RUN_LABEL]: runId, tier: 'stats' },
+        // A short spin, then sleep: some CPU time to count, for real processes.
+        command: ['sh', '-c', 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 3600'],
+      });
+      const sample = async () => {
+        const stats = await rt.listContainerStats({ podSandboxId: sandbox.id });
+        assert.deepEqual(
+          stats.map((s) => s.attributes.id),
+          [id],
+        );
+        return stats[0]!;
+      };
+      const first = await sample();
+      assert.equal(first.attributes.metadata.name, 'busy');
+      assert.equal(first.attributes.labels.tier, 'stats');
+      assert.ok(first.cpu && first.cpu.timestamp > 0, 'a CPU sample with a timestamp');
+      assert.ok(first.memory?.workingSetBytes !== undefined, 'a working set');
+      // The cumulative counter never goes back, and moves once time has passed.
+      let later = first;
+      const deadline = Date.now() + 30_000;
+      while ((later.cpu?.usageCoreNanoSeconds ?? 0) <= (first.cpu.usageCoreNanoSeconds ?? 0)) {
+        if (Date.now() > deadline) assert.fail('the CPU counter did not move in 30 s');
+        await delay(200);
+        later = await sample();
+      }
+      assert.ok(later.cpu!.timestamp >= first.cpu.timestamp);
+      // Filters: by id, and a label nothing has.
+      assert.deepEqual(
+        (await rt.listContainerStats({ id })).map((s) => s.attributes.id),
+        [id],
+      );
+      assert.deepEqual(
+        await rt.listContainerStats({ labelSelector: { [RUN_LABEL]: runId, tier: 'none' } }),
+        [],
+      );
+    });
+
     it('answers unknown ids with NotFound', async () => {
       const unknown = 'f'.repeat(64);
       await rejectsWith(rt.containerStatus(unknown), 'NotFound', 'ContainerStatus');

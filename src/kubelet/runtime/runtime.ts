@@ -205,6 +205,78 @@ export interface StreamingRequest {
   stderr?: boolean;
 }
 
+/**
+ * CRI's resource usage messages (CpuUsage, MemoryUsage, FilesystemUsage,
+ * NetworkUsage). Each UInt64Value is a plain number here (absent when the
+ * runtime did not say): cumulative CPU nanoseconds pass 2^53 only after
+ * 104 days of one core, and the Summary API carries them as JSON numbers
+ * anyway. Timestamps are nanoseconds since the epoch.
+ */
+export interface CpuUsage {
+  timestamp: number;
+  /** Cumulative CPU time, all cores, since the container (or sandbox) started. */
+  usageCoreNanoSeconds?: number;
+  /** The runtime's own rate over its last sample window, in nanocores. */
+  usageNanoCores?: number;
+}
+
+export interface MemoryUsage {
+  timestamp: number;
+  workingSetBytes?: number;
+  availableBytes?: number;
+  usageBytes?: number;
+  rssBytes?: number;
+  pageFaults?: number;
+  majorPageFaults?: number;
+}
+
+export interface FilesystemUsage {
+  timestamp: number;
+  fsId?: { mountpoint: string };
+  usedBytes?: number;
+  inodesUsed?: number;
+}
+
+export interface NetworkInterfaceUsage {
+  name: string;
+  rxBytes?: number;
+  rxErrors?: number;
+  txBytes?: number;
+  txErrors?: number;
+}
+
+export interface ContainerStats {
+  attributes: {
+    id: string;
+    metadata: { name: string; attempt: number };
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  cpu?: CpuUsage;
+  memory?: MemoryUsage;
+  writableLayer?: FilesystemUsage;
+}
+
+export interface PodSandboxStats {
+  attributes: {
+    id: string;
+    metadata: PodSandboxMetadata;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+  };
+  linux?: {
+    cpu?: CpuUsage;
+    memory?: MemoryUsage;
+    network?: {
+      timestamp: number;
+      defaultInterface?: NetworkInterfaceUsage;
+      interfaces: NetworkInterfaceUsage[];
+    };
+    process?: { timestamp: number; processCount?: number };
+    containers: ContainerStats[];
+  };
+}
+
 export interface Runtime {
   /** "cri" or "hollow", for logs. */
   readonly kind: string;
@@ -241,6 +313,22 @@ export interface Runtime {
   exec(req: StreamingRequest): Promise<string>;
   attach(req: StreamingRequest): Promise<string>;
   portForward(podSandboxId: string, ports: number[]): Promise<string>;
+
+  /** CRI ListContainerStats: the usage of every running container (or of those the filter names). */
+  listContainerStats(filter?: {
+    id?: string;
+    podSandboxId?: string;
+    labelSelector?: Record<string, string>;
+  }): Promise<ContainerStats[]>;
+  /**
+   * CRI ListPodSandboxStats: each ready sandbox's usage, network included.
+   * A runtime that does not implement it (containerd before 1.7 answers
+   * Unimplemented) rejects with a RuntimeError of that code.
+   */
+  listPodSandboxStats(filter?: {
+    id?: string;
+    labelSelector?: Record<string, string>;
+  }): Promise<PodSandboxStats[]>;
 
   pullImage(image: ImageSpec, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig): Promise<string>;
   /** undefined when the image is not present. */

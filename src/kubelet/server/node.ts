@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { isApiError } from '../../api/errors.ts';
 import type { Clientset } from '../../client/clientset.ts';
 import type { Registry } from '../../metrics/prometheus.ts';
+import { createStatsProvider, type NodeStatsSource, procNodeStats } from '../../metrics/summary.ts';
 import { ensureCA, ensureLeaf } from '../../pki/pki.ts';
 import type { Log } from '../../util/log.ts';
 import type { Runtime } from '../runtime/runtime.ts';
@@ -31,6 +32,35 @@ export interface NodeKubeletServerOptions {
   log: Log;
   /** The kubelet's metrics, served on /metrics (metrics/kubelet.ts). */
   metrics?: Registry;
+  /** The node's own usage for /stats/summary (default: this machine's, from /proc). */
+  nodeStats?: NodeStatsSource;
+}
+
+/**
+ * Asks the API server, as this kubelet, whether `user` may do `verb` on
+ * nodes/<subresource> of this node: upstream's webhook authorizer
+ * (a SubjectAccessReview, which system:node may create).
+ */
+export function subjectAccessReviewer(clients: Clientset, nodeName: string) {
+  const reviews = clients.forResource({
+    group: 'authorization.k8s.io',
+    version: 'v1',
+    plural: 'subjectaccessreviews',
+    namespaced: false,
+  });
+  return async (user: { name: string; groups: string[] }, verb: string, subresource: string) => {
+    const answer = (await reviews.create(undefined, {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      metadata: {},
+      spec: {
+        user: user.name,
+        groups: user.groups,
+        resourceAttributes: { verb, resource: 'nodes', subresource, name: nodeName, version: 'v1' },
+      },
+    } as never)) as { status?: { allowed?: boolean } };
+    return answer.status?.allowed === true;
+  };
 }
 
 /**
@@ -65,6 +95,13 @@ export async function startNodeKubeletServer(opts: NodeKubeletServerOptions): Pr
       port,
       ...(opts.address ? { address: opts.address } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      stats: createStatsProvider({
+        runtime: opts.runtime,
+        nodeName: opts.nodeName,
+        node: opts.nodeStats ?? procNodeStats(opts.dataDir),
+        log: opts.log,
+      }),
+      authorizeUser: subjectAccessReviewer(opts.clients, opts.nodeName),
       log: opts.log,
     });
   const port = opts.port ?? DEFAULT_KUBELET_PORT;

@@ -19,10 +19,13 @@ import { Counter, Registry } from 'prom-client';
 import type { Pod } from '../../api/types/core-v1.ts';
 import { createInProcessTransport } from '../../apiserver/in-process.ts';
 import { type Clientset, createClientset } from '../../client/clientset.ts';
+import { createStatsProvider, hollowNodeStats } from '../../metrics/summary.ts';
 import { ensureCA, ensureLeaf, type KeyPair } from '../../pki/pki.ts';
 import { type RunningServer, startServer } from '../../server/server.ts';
 import { createLog } from '../../util/log.ts';
+import { HollowRuntime } from '../runtime/hollow/hollow.ts';
 import type { Runtime, StreamingRequest } from '../runtime/runtime.ts';
+import { subjectAccessReviewer } from './node.ts';
 import { KUBE_APISERVER_KUBELET_CLIENT, type KubeletServer, startKubeletServer } from './server.ts';
 
 const quiet = createLog({}, () => {});
@@ -624,6 +627,60 @@ describe('the kubelet server', () => {
       usage: 'client',
     });
     assert.equal((await get('/healthz', { port: kubelet.port, who: stranger })).status, 401);
+  });
+
+  it('authorizes other users with a SubjectAccessReview: metrics-server may read stats and resource metrics, others not', async () => {
+    const runtime = new HollowRuntime();
+    const asNode = createClientset(
+      createInProcessTransport(server.api, {
+        name: `system:node:${NODE}`,
+        groups: ['system:nodes', 'system:authenticated'],
+      }),
+    );
+    const serving = ensureLeaf(ca, join(dataDir, 'kubelet'), 'serving', {
+      commonName: NODE,
+      usage: 'server',
+    });
+    const withStats = await startKubeletServer({
+      runtime,
+      getPod: () => undefined,
+      tls: { cert: serving.cert, key: serving.key, clientCA: ca.cert },
+      address: '127.0.0.1',
+      port: 0,
+      log: quiet,
+      stats: createStatsProvider({ runtime, nodeName: NODE, node: hollowNodeStats() }),
+      authorizeUser: subjectAccessReviewer(asNode, NODE),
+    });
+    try {
+      const tlsDir = join(dataDir, 'server', 'tls');
+      const metricsServer = ensureLeaf(ca, tlsDir, 'client-metrics-server-test', {
+        commonName: 'system:metrics-server',
+        usage: 'client',
+      });
+      const bob = ensureLeaf(ca, tlsDir, 'client-bob', { commonName: 'bob', usage: 'client' });
+      const resource = await get('/metrics/resource', { port: withStats.port, who: metricsServer });
+      assert.equal(resource.status, 200, resource.body);
+      assert.match(resource.body, /^node_cpu_usage_seconds_total \S+ \d+$/m);
+      const summary = await get('/stats/summary', { port: withStats.port, who: metricsServer });
+      assert.equal(summary.status, 200);
+      assert.equal(JSON.parse(summary.body).node.nodeName, NODE);
+      // nodes/metrics is all metrics-server may get: not the pods' logs (nodes/proxy).
+      const logs = await get('/containerLogs/default/web/app', { port: withStats.port, who: metricsServer });
+      assert.equal(logs.status, 403);
+      const denied = await get('/metrics/resource', { port: withStats.port, who: bob });
+      assert.equal(denied.status, 403);
+      assert.match(
+        denied.body,
+        /Forbidden \(user=bob, verb=get, resource=nodes, subresource\(s\)=\[metrics\]\)/,
+      );
+      // Through the API server as ever, with the API server's own identity.
+      assert.equal(
+        (await get('/metrics/resource', { port: withStats.port, who: kubeletClient })).status,
+        200,
+      );
+    } finally {
+      await withStats.close();
+    }
   });
 
   it('is reachable through nodes/proxy', async () => {

@@ -5,6 +5,8 @@
 //
 //   GET  /healthz
 //   GET  /metrics                                the kubelet's Prometheus metrics (metrics/kubelet.ts)
+//   GET  /metrics/resource                       CPU and memory of the node, pods, containers (metrics/summary.ts)
+//   GET  /stats/summary                          the Summary API (metrics/summary.ts)
 //   GET  /containerLogs/<ns>/<pod>/<container>   the CRI log file, decoded (logs.ts)
 //   *    /exec/<ns>/<pod>[/<uid>]/<container>     upgraded, then proxied to the runtime's
 //   *    /attach/<ns>/<pod>[/<uid>]/<container>   streaming server (the URL CRI's Exec,
@@ -14,11 +16,13 @@
 // (1.20), the kubelet proxies the upgrade itself: the runtime's streaming
 // server listens on loopback only, and speaks SPDY/3.1 and WebSocket itself.
 //
-// Only the API server gets in: the client must present a certificate signed
-// by the cluster CA whose common name is the API server's kubelet client
-// identity (upstream authenticates the same x509 way and then authorizes the
-// user with a SubjectAccessReview; Skiff has no RBAC yet, so the identity is
-// the authorization).
+// Clients present a certificate signed by the cluster CA (upstream's x509
+// authentication). The API server's kubelet client identity is let in at
+// once; any other user (metrics-server, a monitoring agent) is authorized as
+// upstream's kubelet does with --authorization-mode=Webhook: a
+// SubjectAccessReview for verb (from the HTTP method) on nodes/<subresource>
+// of this node, where the path gives the subresource (stats, metrics, log,
+// proxy). Answers are cached for a while, as upstream's webhook cache.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -26,6 +30,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Pod } from '../../api/types/core-v1.ts';
 import { type Registry, writeMetrics } from '../../metrics/prometheus.ts';
+import type { StatsProvider } from '../../metrics/summary.ts';
 import { identityOf } from '../../pki/pki.ts';
 import { createLog, type Log } from '../../util/log.ts';
 import { proxyUpgrade, writeUpgradeResponse } from '../../util/upgrade-proxy.ts';
@@ -65,6 +70,18 @@ export interface KubeletServerOptions {
   followPollMs?: number;
   /** What /metrics serves (404 when unset). */
   metrics?: Registry;
+  /** What /stats/summary and /metrics/resource serve (404 when unset). */
+  stats?: StatsProvider;
+  /**
+   * Asks the API server whether a user other than `authorizedUsers` may do
+   * `verb` on nodes/<subresource> of this node (a SubjectAccessReview);
+   * such users are refused when unset.
+   */
+  authorizeUser?: (
+    user: { name: string; groups: string[] },
+    verb: string,
+    subresource: string,
+  ) => Promise<boolean>;
 }
 
 export interface KubeletServer {
@@ -92,20 +109,44 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
   const now = opts.now ?? (() => new Date());
   const allowed = new Set(opts.authorizedUsers ?? [KUBE_APISERVER_KUBELET_CLIENT]);
 
-  /** 401 without a client certificate the CA signed, 403 for another user, as upstream's authn/authz filters. */
-  function authorize(req: IncomingMessage): HttpError | undefined {
+  // Review answers by user, verb and subresource, kept 5 minutes when
+  // allowed and 30 s when denied (upstream's webhook cache TTLs).
+  const reviews = new Map<string, { allowed: boolean; until: number }>();
+
+  /** 401 without a client certificate the CA signed, 403 when not authorized, as upstream's authn/authz filters. */
+  async function authorize(req: IncomingMessage): Promise<HttpError | undefined> {
     const socket = req.socket as TLSSocket;
     const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
     if (!cert?.subject) return new HttpError(401, 'Unauthorized');
-    const user = identityOf(cert.subject as { CN?: string | string[]; O?: string | string[] }).user;
-    if (!allowed.has(user)) {
-      const path = new URL(req.url ?? '/', 'https://kubelet').pathname;
-      return new HttpError(
-        403,
-        `Forbidden (user=${user}, verb=${(req.method ?? 'get').toLowerCase()}, resource=nodes, subresource(s)=[${subresourceOf(path)}])`,
-      );
+    const { user, groups } = identityOf(cert.subject as { CN?: string | string[]; O?: string | string[] });
+    if (allowed.has(user)) return undefined;
+    const path = new URL(req.url ?? '/', 'https://kubelet').pathname;
+    const verb = VERBS[req.method ?? 'GET'] ?? (req.method ?? 'get').toLowerCase();
+    const subresource = subresourceOf(path);
+    if (opts.authorizeUser) {
+      const key = `${user}\n${groups.join(',')}\n${verb}\n${subresource}`;
+      const t = Date.now();
+      let answer = reviews.get(key);
+      if (!answer || answer.until < t) {
+        try {
+          const ok = await opts.authorizeUser({ name: user, groups }, verb, subresource);
+          answer = { allowed: ok, until: t + (ok ? 300_000 : 30_000) };
+          if (reviews.size > 1000) reviews.clear();
+          reviews.set(key, answer);
+        } catch (err) {
+          log.warn('authorizing a kubelet API request failed', { user, error: String(err) });
+          return new HttpError(
+            500,
+            `Authorization error (user=${user}, verb=${verb}, resource=nodes, subresource(s)=[${subresource}])`,
+          );
+        }
+      }
+      if (answer.allowed) return undefined;
     }
-    return undefined;
+    return new HttpError(
+      403,
+      `Forbidden (user=${user}, verb=${verb}, resource=nodes, subresource(s)=[${subresource}])`,
+    );
   }
 
   async function pod(ns: string, name: string, uid?: string): Promise<Pod> {
@@ -339,10 +380,10 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
       requestTimeout: 0,
     },
     (req, res) => {
-      const denied = authorize(req);
-      if (denied) return writeError(res, denied);
       const { url, verb, parts } = route(req);
       const handle = async () => {
+        const denied = await authorize(req);
+        if (denied) return writeError(res, denied);
         if (verb === 'healthz' && parts.length === 0) {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
           res.end('ok');
@@ -350,6 +391,19 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
         }
         if (verb === 'metrics' && parts.length === 0 && opts.metrics && req.method === 'GET')
           return writeMetrics(opts.metrics, res);
+        if (opts.stats && req.method === 'GET') {
+          if (verb === 'metrics' && parts.length === 1 && parts[0] === 'resource') {
+            const text = await opts.stats.resourceMetrics();
+            res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+            res.end(text);
+            return;
+          }
+          if (verb === 'stats' && parts.length === 1 && parts[0] === 'summary') {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.end(JSON.stringify(await opts.stats.summary()));
+            return;
+          }
+        }
         if (verb === 'containerLogs' && (req.method === 'GET' || req.method === 'HEAD'))
           return containerLogs(req, res, parts, url.searchParams);
         if (STREAMING.has(verb)) throw badRequest('Upgrade request required');
@@ -359,10 +413,29 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
     },
   );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const denied = authorize(req);
-    if (denied) return writeUpgradeResponse(socket, denied.code, denied.message, 'text/plain; charset=utf-8');
     const { url, verb, parts } = route(req);
-    if (!STREAMING.has(verb)) return writeUpgradeResponse(socket, 404, '404 page not found', 'text/plain');
+    authorize(req)
+      .then((denied) => {
+        if (denied) {
+          writeUpgradeResponse(socket, denied.code, denied.message, 'text/plain; charset=utf-8');
+          return;
+        }
+        if (!STREAMING.has(verb)) {
+          writeUpgradeResponse(socket, 404, '404 page not found', 'text/plain');
+          return;
+        }
+        return upgradeStream(req, socket, head, url, verb, parts);
+      })
+      .catch(() => socket.destroy());
+  });
+  const upgradeStream = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    verb: string,
+    parts: string[],
+  ) =>
     streamingURL(verb, parts, url.searchParams)
       .then((streaming) => {
         log.debug('proxying stream to the runtime', { verb, path: url.pathname });
@@ -381,7 +454,6 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
         const e = toHttpError(err);
         writeUpgradeResponse(socket, e.code, e.message, 'text/plain; charset=utf-8');
       });
-  });
   server.on('clientError', (_err, socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {
@@ -403,6 +475,16 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Ku
 }
 
 const STREAMING = new Set(['exec', 'attach', 'portForward']);
+
+/** The authorization verb of each HTTP method (upstream's kubelet auth filter). */
+const VERBS: Record<string, string> = {
+  GET: 'get',
+  HEAD: 'get',
+  POST: 'create',
+  PUT: 'update',
+  PATCH: 'patch',
+  DELETE: 'delete',
+};
 
 const isTrue = (v: string | null) => v === 'true' || v === '1';
 

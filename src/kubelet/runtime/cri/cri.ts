@@ -13,13 +13,18 @@ import {
   type Container,
   type ContainerConfig,
   type ContainerState,
+  type ContainerStats,
   type ContainerStatus,
+  type CpuUsage,
   type ExecSyncResult,
   type Image,
   type ImageSpec,
+  type MemoryUsage,
+  type NetworkInterfaceUsage,
   type PodSandbox,
   type PodSandboxConfig,
   type PodSandboxState,
+  type PodSandboxStats,
   type PodSandboxStatus,
   type Runtime,
   RuntimeError,
@@ -101,6 +106,114 @@ function toRuntimeError(err: grpc.ServiceError, method: string): RuntimeError {
 }
 
 const nanos = (v: unknown): bigint => BigInt((v as string | number | undefined) ?? 0);
+
+// ---- stats: CRI's UInt64Value wrappers become plain numbers, absent ones undefined.
+
+/** A UInt64Value (`{ value: "123" }`, or null when the runtime left it out). */
+const u64 = (v: unknown): number | undefined => {
+  const value = (v as { value?: string | number } | null | undefined)?.value;
+  return value === undefined ? undefined : Number(value);
+};
+/** Sets key only when the value is there, so an absent UInt64Value stays absent (exactOptionalPropertyTypes). */
+function withValues<T extends object>(base: T, values: Record<string, number | undefined>): T {
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) (base as Record<string, number>)[k] = v;
+  return base;
+}
+const cpuUsage = (c: any): CpuUsage | undefined =>
+  c
+    ? withValues<CpuUsage>(
+        { timestamp: Number(c.timestamp) },
+        { usageCoreNanoSeconds: u64(c.usageCoreNanoSeconds), usageNanoCores: u64(c.usageNanoCores) },
+      )
+    : undefined;
+const memoryUsage = (m: any): MemoryUsage | undefined =>
+  m
+    ? withValues<MemoryUsage>(
+        { timestamp: Number(m.timestamp) },
+        {
+          workingSetBytes: u64(m.workingSetBytes),
+          availableBytes: u64(m.availableBytes),
+          usageBytes: u64(m.usageBytes),
+          rssBytes: u64(m.rssBytes),
+          pageFaults: u64(m.pageFaults),
+          majorPageFaults: u64(m.majorPageFaults),
+        },
+      )
+    : undefined;
+const interfaceUsage = (i: any): NetworkInterfaceUsage =>
+  withValues<NetworkInterfaceUsage>(
+    { name: i.name },
+    {
+      rxBytes: u64(i.rxBytes),
+      rxErrors: u64(i.rxErrors),
+      txBytes: u64(i.txBytes),
+      txErrors: u64(i.txErrors),
+    },
+  );
+function containerStats(s: any): ContainerStats {
+  const a = s.attributes ?? {};
+  const out: ContainerStats = {
+    attributes: {
+      id: a.id ?? '',
+      metadata: a.metadata ?? { name: '', attempt: 0 },
+      labels: a.labels ?? {},
+      annotations: a.annotations ?? {},
+    },
+  };
+  const cpu = cpuUsage(s.cpu);
+  if (cpu) out.cpu = cpu;
+  const memory = memoryUsage(s.memory);
+  if (memory) out.memory = memory;
+  const w = s.writableLayer;
+  if (w) {
+    out.writableLayer = withValues(
+      { timestamp: Number(w.timestamp), ...(w.fsId ? { fsId: { mountpoint: w.fsId.mountpoint } } : {}) },
+      { usedBytes: u64(w.usedBytes), inodesUsed: u64(w.inodesUsed) },
+    );
+  }
+  return out;
+}
+function podSandboxStats(s: any): PodSandboxStats {
+  const a = s.attributes ?? {};
+  const out: PodSandboxStats = {
+    attributes: {
+      id: a.id ?? '',
+      metadata: a.metadata,
+      labels: a.labels ?? {},
+      annotations: a.annotations ?? {},
+    },
+  };
+  const l = s.linux;
+  if (l) {
+    const cpu = cpuUsage(l.cpu);
+    const memory = memoryUsage(l.memory);
+    out.linux = {
+      ...(cpu ? { cpu } : {}),
+      ...(memory ? { memory } : {}),
+      ...(l.network
+        ? {
+            network: {
+              timestamp: Number(l.network.timestamp),
+              ...(l.network.defaultInterface
+                ? { defaultInterface: interfaceUsage(l.network.defaultInterface) }
+                : {}),
+              interfaces: ((l.network.interfaces ?? []) as unknown[]).map(interfaceUsage),
+            },
+          }
+        : {}),
+      ...(l.process
+        ? {
+            process: withValues(
+              { timestamp: Number(l.process.timestamp) },
+              { processCount: u64(l.process.processCount) },
+            ),
+          }
+        : {}),
+      containers: ((l.containers ?? []) as unknown[]).map(containerStats),
+    };
+  }
+  return out;
+}
 
 /** Opens a CRI client to `endpoint` (`unix:///run/containerd/containerd.sock`). Connects lazily. */
 export function criRuntime(endpoint: string, opts: CriOptions = {}): CriRuntime {
@@ -267,6 +380,23 @@ export function criRuntime(endpoint: string, opts: CriOptions = {}): CriRuntime 
     },
     async portForward(podSandboxId, ports) {
       return (await rt('PortForward', { podSandboxId, port: ports })).url as string;
+    },
+
+    async listContainerStats(filter = {}) {
+      const res = await rt('ListContainerStats', {
+        filter: {
+          id: filter.id ?? '',
+          podSandboxId: filter.podSandboxId ?? '',
+          labelSelector: filter.labelSelector ?? {},
+        },
+      });
+      return ((res.stats ?? []) as unknown[]).map(containerStats);
+    },
+    async listPodSandboxStats(filter = {}) {
+      const res = await rt('ListPodSandboxStats', {
+        filter: { id: filter.id ?? '', labelSelector: filter.labelSelector ?? {} },
+      });
+      return ((res.stats ?? []) as unknown[]).map(podSandboxStats);
     },
 
     async pullImage(spec: ImageSpec, auth?: AuthConfig, sandboxConfig?: PodSandboxConfig) {

@@ -22,6 +22,11 @@
 //     e.g. `registry.invalid/app:1`, fails, for tests of ErrImagePull.
 //   - ExecSync follows the same rules (output is empty). Streaming (exec,
 //     attach, port-forward) has nothing to connect to and is refused.
+//   - Stats (ListContainerStats, ListPodSandboxStats) are believable made-up
+//     numbers, for scale tests of the Summary API and the metrics pipeline:
+//     each running container uses a steady 1 to 50 millicores (capped by its
+//     CPU limit) and 4 to 64 MiB of working set, both fixed by a hash of its
+//     id, so successive samples give a steady rate.
 //
 // Time comes from an injected clock, so tests drive sleeps and grace periods
 // without waiting.
@@ -35,6 +40,7 @@ import {
   type Container,
   type ContainerConfig,
   type ContainerState,
+  type ContainerStats,
   type ContainerStatus,
   type ExecSyncResult,
   type Image,
@@ -42,6 +48,7 @@ import {
   type PodSandbox,
   type PodSandboxConfig,
   type PodSandboxState,
+  type PodSandboxStats,
   type PodSandboxStatus,
   type Runtime,
   RuntimeError,
@@ -433,6 +440,105 @@ export class HollowRuntime implements Runtime {
       mounts: structuredClone(c.config.mounts ?? []),
       logPath: c.config.logPath ? join(c.logDirectory, c.config.logPath) : '',
     };
+  }
+
+  // ---- stats ----
+
+  /** A running container's made-up usage, steady per container (see the header). */
+  #containerStats(c: ContainerRecord, nowNs: number): ContainerStats {
+    const h = createHash('sha256').update(c.id).digest();
+    const limit = c.config.linux?.resources;
+    const limitMillicores =
+      limit?.cpuQuota && limit.cpuPeriod ? (limit.cpuQuota / limit.cpuPeriod) * 1000 : Infinity;
+    const millicores = Math.min(1 + (h.readUInt16BE(0) % 50), limitMillicores);
+    const workingSet = (4 + (h.readUInt16BE(2) % 61)) * 1024 * 1024;
+    const runningNs = Math.max(0, nowNs - Number(c.startedAt));
+    return {
+      attributes: {
+        id: c.id,
+        metadata: { ...c.config.metadata },
+        labels: { ...c.config.labels },
+        annotations: { ...c.config.annotations },
+      },
+      cpu: {
+        timestamp: nowNs,
+        usageCoreNanoSeconds: Math.round((runningNs * millicores) / 1000),
+        usageNanoCores: Math.round(millicores * 1_000_000),
+      },
+      memory: {
+        timestamp: nowNs,
+        workingSetBytes: workingSet,
+        usageBytes: workingSet + 1024 * 1024,
+        rssBytes: Math.round(workingSet * 0.75),
+        pageFaults: 0,
+        majorPageFaults: 0,
+      },
+      writableLayer: { timestamp: nowNs, usedBytes: 4096, inodesUsed: 1 },
+    };
+  }
+
+  async listContainerStats(
+    filter: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> } = {},
+  ): Promise<ContainerStats[]> {
+    const nowNs = Number(this.#nanos());
+    const candidates = filter.id
+      ? [this.#containers.get(filter.id)].filter((c) => c !== undefined)
+      : filter.podSandboxId
+        ? (this.#containersOf.get(filter.podSandboxId) ?? [])
+        : (this.#containerLabels.candidates(filter.labelSelector) ?? this.#containers.values());
+    return [...candidates]
+      .filter(
+        (c) =>
+          c.state === 'CONTAINER_RUNNING' &&
+          (!filter.podSandboxId || c.podSandboxId === filter.podSandboxId) &&
+          matches(c.config.labels, filter.labelSelector),
+      )
+      .map((c) => this.#containerStats(c, nowNs));
+  }
+
+  async listPodSandboxStats(
+    filter: { id?: string; labelSelector?: Record<string, string> } = {},
+  ): Promise<PodSandboxStats[]> {
+    const nowNs = Number(this.#nanos());
+    const out: PodSandboxStats[] = [];
+    for (const s of this.#sandboxLabels.candidates(filter.labelSelector) ?? this.#sandboxes.values()) {
+      if (s.state !== 'SANDBOX_READY' || (filter.id && s.id !== filter.id)) continue;
+      if (!matches(s.config.labels, filter.labelSelector)) continue;
+      const containers = [...(this.#containersOf.get(s.id) ?? [])]
+        .filter((c) => c.state === 'CONTAINER_RUNNING')
+        .map((c) => this.#containerStats(c, nowNs));
+      const sum = (f: (c: ContainerStats) => number | undefined) =>
+        containers.reduce((n, c) => n + (f(c) ?? 0), 0);
+      // Bytes on the pod's interface grow with its age, as a quiet pod's would.
+      const ageS = Math.max(0, (nowNs - Number(s.createdAt)) / 1e9);
+      const eth0 = {
+        name: 'eth0',
+        rxBytes: Math.round(ageS * 200),
+        rxErrors: 0,
+        txBytes: Math.round(ageS * 150),
+        txErrors: 0,
+      };
+      out.push({
+        attributes: {
+          id: s.id,
+          metadata: { ...s.config.metadata },
+          labels: { ...s.config.labels },
+          annotations: { ...s.config.annotations },
+        },
+        linux: {
+          cpu: {
+            timestamp: nowNs,
+            usageCoreNanoSeconds: sum((c) => c.cpu?.usageCoreNanoSeconds),
+            usageNanoCores: sum((c) => c.cpu?.usageNanoCores),
+          },
+          memory: { timestamp: nowNs, workingSetBytes: sum((c) => c.memory?.workingSetBytes) },
+          network: { timestamp: nowNs, defaultInterface: eth0, interfaces: [eth0] },
+          process: { timestamp: nowNs, processCount: containers.length },
+          containers,
+        },
+      });
+    }
+    return out;
   }
 
   async execSync(containerId: string, cmd: string[]): Promise<ExecSyncResult> {
