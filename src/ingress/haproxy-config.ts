@@ -5,7 +5,8 @@
 // design haproxy-ingress and HAProxy's own ingress controller use: every
 // backend gets a power-of-two number of server slots, unused ones in
 // maintenance, so a pod coming or going is a `set server` on the running
-// process, with no reload and no dropped connection.
+// process, with no reload and no dropped connection, until a backend's free
+// slots run out (see Slot for why a slot is never readdressed in place).
 //
 // Routing is two maps (files HAProxy loads) looked up with the request's
 // host and path, `<host><path>` (the host lower-cased, without a port):

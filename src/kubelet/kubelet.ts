@@ -67,6 +67,7 @@ import { createStatusManager } from './status-manager.ts';
 import { createTokenManager } from './token-manager.ts';
 import { cleanLocalPathVolumes } from './volumes/local-path-cleaner.ts';
 import { createVolumeManager, type VolumeManager } from './volumes/volume-manager.ts';
+import type { VolumeStats } from './volumes/volume-stats.ts';
 
 /** The runtime calls that change something: a sync that made none saw the runtime as it left it. */
 const MUTATING_CALLS = new Set([
@@ -215,6 +216,8 @@ export interface Kubelet {
   readonly podWorkers: PodWorkers;
   readonly nodeStatus: NodeStatusManager;
   readonly lease: NodeLease;
+  /** The stats of the volumes of the pod with this uid (/stats/summary's pod.volume). */
+  volumeStats(uid: string): Promise<VolumeStats[]>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -755,6 +758,10 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
   return {
     nodeName,
     podCIDR: () => node()?.spec?.podCIDR,
+    async volumeStats(uid) {
+      const pod = sources.pods.list().find((p) => p.metadata.uid === uid);
+      return pod && volumes ? volumes.volumeStats(pod) : [];
+    },
     podWorkers,
     nodeStatus,
     lease,

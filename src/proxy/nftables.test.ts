@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ServicePort } from './model.ts';
 import {
+  contestedKeys,
   createSlotAllocator,
   type ElementRefs,
   fullSyncScript,
@@ -183,5 +184,46 @@ describe('nftables rule generation', () => {
   it('one table per service CIDR, `skiff` for the default one', () => {
     assert.equal(tableForServiceCIDR('10.43.0.0/16'), 'skiff');
     assert.equal(tableForServiceCIDR('10.96.0.0/12'), 'skiff-10-96-0-0-12');
+  });
+
+  it('two Services wanting one external IP and port: the first holds it, the other takes over when it goes', () => {
+    const slots = createSlotAllocator();
+    const first = portProgram(port({ externalIPs: ['198.18.9.9'] }), cfg, slots);
+    const second = portProgram(
+      port({
+        key: 'ns/other:http',
+        service: 'ns/other',
+        clusterIP: '10.43.0.11',
+        externalIPs: ['198.18.9.9'],
+      }),
+      cfg,
+      slots,
+    );
+    const refs: ElementRefs = new Map();
+    const full = fullSyncScript('skiff', cfg, [first, second], refs);
+    // One element for the key in the whole transaction (two would fail it with "File exists").
+    const serviceIPs = full.split('\n').find((l) => l.startsWith('add element ip skiff service-ips'))!;
+    assert.equal(serviceIPs.match(/198\.18\.9\.9 \. tcp \. 80 :/g)?.length, 1, serviceIPs);
+    const held = (e: { map: string; element: string }) => e.element.startsWith('198.18.9.9 ');
+    const firstElement = first.elements.find((e) => e.map === 'service-ips' && held(e))!.element;
+    const secondElement = second.elements.find((e) => e.map === 'service-ips' && held(e))!.element;
+    assert.ok(serviceIPs.includes(firstElement));
+    assert.deepEqual(contestedKeys(refs), [
+      { key: 'service-ips|198.18.9.9 . tcp . 80', holder: firstElement, waiting: [secondElement] },
+    ]);
+
+    // The first goes: its element out, the second's in, in one transaction.
+    const lines = partialSyncScript('skiff', [{ before: first, after: undefined }], refs)
+      .trim()
+      .split('\n');
+    const del = lines.indexOf(
+      'delete element ip skiff service-ips { 10.43.0.10 . tcp . 80, 198.18.9.9 . tcp . 80 }',
+    );
+    assert.ok(del >= 0, lines.join('\n'));
+    const add = lines.findIndex(
+      (l) => l.startsWith('add element ip skiff service-ips') && l.includes(secondElement),
+    );
+    assert.ok(add > del, lines.join('\n'));
+    assert.deepEqual(contestedKeys(refs), []);
   });
 });

@@ -59,6 +59,8 @@ export interface NftablesOptions extends ProxyConfig {
   /** The table (ip family); default `skiff`. */
   table?: string;
   exec?: Exec;
+  /** Told about each address and port that several Services want, whenever that changes. */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
 }
 
 /** One service port's share of the table. */
@@ -390,8 +392,30 @@ export function baseCommands(table: string, cfg: ProxyConfig): string[] {
  * its last user.
  */
 const SHARED_SETS = new Set(['cluster-ips', 'hairpin-endpoints']);
-export type ElementRefs = Map<string, number>;
-const refKey = (e: { map: string; element: string }) => `${e.map}|${e.element}`;
+/**
+ * Maps whose key two ports may both want: two Services given the same
+ * external IP and port, or a load balancer address another has as an
+ * external IP. A map holds one value per key, and adding a second fails the
+ * whole transaction, every Service of the node with it. So the first port
+ * to want a key holds it and the others wait in line; when the holder goes,
+ * the next one's element goes in (kube-proxy's iptables rules let the first
+ * match win the same way).
+ */
+const KEYED_MAPS = new Set([
+  'service-ips',
+  'no-endpoint-services',
+  'service-nodeports',
+  'no-endpoint-nodeports',
+]);
+/** Shared sets' counts by element; keyed maps' claimants (elements, holder first) by key. */
+export type ElementRefs = Map<string, number | string[]>;
+type Element = { map: string; element: string };
+const refKey = (e: Element) => `${e.map}|${e.element}`;
+const mapKey = (e: Element) => `${e.map}|${e.element.split(' : ')[0]}`;
+const claimants = (refs: ElementRefs, k: string): string[] => {
+  const v = refs.get(k);
+  return Array.isArray(v) ? v : [];
+};
 
 /** `add element` commands, one per map, for many elements at once (one lookup of the map each). */
 function elementCommands(
@@ -421,25 +445,81 @@ function addCommands(t: string, prog: PortProgram): string[] {
   return out;
 }
 
-/** Counts a port's shared elements in; answers the ones new to the table. */
-function countIn(elements: { map: string; element: string }[], refs: ElementRefs) {
+/** Counts a port's shared elements in; answers the ones new to the table (keyed maps aside: see claim). */
+function countIn(elements: Element[], refs: ElementRefs) {
   return elements.filter((e) => {
     if (!SHARED_SETS.has(e.map)) return true;
-    const n = refs.get(refKey(e)) ?? 0;
+    const n = Number(refs.get(refKey(e)) ?? 0);
     refs.set(refKey(e), n + 1);
     return n === 0;
   });
 }
 
 /** Counts a port's shared elements out; answers the ones to delete from the table. */
-function countOut(elements: { map: string; element: string }[], refs: ElementRefs) {
+function countOut(elements: Element[], refs: ElementRefs) {
   return elements.filter((e) => {
     if (!SHARED_SETS.has(e.map)) return true;
-    const n = (refs.get(refKey(e)) ?? 1) - 1;
+    const n = Number(refs.get(refKey(e)) ?? 1) - 1;
     if (n > 0) refs.set(refKey(e), n);
     else refs.delete(refKey(e));
     return n <= 0;
   });
+}
+
+/**
+ * Applies each changed port's keyed-map elements going and coming to the
+ * claimants in `refs`, and answers what the table must lose and gain: a
+ * key's element changes only when its holder does. A port that keeps a key
+ * with another value (a new verdict) keeps its place in line.
+ */
+function claim(
+  changes: { going: Element[]; coming: Element[] }[],
+  refs: ElementRefs,
+): { del: Element[]; add: Element[] } {
+  const touched = new Map<string, { map: string; before: string | undefined }>();
+  const touch = (e: Element) => {
+    const k = mapKey(e);
+    if (!touched.has(k)) touched.set(k, { map: e.map, before: claimants(refs, k)[0] });
+    return k;
+  };
+  for (const { going, coming } of changes) {
+    const replaced = new Map(going.map((e) => [mapKey(e), e.element]));
+    for (const e of coming) {
+      const k = touch(e);
+      const list = claimants(refs, k);
+      const old = replaced.get(k);
+      const at = old === undefined ? -1 : list.indexOf(old);
+      if (at >= 0) list[at] = e.element;
+      refs.set(k, at >= 0 ? list : [...list, e.element]);
+      replaced.delete(k);
+    }
+    for (const e of going) {
+      const k = touch(e);
+      if (!replaced.has(k)) continue; // replaced in place above
+      const list = claimants(refs, k).filter((x) => x !== e.element);
+      if (list.length) refs.set(k, list);
+      else refs.delete(k);
+    }
+  }
+  const del: Element[] = [];
+  const add: Element[] = [];
+  for (const [k, { map, before }] of touched) {
+    const after = claimants(refs, k)[0];
+    if (before === after) continue;
+    if (before !== undefined) del.push({ map, element: before });
+    if (after !== undefined) add.push({ map, element: after });
+  }
+  return { del, add };
+}
+
+const keyed = (e: Element) => KEYED_MAPS.has(e.map);
+
+/** The keys more than one port wants, with who holds each (for a warning). */
+export function contestedKeys(refs: ElementRefs): { key: string; holder: string; waiting: string[] }[] {
+  const out: { key: string; holder: string; waiting: string[] }[] = [];
+  for (const [k, v] of refs)
+    if (Array.isArray(v) && v.length > 1) out.push({ key: k, holder: v[0]!, waiting: v.slice(1) });
+  return out;
 }
 
 /** The whole table, replacing whatever is there, in one transaction. `refs` is filled in. */
@@ -451,11 +531,19 @@ export function fullSyncScript(
 ): string {
   const t = `ip ${table}`;
   const lines = [`add table ${t}`, `delete table ${t}`, `add table ${t}`, ...baseCommands(table, cfg)];
-  const elements: { map: string; element: string }[] = [];
+  const elements: Element[] = [];
+  const wanted: Element[] = [];
   for (const prog of programs) {
     lines.push(...addCommands(t, prog));
-    elements.push(...countIn(prog.elements, refs));
+    elements.push(
+      ...countIn(
+        prog.elements.filter((e) => !keyed(e)),
+        refs,
+      ),
+    );
+    wanted.push(...prog.elements.filter(keyed));
   }
+  elements.push(...claim([{ going: [], coming: wanted }], refs).add);
   lines.push(...elementCommands(t, 'add', elements));
   return `${lines.join('\n')}\n`;
 }
@@ -472,8 +560,9 @@ export function partialSyncScript(
   refs: ElementRefs,
 ): string {
   const t = `ip ${table}`;
-  const delElements: { map: string; element: string }[] = [];
-  const addElements: { map: string; element: string }[] = [];
+  const delElements: Element[] = [];
+  const addElements: Element[] = [];
+  const keyedChanges: { going: Element[]; coming: Element[] }[] = [];
   const flushChains: string[] = [];
   const delChains: string[] = [];
   const delSetsAndMaps: string[] = [];
@@ -483,18 +572,21 @@ export function partialSyncScript(
   for (const { before, after } of changes) {
     const oldElements = new Set((before?.elements ?? []).map(refKey));
     const newElements = new Set((after?.elements ?? []).map(refKey));
+    const going = (before?.elements ?? []).filter((e) => !newElements.has(refKey(e)));
+    const coming = (after?.elements ?? []).filter((e) => !oldElements.has(refKey(e)));
     delElements.push(
       ...countOut(
-        (before?.elements ?? []).filter((e) => !newElements.has(refKey(e))),
+        going.filter((e) => !keyed(e)),
         refs,
       ),
     );
     addElements.push(
       ...countIn(
-        (after?.elements ?? []).filter((e) => !oldElements.has(refKey(e))),
+        coming.filter((e) => !keyed(e)),
         refs,
       ),
     );
+    keyedChanges.push({ going: going.filter(keyed), coming: coming.filter(keyed) });
 
     const oldChains = new Map((before?.chains ?? []).map((c) => [c.name, c.rules.join('\n')]));
     const newChains = new Set((after?.chains ?? []).map((c) => c.name));
@@ -517,6 +609,9 @@ export function partialSyncScript(
     for (const name of oldSets) if (!newSets.has(name)) delSetsAndMaps.push(`delete set ${t} ${name}`);
     for (const x of after?.affinitySets ?? []) if (!oldSets.has(x.name)) addSetsAndMaps.push(addSet(t, x));
   }
+  const claimed = claim(keyedChanges, refs);
+  delElements.push(...claimed.del);
+  addElements.push(...claimed.add);
   // Order matters within the transaction: nothing may be deleted while
   // something still refers to it, nor referred to before it exists.
   const lines = [
@@ -539,6 +634,20 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
   /** What the table holds now, per port key; undefined until a full sync succeeded. */
   let applied: Map<string, PortProgram> | undefined;
   let refs: ElementRefs = new Map();
+  let contested = '';
+  /** Warns once per change in which keys are contested, and by whom. */
+  const warnContested = () => {
+    const now = contestedKeys(refs);
+    const sig = JSON.stringify(now);
+    if (sig === contested) return;
+    contested = sig;
+    for (const c of now)
+      opts.warn?.('several Services want one address and port; the first keeps it', {
+        key: c.key.split('|')[1],
+        holder: c.holder.split(' : ')[1],
+        waiting: c.waiting.map((w) => w.split(' : ')[1]),
+      });
+  };
   let slots = createSlotAllocator();
   let prepared = false;
   let routed = false;
@@ -563,6 +672,7 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
         routed = true;
         applied = programs;
         refs = nextRefs;
+        warnContested();
         return;
       }
       const changes: { key: string; before: PortProgram | undefined; after: PortProgram | undefined }[] = [];
@@ -591,6 +701,7 @@ export function nftablesBackend(opts: NftablesOptions): ProxyBackend {
         else applied.delete(c.key);
       }
       refs = nextRefs;
+      warnContested();
     },
     async cleanup() {
       await nft(`add table ip ${table}\ndelete table ip ${table}\n`);

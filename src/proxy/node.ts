@@ -60,7 +60,11 @@ export async function startNodeProxy(opts: NodeProxyOptions): Promise<ServicePro
   const config = { clusterCIDR: opts.clusterCIDR, serviceCIDR: opts.serviceCIDR };
   const backend =
     mode === 'nftables'
-      ? nftablesBackend({ ...config, table: tableForServiceCIDR(opts.serviceCIDR) })
+      ? nftablesBackend({
+          ...config,
+          table: tableForServiceCIDR(opts.serviceCIDR),
+          warn: (message, fields) => opts.log?.warn(message, fields),
+        })
       : iptablesBackend(config);
   const proxy = createProxy({
     clients: opts.clients,

@@ -230,6 +230,21 @@ spec:
     assert.match(await ok(skiff, ['get', 'pvc', 'data']), /\sBound\s+\S+\s+256Mi\s/);
   });
 
+  it("reports the claim's volume in the kubelet's /stats/summary: what it uses, what its filesystem has", async () => {
+    const nodeName = (await json(['get', 'pod', 'reader'])).spec.nodeName;
+    const volume = await eventually("the reader pod's volume in /stats/summary", async () => {
+      const summary = JSON.parse(
+        await ok(skiff, ['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`]),
+      );
+      const p = summary.pods.find((x: { podRef: { name: string } }) => x.podRef.name === 'reader');
+      return p?.volume?.find((v: { name: string }) => v.name === 'data');
+    });
+    assert.deepEqual(volume.pvcRef, { name: 'data', namespace: 'default' });
+    // The directory, hello and seen.
+    assert.ok(volume.inodesUsed >= 3, JSON.stringify(volume));
+    assert.ok(volume.usedBytes > 0 && volume.capacityBytes > volume.availableBytes, JSON.stringify(volume));
+  });
+
   it('keeps a claim in use until its pod is gone; then deletes the volume and its directory on the node', async () => {
     await ok(skiff, ['delete', 'pvc', 'data', '--wait=false']);
     const deleting = await json(['get', 'pvc', 'data']);

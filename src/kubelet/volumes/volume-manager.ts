@@ -63,6 +63,7 @@ import {
   secretPayload,
   VolumeSetUpError,
 } from './payload.ts';
+import { type VolumeStats, volumeStatsCache } from './volume-stats.ts';
 
 export interface VolumeManagerOptions extends PayloadSources {
   /** The kubelet's root directory (upstream /var/lib/kubelet). */
@@ -97,6 +98,11 @@ export interface VolumeManager {
   cleanupOrphanedPodDirs(known: (uid: string) => boolean): Promise<void>;
   /** <root>/pods/<uid>. */
   podDir(uid: string): string;
+  /**
+   * The pod's volumes' stats for /stats/summary: every volume that keeps
+   * files for it (not hostPath: the node's own path, as upstream).
+   */
+  volumeStats(pod: Pod): Promise<VolumeStats[]>;
 }
 
 /** The plugin directory names upstream uses (kubernetes.io/<plugin>, '/' escaped as '~'). */
@@ -138,6 +144,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   const podDir = (uid: string) => join(opts.rootDirectory, 'pods', uid);
   /** The node path of each pod's persistentVolumeClaim volumes, by `<pod uid>/<volume>`, as set up. */
   const claimPaths = new Map<string, string>();
+  const stats = volumeStatsCache(60_000, opts.now);
   /** The volumes (`<pod uid>/<volume>`) given the pod's fsGroup since they were set up. */
   const owned = new Set<string>();
 
@@ -379,6 +386,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     async unmountPod(uid, { removePodDir = false } = {}) {
       for (const k of claimPaths.keys()) if (k.startsWith(`${uid}/`)) claimPaths.delete(k);
       for (const k of owned) if (k.startsWith(`${uid}/`)) owned.delete(k);
+      stats.forget(`${uid}/`);
       await removeVolumes(uid);
       if (removePodDir) {
         const dir = podDir(uid);
@@ -386,6 +394,25 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
         await unmountUnder(dir);
         await rm(dir, { recursive: true, force: true });
       }
+    },
+
+    async volumeStats(pod) {
+      const out: VolumeStats[] = [];
+      for (const v of pod.spec?.volumes ?? []) {
+        const plugin = pluginOf(v);
+        if (!plugin || plugin === 'hostPath') continue;
+        const key = `${pod.metadata.uid}/${v.name}`;
+        if (plugin === 'persistentVolumeClaim' && !claimPaths.has(key)) continue;
+        const claim = plugin === 'persistentVolumeClaim' ? volumeClaimName(pod, v) : undefined;
+        const s = await stats.get(
+          key,
+          v.name ?? '',
+          volumePath(pod, v),
+          claim ? { name: claim, namespace: pod.metadata.namespace ?? '' } : undefined,
+        );
+        if (s) out.push(s);
+      }
+      return out;
     },
 
     async cleanupOrphanedPodDirs(known) {
