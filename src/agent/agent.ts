@@ -402,7 +402,12 @@ export function readKubeconfig(path: string, server?: string): KubeconfigCredent
 export function clientsFromKubeconfig(
   path: string,
   server?: string,
-): Clientset & { close(): void; clusterCA: string | undefined } {
+): Clientset & {
+  close(): void;
+  clusterCA: string | undefined;
+  /** Takes the kubeconfig's client certificate again (renewed), for new connections. */
+  reloadCertificate(path: string): void;
+} {
   const { ca, ...credentials } = readKubeconfig(path, server);
   const transport = createHttpTransport({
     ...credentials,
@@ -412,5 +417,9 @@ export function clientsFromKubeconfig(
   return Object.assign(createClientset(transport), {
     close: () => transport.close(),
     clusterCA: ca?.toString('utf8'),
+    reloadCertificate(path: string) {
+      const fresh = readKubeconfig(path);
+      if (fresh.cert && fresh.key) transport.setClientCertificate(fresh.cert, fresh.key);
+    },
   });
 }
