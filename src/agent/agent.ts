@@ -29,6 +29,7 @@ import { defaultNodeIP, defaultNodeName, type MachineInfo } from '../kubelet/nod
 import { HollowRuntime } from '../kubelet/runtime/hollow/hollow.ts';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
+import type { VolumeStats } from '../kubelet/volumes/volume-stats.ts';
 import { instrumentDnsHandler } from '../metrics/dns.ts';
 import { kubeletMetrics } from '../metrics/kubelet.ts';
 import { componentRegistry } from '../metrics/prometheus.ts';
@@ -216,6 +217,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const onStartupPhase = kubeletMetrics(kubeletRegistry, runtime);
     // The kubelet server first: the Node reports the port it got.
     const { startNodeKubeletServer } = await import('../kubelet/server/node.ts');
+    // Volume stats come from the kubelet made just below.
+    let volumeStatsOf: ((uid: string) => Promise<VolumeStats[]>) | undefined;
     const kubeletServer = opts.clusterCA
       ? await startNodeKubeletServer({
           runtime,
@@ -225,6 +228,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
           dataDir: opts.dataDir,
           clusterCA: opts.clusterCA,
           metrics: kubeletRegistry,
+          volumeStats: (uid) => volumeStatsOf?.(uid) ?? Promise.resolve([]),
           log: log.with({ component: 'kubelet-server', node: name }),
         })
       : undefined;
@@ -254,6 +258,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...dnsOptions,
       log: log.with({ component: 'kubelet', node: name }),
     });
+    volumeStatsOf = (uid) => kubelet.volumeStats(uid);
     await kubelet.start();
     kubelets.push(kubelet);
     // Cluster DNS on this node, on the cluster DNS address itself (src/dns/node.ts).

@@ -69,12 +69,12 @@ export interface JoinOptions {
   log?: Log;
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: Buffer;
 }
 
-function get(
+export function get(
   url: URL,
   tls: { ca?: string; rejectUnauthorized: boolean; cert?: string; key?: string },
   headers: Record<string, string> = {},
@@ -239,7 +239,7 @@ async function clusterConfig(base: URL, caPem: string, proof: Proof): Promise<Cl
 }
 
 /** Steps 1 and 2: the CA, trusted only if its hash is the token's. */
-async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Promise<string> {
+export async function verifiedCA(base: URL, caHash: string, log: Log | undefined): Promise<string> {
   let ca: Answer;
   try {
     ca = await get(new URL(CACERTS_PATH, base), { rejectUnauthorized: false });

@@ -272,7 +272,7 @@ describe('--disable-admission-plugins', () => {
     assert.deepEqual(parseAdmissionPlugins(''), []);
     assert.throws(
       () => parseAdmissionPlugins('AlwaysPullImages'),
-      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, DefaultIngressClass, StorageObjectInUseProtection, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
+      /unknown plugin "AlwaysPullImages" \(one of LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, CertificateApproval, CertificateSigning, CertificateSubjectRestriction, DefaultIngressClass, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, ResourceQuota\)/,
     );
   });
 
@@ -289,8 +289,8 @@ describe('--disable-admission-plugins', () => {
           'Priority',
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
-          'DefaultIngressClass',
           'StorageObjectInUseProtection',
+          'DefaultIngressClass',
           'MutatingAdmissionWebhook',
         ],
       );
@@ -300,6 +300,7 @@ describe('--disable-admission-plugins', () => {
           'LimitRanger',
           'NodeRestriction',
           'PodSecurity',
+          'PersistentVolumeClaimResize',
           'CertificateApproval',
           'CertificateSigning',
           'CertificateSubjectRestriction',
@@ -316,11 +317,12 @@ describe('--disable-admission-plugins', () => {
           'Priority',
           'DefaultTolerationSeconds',
           'DefaultStorageClass',
-          'DefaultIngressClass',
           'StorageObjectInUseProtection',
+          'DefaultIngressClass',
           'MutatingAdmissionWebhook',
           'NodeRestriction',
           'PodSecurity',
+          'PersistentVolumeClaimResize',
           'CertificateApproval',
           'CertificateSigning',
           'CertificateSubjectRestriction',

@@ -283,6 +283,8 @@ export async function runAgent(args: string[]): Promise<number> {
     ...(networkPolicyClients ? { networkPolicyClients } : {}),
     ...(ingressClients ? { ingressClients } : {}),
     ...ingressFlags,
+    // The server's --disable ingress holds for every node, as k3s's.
+    ...(credentials.config?.disableIngress ? { disableIngress: true } : {}),
     dataDir,
     runtime,
     ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),

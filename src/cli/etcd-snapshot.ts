@@ -3,9 +3,13 @@
 // (src/server/snapshots.ts). Restore is `skiff server --cluster-reset
 // --cluster-reset-restore-path FILE`.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultNodeName } from '../kubelet/node-status.ts';
+import { hasEtcdMember } from '../server/embedded-etcd.ts';
 import {
+  type Datastore,
   DEFAULT_SNAPSHOT_NAME,
   DEFAULT_SNAPSHOT_RETENTION,
   datastoreOf,
@@ -30,7 +34,9 @@ etcd's own snapshot. The server keeps serving meanwhile.
 
 Flags:
   --data-dir DIR              the server's data dir (default /var/lib/skiff as root, ~/.skiff otherwise)
-  --datastore-endpoint URL    the server's datastore (default sqlite://, its state.db)
+  --datastore-endpoint URL    the server's datastore (default: its embedded etcd member
+                              if it has one, else sqlite://, its state.db)
+  --etcd-client-port PORT     the embedded member's client port (default 2379)
   --etcd-snapshot-dir DIR     where snapshots live (default <data-dir>/server/db/snapshots)
   --node-name NAME            the node name in snapshot names (default: the hostname)
 
@@ -59,7 +65,7 @@ export async function runEtcdSnapshot(args: string[]): Promise<number> {
     switch (sub) {
       case 'save': {
         const s = await saveSnapshot({
-          datastore: datastoreOf(values['datastore-endpoint']!, dataDir),
+          datastore: datastoreFor(values, dataDir),
           dir,
           name: values.name ?? DEFAULT_SNAPSHOT_NAME,
           nodeName: values['node-name'] ?? defaultNodeName(),
@@ -136,12 +142,32 @@ export async function runEtcdSnapshot(args: string[]): Promise<number> {
   }
 }
 
+/** The datastore to snapshot: the flag's, else the server's own etcd member, else its SQLite file. */
+function datastoreFor(
+  values: { 'datastore-endpoint'?: string | undefined; 'etcd-client-port'?: string | undefined },
+  dataDir: string,
+): Datastore {
+  if (values['datastore-endpoint']) return datastoreOf(values['datastore-endpoint'], dataDir);
+  if (!hasEtcdMember(dataDir)) return datastoreOf('sqlite://', dataDir);
+  const tls = join(dataDir, 'server', 'tls');
+  return {
+    kind: 'etcd',
+    endpoints: [`https://127.0.0.1:${Number(values['etcd-client-port'])}`],
+    tls: {
+      ca: readFileSync(join(tls, 'ca.crt')),
+      cert: readFileSync(join(tls, 'etcd', 'client.crt')),
+      key: readFileSync(join(tls, 'etcd', 'client.key')),
+    },
+  };
+}
+
 function parse(args: string[]) {
   return parseArgs({
     args,
     options: {
       'data-dir': { type: 'string' },
-      'datastore-endpoint': { type: 'string', default: 'sqlite://' },
+      'datastore-endpoint': { type: 'string' },
+      'etcd-client-port': { type: 'string', default: '2379' },
       'etcd-snapshot-dir': { type: 'string' },
       'node-name': { type: 'string' },
       name: { type: 'string' },

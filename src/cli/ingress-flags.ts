@@ -11,7 +11,8 @@ export const INGRESS_FLAGS = {
 
 export const INGRESS_FLAGS_USAGE = `  --disable COMPONENT         do not run a packaged component (repeatable or
                               comma-separated): ingress (alias traefik), the
-                              ingress proxy on every node
+                              ingress proxy (on the server: on every node that
+                              joins it, and no IngressClass skiff)
   --ingress-http-port PORT    the ingress proxy's HTTP port on the node (default 80)
   --ingress-https-port PORT   the ingress proxy's HTTPS port on the node (default 443)`;
 

@@ -12,7 +12,16 @@ import {
   validateLeaderElectionTimings,
 } from '../client/leaderelection.ts';
 import { type KubeletConfig, KubeletConfigError, parseKubeletArgs } from '../kubelet/config.ts';
+import { defaultNodeName } from '../kubelet/node-status.ts';
+import { ensureCA } from '../pki/pki.ts';
 import { type AuthorizationMode, parseAuthorizationModes } from '../server/authorization.ts';
+import {
+  etcdDataDir,
+  hasEtcdMember,
+  memberAdvertiseIP,
+  restoreEtcdSnapshot,
+  startEmbeddedEtcd,
+} from '../server/embedded-etcd.ts';
 import { startServer } from '../server/server.ts';
 import {
   type Datastore,
@@ -79,8 +88,7 @@ Flags:
   --disable-admission-plugins NAMES  comma-separated default-on admission plugins
                               to turn off: LimitRanger, ServiceAccount, Priority,
                               DefaultTolerationSeconds, NodeRestriction, PodSecurity, DefaultStorageClass,
-                              DefaultIngressClass,
-                              StorageObjectInUseProtection, ResourceQuota
+                              StorageObjectInUseProtection, DefaultIngressClass, ResourceQuota
   --max-mutating-requests-inflight N  writes from clients that run at once; the
                               rest wait their turn in arrival order, as API
                               Priority and Fairness queues them (default 32;
@@ -115,6 +123,16 @@ High availability (several servers on one etcd; docs/ha.md):
                               the CA and keys in the datastore with it, and every
                               other server with the same token unseals them (as
                               k3s's bootstrap data); default: <data-dir>/server/token
+  --cluster-init              run an etcd member of this server's own (Debian's
+                              etcd, supervised, TLS from the cluster CA, data in
+                              <data-dir>/server/db/etcd) and use it, as k3s's
+  --server URL                join the cluster of the server at URL with --token:
+                              its CA and keys, and an etcd member of this server's
+  --etcd-client-port PORT     the embedded member's client port (default 2379)
+  --etcd-peer-port PORT       the embedded member's peer port (default 2380)
+  --datastore-cafile FILE     TLS to an external etcd: the CA of its certificate
+  --datastore-certfile FILE   a client certificate for it, with
+  --datastore-keyfile FILE    its key
   --leader-elect, --no-leader-elect  run the controller manager and the scheduler
                               only while this server holds their Lease (default:
                               on with etcd, off with SQLite and memory)
@@ -185,6 +203,13 @@ export async function runServer(args: string[]): Promise<number> {
       'leader-elect-renew-deadline': { type: 'string', default: '10s' },
       'leader-elect-retry-period': { type: 'string', default: '2s' },
       token: { type: 'string' },
+      'cluster-init': { type: 'boolean', default: false },
+      server: { type: 'string' },
+      'etcd-client-port': { type: 'string', default: '2379' },
+      'etcd-peer-port': { type: 'string', default: '2380' },
+      'datastore-cafile': { type: 'string' },
+      'datastore-certfile': { type: 'string' },
+      'datastore-keyfile': { type: 'string' },
       'cluster-reset': { type: 'boolean', default: false },
       'cluster-reset-restore-path': { type: 'string' },
       'etcd-snapshot-schedule-cron': { type: 'string' },
@@ -342,7 +367,45 @@ export async function runServer(args: string[]): Promise<number> {
   const dataDir =
     values['data-dir'] ?? (process.getuid?.() === 0 ? '/var/lib/skiff' : `${process.env.HOME ?? '.'}/.skiff`);
   const log = createLog({ component: 'server' });
+  const etcdPorts: Record<string, number> = {};
+  for (const flag of ['etcd-client-port', 'etcd-peer-port'] as const) {
+    const value = Number(values[flag]);
+    if (!Number.isInteger(value) || value <= 0 || value > 65535) {
+      console.error(`skiff server: invalid --${flag} ${values[flag]}`);
+      return 2;
+    }
+    etcdPorts[flag] = value;
+  }
+  // A data dir that holds an etcd member runs it again, flags or not (as k3s).
+  const embeddedEtcd =
+    values['cluster-init'] ||
+    values.server !== undefined ||
+    (values['datastore-endpoint'] === 'sqlite://' && hasEtcdMember(dataDir));
+  if (embeddedEtcd && values['datastore-endpoint'] !== 'sqlite://') {
+    console.error(
+      'skiff server: --cluster-init and --server run etcd in the server; leave out --datastore-endpoint',
+    );
+    return 2;
+  }
+  if (values.server !== undefined && !values.token) {
+    console.error(
+      'skiff server: --server needs --token (the cluster’s token, from <data-dir>/node-token on a server)',
+    );
+    return 2;
+  }
   if (values['cluster-reset'] || values['cluster-reset-restore-path']) {
+    if (embeddedEtcd || hasEtcdMember(dataDir)) {
+      return embeddedClusterReset({
+        dataDir,
+        restorePath: values['cluster-reset-restore-path'],
+        reset: values['cluster-reset']!,
+        name: values['node-name'] ?? defaultNodeName(),
+        advertiseIP: memberAdvertiseIP(values['advertise-address']),
+        clientPort: etcdPorts['etcd-client-port']!,
+        peerPort: etcdPorts['etcd-peer-port']!,
+        log,
+      });
+    }
     return clusterReset(
       values['datastore-endpoint']!,
       dataDir,
@@ -361,7 +424,9 @@ export async function runServer(args: string[]): Promise<number> {
   const snapshotCron = values['etcd-disable-snapshots']
     ? undefined
     : (values['etcd-snapshot-schedule-cron'] ??
-      (/^(etcd|https?):\/\//.test(values['datastore-endpoint']!) ? DEFAULT_SNAPSHOT_CRON : undefined));
+      (embeddedEtcd || /^(etcd|https?):\/\//.test(values['datastore-endpoint']!)
+        ? DEFAULT_SNAPSHOT_CRON
+        : undefined));
   if (snapshotCron) {
     try {
       parseCronSchedule(snapshotCron);
@@ -418,6 +483,15 @@ export async function runServer(args: string[]): Promise<number> {
       ...(values['leader-elect'] !== undefined ? { leaderElect: values['leader-elect'] } : {}),
       leaderElection,
       ...(values.token ? { token: values.token } : {}),
+      ...(embeddedEtcd && !values.server ? { clusterInit: true } : {}),
+      ...(values.server ? { joinServer: values.server } : {}),
+      etcdClientPort: etcdPorts['etcd-client-port']!,
+      etcdPeerPort: etcdPorts['etcd-peer-port']!,
+      datastoreTLS: {
+        ...(values['datastore-cafile'] ? { caFile: values['datastore-cafile'] } : {}),
+        ...(values['datastore-certfile'] ? { certFile: values['datastore-certfile'] } : {}),
+        ...(values['datastore-keyfile'] ? { keyFile: values['datastore-keyfile'] } : {}),
+      },
       ...(snapshotCron
         ? {
             snapshots: {
@@ -515,5 +589,60 @@ function clusterReset(
     return 1;
   }
   console.error('\nThe datastore has been restored. Start the server again without --cluster-reset.');
+  return 0;
+}
+
+/**
+ * `--cluster-reset` on a server with an embedded etcd member, as k3s's:
+ * with a snapshot, the member's data is restored from it as a cluster of
+ * one; without, the member forgets its peers (etcd --force-new-cluster),
+ * keeping its data. Either way the server then exits, and the other
+ * servers rejoin with --server after removing their own etcd data.
+ */
+async function embeddedClusterReset(opts: {
+  dataDir: string;
+  restorePath: string | undefined;
+  reset: boolean;
+  name: string;
+  advertiseIP: string;
+  clientPort: number;
+  peerPort: number;
+  log: ReturnType<typeof createLog>;
+}): Promise<number> {
+  if (!opts.reset) {
+    console.error('skiff server: --cluster-reset-restore-path needs --cluster-reset');
+    return 2;
+  }
+  const peerURL = `https://${opts.advertiseIP}:${opts.peerPort}`;
+  try {
+    if (opts.restorePath) {
+      const { kept } = restoreEtcdSnapshot(opts.restorePath, opts.dataDir, opts.name, peerURL);
+      opts.log('etcd restored from a snapshot', { snapshot: opts.restorePath, previous: kept });
+    } else {
+      if (!hasEtcdMember(opts.dataDir)) {
+        console.error(`skiff server: --cluster-reset: no etcd member in ${etcdDataDir(opts.dataDir)}`);
+        return 1;
+      }
+      const etcd = await startEmbeddedEtcd({
+        dataDir: opts.dataDir,
+        name: opts.name,
+        advertiseIP: opts.advertiseIP,
+        clientPort: opts.clientPort,
+        peerPort: opts.peerPort,
+        ca: ensureCA(join(opts.dataDir, 'server', 'tls')),
+        forceNewCluster: true,
+        log: opts.log,
+      });
+      await etcd.stop();
+      opts.log('etcd membership reset: this member is a cluster of one', { name: opts.name });
+    }
+  } catch (err) {
+    console.error(`skiff server: --cluster-reset: ${(err as Error).message}`);
+    return 1;
+  }
+  console.error(
+    '\nThe etcd cluster has been reset to this member. Start the server again without --cluster-reset.\n' +
+      'On every other server: stop it, remove <data-dir>/server/db/etcd, and start it with --server URL --token T to rejoin.',
+  );
   return 0;
 }

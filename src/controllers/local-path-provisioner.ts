@@ -14,10 +14,18 @@
 //
 // A Released volume with reclaim policy Delete is deleted here, as the
 // external provisioner library does once its Delete has run.
+//
+// A claim of a class with allowVolumeExpansion: true that asks for more than
+// its volume has is resized as a CSI driver's external-resizer does it: the
+// volume's capacity is raised (a directory has no size of its own to grow),
+// and the claim gets FileSystemResizePending, which the kubelet of the node
+// using it clears once it has done the node's part (volume-manager.ts).
+// rancher's provisioner does not resize; Skiff's can, as nothing is allocated.
 // https://github.com/rancher/local-path-provisioner/blob/master/provisioner.go
 
 import { join } from 'node:path';
 import { isApiError } from '../api/errors.ts';
+import { rfc3339 } from '../api/meta.ts';
 import {
   ANN_PROVISIONED_BY,
   ANN_SELECTED_NODE,
@@ -25,6 +33,7 @@ import {
   claimClass,
   claimRefFor,
 } from '../api/pv-util.ts';
+import { compareQuantity, parseQuantity } from '../api/quantity.ts';
 import type { PersistentVolume, PersistentVolumeClaim } from '../api/types/core-v1.ts';
 import { type ControllerFactory, keyOf } from './context.ts';
 import { queueController } from './controller.ts';
@@ -117,13 +126,59 @@ export const localPathProvisionerController: ControllerFactory = (ctx) => {
     recorder.event(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${name}`);
   }
 
+  /** Whether `a` is more storage than `b` (false for a missing or malformed one). */
+  const more = (a: string | undefined, b: string | undefined) => {
+    try {
+      return !!a && !!b && compareQuantity(parseQuantity(a), parseQuantity(b)) > 0;
+    } catch {
+      return false;
+    }
+  };
+
+  async function expand(pvc: PersistentVolumeClaim): Promise<void> {
+    const pv = volumes.indexer.get(pvc.spec?.volumeName ?? '');
+    if (!pv || pv.metadata.annotations?.[ANN_PROVISIONED_BY] !== LOCAL_PATH_PROVISIONER) return;
+    if (pvc.status?.phase !== 'Bound' || pv.spec?.claimRef?.uid !== pvc.metadata.uid) return;
+    const want = pvc.spec?.resources?.requests?.storage;
+    if (!more(want, pv.spec?.capacity?.storage)) return;
+    if (classes.indexer.get(claimClass(pvc))?.allowVolumeExpansion !== true) return;
+    recorder.event(pvc, 'Normal', 'Resizing', `External resizer is resizing volume ${pv.metadata.name}`);
+    await ctx.clients.persistentVolumes.patch(undefined, pv.metadata.name ?? '', 'merge', {
+      spec: { capacity: { storage: want } },
+    });
+    const conditions = (pvc.status?.conditions ?? []).filter(
+      (c) => c.type !== 'Resizing' && c.type !== 'FileSystemResizePending',
+    );
+    conditions.push({
+      type: 'FileSystemResizePending',
+      status: 'True',
+      lastTransitionTime: rfc3339(ctx.now()),
+      message: 'Waiting for user to (re-)start a pod to finish file system resize of volume on node.',
+    });
+    await ctx.clients.persistentVolumeClaims.patch(
+      pvc.metadata.namespace ?? '',
+      pvc.metadata.name ?? '',
+      'merge',
+      {
+        status: {
+          conditions,
+          allocatedResources: { storage: want },
+          allocatedResourceStatuses: { storage: 'NodeResizePending' },
+        },
+      },
+      { subresource: 'status' },
+    );
+    recorder.event(pvc, 'Normal', 'FileSystemResizeRequired', 'Require file system resize of volume on node');
+  }
+
   const c = queueController(ctx, {
     name: 'local-path-provisioner',
     workers: 2,
     async sync(key) {
       if (key.startsWith(CLAIM)) {
         const pvc = claims.indexer.get(key.slice(CLAIM.length));
-        if (!pvc || pvc.metadata.deletionTimestamp || pvc.spec?.volumeName) return;
+        if (!pvc || pvc.metadata.deletionTimestamp) return;
+        if (pvc.spec?.volumeName) return expand(pvc);
         if (pvc.metadata.annotations?.[ANN_STORAGE_PROVISIONER] !== LOCAL_PATH_PROVISIONER) return;
         return provision(pvc);
       }

@@ -102,14 +102,13 @@ export const persistentVolumeBinderController: ControllerFactory = (ctx) => {
 
   async function setClaimBound(pvc: PersistentVolumeClaim, pv: PersistentVolume): Promise<void> {
     const status = pvc.status ?? {};
-    const capacity = pv.spec?.capacity ?? {};
     const modes = pv.spec?.accessModes ?? [];
-    if (
-      status.phase === 'Bound' &&
-      JSON.stringify(status.capacity ?? {}) === JSON.stringify(capacity) &&
-      JSON.stringify(status.accessModes ?? []) === JSON.stringify(modes)
-    )
-      return;
+    // The capacity only as the claim becomes Bound, as upstream's
+    // updateClaimStatus: later the two differ on purpose while a resize
+    // waits for the node to grow the filesystem (FileSystemResizePending).
+    const becoming = status.phase !== 'Bound';
+    const capacity = becoming ? (pv.spec?.capacity ?? {}) : (status.capacity ?? {});
+    if (!becoming && JSON.stringify(status.accessModes ?? []) === JSON.stringify(modes)) return;
     const copy = structuredClone(pvc);
     copy.status = { ...copy.status, phase: 'Bound', capacity, accessModes: modes };
     await ctx.clients.persistentVolumeClaims.updateStatus(copy);

@@ -26,6 +26,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { createCgroupManager } from '../kubelet/cm/cgroup-manager.ts';
 import { containerdPaths } from '../node/paths.ts';
 import {
   addHost,
@@ -290,11 +291,18 @@ function attach(state: HostsState, log: (line: string) => void): HostsCluster {
  * data dirs stay; their owner removes them.
  */
 export async function removeHostsCluster(id: number, log: (line: string) => void = () => {}): Promise<void> {
+  const cgroups = createCgroupManager();
   const dataDir = await registeredDataDir(id);
   const state = dataDir ? readState(dataDir) : undefined;
   const recorded = state ? [...state.hosts].reverse() : [];
   if (recorded.length) log(`removing the hosts of ${state!.dataDir}`);
-  for (const h of recorded) await teardownHost({ link: h.link, dataDir: h.dataDir });
+  for (const h of recorded) {
+    await teardownHost({ link: h.link, dataDir: h.dataDir });
+    // The host's cgroup tree (kubepods and the QoS cgroups the kubelet leaves); empty now its containers are gone.
+    await cgroups
+      .destroy(hostCgroupRoot(id, h.node))
+      .catch((err: unknown) => log(`cgroups of ${h.node} left: ${err}`));
+  }
   for (const netns of await listHostNamespaces(id)) {
     log(`removing the leftover namespace ${netns}`);
     await teardownHost({ link: hostLink(id, Number(netns.split('-')[1])) });

@@ -31,6 +31,7 @@ import {
   ADMIN_SOCKET,
   assignSlots,
   DEFAULT_CERT,
+  fresh,
   type RenderOptions,
   renderConfig,
   runtimeCommands,
@@ -165,19 +166,33 @@ export function createIngressController(opts: IngressControllerOptions): Ingress
   };
 
   const apply = async (next: IngressModel) => {
-    const slots = assignSlots(next, applied?.slots ?? new Map());
-    const rendered = renderConfig(next, slots, render);
-    if (applied && rendered.structure === applied.structure) {
+    const assigned = assignSlots(next, applied?.slots ?? new Map());
+    let slots = assigned.slots;
+    let rendered = renderConfig(next, slots, render);
+    if (applied && !assigned.reload && rendered.structure === applied.structure) {
       const cmds = runtimeCommands(applied.slots, slots);
       if (cmds.length === 0) return;
-      await haproxy.runtime(cmds);
+      const answer = await haproxy.runtime(cmds);
+      // HAProxy answers a refused command with a message, not a status: one
+      // it did not take means the running proxy is not what we think, so the
+      // sync fails and the next one retries from a reload.
+      if (/No such|Unknown command|Require|[Ii]nvalid|[Ee]rror|[Uu]nable/.test(answer)) {
+        applied = undefined;
+        throw new Error(`HAProxy refused a runtime command: ${answer.trim()}`);
+      }
       // The file follows, so a restarted HAProxy starts with the same servers.
       writeFileSync(configFile, rendered.config);
       applied = { structure: rendered.structure, slots };
       syncs.runtimeUpdates++;
-      opts.log?.('ingress endpoints updated through the runtime API', { commands: cmds.length });
+      opts.log?.('ingress endpoints updated through the runtime API', {
+        commands: cmds.length,
+        ...(answer.trim() ? { answer: answer.trim().slice(0, 500) } : {}),
+      });
       return;
     }
+    // A new worker: its servers have no connections, every slot is free to use.
+    slots = fresh(slots);
+    rendered = renderConfig(next, slots, render);
     writeFiles(rendered.files);
     // Checked beside the live file, then moved over it: a config HAProxy
     // refuses never becomes the one a restart would load.

@@ -11,9 +11,12 @@
 // host and path, `<host><path>` (the host lower-cased, without a port):
 //   exact.map   (map_str) Exact paths, and every Prefix path itself;
 //   prefix.map  (map_beg) Prefix paths as `<path>/` (so /foo never matches
-//               /foobar) and ImplementationSpecific paths as written, the
-//               longest first (HAProxy takes the first match in file order
-//               for beg), so the longest path wins.
+//               /foobar) and ImplementationSpecific paths as written. HAProxy
+//               keeps a beg map in a prefix tree and answers the longest
+//               match (pattern.c's pat_match_beg, ebmb_lookup_longest), so a
+//               lookup costs the key's length, not the map's size, and the
+//               longest path wins; the file is sorted longest first as well,
+//               which a list lookup (-i maps) would need.
 // They are looked up with the exact host, then with its first label made a
 // `*` (wildcard rules), then with no host (rules without one); the first
 // hit wins, else the default backend. model.ts's routeFor is the reference
@@ -36,8 +39,19 @@ export interface RenderOptions {
   bindAddress?: string;
 }
 
-/** Each backend's server slots: an endpoint, or undefined for a slot in maintenance. */
-export type Slots = Map<string, (Endpoint | undefined)[]>;
+/**
+ * A backend's server slot: an endpoint; `free`, a slot no endpoint has used
+ * since the running HAProxy loaded its config; or `retired`, one whose
+ * endpoint left. A retired slot is not given another endpoint before the
+ * next reload: HAProxy may still hold idle connections of that server to
+ * the old address and hand them to new requests (seen in
+ * controller.test.ts: a slot moved to another port kept answering from the
+ * old one for seconds), so a server of a running worker never changes
+ * address.
+ */
+export type Slot = Endpoint | 'free' | 'retired';
+/** Each backend's server slots. */
+export type Slots = Map<string, Slot[]>;
 
 export interface RenderedConfig {
   /** haproxy.cfg. */
@@ -51,6 +65,10 @@ export interface RenderedConfig {
   structure: string;
 }
 
+const isEndpoint = (s: Slot | undefined): s is Endpoint => typeof s === 'object';
+const sameEndpoint = (a: Slot | undefined, b: Slot | undefined) =>
+  isEndpoint(a) && isEndpoint(b) && a.ip === b.ip && a.port === b.port;
+
 const nextPow2 = (n: number) => {
   let s = MIN_SLOTS;
   while (s < n) s *= 2;
@@ -58,33 +76,59 @@ const nextPow2 = (n: number) => {
 };
 
 /**
- * Places each backend's endpoints into server slots, keeping every
- * endpoint that stays in the slot it had (so its connections and counters
- * stay), and growing a backend's slots (a reload) only when they run out.
+ * Places each backend's endpoints into server slots: an endpoint that stays
+ * keeps its slot, one that leaves retires it, a new one takes a free slot.
+ * When a backend has no free slot left for a new endpoint (or is new), the
+ * answer asks for a reload, with the slots laid out afresh (fresh(): every
+ * retired slot free again, grown to the next power of two when needed).
  */
-export function assignSlots(model: IngressModel, previous: Slots): Slots {
+export function assignSlots(model: IngressModel, previous: Slots): { slots: Slots; reload: boolean } {
   const next: Slots = new Map();
+  let reload = false;
   for (const b of model.backends) {
     const prev = previous.get(b.name);
     const wanted = new Map(b.endpoints.map((e) => [`${e.ip}:${e.port}`, e]));
-    const size = prev && prev.length >= b.endpoints.length ? prev.length : nextPow2(b.endpoints.length);
-    const slots: (Endpoint | undefined)[] = new Array(size).fill(undefined);
-    if (prev)
-      prev.forEach((e, i) => {
-        const k = e && `${e.ip}:${e.port}`;
-        if (k && wanted.has(k) && i < size) {
-          slots[i] = e;
-          wanted.delete(k);
-        }
+    if (!prev) {
+      reload = true;
+      const slots: Slot[] = new Array(nextPow2(b.endpoints.length)).fill('free');
+      b.endpoints.forEach((e, i) => {
+        slots[i] = e;
       });
+      next.set(b.name, slots);
+      continue;
+    }
+    const slots: Slot[] = prev.map((slot) => {
+      if (!isEndpoint(slot)) return slot;
+      const k = `${slot.ip}:${slot.port}`;
+      if (!wanted.has(k)) return 'retired';
+      wanted.delete(k);
+      return slot;
+    });
     const rest = [...wanted.values()];
-    for (let i = 0; i < size && rest.length > 0; i++) if (!slots[i]) slots[i] = rest.shift();
-    next.set(b.name, slots);
+    for (let i = 0; i < slots.length && rest.length > 0; i++)
+      if (slots[i] === 'free') slots[i] = rest.shift()!;
+    if (rest.length > 0) {
+      // Out of free slots: a reload, with room for every endpoint.
+      reload = true;
+      const size = Math.max(slots.length, nextPow2(b.endpoints.length));
+      const laid: Slot[] = [...slots.map((s) => (s === 'retired' ? 'free' : s))];
+      while (laid.length < size) laid.push('free');
+      for (let i = 0; i < laid.length && rest.length > 0; i++)
+        if (laid[i] === 'free') laid[i] = rest.shift()!;
+      next.set(b.name, laid);
+    } else {
+      next.set(b.name, slots);
+    }
   }
-  return next;
+  return { slots: next, reload };
 }
 
-/** The runtime API commands that turn `from` into `to` (same structure). */
+/** The slots as a freshly loaded HAProxy has them: every retired slot free again. */
+export function fresh(slots: Slots): Slots {
+  return new Map([...slots].map(([b, s]) => [b, s.map((x) => (x === 'retired' ? 'free' : x))]));
+}
+
+/** The runtime API commands that turn `from` into `to` (same structure, no reload asked). */
 export function runtimeCommands(from: Slots, to: Slots): string[] {
   const cmds: string[] = [];
   for (const [backend, slots] of to) {
@@ -92,10 +136,10 @@ export function runtimeCommands(from: Slots, to: Slots): string[] {
     slots.forEach((e, i) => {
       const o = old[i];
       const server = `${backend}/s${i + 1}`;
-      if (e && (!o || o.ip !== e.ip || o.port !== e.port)) {
+      if (isEndpoint(e) && !sameEndpoint(e, o)) {
         cmds.push(`set server ${server} addr ${e.ip} port ${e.port}`);
         cmds.push(`set server ${server} state ready`);
-      } else if (!e && o) {
+      } else if (!isEndpoint(e) && isEndpoint(o)) {
         cmds.push(`set server ${server} state maint`);
       }
     });
@@ -140,8 +184,8 @@ export const certFile = (secret: string): string => `certs/${secret.replace('/',
 export const DEFAULT_CERT = 'certs/default.pem';
 export const ADMIN_SOCKET = 'admin.sock';
 
-const serverLine = (i: number, e: Endpoint | undefined) =>
-  e ? `  server s${i + 1} ${e.ip}:${e.port}` : `  server s${i + 1} 127.0.0.1:1 disabled`;
+const serverLine = (i: number, e: Slot) =>
+  isEndpoint(e) ? `  server s${i + 1} ${e.ip}:${e.port}` : `  server s${i + 1} 127.0.0.1:1 disabled`;
 
 export function renderConfig(model: IngressModel, slots: Slots, opts: RenderOptions): RenderedConfig {
   const d = (f: string) => join(opts.dir, f);

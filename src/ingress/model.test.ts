@@ -12,7 +12,7 @@ import type { Ingress, IngressClass } from '../api/types/networking-v1.ts';
 import { routingMaps } from './haproxy-config.ts';
 import { buildModel, hostMatches, isOurs, type PathType, type Route, routeFor } from './model.ts';
 
-/** What haproxy.cfg's frontend does with exact.map (map_str) and prefix.map (map_beg, first match in file order). */
+/** What haproxy.cfg's frontend does with exact.map (map_str) and prefix.map (map_beg: the longest prefix, here the first of the sorted file). */
 function haproxyLookup(routes: Route[], host: string, path: string): string | undefined {
   const { exact, prefix } = routingMaps(routes);
   const find = (key: string) =>

@@ -5,7 +5,7 @@
 // a container exiting on its own.
 
 import { KUBERNETES_POD_UID_LABEL } from './labels.ts';
-import type { Runtime } from './runtime/runtime.ts';
+import type { Container, PodSandbox, Runtime } from './runtime/runtime.ts';
 
 export interface PLEGOptions {
   runtime: Runtime;
@@ -26,6 +26,11 @@ export interface PLEG {
   relist(): Promise<void>;
   /** Whether the last relist succeeded recently enough (upstream's PLEG health check). */
   healthy(): boolean;
+  /**
+   * What the last relist listed, and when (ms since the epoch): housekeeping
+   * and log rotation read it instead of listing the runtime again.
+   */
+  lastListing(): { sandboxes: PodSandbox[]; containers: Container[]; atMs: number } | undefined;
 }
 
 export function createPLEG(opts: PLEGOptions): PLEG {
@@ -35,6 +40,7 @@ export function createPLEG(opts: PLEGOptions): PLEG {
   let timer: NodeJS.Timeout | undefined;
   let lastRelist = Date.now();
   let running = false;
+  let listing: { sandboxes: PodSandbox[]; containers: Container[]; atMs: number } | undefined;
 
   async function relist(): Promise<void> {
     if (running) return;
@@ -52,6 +58,7 @@ export function createPLEG(opts: PLEGOptions): PLEG {
       for (const [id, v] of last) if (!now.has(id)) changed.add(v.split(' ')[0] ?? '');
       last = now;
       lastRelist = Date.now();
+      listing = { sandboxes, containers, atMs: lastRelist };
       const seen = new Map<string, { id: string; state: string }[]>();
       for (const o of [...sandboxes, ...containers]) {
         const uid = o.labels[KUBERNETES_POD_UID_LABEL] ?? '';
@@ -81,6 +88,7 @@ export function createPLEG(opts: PLEGOptions): PLEG {
     relist,
     // Upstream reports the PLEG unhealthy after 3 minutes without a relist.
     healthy: () => Date.now() - lastRelist < 3 * 60_000,
+    lastListing: () => listing,
   };
 }
 

@@ -37,6 +37,7 @@ import type {
   PodSandboxStats,
   Runtime,
 } from '../kubelet/runtime/runtime.ts';
+import type { VolumeStats } from '../kubelet/volumes/volume-stats.ts';
 
 // ---- the Summary API's types (stats/v1alpha1), in its JSON names
 
@@ -95,6 +96,8 @@ export interface PodSummary {
   memory?: MemoryStats;
   network?: NetworkStats;
   'ephemeral-storage'?: FsStats;
+  /** The pod's volumes (kubelet/volumes/volume-stats.ts). */
+  volume?: VolumeStats[];
   process_stats?: { process_count?: number };
 }
 
@@ -226,6 +229,8 @@ export interface StatsProviderOptions {
   runtime: Pick<Runtime, 'listPodSandbox' | 'listContainers' | 'listContainerStats' | 'listPodSandboxStats'>;
   nodeName: string;
   node: NodeStatsSource;
+  /** The stats of a pod's volumes, by the pod's uid. */
+  volumeStats?: (uid: string) => Promise<VolumeStats[]>;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -391,6 +396,8 @@ export function createStatsProvider(opts: StatsProviderOptions): StatsProvider {
       if (podContainers.length > 0) pod['ephemeral-storage'] = { time: rfc3339(t), usedBytes: rootfs };
       if (linux?.process?.processCount !== undefined)
         pod.process_stats = { process_count: linux.process.processCount };
+      const volume = (await opts.volumeStats?.(uid).catch(() => [])) ?? [];
+      if (volume.length > 0) pod.volume = volume;
       podCpu += pod.cpu?.usageCoreNanoSeconds ?? 0;
       podWorkingSet += pod.memory?.workingSetBytes ?? 0;
       pods.push(pod);

@@ -261,11 +261,21 @@ export async function startApiServerLeases(opts: ApiServerLeasesOptions): Promis
       if (stopped) return;
       stopped = true;
       clearTimeout(timer);
-      await running;
-      // Upstream's RemoveEndpoints on shutdown: the others need not wait out the TTL.
-      try {
+      // Upstream's RemoveEndpoints on shutdown: the others need not wait out
+      // the TTL. Bounded: a datastore that is gone must not hold up shutdown.
+      const remove = (async () => {
+        await running;
         await opts.store.delete(ownKey);
         await writeEndpointsRetrying(await liveServers());
+      })();
+      remove.catch(() => {}); // reported below, or too late to matter
+      try {
+        await Promise.race([
+          remove,
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('timed out after 3 s')), 3_000).unref(),
+          ),
+        ]);
       } catch (err) {
         opts.log.warn('failed to remove this server from the kubernetes endpoints', {
           error: String((err as Error)?.message ?? err),

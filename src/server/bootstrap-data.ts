@@ -202,3 +202,8 @@ export async function saveBootstrapData(
   }
   return { adopted: false };
 }
+
+/** Writes sealed bootstrap data fetched from another server (server-join.ts): all of its files win. */
+export function writeBootstrapFiles(dataDir: string, sealed: string, secret: string): string[] {
+  return writeLocal(dataDir, unseal(sealed, secret), true);
+}

@@ -22,7 +22,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from '../api/meta.ts';
 import { rfc3339 } from '../api/meta.ts';
@@ -37,6 +37,9 @@ export const CERTIFICATE_SERVICES: Record<string, string[]> = {
   'api-server': ['serving-kube-apiserver', 'client-kube-apiserver-kubelet'],
   admin: ['client-admin'],
   agent: ['client-agent'],
+  // The embedded etcd member's: etcd reads its certificate files again for
+  // every new connection, so the member serves the new ones at once.
+  etcd: ['etcd/server-client', 'etcd/peer-server-client', 'etcd/client'],
 };
 
 /** The kubeconfig (in the data dir) that embeds each client certificate. */
@@ -89,10 +92,12 @@ function kubeconfigCert(path: string): string | undefined {
 export function checkCertificates(dataDir: string, now = new Date()): CertificateInfo[] {
   const out: CertificateInfo[] = [];
   const tls = join(dataDir, 'server', 'tls');
-  if (existsSync(tls)) {
-    for (const f of readdirSync(tls).sort()) {
+  // The server's, then the embedded etcd member's (server/tls/etcd).
+  for (const dir of [tls, join(tls, 'etcd')]) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir).sort()) {
       if (!f.endsWith('.crt')) continue;
-      out.push(describe(join(tls, f), readFileSync(join(tls, f), 'utf8'), now));
+      out.push(describe(join(dir, f), readFileSync(join(dir, f), 'utf8'), now));
     }
   }
   const agent = join(dataDir, 'agent');
@@ -157,7 +162,8 @@ export function rotateCertificates(
     const opts = leafOptionsOf(readFileSync(crt, 'utf8'));
     mkdirSync(backup, { recursive: true, mode: 0o700 });
     // The key is made anew too; the new pair is written before the old is moved, then swapped in.
-    const fresh = ensureLeaf(ca, join(backup, 'new'), name, opts);
+    const fresh = ensureLeaf(ca, dirname(join(backup, 'new', name)), basename(name), opts);
+    mkdirSync(dirname(join(backup, name)), { recursive: true, mode: 0o700 });
     renameSync(crt, join(backup, `${name}.crt`));
     if (existsSync(join(tls, `${name}.key`)))
       renameSync(join(tls, `${name}.key`), join(backup, `${name}.key`));

@@ -40,6 +40,7 @@ export interface LeaderGated {
 }
 
 export const LEADER_ELECTION_NAMESPACE = 'kube-system';
+const RELEASE_TIMEOUT_MS = 2_000;
 
 export function startLeaderGated(opts: LeaderGatedOptions): LeaderGated {
   let running: Stoppable | undefined;
@@ -82,9 +83,12 @@ export function startLeaderGated(opts: LeaderGatedOptions): LeaderGated {
     },
     elector,
     async stop() {
-      await elector.stop();
+      // The loops stop first; releasing the Lease is a courtesy to the next
+      // leader, bounded so a datastore that is gone cannot hold up shutdown.
+      const released = elector.stop();
       enqueue(stopRunning);
       await chain;
+      await Promise.race([released, new Promise((r) => setTimeout(r, RELEASE_TIMEOUT_MS).unref())]);
     },
   };
 }

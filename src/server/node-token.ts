@@ -75,6 +75,8 @@ export const CONFIG_PATH = '/v1-skiff/config';
 export interface ClusterConfig {
   /** The server's --flannel-backend: an agent without one of its own uses it. */
   flannelBackend: string;
+  /** The server's --disable ingress: no node runs the ingress proxy (k3s's --disable traefik is cluster-wide). */
+  disableIngress?: boolean;
 }
 export const KUBE_PROXY_USER = 'system:kube-proxy';
 export const DNS_USER = 'system:skiff-dns';

@@ -5,7 +5,15 @@
 // the agent join this process as they land.
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unwatchFile,
+  watchFile,
+  writeFileSync,
+} from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -61,15 +69,26 @@ import { ensureCA, ensureLeaf, issueLeaf, localAddresses, localHostname } from '
 import { type RunningScheduler, startScheduler } from '../scheduler/index.ts';
 import { startCompactor } from '../storage/compactor.ts';
 import { instrumentStore } from '../storage/instrumented.ts';
-import { openStore } from '../storage/open.ts';
+import { migrateStore } from '../storage/migrate.ts';
+import { type DatastoreTLS, openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 import { hostAddress } from '../util/host-address.ts';
 import { createLog, type Log } from '../util/log.ts';
-import { type ApiServerLeases, startApiServerLeases } from './apiserver-leases.ts';
+import { type ApiServerLeases, MASTER_LEASES_PREFIX, startApiServerLeases } from './apiserver-leases.ts';
 import { type AuthorizationMode, ServerAuthorization } from './authorization.ts';
 import { restoreBootstrapData, saveBootstrapData } from './bootstrap-data.ts';
 import { certificateExpiryEvent, checkCertificates } from './certificates.ts';
 import { connectionUser } from './client-cert.ts';
+import {
+  addEtcdMember,
+  DEFAULT_ETCD_PEER_PORT,
+  type EmbeddedEtcd,
+  etcdCertificates,
+  etcdClientURLs,
+  hasEtcdMember,
+  memberAdvertiseIP,
+  startEmbeddedEtcd,
+} from './embedded-etcd.ts';
 import { type Stoppable, startLeaderGated } from './leader.ts';
 import { type MetricsEndpoint, serveMetricsEndpoint } from './metrics-endpoint.ts';
 import {
@@ -82,8 +101,9 @@ import {
   NETWORK_POLICY_USER,
 } from './node-token.ts';
 import { encryptSecrets } from './secrets-encryption.ts';
+import { fetchServerBootstrap, serverBootstrapEndpoint } from './server-join.ts';
 import { ensureServiceAccountKey, SERVICE_ACCOUNT_ISSUER } from './service-account-key.ts';
-import { datastoreOf, scheduleSnapshots } from './snapshots.ts';
+import { type Datastore, datastoreOf, scheduleSnapshots } from './snapshots.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -162,6 +182,15 @@ export interface ServerConfig {
   leaderElection?: Partial<LeaderElectionTimings>;
   /** Scheduled snapshots (--etcd-snapshot-schedule-cron, -retention, -dir; snapshots.ts). */
   snapshots?: { cron: string; retention: number; dir: string };
+  /** --cluster-init: run an etcd member of this server's own and use it (embedded-etcd.ts). */
+  clusterInit?: boolean;
+  /** --server URL: join the cluster of that server, adding an etcd member (needs token). */
+  joinServer?: string;
+  /** The embedded member's client and peer ports (default 2379, 2380, as etcd's). */
+  etcdClientPort?: number;
+  etcdPeerPort?: number;
+  /** --datastore-cafile, -certfile, -keyfile: TLS to an external etcd. */
+  datastoreTLS?: DatastoreTLS;
   /** --token: the cluster's shared secret (a full K10 token or the bare secret); bootstrap-data.ts. */
   token?: string;
   /** No metrics-server, so no metrics.k8s.io (k3s's --disable metrics-server). */
@@ -193,7 +222,55 @@ export async function startServer(
 ): Promise<RunningServer> {
   const tlsDir = join(config.dataDir, 'server', 'tls');
   mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
-  const opened = await openStore(config.datastoreEndpoint, config.dataDir);
+  // With embedded etcd (--cluster-init, or joining with --server), the
+  // member starts first: it is the datastore.
+  let datastoreEndpoint = config.datastoreEndpoint;
+  let datastoreTLS = config.datastoreTLS ?? {};
+  let etcd: EmbeddedEtcd | undefined;
+  if (config.clusterInit || config.joinServer) {
+    const advertiseIP = memberAdvertiseIP(config.advertiseAddress);
+    const memberName = config.nodeName ?? defaultNodeName();
+    const peerPort = config.etcdPeerPort ?? DEFAULT_ETCD_PEER_PORT;
+    let initialCluster: string | undefined;
+    if (config.joinServer && !hasEtcdMember(config.dataDir)) {
+      if (!config.token) throw new Error('joining with --server needs --token (the cluster’s token)');
+      const joined = await fetchServerBootstrap(config.joinServer, config.token, config.dataDir, log);
+      const certs = etcdCertificates(config.dataDir, ensureCA(tlsDir), advertiseIP);
+      initialCluster = await addEtcdMember(
+        joined.etcdClientURLs,
+        {
+          ca: Buffer.from(ensureCA(tlsDir).cert),
+          cert: Buffer.from(certs.client.cert),
+          key: Buffer.from(certs.client.key),
+        },
+        memberName,
+        `https://${advertiseIP}:${peerPort}`,
+        log,
+      );
+    }
+    etcd = await startEmbeddedEtcd({
+      dataDir: config.dataDir,
+      name: memberName,
+      advertiseIP,
+      ...(config.etcdClientPort !== undefined ? { clientPort: config.etcdClientPort } : {}),
+      peerPort,
+      ca: ensureCA(tlsDir),
+      ...(initialCluster ? { initialCluster } : {}),
+      log,
+    });
+    const etcdTLSDir = join(tlsDir, 'etcd');
+    datastoreEndpoint = etcd.clientURL;
+    datastoreTLS = {
+      caFile: join(tlsDir, 'ca.crt'),
+      certFile: join(etcdTLSDir, 'client.crt'),
+      keyFile: join(etcdTLSDir, 'client.key'),
+    };
+  }
+  const opened = await openStore(datastoreEndpoint, config.dataDir, datastoreTLS);
+  // A SQLite cluster moving to embedded etcd (--cluster-init on its data
+  // dir), as k3s: every object into the new, empty etcd, in resourceVersion
+  // order with its uid; state.db is kept as state.db.migrated.
+  if (etcd && config.clusterInit) await migrateFromSqlite(config.dataDir, opened.store, log);
   let store: Store = opened.store;
   log('datastore open', { datastore: opened.description, revision: await store.currentRevision() });
   // The cluster's CA and keys: from the datastore when another server with
@@ -312,7 +389,11 @@ export async function startServer(
     ...(config.eventTTLMs ? { ttlMs: config.eventTTLMs } : {}),
     log,
   });
-  const datastore = config.snapshots ? datastoreOf(config.datastoreEndpoint, config.dataDir) : undefined;
+  const datastore: Datastore | undefined = !config.snapshots
+    ? undefined
+    : etcd
+      ? { kind: 'etcd', endpoints: [etcd.clientURL], tls: etcd.tls }
+      : datastoreOf(datastoreEndpoint, config.dataDir, datastoreTLS);
   const snapshots =
     config.snapshots && datastore
       ? scheduleSnapshots({
@@ -334,7 +415,10 @@ export async function startServer(
     issue: (subject) => issueLeaf(ca, { ...subject, usage: 'client' }),
     // An agent given agent-kubeconfig.yaml bootstraps with it as with the token.
     bootstrapCertificate: (req) => connectionUser(req.socket as TLSSocket)?.name === AGENT_BOOTSTRAP_USER,
-    config: { flannelBackend: config.flannelBackend ?? 'vxlan' },
+    config: {
+      flannelBackend: config.flannelBackend ?? 'vxlan',
+      ...(config.disableIngress ? { disableIngress: true } : {}),
+    },
     log,
   });
   // The server's own node name is held like any joined node's (node-token.ts),
@@ -351,6 +435,15 @@ export async function startServer(
   // The web UI's static files (dashboard/serve.ts); its API calls come back
   // through the pipeline below with the user's own token.
   const serveDashboard = dashboardHandler(DASHBOARD_UI_DIR);
+  // Joining servers fetch the bootstrap data here (server-join.ts).
+  const serveServerBootstrap = etcd
+    ? serverBootstrapEndpoint({
+        secret: boot.secret,
+        store: opened.store,
+        etcdClientURLs: () => etcdClientURLs([etcd!.clientURL], etcd!.tls),
+        log,
+      })
+    : undefined;
   const https = createServer(
     {
       key: serving.key,
@@ -364,6 +457,7 @@ export async function startServer(
     },
     (req, res) => {
       if (serveJoin(req, res)) return;
+      if (serveServerBootstrap?.(req, res)) return;
       if (serveDashboard(req, res)) return;
       // The request pipeline (apiserver/pipeline.ts), from authentication on.
       void api.serve(req, res, authenticated);
@@ -669,6 +763,7 @@ export async function startServer(
       https.closeAllConnections();
       await new Promise<void>((r) => https.close(() => r()));
       await store.close();
+      await etcd?.stop();
       await auditLog?.close();
     },
   };
@@ -729,6 +824,8 @@ async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> 
     provisioner: LOCAL_PATH_PROVISIONER,
     reclaimPolicy: 'Delete',
     volumeBindingMode: 'WaitForFirstConsumer',
+    // The built-in provisioner grows a claim's volume (a directory: nothing to allocate).
+    allowVolumeExpansion: true,
   } as KubeObject);
   await ensure('', 'services', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
@@ -740,6 +837,23 @@ async function bootstrap(api: ApiServer, port: number, log: Log): Promise<void> 
       sessionAffinity: 'None',
     },
   });
+}
+
+async function migrateFromSqlite(dataDir: string, store: Store, log: Log): Promise<void> {
+  const path = join(dataDir, 'server', 'db', 'state.db');
+  if (!existsSync(path) || (await store.list('/registry/', { limit: 1 })).items.length > 0) return;
+  const { createSqliteStore } = await import('../storage/sqlite/sqlite.ts');
+  const old = await createSqliteStore({ path });
+  let keys: number;
+  try {
+    keys = await migrateStore(old, store, { skipPrefixes: [MASTER_LEASES_PREFIX] });
+  } finally {
+    await old.close();
+  }
+  for (const ext of ['', '-wal', '-shm']) {
+    if (existsSync(path + ext)) renameSync(path + ext, `${path}.migrated${ext}`);
+  }
+  log('migrated the SQLite datastore into etcd', { keys, kept: `${path}.migrated` });
 }
 
 export function firstServiceIP(cidr: string): string {

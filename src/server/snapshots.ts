@@ -23,6 +23,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -31,6 +32,7 @@ import {
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCronSchedule } from '../api/resources/cron.ts';
+import type { DatastoreTLS } from '../storage/open.ts';
 import type { Log } from '../util/log.ts';
 
 export const DEFAULT_SNAPSHOT_NAME = 'on-demand';
@@ -41,17 +43,33 @@ export const DEFAULT_SNAPSHOT_RETENTION = 5;
 
 export const defaultSnapshotDir = (dataDir: string): string => join(dataDir, 'server', 'db', 'snapshots');
 
-export type Datastore = { kind: 'sqlite'; path: string } | { kind: 'etcd'; endpoints: string[] };
+export type Datastore =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'etcd'; endpoints: string[]; tls?: { ca: Buffer; cert?: Buffer; key?: Buffer } };
 
 /** Which store a --datastore-endpoint names (as storage/open.ts reads it). */
-export function datastoreOf(endpoint: string, dataDir: string): Datastore {
+export function datastoreOf(endpoint: string, dataDir: string, tls: DatastoreTLS = {}): Datastore {
   const [scheme, rest = ''] = endpoint.includes('://')
     ? (endpoint.split('://', 2) as [string, string])
     : [endpoint, ''];
   if (scheme === 'sqlite') return { kind: 'sqlite', path: rest || join(dataDir, 'server', 'db', 'state.db') };
   if (scheme === 'etcd' || scheme === 'http' || scheme === 'https') {
     const hosts = (scheme === 'etcd' ? rest : endpoint).split(',').filter(Boolean);
-    return { kind: 'etcd', endpoints: hosts.map((h) => (h.includes('://') ? h : `http://${h}`)) };
+    const dflt = tls.caFile ? 'https' : 'http';
+    return {
+      kind: 'etcd',
+      endpoints: hosts.map((h) => (h.includes('://') ? h : `${dflt}://${h}`)),
+      ...(tls.caFile
+        ? {
+            tls: {
+              ca: readFileSync(tls.caFile),
+              ...(tls.certFile && tls.keyFile
+                ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }
+                : {}),
+            },
+          }
+        : {}),
+    };
   }
   throw new Error(`snapshots need a sqlite:// or etcd:// datastore, not ${JSON.stringify(endpoint)}`);
 }
@@ -90,7 +108,7 @@ export async function saveSnapshot(opts: SaveOptions): Promise<SnapshotInfo> {
   const partial = `${file}.part`;
   try {
     if (opts.datastore.kind === 'sqlite') await sqliteBackup(opts.datastore.path, partial);
-    else await etcdSnapshot(opts.datastore.endpoints, partial);
+    else await etcdSnapshot(opts.datastore.endpoints, partial, opts.datastore.tls);
     renameSync(partial, file);
   } finally {
     rmSync(partial, { force: true });
@@ -112,9 +130,24 @@ async function sqliteBackup(path: string, dest: string): Promise<void> {
   }
 }
 
-async function etcdSnapshot(endpoints: string[], dest: string): Promise<void> {
+async function etcdSnapshot(
+  endpoints: string[],
+  dest: string,
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer },
+): Promise<void> {
   const { Etcd3 } = await import('etcd3');
-  const client = new Etcd3({ hosts: endpoints });
+  const client = new Etcd3({
+    hosts: endpoints,
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: tls.ca,
+            ...(tls.key ? { privateKey: tls.key } : {}),
+            ...(tls.cert ? { certChain: tls.cert } : {}),
+          },
+        }
+      : {}),
+  });
   const out = await open(dest, 'w', 0o600);
   try {
     const stream = await client.maintenance.snapshot();

@@ -4,12 +4,21 @@
 //   etcd://h1:2379,h2:2379
 //   memory://             nothing persisted (tests, benchmarks)
 
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from './store.ts';
+
+/** --datastore-cafile, -certfile, -keyfile (k3s's): TLS to an etcd datastore. */
+export interface DatastoreTLS {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
 
 export async function openStore(
   endpoint: string,
   dataDir: string,
+  tls: DatastoreTLS = {},
 ): Promise<{ store: Store; description: string }> {
   const [scheme, rest = ''] = endpoint.includes('://')
     ? (endpoint.split('://', 2) as [string, string])
@@ -24,10 +33,31 @@ export async function openStore(
     case 'http':
     case 'https': {
       const hosts = (scheme === 'etcd' ? rest : endpoint).split(',').filter(Boolean);
-      const endpoints = hosts.map((h) => (h.includes('://') ? h : `http://${h}`));
+      // With a CA, etcd://host:port means TLS, as k3s's https:// endpoints.
+      const defaultScheme = tls.caFile ? 'https' : 'http';
+      const endpoints = hosts.map((h) => (h.includes('://') ? h : `${defaultScheme}://${h}`));
+      if (endpoints.some((e) => e.startsWith('https://')) && !tls.caFile)
+        throw new Error(
+          "an https:// etcd endpoint needs --datastore-cafile (the CA that signed etcd's certificate)",
+        );
+      if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+        throw new Error('--datastore-certfile and --datastore-keyfile go together');
       const { createEtcdStore } = await import('./etcd/etcd.ts');
       return {
-        store: await createEtcdStore({ endpoints, prefix: '/skiff' }),
+        store: await createEtcdStore({
+          endpoints,
+          prefix: '/skiff',
+          ...(tls.caFile
+            ? {
+                tls: {
+                  ca: readFileSync(tls.caFile),
+                  ...(tls.certFile
+                    ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile!) }
+                    : {}),
+                },
+              }
+            : {}),
+        }),
         description: `etcd ${endpoints.join(',')}`,
       };
     }

@@ -348,6 +348,76 @@ spec:
     }
   });
 
+  it('an Ingress is served on port 80 of every host for a pod on one, with every host in its status', async () => {
+    await kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: {name: ing-backend, namespace: ${NS}, labels: {app: ing}}
+spec:
+  nodeName: host-1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: [sh, -c, 'mkdir -p /www; echo ingress-on-host-1 >/www/index.html; exec httpd -f -p 8080 -h /www']
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ing, namespace: ${NS}}
+spec:
+  selector: {app: ing}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ing, namespace: ${NS}}
+spec:
+  rules:
+  - host: hosts.test
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: ing, port: {number: 80}}}}]}
+`,
+    );
+    try {
+      const addresses = cluster.hosts.map((h) => h.link.address).sort();
+      const get = (ip: string) =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpGet(
+            { host: ip, port: 80, path: '/', headers: { host: 'hosts.test' }, agent: false, timeout: 3000 },
+            (res) => {
+              let body = '';
+              res.on('data', (d) => (body += d));
+              res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+              res.on('error', reject);
+            },
+          );
+          req.on('timeout', () => req.destroy(new Error(`${ip}:80 timed out`)));
+          req.on('error', reject);
+        });
+      for (const ip of addresses)
+        assert.equal(
+          await eventually(
+            `${ip}:80 → host-1's pod`,
+            async () => {
+              const answer = await get(ip).catch(() => undefined);
+              return answer === '200 ingress-on-host-1' ? answer : undefined;
+            },
+            120_000,
+          ),
+          '200 ingress-on-host-1',
+        );
+      const status = await eventually('the Ingress status with every host', async () => {
+        const ing = JSON.parse(await kubectl(['get', 'ingress', '-n', NS, 'ing', '-o', 'json']));
+        const ips = ((ing.status?.loadBalancer?.ingress ?? []) as { ip: string }[]).map((i) => i.ip).sort();
+        return ips.length === addresses.length ? ips : undefined;
+      });
+      assert.deepEqual(status, addresses);
+    } finally {
+      await kubectl(['delete', 'ingress,service', '-n', NS, 'ing', '--ignore-not-found']);
+      await kubectl(['delete', 'pod', '-n', NS, 'ing-backend', '--ignore-not-found', '--wait=true']);
+    }
+  });
+
   it('a killed host goes NotReady, its pods are evicted and recreated elsewhere; back, it is Ready and clean', async () => {
     await kubectl(['apply', '-f', '-'], deployment);
     const before = await webSpread();

@@ -28,8 +28,9 @@ const agents: ChildProcess[] = [];
 let joined1: ReturnType<typeof agent> | undefined;
 
 before(async () => {
-  // With the server's own (hollow) node, whose name a token holder must not get.
-  skiff = await startSkiff(['--no-disable-agent', '--runtime', 'hollow']);
+  // With the server's own (hollow) node, whose name a token holder must not get;
+  // --disable ingress, which the server passes on to every agent.
+  skiff = await startSkiff(['--no-disable-agent', '--runtime', 'hollow', '--disable', 'ingress']);
   server = `https://127.0.0.1:${skiff.port}`;
 });
 after(async () => {
@@ -137,14 +138,17 @@ describe('joining with a token', () => {
     assert.match(good.body, /BEGIN (EC )?PRIVATE KEY/);
   });
 
-  it("serves the cluster's settings (the server's --flannel-backend) to a token holder only", async () => {
+  it("serves the cluster's settings (the server's --flannel-backend, --disable ingress) to a token holder only", async () => {
     const secret = nodeToken().split(':').at(-1)!;
     const url = `${server}/v1-skiff/config`;
     for (const headers of [{}, basic('node', 'wrong')]) assert.equal((await get(url, headers)).status, 401);
     const r = await get(url, basic('node', secret));
     assert.equal(r.status, 200);
-    // An agent given no --flannel-backend of its own uses this one.
-    assert.deepEqual(JSON.parse(r.body), { flannelBackend: 'vxlan' });
+    // An agent given no --flannel-backend of its own uses this one, and runs no ingress.
+    assert.deepEqual(JSON.parse(r.body), { flannelBackend: 'vxlan', disableIngress: true });
+    // Nor has the cluster the default IngressClass.
+    const classes = await skiff.kubectl(['get', 'ingressclass', '-o', 'name']);
+    assert.equal(classes.stdout.trim(), '');
   });
 
   it('a separate `skiff agent --token` process joins: its node becomes Ready and holds its Lease', async () => {

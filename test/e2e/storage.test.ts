@@ -90,7 +90,7 @@ describe('persistent storage on the built-in local-path provisioner', () => {
     );
     assert.match(
       sc,
-      /^local-path \(default\)\s+rancher\.io\/local-path\s+Delete\s+WaitForFirstConsumer\s+false\s/m,
+      /^local-path \(default\)\s+rancher\.io\/local-path\s+Delete\s+WaitForFirstConsumer\s+true\s/m,
       sc,
     );
 
@@ -174,6 +174,75 @@ spec:
         ? true
         : undefined,
     );
+  });
+
+  it('grows a claim: the volume first, then the claim once a pod of it is (re)started on the node', async () => {
+    const pvName = (await json(['get', 'pvc', 'data'])).spec.volumeName;
+    // Smaller than what the claim has: refused by validation, as upstream.
+    const shrink = await skiff.kubectl([
+      'patch',
+      'pvc',
+      'data',
+      '-p',
+      '{"spec":{"resources":{"requests":{"storage":"64Mi"}}}}',
+    ]);
+    assert.notEqual(shrink.code, 0);
+    assert.match(
+      shrink.stderr,
+      /spec.resources.requests.storage: Forbidden: field can not be less than status.capacity/,
+    );
+
+    await ok(skiff, [
+      'patch',
+      'pvc',
+      'data',
+      '-p',
+      '{"spec":{"resources":{"requests":{"storage":"256Mi"}}}}',
+    ]);
+    const pending = await eventually('the volume grown, the claim waiting for its node', async () => {
+      const [pv, c] = [await json(['get', 'pv', pvName]), await json(['get', 'pvc', 'data'])];
+      const cond = (c.status.conditions ?? []).find(
+        (x: { type: string }) => x.type === 'FileSystemResizePending',
+      );
+      return pv.spec.capacity.storage === '256Mi' && cond?.status === 'True' ? c : undefined;
+    });
+    assert.equal(pending.status.capacity.storage, '128Mi');
+    assert.deepEqual(pending.status.allocatedResources, { storage: '256Mi' });
+    assert.deepEqual(pending.status.allocatedResourceStatuses, { storage: 'NodeResizePending' });
+
+    // As the condition's message says: (re)start a pod of the claim, and its node finishes the resize.
+    await ok(skiff, ['delete', 'pod', 'reader', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+    await apply(pod('reader', 'cat /data/hello > /data/seen; sleep 3600'));
+    await running('reader');
+    const grown = await eventually('the claim at its new size', async () => {
+      const c = await json(['get', 'pvc', 'data']);
+      return c.status.capacity.storage === '256Mi' ? c : undefined;
+    });
+    assert.deepEqual(
+      (grown.status.conditions ?? []).map((x: { type: string }) => x.type),
+      [],
+    );
+    assert.equal(grown.status.allocatedResourceStatuses, undefined);
+    assert.match(
+      await ok(skiff, ['get', 'events', '--field-selector', 'involvedObject.name=reader']),
+      /FileSystemResizeSuccessful/,
+    );
+    assert.match(await ok(skiff, ['get', 'pvc', 'data']), /\sBound\s+\S+\s+256Mi\s/);
+  });
+
+  it("reports the claim's volume in the kubelet's /stats/summary: what it uses, what its filesystem has", async () => {
+    const nodeName = (await json(['get', 'pod', 'reader'])).spec.nodeName;
+    const volume = await eventually("the reader pod's volume in /stats/summary", async () => {
+      const summary = JSON.parse(
+        await ok(skiff, ['get', '--raw', `/api/v1/nodes/${nodeName}/proxy/stats/summary`]),
+      );
+      const p = summary.pods.find((x: { podRef: { name: string } }) => x.podRef.name === 'reader');
+      return p?.volume?.find((v: { name: string }) => v.name === 'data');
+    });
+    assert.deepEqual(volume.pvcRef, { name: 'data', namespace: 'default' });
+    // The directory, hello and seen.
+    assert.ok(volume.inodesUsed >= 3, JSON.stringify(volume));
+    assert.ok(volume.usedBytes > 0 && volume.capacityBytes > volume.availableBytes, JSON.stringify(volume));
   });
 
   it('keeps a claim in use until its pod is gone; then deletes the volume and its directory on the node', async () => {

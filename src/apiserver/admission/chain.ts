@@ -38,6 +38,7 @@ import { limitRangerPlugins } from './limit-ranger.ts';
 import { nodeRestrictionPlugin } from './node-restriction.ts';
 import { podSecurityPlugin } from './pod-security.ts';
 import { priorityPlugin } from './priority.ts';
+import { pvcResizePlugin } from './pvc-resize.ts';
 import { rbacEscalationPlugin } from './rbac-escalation.ts';
 import { resourceQuotaPlugin } from './resource-quota.ts';
 import { serviceAccountPlugin } from './service-account.ts';
@@ -58,11 +59,12 @@ export const ADMISSION_PLUGINS = [
   'NodeRestriction',
   'PodSecurity',
   'DefaultStorageClass',
-  'DefaultIngressClass',
   'StorageObjectInUseProtection',
+  'PersistentVolumeClaimResize',
   'CertificateApproval',
   'CertificateSigning',
   'CertificateSubjectRestriction',
+  'DefaultIngressClass',
   'MutatingAdmissionWebhook',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionWebhook',
@@ -174,6 +176,15 @@ export function defaultAdmission(
       return s.cache.list(s.scopePrefix(undefined)) as IngressClass[];
     },
   });
+  const pvcResize = pvcResizePlugin({
+    async getStorageClass(name) {
+      const s = api.storage('storage.k8s.io', 'v1', 'storageclasses')!;
+      await s.cache.start();
+      return (s.cache.get(s.key(undefined, name)) ?? (await s.get(undefined, name).catch(() => undefined))) as
+        | StorageClass
+        | undefined;
+    },
+  });
   const pods = () => api.storage('', 'v1', 'pods')!;
   const nodeRestriction = nodeRestrictionPlugin({
     getPod: async (namespace, name) =>
@@ -219,8 +230,8 @@ export function defaultAdmission(
       ...(on('Priority') ? [priority] : []),
       ...(on('DefaultTolerationSeconds') ? [defaultTolerationSecondsPlugin(tolerationSeconds)] : []),
       ...(on('DefaultStorageClass') ? [defaultStorageClass] : []),
-      ...(on('DefaultIngressClass') ? [defaultIngressClass] : []),
       ...(on('StorageObjectInUseProtection') ? [storageObjectInUseProtectionPlugin()] : []),
+      ...(on('DefaultIngressClass') ? [defaultIngressClass] : []),
       ...(on('MutatingAdmissionWebhook') ? [mutatingWebhookPlugin(webhooks)] : []),
     ],
     // ResourceQuota last, so nothing refuses a write after it was charged.
@@ -228,6 +239,7 @@ export function defaultAdmission(
       ...(on('LimitRanger') ? [limitRanger.validating] : []),
       ...(on('NodeRestriction') ? [nodeRestriction] : []),
       ...(on('PodSecurity') ? [podSecurity] : []),
+      ...(on('PersistentVolumeClaimResize') ? [pvcResize] : []),
       ...(on('CertificateApproval') ? [certificateApprovalPlugin(api.authorizer)] : []),
       ...(on('CertificateSigning') ? [certificateSigningPlugin(api.authorizer)] : []),
       ...(on('CertificateSubjectRestriction') ? [certificateSubjectRestrictionPlugin()] : []),

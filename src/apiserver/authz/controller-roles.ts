@@ -190,6 +190,8 @@ const roles: Record<string, PolicyRule[]> = {
   'local-path-provisioner-service-account': [
     rule('get list watch', 'core', 'nodes'),
     rule('get list watch update', 'core', 'persistentvolumeclaims'),
+    // The resizer's part, as the external-resizer's role.
+    rule('patch', 'core', 'persistentvolumeclaims/status'),
     rule('get list watch create patch update delete', 'core', 'persistentvolumes'),
     rule('get list watch', 'storage.k8s.io', 'storageclasses'),
     EVENTS,

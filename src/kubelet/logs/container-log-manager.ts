@@ -12,7 +12,7 @@ import { readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { Runtime } from '../runtime/runtime.ts';
+import type { Container, Runtime } from '../runtime/runtime.ts';
 
 export interface LogRotationPolicy {
   maxSizeBytes: number;
@@ -23,6 +23,8 @@ export interface LogRotationPolicy {
 export interface ContainerLogManagerOptions {
   runtime: Runtime;
   policy: LogRotationPolicy;
+  /** The running containers (default: listed from the runtime). */
+  runningContainers?(): Promise<Container[]>;
   now(): Date;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -85,7 +87,9 @@ export function createContainerLogManager(opts: ContainerLogManagerOptions): Con
   return {
     async rotateLogs() {
       const done: string[] = [];
-      const running = await runtime.listContainers({ state: 'CONTAINER_RUNNING' });
+      const running = opts.runningContainers
+        ? await opts.runningContainers()
+        : await runtime.listContainers({ state: 'CONTAINER_RUNNING' });
       const ids = new Set(running.map((c) => c.id));
       for (const id of logPaths.keys()) if (!ids.has(id)) logPaths.delete(id);
       for (const c of running) {

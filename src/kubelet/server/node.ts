@@ -15,6 +15,7 @@ import { createStatsProvider, type NodeStatsSource, procNodeStats } from '../../
 import { ensureCA, ensureLeaf } from '../../pki/pki.ts';
 import type { Log } from '../../util/log.ts';
 import type { Runtime } from '../runtime/runtime.ts';
+import type { VolumeStats } from '../volumes/volume-stats.ts';
 import { DEFAULT_KUBELET_PORT, type KubeletServer, startKubeletServer } from './server.ts';
 
 export interface NodeKubeletServerOptions {
@@ -34,6 +35,8 @@ export interface NodeKubeletServerOptions {
   metrics?: Registry;
   /** The node's own usage for /stats/summary (default: this machine's, from /proc). */
   nodeStats?: NodeStatsSource;
+  /** Each pod's volume stats for /stats/summary, by uid (the kubelet's volume manager). */
+  volumeStats?: (uid: string) => Promise<VolumeStats[]>;
 }
 
 /**
@@ -99,6 +102,7 @@ export async function startNodeKubeletServer(opts: NodeKubeletServerOptions): Pr
         runtime: opts.runtime,
         nodeName: opts.nodeName,
         node: opts.nodeStats ?? procNodeStats(opts.dataDir),
+        ...(opts.volumeStats ? { volumeStats: opts.volumeStats } : {}),
         log: opts.log,
       }),
       authorizeUser: subjectAccessReviewer(opts.clients, opts.nodeName),

@@ -63,6 +63,7 @@ import {
   secretPayload,
   VolumeSetUpError,
 } from './payload.ts';
+import { type VolumeStats, volumeStatsCache } from './volume-stats.ts';
 
 export interface VolumeManagerOptions extends PayloadSources {
   /** The kubelet's root directory (upstream /var/lib/kubelet). */
@@ -73,6 +74,12 @@ export interface VolumeManagerOptions extends PayloadSources {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** For persistentVolumeClaim volumes (the Node authorizer lets a node read its pods' claims and their volumes). */
   getPersistentVolumeClaim?(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined>;
+  /** A merge patch of a claim's status (the node's part of a resize). */
+  patchPersistentVolumeClaimStatus?(
+    namespace: string,
+    name: string,
+    status: Record<string, unknown>,
+  ): Promise<void>;
   getPersistentVolume?(name: string): Promise<PersistentVolume | undefined>;
 }
 
@@ -91,6 +98,11 @@ export interface VolumeManager {
   cleanupOrphanedPodDirs(known: (uid: string) => boolean): Promise<void>;
   /** <root>/pods/<uid>. */
   podDir(uid: string): string;
+  /**
+   * The pod's volumes' stats for /stats/summary: every volume that keeps
+   * files for it (not hostPath: the node's own path, as upstream).
+   */
+  volumeStats(pod: Pod): Promise<VolumeStats[]>;
 }
 
 /** The plugin directory names upstream uses (kubernetes.io/<plugin>, '/' escaped as '~'). */
@@ -132,6 +144,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
   const podDir = (uid: string) => join(opts.rootDirectory, 'pods', uid);
   /** The node path of each pod's persistentVolumeClaim volumes, by `<pod uid>/<volume>`, as set up. */
   const claimPaths = new Map<string, string>();
+  const stats = volumeStatsCache(60_000, opts.now);
   /** The volumes (`<pod uid>/<volume>`) given the pod's fsGroup since they were set up. */
   const owned = new Set<string>();
 
@@ -176,6 +189,44 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
    * getPVCExtractPV), and the volume a hostPath or local one.
    */
   async function claimVolumePath(pod: Pod, v: Volume): Promise<{ path: string; local: boolean }> {
+    const { pvc, pv, ...where } = await boundClaim(pod, v);
+    await finishResize(pod, v, pvc, pv);
+    return where;
+  }
+
+  /**
+   * The node's part of a resize (upstream's NodeExpandVolume): a claim whose
+   * volume grew waits in FileSystemResizePending until a node using it has
+   * grown the filesystem. A hostPath or local directory has no filesystem
+   * of its own to grow, so the claim's status takes the volume's capacity.
+   */
+  async function finishResize(pod: Pod, v: Volume, pvc: PersistentVolumeClaim, pv: PersistentVolume) {
+    const pending = pvc.status?.conditions?.find((c) => c.type === 'FileSystemResizePending');
+    if (pending?.status !== 'True' || !opts.patchPersistentVolumeClaimStatus) return;
+    const capacity = pv.spec?.capacity?.storage;
+    if (!capacity) return;
+    await opts.patchPersistentVolumeClaimStatus(pvc.metadata.namespace ?? '', pvc.metadata.name ?? '', {
+      capacity: { ...pvc.status?.capacity, storage: capacity },
+      conditions: (pvc.status?.conditions ?? []).filter((c) => c.type !== 'FileSystemResizePending'),
+      // Without its last key the map goes, as upstream's omitempty leaves no {} behind.
+      allocatedResourceStatuses: Object.keys(pvc.status?.allocatedResourceStatuses ?? {}).some(
+        (k) => k !== 'storage',
+      )
+        ? { storage: null }
+        : null,
+    });
+    opts.recorder.event(
+      pod,
+      'Normal',
+      'FileSystemResizeSuccessful',
+      `MountVolume.NodeExpandVolume succeeded for volume "${v.name}"`,
+    );
+  }
+
+  async function boundClaim(
+    pod: Pod,
+    v: Volume,
+  ): Promise<{ path: string; local: boolean; pvc: PersistentVolumeClaim; pv: PersistentVolume }> {
     const ns = pod.metadata.namespace ?? '';
     const claimName = volumeClaimName(pod, v) ?? '';
     const fail = (why: string) => {
@@ -197,13 +248,13 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
       return fail(`PV ${volumeName} is bound to another claim`);
     if (pv.spec?.hostPath) {
       await checkHostPathType(pv.spec.hostPath.path ?? '', pv.spec.hostPath.type);
-      return { path: pv.spec.hostPath.path ?? '', local: false };
+      return { path: pv.spec.hostPath.path ?? '', local: false, pvc, pv };
     }
     if (pv.spec?.local) {
       const path = pv.spec.local.path ?? '';
       // A local volume is the administrator's disk or directory: it must be there.
       if (!(await exists(path))) return fail(`path "${path}" does not exist`);
-      return { path, local: true };
+      return { path, local: true, pvc, pv };
     }
     return fail(`volume "${volumeName}": this volume type is not supported by Skiff's kubelet`);
   }
@@ -335,6 +386,7 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
     async unmountPod(uid, { removePodDir = false } = {}) {
       for (const k of claimPaths.keys()) if (k.startsWith(`${uid}/`)) claimPaths.delete(k);
       for (const k of owned) if (k.startsWith(`${uid}/`)) owned.delete(k);
+      stats.forget(`${uid}/`);
       await removeVolumes(uid);
       if (removePodDir) {
         const dir = podDir(uid);
@@ -342,6 +394,25 @@ export function createVolumeManager(opts: VolumeManagerOptions): VolumeManager {
         await unmountUnder(dir);
         await rm(dir, { recursive: true, force: true });
       }
+    },
+
+    async volumeStats(pod) {
+      const out: VolumeStats[] = [];
+      for (const v of pod.spec?.volumes ?? []) {
+        const plugin = pluginOf(v);
+        if (!plugin || plugin === 'hostPath') continue;
+        const key = `${pod.metadata.uid}/${v.name}`;
+        if (plugin === 'persistentVolumeClaim' && !claimPaths.has(key)) continue;
+        const claim = plugin === 'persistentVolumeClaim' ? volumeClaimName(pod, v) : undefined;
+        const s = await stats.get(
+          key,
+          v.name ?? '',
+          volumePath(pod, v),
+          claim ? { name: claim, namespace: pod.metadata.namespace ?? '' } : undefined,
+        );
+        if (s) out.push(s);
+      }
+      return out;
     },
 
     async cleanupOrphanedPodDirs(known) {

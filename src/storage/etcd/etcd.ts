@@ -59,6 +59,8 @@ export interface EtcdStoreOptions {
    * fails (default 15 s).
    */
   retryForMs?: number;
+  /** TLS to etcd (https:// endpoints): the CA to verify members with, and a client certificate. */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 // etcd reports these as plain gRPC errors; the message is the only stable
@@ -161,6 +163,15 @@ export async function createEtcdStore(opts: EtcdStoreOptions): Promise<Store> {
 
   const client = new Etcd3({
     hosts: opts.endpoints,
+    ...(opts.tls
+      ? {
+          credentials: {
+            rootCertificate: opts.tls.ca,
+            ...(opts.tls.key ? { privateKey: opts.tls.key } : {}),
+            ...(opts.tls.cert ? { certChain: opts.tls.cert } : {}),
+          },
+        }
+      : {}),
     // Without a deadline a request to a member that is alive but cut off
     // would hang forever instead of failing over. Streams (watches) are
     // long-lived by design, and a physical compaction of a big database may
