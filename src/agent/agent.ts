@@ -31,7 +31,7 @@ import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import { sharedSources } from '../kubelet/sources.ts';
 import type { VolumeStats } from '../kubelet/volumes/volume-stats.ts';
 import { instrumentDnsHandler } from '../metrics/dns.ts';
-import { kubeletMetrics } from '../metrics/kubelet.ts';
+import { kubeletMetrics, volumeStatsMetrics } from '../metrics/kubelet.ts';
 import { componentRegistry } from '../metrics/prometheus.ts';
 import { proxyMetrics } from '../metrics/proxy.ts';
 import { serveMetricsHttp } from '../metrics/serve.ts';
@@ -259,6 +259,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       log: log.with({ component: 'kubelet', node: name }),
     });
     volumeStatsOf = (uid) => kubelet.volumeStats(uid);
+    volumeStatsMetrics(kubeletRegistry, () => kubelet.allVolumeStats());
     await kubelet.start();
     kubelets.push(kubelet);
     // Cluster DNS on this node, on the cluster DNS address itself (src/dns/node.ts).
@@ -401,7 +402,12 @@ export function readKubeconfig(path: string, server?: string): KubeconfigCredent
 export function clientsFromKubeconfig(
   path: string,
   server?: string,
-): Clientset & { close(): void; clusterCA: string | undefined } {
+): Clientset & {
+  close(): void;
+  clusterCA: string | undefined;
+  /** Takes the kubeconfig's client certificate again (renewed), for new connections. */
+  reloadCertificate(path: string): void;
+} {
   const { ca, ...credentials } = readKubeconfig(path, server);
   const transport = createHttpTransport({
     ...credentials,
@@ -411,5 +417,9 @@ export function clientsFromKubeconfig(
   return Object.assign(createClientset(transport), {
     close: () => transport.close(),
     clusterCA: ca?.toString('utf8'),
+    reloadCertificate(path: string) {
+      const fresh = readKubeconfig(path);
+      if (fresh.cert && fresh.key) transport.setClientCertificate(fresh.cert, fresh.key);
+    },
   });
 }

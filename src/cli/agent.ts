@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { clientsFromKubeconfig, type RuntimeKind, readKubeconfig, startAgent } from '../agent/agent.ts';
+import { startCertificateRenewal } from '../agent/cert-renewal.ts';
 import { type AgentCredentials, JoinError, joinCluster } from '../agent/join.ts';
 import { hostPort, type LoadBalancer, startLoadBalancer } from '../agent/loadbalancer.ts';
 import type { NodeRegistryOptions } from '../agent/registries.ts';
@@ -307,11 +308,38 @@ export async function runAgent(args: string[]): Promise<number> {
     flannelBackend,
     log,
   });
+  // Certificates bought with the token (or the bootstrap kubeconfig) are
+  // bought again before they expire, through the load balancer (cert-renewal.ts).
+  const renewal =
+    credentials.kubelet !== values.kubeconfig
+      ? startCertificateRenewal({
+          current: () => readKubeconfig(credentials.kubelet).cert,
+          renew: async () => {
+            const fresh = await agentCredentials(
+              { ...values, server },
+              token,
+              hollowNodes !== undefined,
+              dataDir,
+              log,
+            );
+            const pairs = [
+              [clients, fresh.kubelet],
+              [proxyClients, fresh.proxy],
+              [dnsClients, fresh.dns],
+              [networkPolicyClients, fresh.networkPolicy],
+              [ingressClients, fresh.ingress],
+            ] as const;
+            for (const [c, path] of pairs) if (c && path) c.reloadCertificate(path);
+          },
+          log,
+        })
+      : undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
   log('shutting down');
+  renewal?.stop();
   await agent.stop();
   for (const c of [clients, proxyClients, dnsClients, networkPolicyClients, ingressClients]) c?.close();
   await lb?.close();

@@ -104,7 +104,7 @@ ${FLANNEL_FLAGS_USAGE}
   --scheduler-secure-port PORT  the scheduler's /metrics, HTTPS on 127.0.0.1
                               (default 10259, as upstream; 0: off)
   --disable-metrics-server    no metrics-server: kubectl top and HPAs get no
-                              resource metrics (k3s's --disable metrics-server)
+                              resource metrics (also --disable metrics-server, as k3s)
   --metric-resolution D       how often metrics-server scrapes the kubelets
                               (default 15s, as upstream)
   --horizontal-pod-autoscaler-sync-period D  how often each HPA is evaluated
@@ -271,9 +271,13 @@ export async function runServer(args: string[]): Promise<number> {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
   }
+  // k3s's `--disable metrics-server` is the server's alone (the agent has no
+  // metrics-server): taken out here, the rest of --disable is the ingress flags'.
+  const disable = (values.disable ?? []).flatMap((d) => d.split(',')).map((d) => d.trim());
+  const disableMetricsServer = values['disable-metrics-server'] || disable.includes('metrics-server');
   let ingress: IngressFlagValues;
   try {
-    ingress = ingressOptions(values);
+    ingress = ingressOptions({ ...values, disable: disable.filter((d) => d !== 'metrics-server') });
   } catch (err) {
     console.error(`skiff server: ${(err as Error).message}`);
     return 2;
@@ -497,7 +501,7 @@ export async function runServer(args: string[]): Promise<number> {
             },
           }
         : {}),
-      ...(values['disable-metrics-server'] ? { disableMetricsServer: true } : {}),
+      ...(disableMetricsServer ? { disableMetricsServer: true } : {}),
       ...(values['enable-pprof'] ? { enablePprof: true } : {}),
       ...(durations['metric-resolution'] !== undefined
         ? { metricResolutionMs: durations['metric-resolution'] }

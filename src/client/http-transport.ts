@@ -35,18 +35,30 @@ export function errorFromResponse(status: number, body: unknown): ApiError {
   );
 }
 
-export function createHttpTransport(opts: HttpTransportOptions): Transport & { close(): void } {
+export interface HttpTransport extends Transport {
+  close(): void;
+  /**
+   * A renewed client certificate: new connections use it; connections
+   * already open (watches) carry on with the old one until they end.
+   */
+  setClientCertificate(cert: string | Buffer, key: string | Buffer): void;
+}
+
+export function createHttpTransport(opts: HttpTransportOptions): HttpTransport {
   const url = new URL(opts.server);
   const secure = url.protocol === 'https:';
-  const agent = secure
-    ? new HttpsAgent({
-        keepAlive: true,
-        maxSockets: 100,
-        ...(opts.ca ? { ca: opts.ca } : {}),
-        ...(opts.cert ? { cert: opts.cert } : {}),
-        ...(opts.key ? { key: opts.key } : {}),
-      })
-    : new HttpAgent({ keepAlive: true, maxSockets: 100 });
+  const makeAgent = (cert = opts.cert, key = opts.key) =>
+    secure
+      ? new HttpsAgent({
+          keepAlive: true,
+          maxSockets: 100,
+          ...(opts.ca ? { ca: opts.ca } : {}),
+          ...(cert ? { cert } : {}),
+          ...(key ? { key } : {}),
+        })
+      : new HttpAgent({ keepAlive: true, maxSockets: 100 });
+  let agent = makeAgent();
+  const retired: (HttpAgent | HttpsAgent)[] = [];
   const send = secure ? httpsRequest : httpRequest;
   const base = { host: url.hostname, port: url.port || (secure ? 443 : 80), agent };
   const userAgent = opts.userAgent ?? 'skiff-client/v0';
@@ -169,8 +181,17 @@ export function createHttpTransport(opts: HttpTransportOptions): Transport & { c
       };
     },
 
+    setClientCertificate(cert, key) {
+      retired.push(agent);
+      agent = makeAgent(cert, key);
+      base.agent = agent;
+      // The old agent's idle sockets go; its open ones (watches) finish on their own.
+      for (const sockets of Object.values((retired.at(-1) as HttpsAgent).freeSockets ?? {}))
+        for (const s of sockets ?? []) s.destroy();
+    },
     close() {
       agent.destroy();
+      for (const a of retired) a.destroy();
     },
   };
 }

@@ -218,6 +218,8 @@ export interface Kubelet {
   readonly lease: NodeLease;
   /** The stats of the volumes of the pod with this uid (/stats/summary's pod.volume). */
   volumeStats(uid: string): Promise<VolumeStats[]>;
+  /** Every pod's volume stats (kubelet_volume_stats_*). */
+  allVolumeStats(): Promise<{ namespace: string; stats: VolumeStats[] }[]>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -761,6 +763,13 @@ export function createKubelet(opts: KubeletOptions): Kubelet {
     async volumeStats(uid) {
       const pod = sources.pods.list().find((p) => p.metadata.uid === uid);
       return pod && volumes ? volumes.volumeStats(pod) : [];
+    },
+    async allVolumeStats() {
+      if (!volumes) return [];
+      const out: { namespace: string; stats: VolumeStats[] }[] = [];
+      for (const pod of sources.pods.list())
+        out.push({ namespace: pod.metadata.namespace ?? '', stats: await volumes.volumeStats(pod) });
+      return out;
     },
     podWorkers,
     nodeStatus,

@@ -10,6 +10,7 @@
 import { Gauge, Histogram } from 'prom-client';
 import type { Runtime } from '../kubelet/runtime/runtime.ts';
 import type { StartupPhase, TracePhase } from '../kubelet/startup-trace.ts';
+import type { VolumeStats } from '../kubelet/volumes/volume-stats.ts';
 import type { Registry } from './prometheus.ts';
 
 /** Upstream's buckets for kubelet_pod_start_duration_seconds: 0.5 s to an hour. */
@@ -81,3 +82,53 @@ export function kubeletMetrics(
 
 /** CRI's state, as upstream's label values: created, running, exited, unknown. */
 const containerState = (state: string): string => state.replace(/^CONTAINER_/, '').toLowerCase() || 'unknown';
+
+/** A pod's volumes as the kubelet measured them (kubelet/volumes/volume-stats.ts). */
+export interface PodVolumeStats {
+  namespace: string;
+  stats: VolumeStats[];
+}
+
+/**
+ * Upstream's kubelet_volume_stats_* (pkg/kubelet/metrics/collectors
+ * volume_stats.go): one series per claim a pod on the node mounts, labelled
+ * namespace and persistentvolumeclaim, from the volume manager's figures
+ * (measured at most once a minute). Volumes that are not claims have none.
+ */
+export function volumeStatsMetrics(registry: Registry, list: () => Promise<PodVolumeStats[]>): void {
+  const fields = [
+    ['kubelet_volume_stats_capacity_bytes', 'Capacity in bytes of the volume', 'capacityBytes'],
+    ['kubelet_volume_stats_available_bytes', 'Number of available bytes in the volume', 'availableBytes'],
+    ['kubelet_volume_stats_used_bytes', 'Number of used bytes in the volume', 'usedBytes'],
+    ['kubelet_volume_stats_inodes', 'Maximum number of inodes in the volume', 'inodes'],
+    ['kubelet_volume_stats_inodes_free', 'Number of free inodes in the volume', 'inodesFree'],
+    ['kubelet_volume_stats_inodes_used', 'Number of used inodes in the volume', 'inodesUsed'],
+  ] as const;
+  // One listing per scrape, shared by the six gauges (each collect() runs in the same scrape).
+  let pending: Promise<PodVolumeStats[]> | undefined;
+  const once = () => {
+    pending ??= list().finally(() => setTimeout(() => (pending = undefined), 0));
+    return pending;
+  };
+  for (const [name, help, field] of fields)
+    new Gauge({
+      name,
+      help,
+      labelNames: ['namespace', 'persistentvolumeclaim'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const seen = new Set<string>();
+        for (const pod of await once())
+          for (const v of pod.stats) {
+            const value = v[field];
+            if (!v.pvcRef || value === undefined) continue;
+            // A claim two pods of the node mount is one series, as upstream.
+            const key = `${v.pvcRef.namespace}/${v.pvcRef.name}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            this.set({ namespace: v.pvcRef.namespace, persistentvolumeclaim: v.pvcRef.name }, value);
+          }
+      },
+    });
+}

@@ -11,9 +11,11 @@
 // run it under `flock /tmp/skiff-real.lock`.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findSamples, parseExposition } from '../../src/metrics/exposition.ts';
-import { eventually, kubectlPath, ok, type Skiff, startSkiff } from './harness.ts';
+import { eventually, kubectlPath, ok, type Skiff, skiffCli, startSkiff } from './harness.ts';
 
 let skiff: Skiff;
 let node: string;
@@ -30,6 +32,7 @@ before(async () => {
     '3s',
     '--horizontal-pod-autoscaler-sync-period',
     '2s',
+    '--enable-pprof',
   ]);
   await eventually(
     'the node Ready',
@@ -220,5 +223,18 @@ spec:
       'involvedObject.kind=HorizontalPodAutoscaler',
     ]);
     assert.match(down, /New size: 1; reason: All metrics below target/);
+  });
+
+  it('skiff debug profile takes a CPU profile of the running server over its API', async () => {
+    const out = join(skiff.dataDir, 'server.cpuprofile');
+    const r = await skiffCli(
+      ['debug', 'profile', '--seconds', '2', '--kubeconfig', skiff.kubeconfig, '-o', out],
+      60_000,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), out);
+    const profile = JSON.parse(readFileSync(out, 'utf8'));
+    assert.ok(profile.nodes.length > 10, 'a profile of a busy server has many frames');
+    assert.ok(profile.endTime - profile.startTime >= 1_500_000, 'about two seconds, in microseconds');
   });
 });

@@ -233,6 +233,8 @@ describe('three servers on one etcd', () => {
       async () => nodeReady(await json(servers[0]!, ['get', 'node', 'ha-agent'])),
       60_000,
     );
+    // kubectl get nodes through each server.
+    for (const s of servers) assert.match(await ok(s, ['get', 'nodes']), /ha-agent\s+Ready/, s.name);
     await eventually('the agent’s load balancer to learn all three servers', async () =>
       agentOutput.includes('load balancer: servers changed'),
     );
