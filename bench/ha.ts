@@ -31,11 +31,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../src/storage/etcd/etcd-harness.ts';
-import { load, percentile, ratio, round, writeResult } from './lib.ts';
+import { httpsCall, load, percentile, ratio, round, writeResult } from './lib.ts';
 
 const root = new URL('../', import.meta.url).pathname;
 const WRITES = 2000;
@@ -136,34 +136,9 @@ async function kill(p: ChildProcess): Promise<number> {
 
 // Admin credentials: any server's, all from the one CA.
 let agent: Agent;
-function call(s: Server, method: string, path: string, body?: unknown): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        host: s.ip,
-        port: s.port,
-        path,
-        method,
-        agent,
-        headers: data
-          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
-          : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          if ((res.statusCode ?? 0) >= 400)
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 200)}`));
-          else resolve(text ? JSON.parse(text) : undefined);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
+async function call(s: Server, method: string, path: string, body?: unknown): Promise<any> {
+  const { text } = await httpsCall(s.port, agent, method, path, body, s.ip);
+  return text ? JSON.parse(text) : undefined;
 }
 
 const holder = async (via: Server, lease: string, ns = 'kube-system'): Promise<Server | undefined> => {

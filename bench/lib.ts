@@ -183,12 +183,13 @@ export function httpsCall(
   method: string,
   path: string,
   body?: unknown,
+  host = '127.0.0.1',
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
       {
-        host: '127.0.0.1',
+        host,
         port,
         path,
         method,
